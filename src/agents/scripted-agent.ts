@@ -1,0 +1,315 @@
+#!/usr/bin/env node
+/**
+ * A deterministic ACP agent that follows a JSON scenario. It is baton's test fixture and the
+ * built-in `demo` agent. Run: `node scripted-agent.js [--scenario FILE] [--state DIR] [--no-load]`.
+ *
+ * The steps of a turn come from, in order: a prompt that is itself JSON `{"steps": [...]}`; the
+ * first scenario turn whose `match` regex matches the prompt; the scenario's `default` steps.
+ * Sessions (the prompts and replies) are kept in `--state` (default `$BATON_SCRIPTED_STATE` or the
+ * temp folder) so `session/load` works after the process is gone.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import * as acp from '@agentclientprotocol/sdk/unstable';
+
+/** One scripted step. */
+export type Step =
+  | { message: string; chunks?: number }
+  | { thought: string }
+  | { plan: { content: string; status?: 'pending' | 'in_progress' | 'completed' }[] }
+  | {
+      tool_call: {
+        id: string;
+        title: string;
+        kind?: acp.ToolKind;
+        locations?: string[];
+        status?: acp.ToolCallStatus;
+      };
+    }
+  | { tool_update: { id: string; status: acp.ToolCallStatus; text?: string } }
+  | {
+      permission: {
+        title: string;
+        kind?: acp.ToolKind;
+        locations?: string[];
+        id?: string;
+        allowed?: Step[];
+        rejected?: Step[];
+      };
+    }
+  | { write_file: { path: string; content: string } }
+  | { read_file: { path: string } }
+  | { sleep: number }
+  | { crash: { code?: number; stderr?: string } }
+  | { hang: true }
+  | { ignore_cancel: true }
+  | { flood: { chunks: number; text?: string } }
+  | { usage: { used: number; size: number; cost?: number } }
+  | { prompt_usage: { input: number; output: number } }
+  | { stderr: string }
+  | { recall: true }
+  | { echo: true }
+  | { stop_reason: acp.StopReason }
+  | { late_message: string };
+
+type Scenario = { turns?: { match: string; steps: Step[] }[]; default?: Step[] };
+type SessionState = { cwd: string; history: { role: 'user' | 'agent'; text: string }[] };
+
+const args = process.argv.slice(2);
+const argValue = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const here = dirname(fileURLToPath(import.meta.url));
+const scenarioFile = argValue('--scenario') ?? join(here, 'scenarios', 'demo.json');
+const stateDir = resolve(
+  argValue('--state') ?? process.env.BATON_SCRIPTED_STATE ?? join(tmpdir(), 'baton-scripted-agent'),
+);
+const supportsLoad = !args.includes('--no-load');
+const scenario = JSON.parse(readFileSync(scenarioFile, 'utf8')) as Scenario;
+
+function sessionFile(id: string): string {
+  return join(stateDir, `${id.replace(/[^a-zA-Z0-9_-]/g, '_')}.json`);
+}
+function loadState(id: string): SessionState | undefined {
+  const f = sessionFile(id);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as SessionState) : undefined;
+}
+function saveState(id: string, state: SessionState): void {
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(sessionFile(id), JSON.stringify(state));
+}
+
+function stepsFor(prompt: string): Step[] {
+  const trimmed = prompt.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(trimmed) as { steps?: Step[] };
+      if (Array.isArray(parsed.steps)) return parsed.steps;
+    } catch {
+      // not a scripted prompt
+    }
+  }
+  for (const turn of scenario.turns ?? []) if (new RegExp(turn.match, 'i').test(prompt)) return turn.steps;
+  return scenario.default ?? [{ echo: true }];
+}
+
+type Turn = { cancelled: boolean; ignoreCancel: boolean; wake: (() => void) | undefined };
+const sessions = new Map<string, SessionState>();
+const turns = new Map<string, Turn>();
+
+const app = acp
+  .agent({ name: 'baton-scripted-agent' })
+  .onRequest(acp.methods.agent.initialize, () => ({
+    protocolVersion: acp.PROTOCOL_VERSION,
+    agentCapabilities: { loadSession: supportsLoad, promptCapabilities: {} },
+    agentInfo: { name: 'baton-scripted-agent', version: '1.0.0' },
+  }))
+  .onRequest(acp.methods.agent.session.new, ({ params }) => {
+    const sessionId = `sess-${randomUUID()}`;
+    const state: SessionState = { cwd: params.cwd, history: [] };
+    sessions.set(sessionId, state);
+    saveState(sessionId, state);
+    return { sessionId };
+  })
+  .onRequest(acp.methods.agent.session.load, async ({ params, client }) => {
+    const state = loadState(params.sessionId);
+    if (!state) throw acp.RequestError.resourceNotFound(params.sessionId);
+    sessions.set(params.sessionId, state);
+    for (const h of state.history) {
+      await client.notify(acp.methods.client.session.update, {
+        sessionId: params.sessionId,
+        update: {
+          sessionUpdate: h.role === 'user' ? 'user_message_chunk' : 'agent_message_chunk',
+          content: { type: 'text', text: h.text },
+        },
+      });
+    }
+    return {};
+  })
+  .onNotification(acp.methods.agent.session.cancel, ({ params }) => {
+    const turn = turns.get(params.sessionId);
+    if (turn && !turn.ignoreCancel) {
+      turn.cancelled = true;
+      turn.wake?.();
+    }
+  })
+  .onRequest(acp.methods.agent.session.prompt, async ({ params, client }) => {
+    const sessionId = params.sessionId;
+    const state = sessions.get(sessionId);
+    if (!state) throw acp.RequestError.resourceNotFound(sessionId);
+    const prompt = params.prompt.map((b) => (b.type === 'text' ? b.text : '')).join('');
+    const turn: Turn = { cancelled: false, ignoreCancel: false, wake: undefined };
+    turns.set(sessionId, turn);
+    const earlier = state.history.filter((h) => h.role === 'user').map((h) => h.text);
+    state.history.push({ role: 'user', text: prompt });
+    const replies: string[] = [];
+    let stopReason: acp.StopReason = 'end_turn';
+    let promptUsage: acp.Usage | undefined;
+    const late: string[] = [];
+
+    const update = (u: acp.SessionUpdate) =>
+      client.notify(acp.methods.client.session.update, { sessionId, update: u });
+    const say = async (text: string, chunks = 1) => {
+      replies.push(text);
+      const size = Math.max(1, Math.ceil(text.length / chunks));
+      for (let i = 0; i < text.length; i += size) {
+        await update({
+          sessionUpdate: 'agent_message_chunk',
+          content: { type: 'text', text: text.slice(i, i + size) },
+        });
+      }
+    };
+    const pause = (ms: number) =>
+      new Promise<void>((r) => {
+        const timer = setTimeout(r, ms);
+        turn.wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+    const abs = (p: string) => (isAbsolute(p) ? p : join(state.cwd, p));
+
+    const run = async (steps: Step[]): Promise<void> => {
+      for (const step of steps) {
+        if (turn.cancelled) return;
+        if ('message' in step) await say(step.message, step.chunks);
+        else if ('thought' in step)
+          await update({
+            sessionUpdate: 'agent_thought_chunk',
+            content: { type: 'text', text: step.thought },
+          });
+        else if ('plan' in step)
+          await update({
+            sessionUpdate: 'plan',
+            entries: step.plan.map((e) => ({
+              content: e.content,
+              priority: 'medium',
+              status: e.status ?? 'pending',
+            })),
+          });
+        else if ('tool_call' in step)
+          await update({
+            sessionUpdate: 'tool_call',
+            toolCallId: step.tool_call.id,
+            title: step.tool_call.title,
+            kind: step.tool_call.kind ?? 'other',
+            status: step.tool_call.status ?? 'pending',
+            locations: (step.tool_call.locations ?? []).map((p) => ({ path: abs(p) })),
+          });
+        else if ('tool_update' in step)
+          await update({
+            sessionUpdate: 'tool_call_update',
+            toolCallId: step.tool_update.id,
+            status: step.tool_update.status,
+            ...(step.tool_update.text
+              ? { content: [{ type: 'content', content: { type: 'text', text: step.tool_update.text } }] }
+              : {}),
+          });
+        else if ('permission' in step) {
+          const p = step.permission;
+          const toolCallId = p.id ?? `perm-${randomUUID().slice(0, 8)}`;
+          const res: acp.RequestPermissionResponse = await client.request(
+            acp.methods.client.session.requestPermission,
+            {
+              sessionId,
+              toolCall: {
+                toolCallId,
+                title: p.title,
+                kind: p.kind ?? 'edit',
+                locations: (p.locations ?? []).map((l) => ({ path: abs(l) })),
+              },
+              options: [
+                { optionId: 'allow_once', name: 'Allow', kind: 'allow_once' },
+                { optionId: 'allow_always', name: 'Always allow', kind: 'allow_always' },
+                { optionId: 'reject_once', name: 'Reject', kind: 'reject_once' },
+              ],
+            },
+          );
+          const allowed = res.outcome.outcome === 'selected' && res.outcome.optionId.startsWith('allow');
+          await update({
+            sessionUpdate: 'tool_call_update',
+            toolCallId,
+            status: allowed ? 'in_progress' : 'failed',
+          });
+          if (res.outcome.outcome === 'cancelled') return;
+          await run((allowed ? p.allowed : p.rejected) ?? []);
+          if (allowed) await update({ sessionUpdate: 'tool_call_update', toolCallId, status: 'completed' });
+        } else if ('write_file' in step)
+          await client.request(acp.methods.client.fs.writeTextFile, {
+            sessionId,
+            path: abs(step.write_file.path),
+            content: step.write_file.content,
+          });
+        else if ('read_file' in step) {
+          const res = await client.request(acp.methods.client.fs.readTextFile, {
+            sessionId,
+            path: abs(step.read_file.path),
+          });
+          await say(res.content);
+        } else if ('sleep' in step) await pause(step.sleep);
+        else if ('crash' in step) {
+          if (step.crash.stderr) process.stderr.write(`${step.crash.stderr}\n`);
+          process.exit(step.crash.code ?? 1);
+        } else if ('hang' in step) {
+          while (!turn.cancelled) await pause(3_600_000);
+        } else if ('ignore_cancel' in step) turn.ignoreCancel = true;
+        else if ('flood' in step) {
+          const text = step.flood.text ?? 'x';
+          for (let i = 0; i < step.flood.chunks; i++) {
+            void update({ sessionUpdate: 'agent_message_chunk', content: { type: 'text', text } });
+          }
+          replies.push(text.repeat(step.flood.chunks));
+        } else if ('usage' in step)
+          await update({
+            sessionUpdate: 'usage_update',
+            used: step.usage.used,
+            size: step.usage.size,
+            ...(step.usage.cost !== undefined ? { cost: { amount: step.usage.cost, currency: 'USD' } } : {}),
+          });
+        else if ('prompt_usage' in step)
+          promptUsage = {
+            inputTokens: step.prompt_usage.input,
+            outputTokens: step.prompt_usage.output,
+            totalTokens: step.prompt_usage.input + step.prompt_usage.output,
+          };
+        else if ('stderr' in step) process.stderr.write(`${step.stderr}\n`);
+        else if ('recall' in step)
+          await say(earlier.length ? `I remember: ${earlier.join(' | ')}` : 'I remember nothing yet.');
+        else if ('echo' in step) await say(`You said: ${prompt}`);
+        else if ('stop_reason' in step) stopReason = step.stop_reason;
+        else if ('late_message' in step) late.push(step.late_message);
+      }
+    };
+
+    try {
+      await run(stepsFor(prompt));
+    } finally {
+      turns.delete(sessionId);
+      state.history.push({ role: 'agent', text: replies.join('') });
+      saveState(sessionId, state);
+    }
+    if (late.length) {
+      // Updates after the response, as real agents send them.
+      setTimeout(() => {
+        for (const text of late)
+          void update({ sessionUpdate: 'agent_message_chunk', content: { type: 'text', text } });
+      }, 1);
+    }
+    return {
+      stopReason: turn.cancelled ? 'cancelled' : stopReason,
+      ...(promptUsage ? { usage: promptUsage } : {}),
+    };
+  });
+
+const stream = acp.ndJsonStream(
+  Writable.toWeb(process.stdout) as WritableStream<Uint8Array>,
+  Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>,
+);
+const connection = app.connect(stream);
+void connection.closed.then(() => process.exit(0));
+process.stdin.on('end', () => process.exit(0));

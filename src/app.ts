@@ -1,0 +1,58 @@
+import { loadConfig, type Config } from './config.js';
+import { AcpDriver } from './drivers/acp.js';
+import { Engine } from './engine/engine.js';
+import { ControlClient, serveControl } from './ipc/control.js';
+import { killAllChildrenNow } from './process/child.js';
+import { Store } from './store/store.js';
+
+/** A running baton: config, store, engine and control socket, wired together. */
+export type App = { config: Config; store: Store; engine: Engine; close: () => Promise<void> };
+
+/**
+ * Loads the config, opens the store, recovers runs a dead baton left in flight, and starts the
+ * control socket. Throws INVALID_CONFIG / STORE_ERROR with what to fix.
+ */
+export function openApp(env: NodeJS.ProcessEnv = process.env): App {
+  const config = loadConfig(env);
+  const store = new Store(config.home);
+  const engine = new Engine({ config, store, drivers: { acp: new AcpDriver() } });
+  engine.remote = new ControlClient(config.home);
+  engine.recover();
+  const control = serveControl(engine);
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      try {
+        await engine.shutdown();
+      } finally {
+        control.close();
+        store.close();
+      }
+    })();
+    return closing;
+  };
+  return { config, store, engine, close };
+}
+
+/**
+ * Stops the app cleanly on SIGTERM/SIGINT/SIGHUP (runs become `interrupted`, agents are stopped),
+ * and kills every agent process group if the process exits any other way.
+ */
+export function handleSignals(app: App, onStopped: (code: number) => void): void {
+  let count = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    count++;
+    if (count > 1) {
+      killAllChildrenNow();
+      process.exit(130);
+    }
+    void app.close().then(
+      () => onStopped(signal === 'SIGINT' ? 130 : 0),
+      () => onStopped(1),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', stop);
+  process.on('exit', () => killAllChildrenNow());
+}

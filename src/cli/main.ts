@@ -1,0 +1,403 @@
+#!/usr/bin/env node
+import { createInterface } from 'node:readline/promises';
+import { Command, Option } from 'commander';
+import { openApp, type App } from '../app.js';
+import {
+  PERMISSION_POLICIES,
+  RUN_STATUSES,
+  isFinalStatus,
+  type RunStatus,
+  type RunSummary,
+} from '../engine/types.js';
+import { BatonError, toBatonError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { runMcpStdio } from './mcp.js';
+import {
+  bold,
+  cyan,
+  dim,
+  err,
+  formatAgents,
+  formatEvent,
+  formatRun,
+  formatRunLine,
+  green,
+  out,
+  statusWord,
+} from './print.js';
+
+/** Exit codes: 0 completed / ok, 1 the run did not complete or an operation failed, 2 bad input. */
+const EXIT_BAD_INPUT = 2;
+const BAD_INPUT_CODES = new Set([
+  'INVALID_PARAMS',
+  'INVALID_CONFIG',
+  'RUN_NOT_FOUND',
+  'AGENT_NOT_FOUND',
+  'CWD_NOT_ALLOWED',
+  'CWD_NOT_FOUND',
+  'LABEL_TAKEN',
+  'OPTION_NOT_FOUND',
+  'SESSION_NOT_FOUND',
+]);
+
+function fail(e: unknown, json: boolean): never {
+  const be = toBatonError(e);
+  if (json) out(JSON.stringify({ error: be.toJSON() }));
+  err(`baton: ${be.code}: ${be.message}`);
+  process.exit(BAD_INPUT_CODES.has(be.code) ? EXIT_BAD_INPUT : 1);
+}
+
+/** Runs a command body with an open app, closing it afterwards and turning errors into exit codes. */
+async function withApp(json: boolean, body: (app: App) => Promise<number | void>): Promise<void> {
+  let app: App | undefined;
+  try {
+    app = openApp();
+    const code = await body(app);
+    await app.close();
+    process.exit(code ?? 0);
+  } catch (e) {
+    await app?.close().catch(() => undefined);
+    fail(e, json);
+  }
+}
+
+const program = new Command();
+program
+  .name('baton')
+  .description(
+    'Orchestration server for coding agents: spawn, watch, answer, follow up and cancel agent runs.',
+  )
+  .version(VERSION, '-v, --version')
+  .showHelpAfterError();
+
+program
+  .command('mcp')
+  .description('MCP server on stdio (what an MCP host launches)')
+  .action(async () => {
+    try {
+      await runMcpStdio();
+    } catch (e) {
+      fail(e, false);
+    }
+  });
+
+program
+  .command('run')
+  .description('start a run and follow it until it ends (asks you when the agent needs a permission)')
+  .argument('<agent>', 'agent name (baton agents lists them)')
+  .argument('<prompt...>', 'what the agent should do')
+  .option('--cwd <dir>', 'working directory (default: the current directory)')
+  .option('--label <label>', 'unique name for the run')
+  .option('--timeout <duration>', 'e.g. 90s, 5m, 1h')
+  .addOption(
+    new Option('--policy <policy>', 'how permission prompts are answered').choices([...PERMISSION_POLICIES]),
+  )
+  .option('--model <model>', 'model, when the agent offers a choice')
+  .option('--json', 'print the final run summary as JSON')
+  .action(async (agent: string, promptWords: string[], opts) => {
+    const json = Boolean(opts.json);
+    await withApp(json, async (app) => followNewRun(app, agent, promptWords.join(' '), opts, json));
+  });
+
+program
+  .command('ls')
+  .description('list runs, newest first')
+  .addOption(new Option('--status <status>', 'only runs with this status').choices([...RUN_STATUSES]))
+  .option('--limit <n>', 'how many', '20')
+  .option('--json', 'JSON output')
+  .action(async (opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      const page = engine.listRuns({
+        status: opts.status as RunStatus | undefined,
+        limit: Number(opts.limit),
+      });
+      if (opts.json) out(JSON.stringify(page));
+      else if (page.runs.length === 0) out(dim('no runs yet: try  baton run demo "hello"'));
+      else for (const r of page.runs) out(formatRunLine(r));
+    });
+  });
+
+program
+  .command('show')
+  .description("one run's summary")
+  .argument('<run>', 'run id or label')
+  .option('--json', 'JSON output')
+  .action(async (ref: string, opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      const r = engine.getRun(ref);
+      out(opts.json ? JSON.stringify(r) : formatRun(r));
+    });
+  });
+
+program
+  .command('logs')
+  .description("a run's events")
+  .argument('<run>', 'run id or label')
+  .option('-f, --follow', 'keep printing new events until the run ends')
+  .option('--json', 'one JSON event per line')
+  .action(async (ref: string, opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      const runId = engine.resolveRun(ref).id;
+      let after = 0;
+      for (;;) {
+        const page = engine.getEvents(runId, { after_seq: after, limit: 500 });
+        for (const e of page.events) {
+          if (opts.json) out(JSON.stringify(e));
+          else {
+            const line = formatEvent(e);
+            if (line !== undefined) out(line);
+          }
+        }
+        after = page.next_seq;
+        if (page.has_more) continue;
+        if (!opts.follow || isFinalStatus(engine.getRun(runId).status)) {
+          // One last page: events written together with the final status.
+          if (opts.follow) {
+            const rest = engine.getEvents(runId, { after_seq: after, limit: 1000 });
+            for (const e of rest.events) {
+              const line = opts.json ? JSON.stringify(e) : formatEvent(e);
+              if (line !== undefined) out(line);
+            }
+          }
+          return;
+        }
+        // The run is hosted by another baton process: read its new events from the store.
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    });
+  });
+
+program
+  .command('approve')
+  .description('answer the pending permission request of a run (default: allow once)')
+  .argument('<run>', 'run id or label')
+  .argument('[option_id]', 'the option to choose (baton show lists them)')
+  .option('--json', 'JSON output')
+  .action(async (ref: string, optionId: string | undefined, opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      const r = await answer(engine, ref, optionId, ['allow_once', 'allow_always']);
+      out(opts.json ? JSON.stringify(r) : `${r.run_id} ${statusWord(r.status)}`);
+    });
+  });
+
+program
+  .command('deny')
+  .description('reject the pending permission request of a run')
+  .argument('<run>', 'run id or label')
+  .option('--json', 'JSON output')
+  .action(async (ref: string, opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      const r = await answer(engine, ref, undefined, ['reject_once', 'reject_always']);
+      out(opts.json ? JSON.stringify(r) : `${r.run_id} ${statusWord(r.status)}`);
+    });
+  });
+
+program
+  .command('cancel')
+  .description('cancel a run')
+  .argument('<run>', 'run id or label')
+  .option('--force', 'kill at once instead of asking the agent to stop first')
+  .option('--json', 'JSON output')
+  .action(async (ref: string, opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      const r = await engine.cancelRun(ref, Boolean(opts.force));
+      out(opts.json ? JSON.stringify(r) : `${r.run_id} ${statusWord(r.status)}`);
+    });
+  });
+
+for (const [name, withFix] of [
+  ['agents', false],
+  ['doctor', true],
+] as const) {
+  program
+    .command(name)
+    .description(
+      withFix
+        ? 'check the setup: state folder, database, config, and each agent (installed? version? the fix when not)'
+        : 'the agents baton knows and whether each is ready',
+    )
+    .option('--json', 'JSON output')
+    .action(async (opts) => {
+      await withApp(Boolean(opts.json), async ({ engine, config, store }) => {
+        const agents = await engine.listAgents();
+        if (opts.json) {
+          out(
+            JSON.stringify(
+              withFix
+                ? { home: config.home, config: config.configPath, store: store.file, agents }
+                : { agents },
+            ),
+          );
+          return;
+        }
+        if (withFix) {
+          out(`${bold('baton')} ${VERSION} on Node ${process.version}`);
+          out(`home      ${config.home}`);
+          out(`config    ${config.configPath}`);
+          out(`database  ${store.file} ${green('ok')}`);
+          out(`roots     ${config.roots.join(', ')}`);
+          out('');
+        }
+        out(formatAgents(agents, withFix));
+      });
+    });
+}
+
+program
+  .command('start')
+  .description(
+    'set up the state folder, check everything with a demo run, and print how to connect an MCP host',
+  )
+  .action(async () => {
+    await withApp(false, async (app) => {
+      const cli = process.argv[1] ?? 'dist/cli/main.js';
+      out(`${bold('baton')} ${VERSION} is set up: database ${app.store.file}`);
+      out('');
+      out('Self-check with the built-in demo agent (no API key needed):');
+      const code = await followNewRun(
+        app,
+        'demo',
+        'Say hello to the new baton user',
+        { policy: 'ask' },
+        false,
+      );
+      out('');
+      out(bold('Connect an MCP host to baton:'));
+      out(`  Claude Code:  claude mcp add baton -- ${process.execPath} ${cli} mcp`);
+      out(`  Codex:        codex mcp add baton -- ${process.execPath} ${cli} mcp`);
+      out(
+        `  JSON config:  {"mcpServers": {"baton": {"command": "${process.execPath}", "args": ["${cli}", "mcp"]}}}`,
+      );
+      out('');
+      out(`Try it here:  node ${cli} run demo "write a file"   (then: node ${cli} ls)`);
+      return code;
+    });
+  });
+
+async function answer(
+  engine: App['engine'],
+  ref: string,
+  optionId: string | undefined,
+  kinds: string[],
+): Promise<RunSummary> {
+  const run = engine.getRun(ref);
+  if (!run.waiting_for) {
+    throw new BatonError('RUN_NOT_WAITING', `run ${run.run_id} is ${run.status}, not waiting for an answer`);
+  }
+  let choice = optionId;
+  if (!choice) {
+    const opt = kinds.map((k) => run.waiting_for?.options.find((o) => o.kind === k)).find(Boolean);
+    if (!opt) {
+      throw new BatonError(
+        'OPTION_NOT_FOUND',
+        `the request offers no ${kinds.join('/')} option; pass one of: ${run.waiting_for.options.map((o) => o.option_id).join(', ')}`,
+      );
+    }
+    choice = opt.option_id;
+  }
+  return engine.answerPermission(run.run_id, choice, run.waiting_for.request_id, 'cli');
+}
+
+/**
+ * Starts a run and follows it: prints events as they are stored, asks the person at the terminal
+ * when a permission request arrives (stdin a TTY), and resolves with the exit code.
+ */
+async function followNewRun(
+  app: App,
+  agent: string,
+  prompt: string,
+  opts: { cwd?: string; label?: string; timeout?: string; policy?: string; model?: string },
+  json: boolean,
+): Promise<number> {
+  const { engine } = app;
+  const run = engine.spawnRun({
+    agent,
+    cwd: opts.cwd ?? process.cwd(),
+    prompt,
+    ...(opts.label ? { label: opts.label } : {}),
+    ...(opts.timeout ? { timeout: opts.timeout } : {}),
+    ...(opts.policy ? { policy: opts.policy as (typeof PERMISSION_POLICIES)[number] } : {}),
+    ...(opts.model ? { model: opts.model } : {}),
+  });
+  const runId = run.run_id;
+  const interactive = process.stdin.isTTY === true && !json;
+  if (!json) err(dim(`run ${runId} started (${agent}); Ctrl-C cancels`));
+  let printed = 0;
+  const printNew = () => {
+    if (json) return;
+    for (;;) {
+      const page = engine.getEvents(runId, { after_seq: printed, limit: 500 });
+      for (const e of page.events) {
+        if (e.type === 'message' && e.data.role === 'user') continue;
+        const line = formatEvent(e);
+        if (line !== undefined) out(line);
+      }
+      printed = page.next_seq;
+      if (!page.has_more) break;
+    }
+  };
+  let asking: string | undefined;
+  const ask = async (summary: RunSummary) => {
+    const w = summary.waiting_for;
+    if (!w || asking === w.request_id) return;
+    asking = w.request_id;
+    if (!interactive) {
+      if (!json) err(cyan(`waiting for an answer: baton approve ${runId}  |  baton deny ${runId}`));
+      return;
+    }
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      w.options.forEach((o, i) => err(`  ${i + 1}) ${o.name} ${dim(`[${o.option_id}]`)}`));
+      const reply = (await rl.question(cyan(`Answer for "${w.title}" [1-${w.options.length}]: `))).trim();
+      const picked = w.options[Number(reply) - 1] ?? w.options.find((o) => o.option_id === reply);
+      const chosen = picked ?? w.options.find((o) => o.kind === 'reject_once') ?? w.options[0];
+      if (chosen && engine.getRun(runId).waiting_for?.request_id === w.request_id) {
+        await engine.answerPermission(runId, chosen.option_id, w.request_id, 'cli');
+      }
+    } finally {
+      rl.close();
+    }
+  };
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    err(dim(interrupts > 1 ? 'killing the run…' : 'cancelling the run… (Ctrl-C again to kill it)'));
+    void engine.cancelRun(runId, interrupts > 1).catch(() => undefined);
+  };
+  process.on('SIGINT', onSigint);
+  const onEvents = (id: string) => {
+    if (id === runId) printNew();
+  };
+  engine.bus.on('events', onEvents);
+  try {
+    const final = await new Promise<RunSummary>((resolve) => {
+      const check = (id: string) => {
+        if (id !== runId) return;
+        const s = engine.getRun(runId);
+        if (isFinalStatus(s.status)) {
+          engine.bus.off('run', check);
+          resolve(s);
+        } else if (s.status === 'waiting') void ask(s);
+      };
+      engine.bus.on('run', check);
+      check(runId);
+    });
+    printNew();
+    if (json) out(JSON.stringify(final));
+    else {
+      const usage = final.result?.usage;
+      const tokens =
+        usage?.input_tokens !== undefined
+          ? ` · ${usage.input_tokens} in / ${usage.output_tokens ?? 0} out tokens`
+          : '';
+      err(`${statusWord(final.status)} ${dim(`${runId}${tokens}`)}`);
+      if (final.error) err(`${final.error.code}: ${final.error.message}`);
+    }
+    return final.status === 'completed' ? 0 : 1;
+  } finally {
+    engine.bus.off('events', onEvents);
+    process.off('SIGINT', onSigint);
+  }
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,111 @@
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { BatonError } from './errors.js';
+
+/** Drivers baton ships. Agents in the config name one of these. */
+export const DRIVER_NAMES = ['acp'] as const;
+/** One of {@link DRIVER_NAMES}. */
+export type DriverName = (typeof DRIVER_NAMES)[number];
+
+const durationSchema = z.union([z.string(), z.number()]);
+
+const agentSchema = z.strictObject({
+  driver: z.enum(DRIVER_NAMES),
+  command: z.string().min(1),
+  args: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  description: z.string().optional(),
+});
+
+const fileSchema = z.strictObject({
+  roots: z.array(z.string().min(1)).min(1).optional(),
+  max_concurrent_runs: z.number().int().min(1).max(1000).optional(),
+  default_timeout: durationSchema.optional(),
+  permission_timeout: durationSchema.optional(),
+  session_idle_timeout: durationSchema.optional(),
+  agents: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), agentSchema).optional(),
+});
+
+/** A user-defined agent as written in the config file. */
+export type AgentConfig = z.infer<typeof agentSchema>;
+
+/** Resolved configuration: every value present, durations in milliseconds, roots real paths. */
+export type Config = {
+  home: string;
+  configPath: string;
+  roots: string[];
+  maxConcurrentRuns: number;
+  defaultTimeoutMs: number;
+  permissionTimeoutMs: number;
+  sessionIdleTimeoutMs: number;
+  agents: Record<string, AgentConfig>;
+};
+
+/** `$BATON_HOME`, default `~/.baton`. */
+export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.BATON_HOME || join(homedir(), '.baton'));
+}
+
+/**
+ * Loads the config file (`$BATON_CONFIG`, default `$BATON_HOME/config.json`; missing = defaults),
+ * creates `$BATON_HOME`, and resolves every value.
+ * Throws INVALID_CONFIG naming the key path of the first problems found.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const home = resolveHome(env);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const configPath = resolve(env.BATON_CONFIG || join(home, 'config.json'));
+  let raw: unknown = {};
+  if (existsSync(configPath)) {
+    try {
+      raw = JSON.parse(readFileSync(configPath, 'utf8'));
+    } catch (err) {
+      throw new BatonError('INVALID_CONFIG', `${configPath} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const path = issue.path.join('.') || '(root)';
+      return issue.code === 'unrecognized_keys'
+        ? `${path === '(root)' ? '' : `${path}.`}${issue.keys.join(', ')}: unknown key`
+        : `${path}: ${issue.message}`;
+    });
+    throw new BatonError('INVALID_CONFIG', `invalid config ${configPath}: ${problems.join('; ')}`);
+  }
+  const file = parsed.data;
+  const duration = (value: string | number | undefined, key: string, fallback: number): number => {
+    if (value === undefined) return fallback;
+    try {
+      return parseDuration(value, key);
+    } catch (err) {
+      throw new BatonError('INVALID_CONFIG', `invalid config ${configPath}: ${(err as Error).message}`);
+    }
+  };
+  const roots = (file.roots ?? [homedir()]).map((root) => {
+    if (!isAbsolute(root)) {
+      throw new BatonError(
+        'INVALID_CONFIG',
+        `invalid config ${configPath}: roots: "${root}" must be an absolute path`,
+      );
+    }
+    try {
+      return realpathSync(root);
+    } catch {
+      throw new BatonError('INVALID_CONFIG', `invalid config ${configPath}: roots: "${root}" does not exist`);
+    }
+  });
+  return {
+    home,
+    configPath,
+    roots,
+    maxConcurrentRuns: file.max_concurrent_runs ?? 8,
+    defaultTimeoutMs: duration(file.default_timeout, 'default_timeout', 30 * 60_000),
+    permissionTimeoutMs: duration(file.permission_timeout, 'permission_timeout', 30 * 60_000),
+    sessionIdleTimeoutMs: duration(file.session_idle_timeout, 'session_idle_timeout', 5 * 60_000),
+    agents: file.agents ?? {},
+  };
+}

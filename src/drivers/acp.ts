@@ -1,0 +1,455 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import * as acp from '@agentclientprotocol/sdk/unstable';
+import { BatonError } from '../errors.js';
+import { ChildHandle, type ChildEnd } from '../process/child.js';
+import { isConfined } from '../paths.js';
+import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../engine/types.js';
+import type {
+  AgentSession,
+  Driver,
+  DriverEvent,
+  OpenOptions,
+  SessionCapabilities,
+  TurnOutcome,
+  TurnSink,
+} from './driver.js';
+
+/** How long an agent may take to answer `initialize` and open its session. */
+const START_TIMEOUT_MS = 60_000;
+/** After a prompt response, updates that are still in flight are awaited until this long passes quietly. */
+const SETTLE_QUIET_MS = 30;
+const SETTLE_MAX_MS = 1000;
+
+/**
+ * Drives any Agent Client Protocol agent over stdio (`@agentclientprotocol/sdk` 2.x app builder).
+ * Serves `fs/read_text_file` and `fs/write_text_file` confined to the run's cwd, maps every
+ * `session/update` variant to normalized events, and reopens sessions with `session/load` or
+ * `session/resume` when the agent advertises them.
+ */
+export class AcpDriver implements Driver {
+  readonly name = 'acp';
+
+  async open(options: OpenOptions): Promise<AgentSession> {
+    const child = await ChildHandle.start({
+      command: options.agent.command,
+      args: options.agent.args,
+      cwd: options.cwd,
+      env: { ...process.env, ...options.agent.env },
+      onStderr: options.onStderr,
+    });
+    const session = new AcpSession(child, options);
+    try {
+      await session.start();
+    } catch (err) {
+      await child.stop(500);
+      throw session.explain(err, 'while starting');
+    }
+    return session;
+  }
+}
+
+class AcpSession implements AgentSession {
+  agentSessionId = '';
+  capabilities: SessionCapabilities = { load: false, resume: false };
+  readonly notes: string[] = [];
+  readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
+  readonly #child: ChildHandle;
+  readonly #options: OpenOptions;
+  readonly #conn: acp.ClientConnection;
+  #sink: TurnSink | undefined;
+  #replaying = false;
+  #lastUpdate = 0;
+
+  constructor(child: ChildHandle, options: OpenOptions) {
+    this.#child = child;
+    this.#options = options;
+    this.exited = child.exited.then((end) => ({ end, stderrTail: child.stderrTail() }));
+    const stream = acp.ndJsonStream(
+      Writable.toWeb(child.stdin) as WritableStream<Uint8Array>,
+      Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>,
+    );
+    const app = acp
+      .client({ name: 'baton' })
+      .onRequest(acp.methods.client.session.requestPermission, ({ params, signal }) =>
+        this.#onPermission(params, signal),
+      )
+      .onRequest(acp.methods.client.fs.readTextFile, ({ params }) => this.#onRead(params))
+      .onRequest(acp.methods.client.fs.writeTextFile, ({ params }) => this.#onWrite(params))
+      .onNotification(acp.methods.client.session.update, ({ params }) => this.#onUpdate(params.update));
+    this.#conn = app.connect(stream);
+    // A closed pipe after the child died is expected; the exit is reported through `exited`.
+    child.stdin.on('error', () => undefined);
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  get pidStart(): string | undefined {
+    return this.#child.startTime;
+  }
+
+  /** initialize, then session/new or session/load|resume, then the model option. */
+  async start(): Promise<void> {
+    const agent = this.#conn.agent;
+    const init = await this.#bounded(
+      agent.request(acp.methods.agent.initialize, {
+        protocolVersion: acp.PROTOCOL_VERSION,
+        clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: false },
+        clientInfo: { name: 'baton', version: '0.1.0' },
+      }),
+      'initialize',
+    );
+    this.capabilities = {
+      load: init.agentCapabilities?.loadSession === true,
+      resume: Boolean(init.agentCapabilities?.sessionCapabilities?.resume),
+    };
+    const cwd = this.#options.cwd;
+    let configOptions: acp.SessionConfigOption[] | null | undefined;
+    const resumeId = this.#options.resumeSessionId;
+    if (resumeId) {
+      if (this.capabilities.load) {
+        this.#replaying = true;
+        try {
+          const res = await this.#bounded(
+            agent.request(acp.methods.agent.session.load, { sessionId: resumeId, cwd, mcpServers: [] }),
+            'session/load',
+          );
+          configOptions = res?.configOptions;
+        } finally {
+          await this.#settle();
+          this.#replaying = false;
+        }
+      } else if (this.capabilities.resume) {
+        const res = await this.#bounded(
+          agent.request(acp.methods.agent.session.resume, { sessionId: resumeId, cwd, mcpServers: [] }),
+          'session/resume',
+        );
+        configOptions = res.configOptions;
+      } else {
+        throw new BatonError(
+          'SESSION_NOT_RESUMABLE',
+          `agent ${this.#options.agent.name} cannot reopen session ${resumeId}: it supports neither session/load nor session/resume, and its process is gone; start a new run instead`,
+        );
+      }
+      this.agentSessionId = resumeId;
+    } else {
+      const res = await this.#bounded(
+        agent.request(acp.methods.agent.session.new, { cwd, mcpServers: [] }),
+        'session/new',
+      );
+      this.agentSessionId = res.sessionId;
+      configOptions = res.configOptions;
+    }
+    const model = this.#options.model;
+    if (model) {
+      const option = configOptions?.find((o) => o.category === 'model');
+      if (option) {
+        await this.#bounded(
+          agent.request(acp.methods.agent.session.setConfigOption, {
+            sessionId: this.agentSessionId,
+            configId: option.id,
+            value: model,
+          }),
+          'session/set_config_option',
+        );
+      } else {
+        this.notes.push(
+          `agent ${this.#options.agent.name} offers no model option; model "${model}" was not applied`,
+        );
+      }
+    }
+  }
+
+  async prompt(text: string, sink: TurnSink): Promise<TurnOutcome> {
+    this.#sink = sink;
+    try {
+      const res = await this.#raceExit(
+        this.#conn.agent.request(acp.methods.agent.session.prompt, {
+          sessionId: this.agentSessionId,
+          prompt: [{ type: 'text', text }],
+        }),
+        'session/prompt',
+      );
+      await this.#settle();
+      const outcome: TurnOutcome = { stop_reason: res.stopReason };
+      const u = res.usage;
+      if (u) {
+        outcome.usage = {
+          input_tokens: u.inputTokens,
+          output_tokens: u.outputTokens,
+          total_tokens: u.totalTokens,
+          ...(u.thoughtTokens != null ? { thought_tokens: u.thoughtTokens } : {}),
+          ...(u.cachedReadTokens != null ? { cached_read_tokens: u.cachedReadTokens } : {}),
+        };
+      }
+      return outcome;
+    } catch (err) {
+      throw this.explain(err, 'during the turn');
+    }
+  }
+
+  async cancel(): Promise<void> {
+    if (this.#child.end || !this.agentSessionId) return;
+    try {
+      await this.#conn.agent.notify(acp.methods.agent.session.cancel, { sessionId: this.agentSessionId });
+    } catch {
+      // The process may be gone already; the ladder goes on regardless.
+    }
+  }
+
+  async close(graceMs = 2000): Promise<ChildEnd> {
+    this.#conn.close();
+    return this.#child.stop(graceMs);
+  }
+
+  /** Turns anything a request threw into a BatonError carrying the stderr tail when the agent died. */
+  explain(err: unknown, when: string): BatonError {
+    if (err instanceof BatonError) return err;
+    const end = this.#child.end;
+    if (end) {
+      return new BatonError(
+        'AGENT_EXITED',
+        `agent ${this.#options.agent.name} exited ${when} (${end.signal ? `signal ${end.signal}` : `code ${end.code}`})`,
+        { cause: err, details: { stderr_tail: this.#child.stderrTail() } },
+      );
+    }
+    const message =
+      err && typeof err === 'object' && 'message' in err
+        ? String((err as { message: unknown }).message)
+        : String(err);
+    return new BatonError('AGENT_ERROR', `agent ${this.#options.agent.name} failed ${when}: ${message}`, {
+      cause: err,
+      details: { stderr_tail: this.#child.stderrTail() },
+    });
+  }
+
+  #raceExit<T>(p: Promise<T>, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      void this.#child.exited.then(() => {
+        // Give a response that was already written a moment to be read before calling it a crash.
+        setTimeout(() => {
+          if (!done) {
+            done = true;
+            reject(this.explain(new Error(`${what}: the agent process exited`), `during ${what}`));
+          }
+        }, 50);
+      });
+      p.then(
+        (v) => {
+          if (!done) {
+            done = true;
+            resolve(v);
+          }
+        },
+        (e) => {
+          if (!done) {
+            done = true;
+            reject(e);
+          }
+        },
+      );
+    });
+  }
+
+  #bounded<T>(p: Promise<T>, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new BatonError(
+              'AGENT_ERROR',
+              `agent ${this.#options.agent.name} did not answer ${what} within ${START_TIMEOUT_MS / 1000}s`,
+              { details: { stderr_tail: this.#child.stderrTail() } },
+            ),
+          ),
+        START_TIMEOUT_MS,
+      );
+      this.#raceExit(p, what).then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  // HACK: in ACP SDK 2.4 a prompt response can resolve before the handlers of the notifications
+  // that preceded it have run, and real agents send updates after the response. Wait until the
+  // stream has been quiet briefly (bounded) so the turn's transcript is complete. Remove when ACP
+  // v2 drops the turn concept.
+  async #settle(): Promise<void> {
+    const started = Date.now();
+    await new Promise((r) => setImmediate(r));
+    while (Date.now() - started < SETTLE_MAX_MS) {
+      const quietFor = Date.now() - this.#lastUpdate;
+      if (quietFor >= SETTLE_QUIET_MS) return;
+      await new Promise((r) => setTimeout(r, SETTLE_QUIET_MS - quietFor));
+    }
+  }
+
+  async #onPermission(
+    params: acp.RequestPermissionRequest,
+    signal: AbortSignal,
+  ): Promise<acp.RequestPermissionResponse> {
+    // Let session/update notifications that came before this request on the wire be handled first.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    const sink = this.#sink;
+    if (!sink) return { outcome: { outcome: 'cancelled' } };
+    const tc = params.toolCall;
+    const toolCall: ToolCallInfo = { tool_call_id: tc.toolCallId };
+    if (tc.kind) toolCall.kind = tc.kind;
+    if (tc.title) toolCall.title = tc.title;
+    if (tc.locations?.length) toolCall.locations = tc.locations.map((l) => l.path);
+    if (tc.rawInput !== undefined) toolCall.raw_input = tc.rawInput;
+    const options: PermissionOption[] = params.options.map((o) => ({
+      option_id: o.optionId,
+      name: o.name,
+      kind: o.kind as PermissionOptionKind,
+    }));
+    const answer = await sink.requestPermission(
+      { title: tc.title ?? tc.kind ?? 'Permission requested', tool_call: toolCall, options },
+      signal,
+    );
+    return answer.outcome === 'selected'
+      ? { outcome: { outcome: 'selected', optionId: answer.option_id } }
+      : { outcome: { outcome: 'cancelled' } };
+  }
+
+  #confine(path: string): string {
+    if (!isAbsolute(path)) throw acp.RequestError.invalidParams(undefined, `path must be absolute: ${path}`);
+    if (!isConfined(this.#options.cwd, path)) {
+      throw acp.RequestError.invalidParams(
+        undefined,
+        `baton only serves files inside the run's working directory ${this.#options.cwd}; ${path} is outside it`,
+      );
+    }
+    return path;
+  }
+
+  #onRead(params: acp.ReadTextFileRequest): acp.ReadTextFileResponse {
+    const path = this.#confine(params.path);
+    let content: string;
+    try {
+      content = readFileSync(path, 'utf8');
+    } catch {
+      throw acp.RequestError.resourceNotFound(path);
+    }
+    if (params.line != null || params.limit != null) {
+      const lines = content.split('\n');
+      const start = Math.max((params.line ?? 1) - 1, 0);
+      content = lines.slice(start, params.limit != null ? start + params.limit : undefined).join('\n');
+    }
+    return { content };
+  }
+
+  #onWrite(params: acp.WriteTextFileRequest): acp.WriteTextFileResponse {
+    if (this.#sink && !this.#sink.allowWrites) {
+      throw acp.RequestError.invalidRequest(undefined, 'the run policy (deny_all) forbids writing files');
+    }
+    const path = this.#confine(params.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, params.content);
+    return {};
+  }
+
+  #onUpdate(update: acp.SessionUpdate): void {
+    this.#lastUpdate = Date.now();
+    if (this.#replaying) return;
+    const event = mapUpdate(update);
+    if (event) this.#sink?.emit(event);
+  }
+}
+
+function textOf(block: acp.ContentBlock): string | undefined {
+  return block.type === 'text' ? block.text : undefined;
+}
+
+function mapUsage(update: {
+  used: number;
+  size: number;
+  cost?: { amount: number; currency: string } | null;
+}): Usage {
+  const usage: Usage = { context_used: update.used, context_size: update.size };
+  if (update.cost && update.cost.currency.toUpperCase() === 'USD') usage.cost_usd = update.cost.amount;
+  return usage;
+}
+
+function toolCallData(
+  tc: Omit<acp.ToolCallUpdate, 'toolCallId'> & { toolCallId: string },
+): Record<string, unknown> {
+  const data: Record<string, unknown> = { tool_call_id: tc.toolCallId };
+  if (tc.title != null) data.title = tc.title;
+  if (tc.kind != null) data.kind = tc.kind;
+  if (tc.status != null) data.status = tc.status;
+  if (tc.locations?.length) data.locations = tc.locations.map((l) => l.path);
+  if (tc.rawInput !== undefined) data.raw_input = tc.rawInput;
+  if (tc.rawOutput !== undefined) data.raw_output = tc.rawOutput;
+  if (tc.content?.length) {
+    data.content = tc.content.map((c) => {
+      if (c.type === 'diff')
+        return { type: 'diff', path: c.path, old_text: c.oldText ?? null, new_text: c.newText };
+      if (c.type === 'terminal') return { type: 'terminal', terminal_id: c.terminalId };
+      const text = textOf(c.content);
+      return text !== undefined ? { type: 'text', text } : { type: 'content', content: c.content };
+    });
+  }
+  return data;
+}
+
+/** Maps one `session/update` to a normalized event; unknown variants are kept as `raw`. */
+export function mapUpdate(update: acp.SessionUpdate): DriverEvent | undefined {
+  switch (update.sessionUpdate) {
+    case 'agent_message_chunk': {
+      const text = textOf(update.content);
+      return text !== undefined
+        ? { type: 'message_chunk', text }
+        : { type: 'raw', data: { session_update: update.sessionUpdate, content: update.content } };
+    }
+    case 'agent_thought_chunk': {
+      const text = textOf(update.content);
+      return text !== undefined
+        ? { type: 'thought_chunk', text }
+        : { type: 'raw', data: { session_update: update.sessionUpdate, content: update.content } };
+    }
+    case 'user_message_chunk': {
+      const text = textOf(update.content);
+      return text !== undefined ? { type: 'user_chunk', text } : undefined;
+    }
+    case 'tool_call':
+      return { type: 'tool_call', data: toolCallData(update) };
+    case 'tool_call_update':
+      return { type: 'tool_update', data: toolCallData(update) };
+    case 'plan':
+      return { type: 'plan', data: { entries: update.entries } };
+    case 'usage_update':
+      return { type: 'usage', usage: mapUsage(update) };
+    case 'available_commands_update':
+    case 'current_mode_update':
+    case 'config_option_update':
+    case 'session_info_update':
+    case 'notice':
+    case 'compaction_update':
+    case 'compaction_summary_chunk':
+    case 'plan_update':
+    case 'plan_removed':
+    case 'subagent_update':
+    case 'session_message':
+    case 'session_message_chunk': {
+      const { sessionUpdate, ...rest } = update as { sessionUpdate: string } & Record<string, unknown>;
+      return { type: 'raw', data: { session_update: sessionUpdate, ...rest } };
+    }
+    default: {
+      const unknownUpdate: never = update;
+      return { type: 'raw', data: { session_update: 'unknown', update: unknownUpdate as unknown } };
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import type { ChildEnd } from '../process/child.js';
+import type { PermissionOption, ToolCallInfo, Usage } from '../engine/types.js';
+
+/**
+ * What a driver reports during a turn, normalized across agent protocols. Message and thought
+ * text arrive as chunks; the engine coalesces them into `message` / `thought` events.
+ */
+export type DriverEvent =
+  | { type: 'message_chunk'; text: string }
+  | { type: 'thought_chunk'; text: string }
+  | { type: 'user_chunk'; text: string }
+  | { type: 'tool_call'; data: Record<string, unknown> }
+  | { type: 'tool_update'; data: Record<string, unknown> }
+  | { type: 'plan'; data: Record<string, unknown> }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'raw'; data: Record<string, unknown> };
+
+/** A permission question from the agent. */
+export type PermissionAsk = { title: string; tool_call: ToolCallInfo; options: PermissionOption[] };
+
+/** The answer to a {@link PermissionAsk}. */
+export type PermissionAnswer = { outcome: 'selected'; option_id: string } | { outcome: 'cancelled' };
+
+/** Where a turn's output goes. One sink per run. */
+export interface TurnSink {
+  /** Records one normalized event. */
+  emit(event: DriverEvent): void;
+  /** Asks the engine (policy, caller, person) and resolves with the answer; never rejects. */
+  requestPermission(ask: PermissionAsk, signal: AbortSignal): Promise<PermissionAnswer>;
+  /** False when the run's policy forbids the agent to write files through the client. */
+  readonly allowWrites: boolean;
+}
+
+/** How a turn ended, from the agent's point of view. */
+export type TurnOutcome = { stop_reason: string; usage?: Usage };
+
+/** What the agent can do, as far as the engine cares. */
+export type SessionCapabilities = { load: boolean; resume: boolean };
+
+/** A live agent process holding one agent-side session. Turns run one at a time. */
+export interface AgentSession {
+  /** The agent's own id for the session (what `session/load` takes). */
+  readonly agentSessionId: string;
+  readonly pid: number;
+  readonly pidStart: string | undefined;
+  readonly capabilities: SessionCapabilities;
+  /** Notes about the session start worth recording (e.g. model option not offered). */
+  readonly notes: string[];
+  /** Runs one turn. Rejects with a BatonError when the agent fails or exits mid-turn. */
+  prompt(text: string, sink: TurnSink): Promise<TurnOutcome>;
+  /** The protocol's cancel for the current turn (first rung of the kill ladder). */
+  cancel(): Promise<void>;
+  /** Ends the process: close stdin, SIGTERM the group, SIGKILL after `graceMs`. */
+  close(graceMs?: number): Promise<ChildEnd>;
+  /** Resolves when the process has exited, however that happened. */
+  readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
+}
+
+/** How to start an agent: resolved from the catalog or the config file. */
+export type AgentLaunch = {
+  name: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+};
+
+/** Options of {@link Driver.open}. */
+export type OpenOptions = {
+  agent: AgentLaunch;
+  cwd: string;
+  /** Continue this agent-side session (`session/load` or `session/resume`) instead of a new one. */
+  resumeSessionId?: string;
+  model?: string;
+  /** Called with the agent's stderr as it arrives. */
+  onStderr?: (text: string) => void;
+};
+
+/** One agent protocol. */
+export interface Driver {
+  readonly name: string;
+  /** Starts the agent and opens (or reopens) a session. Throws a BatonError with a fix on failure. */
+  open(options: OpenOptions): Promise<AgentSession>;
+}

@@ -1,0 +1,1172 @@
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import type { Config } from '../config.js';
+import type { AgentSession, Driver, PermissionAnswer, PermissionAsk, TurnSink } from '../drivers/driver.js';
+import { parseDuration } from '../duration.js';
+import { BatonError, toBatonError } from '../errors.js';
+import { isInside, realpathLoose } from '../paths.js';
+import { settlesWithin } from '../process/child.js';
+import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
+import { findExecutable } from '../process/which.js';
+import type { RunRow } from '../store/runs.js';
+import type { Store } from '../store/store.js';
+import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
+import { EngineBus } from './bus.js';
+import { buildCatalog, inspectAgent, type AgentEntry, type AgentInfo } from './catalog.js';
+import { newId } from './ids.js';
+import { compileOutputSchema, validateOutput } from './output.js';
+import { decideByPolicy, rejectOption } from './policy.js';
+import { RunRecorder } from './recorder.js';
+import {
+  ACTIVE_STATUSES,
+  EVENT_TYPES,
+  PERMISSION_POLICIES,
+  isFinalStatus,
+  type EventType,
+  type PermissionPolicy,
+  type RunError,
+  type RunEvent,
+  type RunResult,
+  type RunStatus,
+  type RunSummary,
+  type Usage,
+  type WaitingFor,
+} from './types.js';
+
+/** The result text kept in a run summary; the whole text is in the `result` event. */
+export const SUMMARY_TEXT_MAX = 2048;
+/** Longest prompt accepted (characters). */
+const PROMPT_MAX_CHARS = 1_000_000;
+/** After a protocol cancel, how long the agent gets to end its turn before the process is stopped. */
+const CANCEL_GRACE_MS = 3000;
+/** SIGTERM → SIGKILL grace when stopping an agent process. */
+const KILL_GRACE_MS = 2000;
+/** Longest `wait_run` wait, below the 60 s request timeout of most MCP hosts. */
+export const WAIT_MAX_MS = 55_000;
+const WAIT_DEFAULT_MS = 50_000;
+const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Input of {@link Engine.spawnRun}, as front ends pass it (shape already checked). */
+export type SpawnInput = {
+  agent: string;
+  cwd: string;
+  prompt?: string;
+  prompt_file?: string;
+  label?: string;
+  model?: string;
+  timeout?: string | number;
+  policy?: PermissionPolicy;
+  output_schema?: Record<string, unknown>;
+  session_id?: string;
+  isolation?: 'none' | 'worktree';
+  metadata?: Record<string, unknown>;
+  parent_run_id?: string;
+};
+
+/** Input of {@link Engine.waitRuns}. */
+export type WaitInput = {
+  runs?: string[];
+  until?: 'attention' | 'finished';
+  timeout?: string | number;
+  signal?: AbortSignal;
+  /** Called every few seconds while waiting (MCP progress). */
+  onProgress?: (elapsedMs: number, message: string) => void;
+};
+
+/** What `wait_run` returns. */
+export type WaitResult = {
+  runs: RunSummary[];
+  timed_out: boolean;
+  /** Runs still being waited on when it timed out (small). */
+  pending?: { run_id: string; label?: string; status: RunStatus; last_seq: number }[];
+};
+
+/** Operations another baton process can be asked to perform on runs it hosts. */
+export type RemoteOp =
+  | { op: 'answer_permission'; run: string; option_id: string; request_id?: string; by: string }
+  | { op: 'cancel_run'; run: string; force?: boolean }
+  | { op: 'follow_up'; run: string; message: string; label?: string };
+
+/** Reaches the baton process that hosts a run (the control socket), when it is another one. */
+export interface RemoteHosts {
+  call(hostPid: number, op: RemoteOp): Promise<RunSummary>;
+}
+
+type Pending = {
+  id: string;
+  waiting: WaitingFor;
+  resolve: (answer: PermissionAnswer) => void;
+  timer: NodeJS.Timeout;
+};
+
+type AbortReason = { status: 'cancelled' | 'timed_out' | 'interrupted'; force: boolean; error: RunError };
+
+type RunCtx = {
+  id: string;
+  row: RunRow;
+  recorder: RunRecorder;
+  abort: AbortController;
+  abortReason?: AbortReason;
+  pending: Map<string, Pending>;
+  session?: AgentSession;
+  timeoutTimer?: NodeJS.Timeout;
+  started: boolean;
+  done: Promise<void>;
+  resolveDone: () => void;
+};
+
+type PoolEntry = { session: AgentSession; busyRun: RunCtx | undefined; idleTimer?: NodeJS.Timeout };
+
+/**
+ * Runs, sessions, the queue, permissions and policies, the event bus. Knows runs, not protocols:
+ * drivers do the talking, the store does the keeping. Every state change is stored before it is
+ * announced on {@link Engine.bus}.
+ */
+export class Engine {
+  readonly bus = new EngineBus();
+  readonly config: Config;
+  readonly store: Store;
+  readonly hostPid = process.pid;
+  readonly hostStart = processStartTime(process.pid) ?? null;
+  readonly #drivers: Record<string, Driver>;
+  readonly #catalog: Map<string, AgentEntry>;
+  readonly #runs = new Map<string, RunCtx>();
+  readonly #queue: RunCtx[] = [];
+  readonly #pool = new Map<string, PoolEntry>();
+  #opening = 0;
+  #stopping = false;
+  remote: RemoteHosts | undefined;
+
+  constructor(options: { config: Config; store: Store; drivers: Record<string, Driver> }) {
+    this.config = options.config;
+    this.store = options.store;
+    this.#drivers = options.drivers;
+    this.#catalog = buildCatalog(options.config.agents);
+    this.store.eventWriter.onFlushed((written) => {
+      const byRun = new Map<string, RunEvent[]>();
+      for (const { runId, event } of written) {
+        const list = byRun.get(runId) ?? [];
+        list.push(event);
+        byRun.set(runId, list);
+      }
+      for (const [runId, events] of byRun) this.bus.emit('events', runId, events);
+    });
+  }
+
+  /**
+   * Recovers after a previous baton process: runs it left in flight (its process is gone) become
+   * `interrupted` with the reason, their pending permission requests expire, and agent process
+   * groups it left behind are killed. Runs of other live baton processes are left alone.
+   */
+  recover(): { interrupted: string[] } {
+    const interrupted: string[] = [];
+    for (const row of this.store.runs.listActive()) {
+      if (row.host_pid && row.host_pid !== this.hostPid && isProcessAlive(row.host_pid, row.host_start))
+        continue;
+      if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
+        signalGroup(row.agent_pid, 'SIGKILL');
+      const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
+      this.store.permissions.expireForRun(row.id, 'restart');
+      this.store.eventWriter.append(row.id, 'status', { status: 'interrupted', reason: message });
+      this.store.eventWriter.flush();
+      this.store.runs.update(row.id, {
+        status: 'interrupted',
+        ended_at: new Date().toISOString(),
+        waiting_for: null,
+        error: { code: 'INTERRUPTED', message },
+      });
+      this.store.eventWriter.forget(row.id);
+      interrupted.push(row.id);
+    }
+    return { interrupted };
+  }
+
+  // ---------------------------------------------------------------- agents
+
+  /** Every agent baton knows (built-in and configured), with installation status. */
+  async listAgents(): Promise<AgentInfo[]> {
+    return Promise.all([...this.#catalog.values()].map((a) => inspectAgent(a)));
+  }
+
+  #agent(name: string): AgentEntry {
+    const entry = this.#catalog.get(name);
+    if (!entry) {
+      throw new BatonError(
+        'AGENT_NOT_FOUND',
+        `no agent named "${name}"; known agents: ${[...this.#catalog.keys()].join(', ')} (add your own under "agents" in ${this.config.configPath})`,
+      );
+    }
+    return entry;
+  }
+
+  // ---------------------------------------------------------------- runs: read
+
+  /** Finds a run by id or unique label; throws RUN_NOT_FOUND. */
+  resolveRun(ref: string): RunRow {
+    const row = ref.startsWith('r_') ? this.store.runs.get(ref) : this.store.runs.getByLabel(ref);
+    if (!row) {
+      throw new BatonError('RUN_NOT_FOUND', `no run with id or label "${ref}"; list_runs shows the runs`);
+    }
+    return row;
+  }
+
+  /** The summary of one run. */
+  getRun(ref: string): RunSummary {
+    return this.summarize(this.resolveRun(ref));
+  }
+
+  /** Runs newest first, one page. */
+  listRuns(input: {
+    status?: RunStatus | RunStatus[];
+    agent?: string;
+    label?: string;
+    limit?: number;
+    cursor?: string;
+  }): {
+    runs: RunSummary[];
+    next_cursor?: string;
+  } {
+    const limit = Math.min(Math.max(input.limit ?? 20, 1), 200);
+    let cursor: { created_at: string; id: string } | undefined;
+    if (input.cursor) {
+      try {
+        const [created_at, id] = Buffer.from(input.cursor, 'base64url').toString('utf8').split('|');
+        if (!created_at || !id) throw new Error('bad cursor');
+        cursor = { created_at, id };
+      } catch {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          'cursor is not one this server returned; pass next_cursor unchanged',
+        );
+      }
+    }
+    const statuses =
+      input.status === undefined ? undefined : Array.isArray(input.status) ? input.status : [input.status];
+    const rows = this.store.runs.list({
+      statuses,
+      agent: input.agent,
+      label: input.label,
+      limit: limit + 1,
+      cursor,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      runs: page.map((r) => this.summarize(r)),
+      ...(rows.length > limit && last
+        ? { next_cursor: Buffer.from(`${last.created_at}|${last.id}`).toString('base64url') }
+        : {}),
+    };
+  }
+
+  /** A page of a run's events. */
+  getEvents(
+    ref: string,
+    q: { after_seq?: number; types?: string[]; limit?: number; tail?: boolean },
+  ): { events: RunEvent[]; next_seq: number; has_more: boolean } {
+    const row = this.resolveRun(ref);
+    for (const t of q.types ?? []) {
+      if (!(EVENT_TYPES as readonly string[]).includes(t)) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `types: unknown event type "${t}"; use ${EVENT_TYPES.join(', ')}`,
+        );
+      }
+    }
+    if (q.limit !== undefined && (q.limit < 1 || q.limit > EVENT_PAGE_MAX)) {
+      throw new BatonError('INVALID_PARAMS', `limit must be between 1 and ${EVENT_PAGE_MAX}`);
+    }
+    this.store.eventWriter.flush();
+    return this.store.events.page(row.id, {
+      afterSeq: q.after_seq,
+      types: q.types,
+      limit: q.limit ?? EVENT_PAGE_DEFAULT,
+      tail: q.tail,
+    });
+  }
+
+  /** Pages through an event field that was moved to an artifact. */
+  getArtifact(ref: string, seq: number, fieldPath: string, offset = 0, limit = 65536) {
+    const row = this.resolveRun(ref);
+    if (!fieldPath.startsWith('/')) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `field_path must be a JSON Pointer starting with "/", e.g. "/text"`,
+      );
+    }
+    if (offset < 0 || limit < 1 || limit > 1024 * 1024) {
+      throw new BatonError('INVALID_PARAMS', 'offset must be >= 0 and limit between 1 and 1048576 bytes');
+    }
+    this.store.eventWriter.flush();
+    return this.store.readArtifact(row.id, seq, fieldPath, offset, limit);
+  }
+
+  /** Server figures for `server_status`. */
+  status(): { active: number; total: number } {
+    return this.store.runs.counts();
+  }
+
+  /** The run summary of CONTRACT.md. */
+  summarize(row: RunRow): RunSummary {
+    const s: RunSummary = {
+      run_id: row.id,
+      agent: row.agent,
+      status: row.status,
+      cwd: row.cwd,
+      session_id: row.session_id,
+      parent_run_id: row.parent_run_id,
+      policy: row.policy,
+      created_at: row.created_at,
+      ended_at: row.ended_at,
+      last_seq: Math.max(row.last_seq, this.#runs.has(row.id) ? this.store.eventWriter.lastSeq(row.id) : 0),
+    };
+    if (row.label) s.label = row.label;
+    if (row.started_at) s.started_at = row.started_at;
+    if (row.waiting_for) s.waiting_for = row.waiting_for;
+    if (row.result) s.result = row.result;
+    if (row.error) s.error = row.error;
+    return s;
+  }
+
+  // ---------------------------------------------------------------- runs: write
+
+  /** Validates and queues a new run; returns at once with its summary (status `queued`). */
+  spawnRun(input: SpawnInput): RunSummary {
+    if (this.#stopping) throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
+    const agent = this.#agent(input.agent);
+    if (!findExecutable(agent.command)) {
+      throw new BatonError(
+        'AGENT_NOT_INSTALLED',
+        `agent ${agent.name}: ${agent.command} is not installed or not on PATH. Fix: ${agent.install ?? `install ${agent.command}`}`,
+      );
+    }
+    if (input.isolation === 'worktree') {
+      throw new BatonError('NOT_SUPPORTED', 'isolation "worktree" is not available yet; use "none"');
+    }
+    const policy = input.policy ?? 'ask';
+    if (!(PERMISSION_POLICIES as readonly string[]).includes(policy)) {
+      throw new BatonError('INVALID_PARAMS', `policy must be one of ${PERMISSION_POLICIES.join(', ')}`);
+    }
+    const prompt = this.#readPrompt(input);
+    const timeoutMs =
+      input.timeout === undefined ? this.config.defaultTimeoutMs : parseDuration(input.timeout, 'timeout');
+    if (input.output_schema !== undefined) compileOutputSchema(input.output_schema);
+    if (input.metadata !== undefined && JSON.stringify(input.metadata).length > 16 * 1024) {
+      throw new BatonError('INVALID_PARAMS', 'metadata must be at most 16 KB of JSON');
+    }
+    this.#checkLabel(input.label);
+
+    const sessionId = input.session_id;
+    let cwd: string;
+    if (sessionId) {
+      const session = this.store.sessions.get(sessionId);
+      if (!session)
+        throw new BatonError(
+          'SESSION_NOT_FOUND',
+          `no session "${sessionId}"; get_run shows a run's session_id`,
+        );
+      if (session.agent !== agent.name) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `session ${sessionId} belongs to agent ${session.agent}, not ${agent.name}; pass agent "${session.agent}"`,
+        );
+      }
+      cwd = this.#checkCwd(input.cwd);
+      if (cwd !== session.cwd) {
+        throw new BatonError('INVALID_PARAMS', `session ${sessionId} works in ${session.cwd}; pass that cwd`);
+      }
+    } else {
+      cwd = this.#checkCwd(input.cwd);
+    }
+    return this.#createRun({
+      agent: agent.name,
+      cwd,
+      prompt,
+      label: input.label,
+      model: input.model,
+      timeoutMs,
+      policy,
+      outputSchema: input.output_schema,
+      sessionId,
+      metadata: input.metadata,
+      parentRunId: input.parent_run_id,
+    });
+  }
+
+  /** A new run on the same session as `ref`: the agent keeps its context. Queued behind a busy session. */
+  async followUp(ref: string, message: string, label?: string): Promise<RunSummary> {
+    const row = this.resolveRun(ref);
+    if (!message.trim()) throw new BatonError('INVALID_PARAMS', 'message must not be empty');
+    const host = this.#foreignHost(row);
+    if (host)
+      return this.#callRemote(host, { op: 'follow_up', run: row.id, message, ...(label ? { label } : {}) });
+    this.#agent(row.agent);
+    this.#checkLabel(label);
+    return this.#createRun({
+      agent: row.agent,
+      cwd: row.cwd,
+      prompt: message,
+      label,
+      model: row.model ?? undefined,
+      timeoutMs: row.timeout_ms,
+      policy: row.policy,
+      outputSchema: row.output_schema ?? undefined,
+      sessionId: row.session_id,
+      metadata: undefined,
+      parentRunId: row.parent_run_id ?? undefined,
+    });
+  }
+
+  /** Answers the pending permission request of a waiting run. */
+  async answerPermission(
+    ref: string,
+    optionId: string,
+    requestId?: string,
+    by = 'caller',
+  ): Promise<RunSummary> {
+    const row = this.resolveRun(ref);
+    const ctx = this.#runs.get(row.id);
+    if (!ctx) {
+      const host = this.#foreignHost(row);
+      if (host)
+        return this.#callRemote(host, {
+          op: 'answer_permission',
+          run: row.id,
+          option_id: optionId,
+          request_id: requestId,
+          by,
+        });
+      throw new BatonError('RUN_NOT_WAITING', `run ${row.id} is ${row.status}, not waiting for an answer`);
+    }
+    const pending = requestId ? ctx.pending.get(requestId) : ctx.pending.values().next().value;
+    if (!pending) {
+      if (requestId && ctx.pending.size > 0) {
+        throw new BatonError(
+          'REQUEST_NOT_FOUND',
+          `run ${row.id} has no pending request ${requestId}; pending: ${[...ctx.pending.keys()].join(', ')}`,
+        );
+      }
+      throw new BatonError(
+        'RUN_NOT_WAITING',
+        `run ${row.id} is ${ctx.row.status}, not waiting for an answer`,
+      );
+    }
+    const option = pending.waiting.options.find((o) => o.option_id === optionId);
+    if (!option) {
+      throw new BatonError(
+        'OPTION_NOT_FOUND',
+        `option "${optionId}" is not offered; choose one of: ${pending.waiting.options.map((o) => o.option_id).join(', ')}`,
+      );
+    }
+    this.#resolvePermission(ctx, pending.id, { outcome: 'selected', option_id: option.option_id }, by);
+    return this.summarize(ctx.row);
+  }
+
+  /**
+   * Cancels a run and resolves once it is final: queued runs at once; live ones with the ladder
+   * (protocol cancel, then SIGTERM/SIGKILL of the agent's process group). `force` skips the
+   * protocol cancel. A run that is already over is returned unchanged.
+   */
+  async cancelRun(ref: string, force = false): Promise<RunSummary> {
+    const row = this.resolveRun(ref);
+    const ctx = this.#runs.get(row.id);
+    if (!ctx) {
+      if (isFinalStatus(row.status)) return this.summarize(row);
+      const host = this.#foreignHost(row);
+      if (host) return this.#callRemote(host, { op: 'cancel_run', run: row.id, force });
+      return this.summarize(row);
+    }
+    await this.#abortRun(ctx, {
+      status: 'cancelled',
+      force,
+      error: { code: 'CANCELLED', message: force ? 'cancelled (forced)' : 'cancelled' },
+    });
+    return this.getRun(row.id);
+  }
+
+  /**
+   * Blocks until one of the runs needs attention (`until: attention` = waiting or final) or is
+   * final (`until: finished`), or the timeout passes. No polling: it listens on the bus.
+   */
+  async waitRuns(input: WaitInput): Promise<WaitResult> {
+    const until = input.until ?? 'attention';
+    const timeoutMs = Math.min(
+      input.timeout === undefined ? WAIT_DEFAULT_MS : parseDuration(input.timeout, 'timeout'),
+      WAIT_MAX_MS,
+    );
+    const ids =
+      input.runs && input.runs.length > 0
+        ? [...new Set(input.runs.map((r) => this.resolveRun(r).id))]
+        : this.store.runs.listActive().map((r) => r.id);
+    if (ids.length === 0) return { runs: [], timed_out: false };
+    const isReady = (row: RunRow) =>
+      isFinalStatus(row.status) || (until === 'attention' && row.status === 'waiting');
+    const check = (): RunSummary[] =>
+      ids
+        .map((id) => this.store.runs.get(id))
+        .filter((r): r is RunRow => r !== undefined && isReady(r))
+        .map((r) => this.summarize(r));
+    const now = check();
+    if (now.length > 0) return { runs: now, timed_out: false };
+    const foreign = ids.some((id) => !this.#runs.has(id));
+    const idSet = new Set(ids);
+    const started = Date.now();
+    return new Promise<WaitResult>((resolve) => {
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (result: WaitResult) => {
+        this.bus.off('run', onRun);
+        input.signal?.removeEventListener('abort', onAbort);
+        for (const t of timers) (clearTimeout(t), clearInterval(t));
+        resolve(result);
+      };
+      const tryFinish = () => {
+        const ready = check();
+        if (ready.length > 0) finish({ runs: ready, timed_out: false });
+      };
+      const onRun = (runId: string) => {
+        if (idSet.has(runId)) tryFinish();
+      };
+      const onAbort = () => finish({ runs: [], timed_out: true, pending: this.#pendingOf(ids) });
+      this.bus.on('run', onRun);
+      input.signal?.addEventListener('abort', onAbort);
+      timers.push(setTimeout(onAbort, timeoutMs));
+      if (input.onProgress) {
+        const report = input.onProgress;
+        timers.push(
+          setInterval(() => {
+            const p = this.#pendingOf(ids);
+            report(Date.now() - started, p.map((r) => `${r.label ?? r.run_id}: ${r.status}`).join(', '));
+          }, 5000),
+        );
+      }
+      // Runs hosted by another baton process do not reach this bus: re-read them each second.
+      if (foreign) timers.push(setInterval(tryFinish, 1000));
+    });
+  }
+
+  #pendingOf(ids: string[]): NonNullable<WaitResult['pending']> {
+    return ids
+      .map((id) => this.store.runs.get(id))
+      .filter((r): r is RunRow => r !== undefined)
+      .map((r) => ({
+        run_id: r.id,
+        ...(r.label ? { label: r.label } : {}),
+        status: r.status,
+        last_seq: this.summarize(r).last_seq,
+      }));
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Stops every run this process hosts (they become `interrupted`, resumable with follow_up),
+   * stops every agent process, flushes the store. Idempotent.
+   */
+  async shutdown(reason = 'baton was stopped'): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const aborts = [...this.#runs.values()].map((ctx) =>
+      this.#abortRun(ctx, {
+        status: 'interrupted',
+        force: true,
+        error: {
+          code: 'INTERRUPTED',
+          message: `${reason} while this run was ${ctx.row.status}; follow_up continues its session`,
+        },
+      }),
+    );
+    await Promise.all(aborts);
+    await Promise.all([...this.#pool.values()].map((e) => e.session.close(1000)));
+    this.#pool.clear();
+    this.store.eventWriter.flush();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #readPrompt(input: SpawnInput): string {
+    if (input.prompt !== undefined && input.prompt_file !== undefined) {
+      throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
+    }
+    let prompt = input.prompt;
+    if (input.prompt_file !== undefined) {
+      if (!isAbsolute(input.prompt_file)) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `prompt_file must be an absolute path (got "${input.prompt_file}")`,
+        );
+      }
+      const real = realpathLoose(input.prompt_file);
+      if (!this.config.roots.some((root) => isInside(root, real))) {
+        throw new BatonError(
+          'CWD_NOT_ALLOWED',
+          `prompt_file ${input.prompt_file} is outside the allowed roots`,
+        );
+      }
+      try {
+        if (statSync(real).size > PROMPT_MAX_CHARS * 4) throw new Error('too large');
+        prompt = readFileSync(real, 'utf8');
+      } catch (err) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `prompt_file ${input.prompt_file} cannot be read: ${(err as Error).message}`,
+        );
+      }
+    }
+    if (prompt === undefined || prompt.trim() === '') {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        'prompt is required (or prompt_file): say what the agent should do',
+      );
+    }
+    if (prompt.length > PROMPT_MAX_CHARS) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `prompt is longer than ${PROMPT_MAX_CHARS} characters; use prompt_file`,
+      );
+    }
+    return prompt;
+  }
+
+  #checkLabel(label: string | undefined): void {
+    if (label === undefined) return;
+    if (!LABEL_PATTERN.test(label) || label.startsWith('r_')) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        'label must be 1-64 letters, digits, ".", "_" or "-", start with a letter or digit, and not start with "r_"',
+      );
+    }
+    const taken = this.store.runs.getByLabel(label);
+    if (taken) {
+      throw new BatonError(
+        'LABEL_TAKEN',
+        `label "${label}" is already used by run ${taken.id}; choose another label`,
+      );
+    }
+  }
+
+  #checkCwd(cwd: string): string {
+    if (!isAbsolute(cwd))
+      throw new BatonError('INVALID_PARAMS', `cwd must be an absolute path (got "${cwd}")`);
+    let st;
+    try {
+      st = statSync(cwd);
+    } catch {
+      throw new BatonError('CWD_NOT_FOUND', `cwd ${cwd} does not exist`);
+    }
+    if (!st.isDirectory()) throw new BatonError('CWD_NOT_FOUND', `cwd ${cwd} is not a directory`);
+    const real = realpathLoose(cwd);
+    if (!this.config.roots.some((root) => isInside(root, real))) {
+      throw new BatonError(
+        'CWD_NOT_ALLOWED',
+        `cwd ${cwd}${real !== cwd ? ` (really ${real})` : ''} is outside the allowed roots (${this.config.roots.join(', ')}); add a root under "roots" in ${this.config.configPath}`,
+      );
+    }
+    return real;
+  }
+
+  #createRun(p: {
+    agent: string;
+    cwd: string;
+    prompt: string;
+    label: string | undefined;
+    model: string | undefined;
+    timeoutMs: number;
+    policy: PermissionPolicy;
+    outputSchema: Record<string, unknown> | undefined;
+    sessionId: string | undefined;
+    metadata: Record<string, unknown> | undefined;
+    parentRunId: string | undefined;
+  }): RunSummary {
+    const now = new Date().toISOString();
+    const runId = newId('r');
+    const sessionId = p.sessionId ?? newId('s');
+    try {
+      this.store.transaction(() => {
+        if (!p.sessionId) {
+          this.store.sessions.insert({
+            id: sessionId,
+            agent: p.agent,
+            cwd: p.cwd,
+            agent_session_id: null,
+            created_at: now,
+            updated_at: now,
+          });
+        }
+        this.store.runs.insert({
+          id: runId,
+          label: p.label ?? null,
+          agent: p.agent,
+          session_id: sessionId,
+          parent_run_id: p.parentRunId ?? null,
+          status: 'queued',
+          cwd: p.cwd,
+          prompt: p.prompt,
+          policy: p.policy,
+          model: p.model ?? null,
+          timeout_ms: p.timeoutMs,
+          output_schema: p.outputSchema ?? null,
+          metadata: p.metadata ?? null,
+          created_at: now,
+        });
+        this.store.runs.update(runId, { host_pid: this.hostPid, host_start: this.hostStart });
+      });
+    } catch (err) {
+      if (String((err as Error).message).includes('UNIQUE constraint failed: runs.label')) {
+        throw new BatonError('LABEL_TAKEN', `label "${p.label}" is already used; choose another label`);
+      }
+      throw toBatonError(err);
+    }
+    const row = this.store.runs.get(runId) as RunRow;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const ctx: RunCtx = {
+      id: runId,
+      row,
+      recorder: new RunRecorder((type, data) => this.#append(ctx, type, data)),
+      abort: new AbortController(),
+      pending: new Map(),
+      started: false,
+      done,
+      resolveDone,
+    };
+    this.#runs.set(runId, ctx);
+    this.#queue.push(ctx);
+    this.#append(ctx, 'status', { status: 'queued' });
+    this.#append(ctx, 'message', { role: 'user', text: p.prompt });
+    this.store.eventWriter.flush();
+    this.bus.emit('run', runId);
+    queueMicrotask(() => this.#pump());
+    return this.summarize(row);
+  }
+
+  #append(ctx: RunCtx, type: EventType, data: Record<string, unknown>): void {
+    this.store.eventWriter.append(ctx.id, type, data);
+  }
+
+  /** Stores a status change (and its event), then announces it. */
+  #setStatus(
+    ctx: RunCtx,
+    status: RunStatus,
+    patch: Partial<RunRow> = {},
+    eventData: Record<string, unknown> = {},
+  ): void {
+    ctx.recorder.flush();
+    this.#append(ctx, 'status', { status, ...eventData });
+    this.store.eventWriter.flush();
+    const full = { status, ...patch };
+    this.store.runs.update(ctx.id, full);
+    Object.assign(ctx.row, full);
+    this.bus.emit('run', ctx.id);
+  }
+
+  #activeCount(): number {
+    let n = 0;
+    for (const ctx of this.#runs.values()) if (ctx.started) n++;
+    return n;
+  }
+
+  #sessionBusy(sessionId: string): boolean {
+    for (const ctx of this.#runs.values()) if (ctx.started && ctx.row.session_id === sessionId) return true;
+    return false;
+  }
+
+  #pump(): void {
+    if (this.#stopping) return;
+    let active = this.#activeCount();
+    const claimed = new Set<string>();
+    for (let i = 0; i < this.#queue.length && active < this.config.maxConcurrentRuns;) {
+      const ctx = this.#queue[i] as RunCtx;
+      const sid = ctx.row.session_id;
+      if (claimed.has(sid) || this.#sessionBusy(sid)) {
+        claimed.add(sid);
+        i++;
+        continue;
+      }
+      claimed.add(sid);
+      this.#queue.splice(i, 1);
+      ctx.started = true;
+      active++;
+      void this.#execute(ctx);
+    }
+  }
+
+  async #execute(ctx: RunCtx): Promise<void> {
+    const timeoutMs = ctx.row.timeout_ms;
+    ctx.timeoutTimer = setTimeout(() => {
+      void this.#abortRun(ctx, {
+        status: 'timed_out',
+        force: false,
+        error: {
+          code: 'TIMED_OUT',
+          message: `the run exceeded its timeout of ${Math.round(timeoutMs / 1000)}s`,
+        },
+      });
+    }, timeoutMs);
+    try {
+      this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
+      const session = await this.#raceAbort(ctx, this.#acquireSession(ctx), (late) => void late.close(500));
+      ctx.session = session;
+      this.store.runs.update(ctx.id, { agent_pid: session.pid, agent_start: session.pidStart ?? null });
+      for (const note of session.notes) this.#append(ctx, 'raw', { note });
+      this.#setStatus(ctx, 'running', {}, { pid: session.pid });
+      const sink: TurnSink = {
+        allowWrites: ctx.row.policy !== 'deny_all',
+        emit: (event) => ctx.recorder.handle(event),
+        requestPermission: (ask, signal) => this.#askPermission(ctx, ask, signal),
+      };
+      const turn = session.prompt(ctx.row.prompt, sink);
+      turn.catch(() => undefined);
+      let outcome;
+      try {
+        outcome = await this.#raceAbort(ctx, turn);
+      } catch (err) {
+        if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, turn);
+        throw err;
+      }
+      this.#complete(ctx, outcome.stop_reason, outcome.usage);
+      this.#release(ctx, session);
+    } catch (err) {
+      if (ctx.abortReason) {
+        if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
+        this.#finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
+      } else {
+        const e = toBatonError(err);
+        const stderrTail =
+          typeof e.details?.stderr_tail === 'string' ? e.details.stderr_tail.slice(-4000) : undefined;
+        if (ctx.session && e.code === 'AGENT_EXITED') this.#discard(ctx.row.session_id, ctx.session);
+        else if (ctx.session) this.#release(ctx, ctx.session);
+        this.#finish(ctx, 'failed', {
+          error: { code: e.code, message: e.message, ...(stderrTail ? { stderr_tail: stderrTail } : {}) },
+        });
+      }
+    }
+  }
+
+  /** Rejects with the abort as soon as the run is aborted; `onLate` receives a value that arrives after. */
+  #raceAbort<T>(ctx: RunCtx, p: Promise<T>, onLate?: (value: T) => void): Promise<T> {
+    const signal = ctx.abort.signal;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const onAbort = () => {
+        if (settled) return;
+        settled = true;
+        reject(new BatonError('INTERRUPTED', 'aborted'));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          if (settled) onLate?.(v);
+          else {
+            settled = true;
+            resolve(v);
+          }
+        },
+        (e) => {
+          signal.removeEventListener('abort', onAbort);
+          if (!settled) {
+            settled = true;
+            reject(e);
+          }
+        },
+      );
+    });
+  }
+
+  /** The ladder after an abort: protocol cancel and a grace period (unless forced), then stop the process. */
+  async #stopAfterAbort(ctx: RunCtx, session: AgentSession, turn: Promise<unknown>): Promise<void> {
+    const reason = ctx.abortReason as AbortReason;
+    if (!reason.force) {
+      await session.cancel();
+      await settlesWithin(
+        turn.catch(() => undefined),
+        CANCEL_GRACE_MS,
+      );
+    }
+    this.#pool.delete(ctx.row.session_id);
+    await session.close(reason.force ? 500 : KILL_GRACE_MS);
+  }
+
+  async #abortRun(ctx: RunCtx, reason: AbortReason): Promise<void> {
+    if (ctx.abortReason || isFinalStatus(ctx.row.status)) return ctx.done;
+    ctx.abortReason = reason;
+    for (const p of [...ctx.pending.values()])
+      this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, reason.status);
+    if (!ctx.started) {
+      const i = this.#queue.indexOf(ctx);
+      if (i >= 0) this.#queue.splice(i, 1);
+      this.#finish(ctx, reason.status, { error: reason.error });
+    } else {
+      ctx.abort.abort();
+    }
+    return ctx.done;
+  }
+
+  #complete(ctx: RunCtx, stopReason: string, promptUsage: Usage | undefined): void {
+    ctx.recorder.flush();
+    const rec = ctx.recorder;
+    const fullText = rec.lastMessage || rec.turnText;
+    const usage: Usage = { ...rec.usage, ...(promptUsage ?? {}) };
+    const result: RunResult = { text: fullText.slice(0, SUMMARY_TEXT_MAX), stop_reason: stopReason };
+    if (fullText.length > SUMMARY_TEXT_MAX) result.text_truncated = true;
+    if (Object.keys(usage).length > 0) result.usage = usage;
+    if (ctx.row.output_schema) Object.assign(result, validateOutput(ctx.row.output_schema, fullText));
+    this.#append(ctx, 'result', { ...result, text: fullText, text_truncated: undefined });
+    const status: RunStatus = stopReason === 'cancelled' ? 'cancelled' : 'completed';
+    this.#finish(ctx, status, { result });
+  }
+
+  #finish(ctx: RunCtx, status: RunStatus, out: { result?: RunResult; error?: RunError }): void {
+    if (isFinalStatus(ctx.row.status)) return;
+    if (ctx.timeoutTimer) clearTimeout(ctx.timeoutTimer);
+    for (const p of [...ctx.pending.values()])
+      this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, 'run end');
+    ctx.recorder.flush();
+    if (out.error) this.#append(ctx, 'error', { ...out.error });
+    this.store.permissions.expireForRun(ctx.id, 'run end');
+    this.#setStatus(
+      ctx,
+      status,
+      {
+        ended_at: new Date().toISOString(),
+        waiting_for: null,
+        ...(out.result ? { result: out.result } : {}),
+        ...(out.error ? { error: out.error } : {}),
+      },
+      out.error ? { reason: out.error.message } : {},
+    );
+    this.#runs.delete(ctx.id);
+    this.store.eventWriter.forget(ctx.id);
+    ctx.resolveDone();
+    this.#pump();
+  }
+
+  // ---------------------------------------------------------------- permissions
+
+  #askPermission(ctx: RunCtx, ask: PermissionAsk, signal: AbortSignal): Promise<PermissionAnswer> {
+    const id = newId('p');
+    const now = new Date();
+    ctx.recorder.record('permission_request', {
+      request_id: id,
+      title: ask.title,
+      tool_call: ask.tool_call,
+      options: ask.options,
+    });
+    const deadline = new Date(now.getTime() + this.config.permissionTimeoutMs).toISOString();
+    this.store.eventWriter.flush();
+    this.store.permissions.insert({
+      id,
+      run_id: ctx.id,
+      title: ask.title,
+      tool_call: ask.tool_call,
+      options: ask.options,
+      created_at: now.toISOString(),
+      deadline,
+    });
+    if (ctx.abortReason) {
+      this.store.permissions.resolve(id, 'cancelled', null, ctx.abortReason.status);
+      this.#append(ctx, 'permission_resolved', {
+        request_id: id,
+        outcome: 'cancelled',
+        by: ctx.abortReason.status,
+      });
+      return Promise.resolve({ outcome: 'cancelled' });
+    }
+    const decided = decideByPolicy(ctx.row.policy, ask, ctx.row.cwd);
+    if (decided) {
+      this.store.permissions.resolve(id, 'answered', decided.option_id, `policy:${ctx.row.policy}`);
+      this.#append(ctx, 'permission_resolved', {
+        request_id: id,
+        outcome: 'selected',
+        option_id: decided.option_id,
+        kind: decided.kind,
+        by: `policy:${ctx.row.policy}`,
+      });
+      return Promise.resolve({ outcome: 'selected', option_id: decided.option_id });
+    }
+    if (ctx.row.policy === 'deny_all') {
+      // No reject option offered: cancel the request rather than allow it.
+      this.store.permissions.resolve(id, 'cancelled', null, 'policy:deny_all');
+      this.#append(ctx, 'permission_resolved', {
+        request_id: id,
+        outcome: 'cancelled',
+        by: 'policy:deny_all',
+      });
+      return Promise.resolve({ outcome: 'cancelled' });
+    }
+    return new Promise<PermissionAnswer>((resolve) => {
+      const waiting: WaitingFor = {
+        kind: 'permission',
+        request_id: id,
+        title: ask.title,
+        tool_call: ask.tool_call,
+        options: ask.options,
+        deadline,
+      };
+      const timer = setTimeout(() => {
+        const reject = rejectOption(ask.options);
+        this.#resolvePermission(
+          ctx,
+          id,
+          reject ? { outcome: 'selected', option_id: reject.option_id } : { outcome: 'cancelled' },
+          'deadline',
+          `no answer within ${Math.round(this.config.permissionTimeoutMs / 1000)}s: rejected (fail closed)`,
+        );
+      }, this.config.permissionTimeoutMs);
+      ctx.pending.set(id, { id, waiting, resolve, timer });
+      signal.addEventListener(
+        'abort',
+        () =>
+          this.#resolvePermission(
+            ctx,
+            id,
+            { outcome: 'cancelled' },
+            'agent',
+            'the agent withdrew the request',
+          ),
+        { once: true },
+      );
+      this.#refreshWaiting(ctx);
+    });
+  }
+
+  #resolvePermission(ctx: RunCtx, id: string, answer: PermissionAnswer, by: string, note?: string): void {
+    const p = ctx.pending.get(id);
+    if (!p) return;
+    clearTimeout(p.timer);
+    ctx.pending.delete(id);
+    const expired = by === 'deadline';
+    this.store.permissions.resolve(
+      id,
+      answer.outcome === 'cancelled' ? 'cancelled' : expired ? 'expired' : 'answered',
+      answer.outcome === 'selected' ? answer.option_id : null,
+      by,
+    );
+    const option =
+      answer.outcome === 'selected'
+        ? p.waiting.options.find((o) => o.option_id === answer.option_id)
+        : undefined;
+    this.#append(ctx, 'permission_resolved', {
+      request_id: id,
+      outcome: answer.outcome,
+      ...(answer.outcome === 'selected' ? { option_id: answer.option_id, kind: option?.kind } : {}),
+      by,
+      ...(note ? { note } : {}),
+    });
+    p.resolve(answer);
+    if (!ctx.abortReason && !isFinalStatus(ctx.row.status)) this.#refreshWaiting(ctx);
+  }
+
+  #refreshWaiting(ctx: RunCtx): void {
+    const first = ctx.pending.values().next().value as Pending | undefined;
+    if (first) {
+      if (ctx.row.status !== 'waiting' || ctx.row.waiting_for?.request_id !== first.id) {
+        this.#setStatus(ctx, 'waiting', { waiting_for: first.waiting }, { request_id: first.id });
+      }
+    } else if (ctx.row.status === 'waiting') {
+      this.#setStatus(ctx, 'running', { waiting_for: null });
+    }
+  }
+
+  // ---------------------------------------------------------------- agent processes
+
+  async #acquireSession(ctx: RunCtx): Promise<AgentSession> {
+    const sid = ctx.row.session_id;
+    const warm = this.#pool.get(sid);
+    if (warm && !warm.busyRun) {
+      if (warm.idleTimer) clearTimeout(warm.idleTimer);
+      warm.busyRun = ctx;
+      return warm.session;
+    }
+    await this.#makeRoom();
+    const entry = this.#agent(ctx.row.agent);
+    const driver = this.#drivers[entry.driver];
+    if (!driver)
+      throw new BatonError('NOT_SUPPORTED', `driver ${entry.driver} is not available in this build`);
+    const sessionRow = this.store.sessions.get(sid);
+    this.#opening++;
+    let session: AgentSession;
+    try {
+      session = await driver.open({
+        agent: { name: entry.name, command: entry.command, args: entry.args, env: entry.env },
+        cwd: ctx.row.cwd,
+        ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
+        ...(ctx.row.model ? { model: ctx.row.model } : {}),
+        onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
+      });
+    } finally {
+      this.#opening--;
+    }
+    if (!sessionRow?.agent_session_id) this.store.sessions.setAgentSessionId(sid, session.agentSessionId);
+    const poolEntry: PoolEntry = { session, busyRun: ctx };
+    this.#pool.set(sid, poolEntry);
+    void session.exited.then(() => {
+      if (this.#pool.get(sid) === poolEntry) {
+        if (poolEntry.idleTimer) clearTimeout(poolEntry.idleTimer);
+        this.#pool.delete(sid);
+      }
+    });
+    return session;
+  }
+
+  /** Keeps live agent processes within max_concurrent_runs by stopping idle ones, oldest first. */
+  async #makeRoom(): Promise<void> {
+    while (this.#pool.size + this.#opening >= this.config.maxConcurrentRuns) {
+      const idle = [...this.#pool.entries()].find(([, e]) => !e.busyRun);
+      if (!idle) return;
+      const [sid, e] = idle;
+      if (e.idleTimer) clearTimeout(e.idleTimer);
+      this.#pool.delete(sid);
+      await e.session.close(1000);
+    }
+  }
+
+  /** After a turn: the process stays warm for follow-ups until the idle timeout. */
+  #release(ctx: RunCtx, session: AgentSession): void {
+    const sid = ctx.row.session_id;
+    const e = this.#pool.get(sid);
+    if (!e || e.session !== session) return;
+    e.busyRun = undefined;
+    if (this.#stopping) {
+      this.#pool.delete(sid);
+      void session.close(1000);
+      return;
+    }
+    e.idleTimer = setTimeout(() => {
+      if (this.#pool.get(sid) === e && !e.busyRun) {
+        this.#pool.delete(sid);
+        void session.close(KILL_GRACE_MS);
+      }
+    }, this.config.sessionIdleTimeoutMs);
+    e.idleTimer.unref();
+  }
+
+  #discard(sid: string, session: AgentSession): void {
+    const e = this.#pool.get(sid);
+    if (e && e.session === session) {
+      if (e.idleTimer) clearTimeout(e.idleTimer);
+      this.#pool.delete(sid);
+    }
+    void session.close(500);
+  }
+
+  /** The pid of the other live baton process that hosts this active run, if any. */
+  #foreignHost(row: RunRow): number | undefined {
+    if (isFinalStatus(row.status) || !row.host_pid || row.host_pid === this.hostPid) return undefined;
+    return isProcessAlive(row.host_pid, row.host_start) ? row.host_pid : undefined;
+  }
+
+  async #callRemote(hostPid: number, op: RemoteOp): Promise<RunSummary> {
+    if (!this.remote) {
+      throw new BatonError(
+        'HOST_UNREACHABLE',
+        `run ${op.run} is hosted by another baton process (pid ${hostPid})`,
+      );
+    }
+    return this.remote.call(hostPid, op);
+  }
+}
+
+/** Statuses of runs that are not over (re-exported for front ends). */
+export { ACTIVE_STATUSES };

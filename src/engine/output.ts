@@ -1,0 +1,60 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { BatonError } from '../errors.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+
+/** Compiles a caller's JSON Schema; throws INVALID_PARAMS saying why when it is not one. */
+export function compileOutputSchema(schema: unknown): ValidateFunction {
+  if (!schema || typeof schema !== 'object' || Array.isArray(schema)) {
+    throw new BatonError(
+      'INVALID_PARAMS',
+      'output_schema must be a JSON Schema object, e.g. {"type":"object"}',
+    );
+  }
+  try {
+    return ajv.compile(schema as Record<string, unknown>);
+  } catch (err) {
+    throw new BatonError(
+      'INVALID_PARAMS',
+      `output_schema is not a valid JSON Schema: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Finds the JSON value in an agent's final answer: the whole text, a fenced block, or the outermost braces. */
+export function extractJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  const candidates: string[] = [text.trim()];
+  const fenced = [...text.matchAll(/```(?:json)?\s*\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  candidates.push(...fenced.reverse());
+  const first = text.indexOf('{');
+  const last = text.lastIndexOf('}');
+  if (first >= 0 && last > first) candidates.push(text.slice(first, last + 1));
+  for (const c of candidates) {
+    try {
+      return { ok: true, value: JSON.parse(c) };
+    } catch {
+      // next
+    }
+  }
+  return { ok: false };
+}
+
+/** Validates the final answer against the schema: `{ structured }` or `{ structured_error }`. */
+export function validateOutput(
+  schema: Record<string, unknown>,
+  text: string,
+): { structured: unknown } | { structured_error: { message: string; errors: string[] } } {
+  const validate = compileOutputSchema(schema);
+  const found = extractJson(text);
+  if (!found.ok) {
+    return {
+      structured_error: {
+        message: 'the final answer contains no JSON value to check against output_schema',
+        errors: ['no JSON found in the last message'],
+      },
+    };
+  }
+  if (validate(found.value)) return { structured: found.value };
+  const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+  return { structured_error: { message: 'the final answer does not match output_schema', errors } };
+}

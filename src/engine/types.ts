@@ -1,0 +1,136 @@
+/** Run statuses, in lifecycle order. The last five are final. */
+export const RUN_STATUSES = [
+  'queued',
+  'starting',
+  'running',
+  'waiting',
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+  'interrupted',
+] as const;
+/** One of {@link RUN_STATUSES}. */
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Statuses a run never leaves. */
+export const FINAL_STATUSES = ['completed', 'failed', 'cancelled', 'timed_out', 'interrupted'] as const;
+/** Statuses of a run that is not over. */
+export const ACTIVE_STATUSES = ['queued', 'starting', 'running', 'waiting'] as const;
+
+/** True when `status` is final. */
+export function isFinalStatus(status: RunStatus): boolean {
+  return (FINAL_STATUSES as readonly string[]).includes(status);
+}
+
+/** How a run's permission requests are answered when nobody is asked. */
+export const PERMISSION_POLICIES = ['ask', 'auto_edit', 'allow_all', 'deny_all'] as const;
+/** One of {@link PERMISSION_POLICIES}. */
+export type PermissionPolicy = (typeof PERMISSION_POLICIES)[number];
+
+/** Normalized event types, the same for every driver. */
+export const EVENT_TYPES = [
+  'status',
+  'message',
+  'thought',
+  'tool_call',
+  'tool_update',
+  'plan',
+  'permission_request',
+  'permission_resolved',
+  'input_request',
+  'usage',
+  'stderr',
+  'terminal',
+  'result',
+  'error',
+  'raw',
+] as const;
+/** One of {@link EVENT_TYPES}. */
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Kinds of permission option, as ACP defines them. */
+export const PERMISSION_OPTION_KINDS = [
+  'allow_once',
+  'allow_always',
+  'reject_once',
+  'reject_always',
+] as const;
+/** One of {@link PERMISSION_OPTION_KINDS}. */
+export type PermissionOptionKind = (typeof PERMISSION_OPTION_KINDS)[number];
+
+/** One answer a permission request offers. */
+export type PermissionOption = { option_id: string; name: string; kind: PermissionOptionKind };
+
+/** What a tool call that asks for permission is about. */
+export type ToolCallInfo = {
+  tool_call_id?: string;
+  kind?: string;
+  title?: string;
+  locations?: string[];
+  raw_input?: unknown;
+};
+
+/** The pending question of a `waiting` run. */
+export type WaitingFor = {
+  kind: 'permission';
+  request_id: string;
+  title: string;
+  tool_call?: ToolCallInfo;
+  options: PermissionOption[];
+  deadline: string;
+};
+
+/** Token usage and cost, whatever the agent reported. */
+export type Usage = {
+  input_tokens?: number;
+  output_tokens?: number;
+  total_tokens?: number;
+  thought_tokens?: number;
+  cached_read_tokens?: number;
+  context_used?: number;
+  context_size?: number;
+  cost_usd?: number;
+};
+
+/** What a finished run produced. */
+export type RunResult = {
+  text: string;
+  text_truncated?: boolean;
+  structured?: unknown;
+  structured_error?: { message: string; errors: string[] };
+  stop_reason?: string;
+  usage?: Usage;
+};
+
+/** Why a run did not complete. */
+export type RunError = { code: string; message: string; stderr_tail?: string };
+
+/** The run summary of CONTRACT.md: small, stable keys, absent when unknown. */
+export type RunSummary = {
+  run_id: string;
+  label?: string;
+  agent: string;
+  status: RunStatus;
+  cwd: string;
+  session_id: string;
+  parent_run_id: string | null;
+  policy: PermissionPolicy;
+  created_at: string;
+  started_at?: string;
+  ended_at: string | null;
+  waiting_for?: WaitingFor;
+  result?: RunResult;
+  error?: RunError;
+  last_seq: number;
+};
+
+/** One stored event as callers see it. */
+export type RunEvent = {
+  seq: number;
+  ts: string;
+  type: EventType;
+  data: Record<string, unknown>;
+  /** Fields of `data` moved to artifact files; read them with get_artifact. */
+  artifacts?: { field_path: string; total_bytes: number }[];
+};

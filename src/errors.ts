@@ -1,0 +1,65 @@
+/** Every error code baton returns to a caller (MCP `error.code`, CLI message prefix, exit codes). */
+export const ERROR_CODES = [
+  'INVALID_PARAMS',
+  'INVALID_CONFIG',
+  'RUN_NOT_FOUND',
+  'SESSION_NOT_FOUND',
+  'SESSION_NOT_RESUMABLE',
+  'LABEL_TAKEN',
+  'LABEL_AMBIGUOUS',
+  'AGENT_NOT_FOUND',
+  'AGENT_NOT_INSTALLED',
+  'AGENT_NOT_READY',
+  'AGENT_EXITED',
+  'AGENT_ERROR',
+  'AGENT_PROTOCOL_ERROR',
+  'CWD_NOT_ALLOWED',
+  'CWD_NOT_FOUND',
+  'RUN_NOT_WAITING',
+  'RUN_FINISHED',
+  'OPTION_NOT_FOUND',
+  'REQUEST_NOT_FOUND',
+  'ARTIFACT_NOT_FOUND',
+  'EVENT_NOT_FOUND',
+  'NOT_SUPPORTED',
+  'HOST_UNREACHABLE',
+  'TIMED_OUT',
+  'INTERRUPTED',
+  'STORE_ERROR',
+  'INTERNAL',
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * The one error class baton throws across layers. `code` is stable and machine-readable;
+ * `message` says what went wrong and what to do about it.
+ */
+export class BatonError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BatonError';
+    this.code = code;
+    if (options?.details) this.details = options.details;
+  }
+
+  /** The wire shape used by every front end: `{ code, message }`. */
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Converts anything thrown into a BatonError, keeping the original as `cause`. */
+export function toBatonError(err: unknown): BatonError {
+  if (err instanceof BatonError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BatonError('INTERNAL', message, { cause: err });
+}

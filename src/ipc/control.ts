@@ -1,0 +1,139 @@
+import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import type { Engine, RemoteHosts, RemoteOp } from '../engine/engine.js';
+import type { RunSummary } from '../engine/types.js';
+import { BatonError, ERROR_CODES, type ErrorCode, toBatonError } from '../errors.js';
+
+/** The control socket of the baton process `pid` under `$BATON_HOME/hosts/`. */
+export function controlSocketPath(home: string, pid: number): string {
+  return join(home, 'hosts', `${pid}.sock`);
+}
+
+const MAX_LINE = 1024 * 1024;
+
+/**
+ * Serves the operations other baton processes (the CLI, another MCP front) forward for runs this
+ * process hosts: answer a permission request, cancel, follow up. One JSON line per request and
+ * per answer, on a Unix socket of mode 0600.
+ */
+export function serveControl(engine: Engine): { close: () => void; path: string } {
+  const dir = join(engine.config.home, 'hosts');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = controlSocketPath(engine.config.home, process.pid);
+  try {
+    unlinkSync(path);
+  } catch {
+    // no stale socket
+  }
+  const server: Server = createServer((socket) => {
+    let buf = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: string) => {
+      buf += chunk;
+      if (buf.length > MAX_LINE) {
+        socket.destroy();
+        return;
+      }
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        void handle(engine, line).then((answer) => socket.write(`${JSON.stringify(answer)}\n`));
+      }
+    });
+  });
+  server.on('error', () => undefined);
+  server.listen(path, () => {
+    try {
+      chmodSync(path, 0o600);
+    } catch {
+      // best effort
+    }
+  });
+  server.unref();
+  return {
+    path,
+    close: () => {
+      server.close();
+      try {
+        unlinkSync(path);
+      } catch {
+        // gone already
+      }
+    },
+  };
+}
+
+async function handle(engine: Engine, line: string): Promise<unknown> {
+  let op: RemoteOp;
+  try {
+    op = JSON.parse(line) as RemoteOp;
+  } catch {
+    return { error: { code: 'INVALID_PARAMS', message: 'not JSON' } };
+  }
+  try {
+    switch (op.op) {
+      case 'answer_permission':
+        return { result: await engine.answerPermission(op.run, op.option_id, op.request_id, op.by) };
+      case 'cancel_run':
+        return { result: await engine.cancelRun(op.run, op.force ?? false) };
+      case 'follow_up':
+        return { result: await engine.followUp(op.run, op.message, op.label) };
+      default:
+        return { error: { code: 'INVALID_PARAMS', message: `unknown op` } };
+    }
+  } catch (err) {
+    return { error: toBatonError(err).toJSON() };
+  }
+}
+
+/** Forwards operations to the baton process that hosts a run, over its control socket. */
+export class ControlClient implements RemoteHosts {
+  readonly #home: string;
+
+  constructor(home: string) {
+    this.#home = home;
+  }
+
+  call(hostPid: number, op: RemoteOp): Promise<RunSummary> {
+    const path = controlSocketPath(this.#home, hostPid);
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(path);
+      let buf = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new BatonError('HOST_UNREACHABLE', `baton process ${hostPid} did not answer within 30s`));
+      }, 30_000);
+      socket.setEncoding('utf8');
+      socket.on('connect', () => socket.write(`${JSON.stringify(op)}\n`));
+      socket.on('data', (chunk: string) => {
+        buf += chunk;
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        clearTimeout(timer);
+        socket.end();
+        const answer = JSON.parse(buf.slice(0, nl)) as {
+          result?: RunSummary;
+          error?: { code: string; message: string };
+        };
+        if (answer.error) {
+          const code = (ERROR_CODES as readonly string[]).includes(answer.error.code)
+            ? (answer.error.code as ErrorCode)
+            : 'INTERNAL';
+          reject(new BatonError(code, answer.error.message));
+        } else resolve(answer.result as RunSummary);
+      });
+      socket.on('error', (err) => {
+        clearTimeout(timer);
+        reject(
+          new BatonError(
+            'HOST_UNREACHABLE',
+            `run ${op.run} is hosted by baton process ${hostPid}, which cannot be reached (${err.message})`,
+          ),
+        );
+      });
+    });
+  }
+}

@@ -1,0 +1,227 @@
+import { z } from 'zod';
+import type { Engine } from '../engine/engine.js';
+import { EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES } from '../engine/types.js';
+import { BatonError } from '../errors.js';
+import { VERSION } from '../version.js';
+
+const duration = z
+  .union([z.string(), z.number()])
+  .describe('a duration: "90s", "5m", "1h", or a number of seconds');
+const runRef = z.string().min(1).describe('a run id (r_...) or a unique label');
+
+/** One MCP tool: its input schema (zod, also published as JSON Schema), annotations and handler. */
+export type ToolDef = {
+  name: string;
+  title: string;
+  description: string;
+  input: z.ZodObject;
+  annotations: {
+    readOnlyHint?: boolean;
+    destructiveHint?: boolean;
+    idempotentHint?: boolean;
+    openWorldHint?: boolean;
+  };
+  /** `ctx` gives wait_run its abort signal and progress callback. */
+  run: (
+    engine: Engine,
+    args: never,
+    ctx: { signal?: AbortSignal; progress?: (elapsedMs: number, message: string) => void },
+  ) => Promise<Record<string, unknown>> | Record<string, unknown>;
+};
+
+function tool<S extends z.ZodObject>(def: {
+  name: string;
+  title: string;
+  description: string;
+  input: S;
+  annotations: ToolDef['annotations'];
+  run: (
+    engine: Engine,
+    args: z.infer<S>,
+    ctx: { signal?: AbortSignal; progress?: (elapsedMs: number, message: string) => void },
+  ) => Promise<Record<string, unknown>> | Record<string, unknown>;
+}): ToolDef {
+  return def as unknown as ToolDef;
+}
+
+/** Every tool of CONTRACT.md. The same definitions serve stdio and (later) HTTP. */
+export const TOOLS: readonly ToolDef[] = [
+  tool({
+    name: 'list_agents',
+    title: 'List agents',
+    description: 'The agents baton can run, whether each is installed and ready, and the fix when it is not.',
+    input: z.strictObject({}),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: async (engine) => ({ agents: await engine.listAgents() }),
+  }),
+  tool({
+    name: 'spawn_run',
+    title: 'Start an agent run',
+    description:
+      'Start a sub-agent run and return its summary at once (status "queued"); it does not wait for the agent. ' +
+      'Then call wait_run to block until it finishes or needs an answer (permission prompt).',
+    input: z.strictObject({
+      agent: z.string().min(1).describe('agent name from list_agents, e.g. "demo", "gemini"'),
+      cwd: z.string().min(1).describe('absolute working directory, inside the configured roots'),
+      prompt: z.string().optional().describe('what the agent should do'),
+      prompt_file: z
+        .string()
+        .optional()
+        .describe('absolute path of a file holding the prompt (instead of prompt)'),
+      label: z.string().optional().describe('unique name to refer to the run by'),
+      model: z.string().optional(),
+      timeout: duration.optional(),
+      policy: z
+        .enum(PERMISSION_POLICIES)
+        .optional()
+        .describe('how permission prompts are answered; default "ask"'),
+      output_schema: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe('JSON Schema the final answer must match'),
+      session_id: z.string().optional().describe('continue this session (from a run summary)'),
+      isolation: z.enum(['none', 'worktree']).optional(),
+      metadata: z.record(z.string(), z.unknown()).optional(),
+    }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: (engine, args) => engine.spawnRun(args),
+  }),
+  tool({
+    name: 'get_run',
+    title: 'Get a run',
+    description: "One run's summary: status, what it waits for, result, error.",
+    input: z.strictObject({ run: runRef }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.getRun(args.run),
+  }),
+  tool({
+    name: 'list_runs',
+    title: 'List runs',
+    description: 'Runs, newest first, filtered by status, agent or label; paged with cursor.',
+    input: z.strictObject({
+      status: z.enum(RUN_STATUSES).optional(),
+      agent: z.string().optional(),
+      label: z.string().optional(),
+      limit: z.number().int().min(1).max(200).optional(),
+      cursor: z.string().optional(),
+    }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.listRuns(args),
+  }),
+  tool({
+    name: 'wait_run',
+    title: 'Wait for runs',
+    description:
+      'Block until one of the runs needs attention (until "attention": finished or waiting for a permission answer) ' +
+      'or is finished (until "finished"), or the timeout passes (default 50s, at most 55s). Default runs: every active run. ' +
+      'Sends progress notifications while waiting. Call it again after timed_out.',
+    input: z.strictObject({
+      runs: z.array(runRef).max(200).optional(),
+      until: z.enum(['attention', 'finished']).optional(),
+      timeout: duration.optional(),
+    }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args, ctx) =>
+      engine.waitRuns({
+        runs: args.runs,
+        until: args.until,
+        timeout: args.timeout,
+        signal: ctx.signal,
+        onProgress: ctx.progress,
+      }),
+  }),
+  tool({
+    name: 'get_events',
+    title: 'Get run events',
+    description:
+      "A page of a run's events (messages, thoughts, tool calls, permissions, usage...). Pages are capped at about 16k tokens; " +
+      'continue with after_seq = next_seq while has_more. tail=true gives the latest events.',
+    input: z.strictObject({
+      run: runRef,
+      after_seq: z.number().int().min(0).optional(),
+      types: z.array(z.enum(EVENT_TYPES)).optional(),
+      limit: z.number().int().min(1).max(1000).optional(),
+      tail: z.boolean().optional(),
+    }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.getEvents(args.run, args),
+  }),
+  tool({
+    name: 'get_artifact',
+    title: 'Read an artifact',
+    description:
+      'Page through an event field that was too large to keep inline (events list them under "artifacts" with their field_path).',
+    input: z.strictObject({
+      run: runRef,
+      seq: z.number().int().min(1),
+      field_path: z.string().describe('JSON Pointer inside the event data, e.g. "/text"'),
+      offset: z.number().int().min(0).optional(),
+      limit: z.number().int().min(1).max(1048576).optional(),
+    }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.getArtifact(args.run, args.seq, args.field_path, args.offset, args.limit),
+  }),
+  tool({
+    name: 'answer_permission',
+    title: 'Answer a permission prompt',
+    description: "Answer the pending permission request of a waiting run with one of its options' option_id.",
+    input: z.strictObject({ run: runRef, option_id: z.string().min(1), request_id: z.string().optional() }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+    run: (engine, args) => engine.answerPermission(args.run, args.option_id, args.request_id, 'caller'),
+  }),
+  tool({
+    name: 'follow_up',
+    title: 'Send a follow-up',
+    description:
+      'Continue the conversation of a run: a new run on the same session, so the agent keeps its context.',
+    input: z.strictObject({ run: runRef, message: z.string().min(1), label: z.string().optional() }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: (engine, args) => engine.followUp(args.run, args.message, args.label),
+  }),
+  tool({
+    name: 'cancel_run',
+    title: 'Cancel a run',
+    description:
+      'Cancel a run: the agent is asked to stop, then its processes are terminated. force=true kills at once. Returns when it is final.',
+    input: z.strictObject({ run: runRef, force: z.boolean().optional() }),
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.cancelRun(args.run, args.force ?? false),
+  }),
+  tool({
+    name: 'server_status',
+    title: 'Server status',
+    description: "baton's version, state folder, store and run counts.",
+    input: z.strictObject({}),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: async (engine) => {
+      const agents = await engine.listAgents();
+      return {
+        version: VERSION,
+        home: engine.config.home,
+        store: engine.store.file,
+        runs: engine.status(),
+        agents_ready: agents.filter((a) => a.ready).map((a) => a.name),
+      };
+    },
+  }),
+];
+
+/** Formats zod issues as "field: what is expected" lines. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const path = i.path.join('.') || '(arguments)';
+      if (i.code === 'unrecognized_keys') return `unknown parameter(s): ${i.keys.join(', ')}`;
+      return `${path}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** Validates raw arguments against a tool's schema; throws INVALID_PARAMS naming the fields. */
+export function parseArgs(def: ToolDef, raw: unknown): unknown {
+  const parsed = def.input.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new BatonError('INVALID_PARAMS', `${def.name}: ${describeIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,68 @@
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatonError } from '../errors.js';
+
+/** The SQLite handle every store module shares. */
+export type Db = Database.Database;
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+/**
+ * Opens (creating when needed) `$BATON_HOME/baton.db` in WAL mode and applies pending migrations
+ * (`migrations/NNNN_name.sql`, append-only, each in its own transaction).
+ * Throws STORE_ERROR with the path when the file cannot be opened or migrated.
+ */
+export function openDb(file: string): Db {
+  let db: Db;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+  } catch (err) {
+    throw new BatonError('STORE_ERROR', `cannot open the database ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw new BatonError('STORE_ERROR', `cannot migrate the database ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return db;
+}
+
+/** Applies every migration file whose number is above the recorded version. Returns the new version. */
+export function migrate(db: Db): number {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
+  const current =
+    (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+  const files = readdirSync(MIGRATIONS_DIR)
+    .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+    .sort();
+  let version = current;
+  for (const f of files) {
+    const n = Number(f.slice(0, 4));
+    if (n <= current) continue;
+    const sql = readFileSync(join(MIGRATIONS_DIR, f), 'utf8');
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        n,
+        f,
+        new Date().toISOString(),
+      );
+    })();
+    version = n;
+  }
+  return version;
+}

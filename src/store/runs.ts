@@ -1,0 +1,210 @@
+import type { PermissionPolicy, RunError, RunResult, RunStatus, WaitingFor } from '../engine/types.js';
+import type { Db } from './db.js';
+
+/** A run as stored, JSON columns parsed. */
+export type RunRow = {
+  id: string;
+  label: string | null;
+  agent: string;
+  session_id: string;
+  parent_run_id: string | null;
+  status: RunStatus;
+  cwd: string;
+  prompt: string;
+  policy: PermissionPolicy;
+  model: string | null;
+  timeout_ms: number;
+  output_schema: Record<string, unknown> | null;
+  metadata: Record<string, unknown> | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  waiting_for: WaitingFor | null;
+  result: RunResult | null;
+  error: RunError | null;
+  last_seq: number;
+  host_pid: number | null;
+  host_start: string | null;
+  agent_pid: number | null;
+  agent_start: string | null;
+};
+
+/** Columns a run update may change. */
+export type RunPatch = Partial<
+  Pick<
+    RunRow,
+    | 'status'
+    | 'started_at'
+    | 'ended_at'
+    | 'waiting_for'
+    | 'result'
+    | 'error'
+    | 'host_pid'
+    | 'host_start'
+    | 'agent_pid'
+    | 'agent_start'
+  >
+>;
+
+/** Filters of {@link RunTable.list}. */
+export type RunFilter = {
+  statuses?: readonly RunStatus[];
+  agent?: string;
+  label?: string;
+  limit: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: { created_at: string; id: string };
+};
+
+const JSON_COLUMNS = ['output_schema', 'metadata', 'waiting_for', 'result', 'error'] as const;
+
+function parseRow(raw: Record<string, unknown> | undefined): RunRow | undefined {
+  if (!raw) return undefined;
+  for (const col of JSON_COLUMNS) {
+    const v = raw[col];
+    raw[col] = typeof v === 'string' ? JSON.parse(v) : null;
+  }
+  return raw as RunRow;
+}
+
+function encodeValue(key: string, value: unknown): unknown {
+  if ((JSON_COLUMNS as readonly string[]).includes(key)) return value == null ? null : JSON.stringify(value);
+  return value ?? null;
+}
+
+/** The `runs` table. */
+export class RunTable {
+  readonly #db: Db;
+  readonly #insert;
+  readonly #get;
+  readonly #byLabel;
+  readonly #setLastSeq;
+  readonly #updates = new Map<string, ReturnType<Db['prepare']>>();
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#insert = db.prepare(
+      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, model, timeout_ms,
+         output_schema, metadata, created_at, last_seq)
+       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @model, @timeout_ms,
+         @output_schema, @metadata, @created_at, 0)`,
+    );
+    this.#get = db.prepare('SELECT * FROM runs WHERE id = ?');
+    this.#byLabel = db.prepare('SELECT * FROM runs WHERE label = ?');
+    this.#setLastSeq = db.prepare('UPDATE runs SET last_seq = ? WHERE id = ? AND last_seq < ?');
+  }
+
+  /** Inserts a new run. Throws the SQLite constraint error when the label is taken. */
+  insert(
+    row: Pick<
+      RunRow,
+      | 'id'
+      | 'label'
+      | 'agent'
+      | 'session_id'
+      | 'parent_run_id'
+      | 'status'
+      | 'cwd'
+      | 'prompt'
+      | 'policy'
+      | 'model'
+      | 'timeout_ms'
+      | 'output_schema'
+      | 'metadata'
+      | 'created_at'
+    >,
+  ): void {
+    this.#insert.run({
+      ...row,
+      output_schema: encodeValue('output_schema', row.output_schema),
+      metadata: encodeValue('metadata', row.metadata),
+    });
+  }
+
+  /** The run with this id, or undefined. */
+  get(id: string): RunRow | undefined {
+    return parseRow(this.#get.get(id) as Record<string, unknown> | undefined);
+  }
+
+  /** The run with this label, or undefined. */
+  getByLabel(label: string): RunRow | undefined {
+    return parseRow(this.#byLabel.get(label) as Record<string, unknown> | undefined);
+  }
+
+  /** Applies a patch to one run. */
+  update(id: string, patch: RunPatch): void {
+    const keys = Object.keys(patch).sort();
+    if (keys.length === 0) return;
+    const sig = keys.join(',');
+    let stmt = this.#updates.get(sig);
+    if (!stmt) {
+      stmt = this.#db.prepare(`UPDATE runs SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`);
+      this.#updates.set(sig, stmt);
+    }
+    const params: Record<string, unknown> = { id };
+    for (const k of keys) params[k] = encodeValue(k, (patch as Record<string, unknown>)[k]);
+    stmt.run(params);
+  }
+
+  /** Raises `last_seq` (never lowers it). */
+  setLastSeq(id: string, seq: number): void {
+    this.#setLastSeq.run(seq, id, seq);
+  }
+
+  /** Runs newest first, filtered, one page. */
+  list(filter: RunFilter): RunRow[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.statuses && filter.statuses.length > 0) {
+      where.push(`status IN (${filter.statuses.map(() => '?').join(',')})`);
+      params.push(...filter.statuses);
+    }
+    if (filter.agent) {
+      where.push('agent = ?');
+      params.push(filter.agent);
+    }
+    if (filter.label) {
+      where.push('label = ?');
+      params.push(filter.label);
+    }
+    if (filter.cursor) {
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      params.push(filter.cursor.created_at, filter.cursor.created_at, filter.cursor.id);
+    }
+    const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    params.push(filter.limit);
+    return (this.#db.prepare(sql).all(...params) as Record<string, unknown>[]).map(
+      (r) => parseRow(r) as RunRow,
+    );
+  }
+
+  /** Runs that are not final, oldest first. */
+  listActive(): RunRow[] {
+    return (
+      this.#db
+        .prepare(
+          "SELECT * FROM runs WHERE status IN ('queued','starting','running','waiting') ORDER BY created_at, id",
+        )
+        .all() as Record<string, unknown>[]
+    ).map((r) => parseRow(r) as RunRow);
+  }
+
+  /** The session's most recent run, or undefined. */
+  lastOfSession(sessionId: string): RunRow | undefined {
+    return parseRow(
+      this.#db
+        .prepare('SELECT * FROM runs WHERE session_id = ? ORDER BY created_at DESC, id DESC LIMIT 1')
+        .get(sessionId) as Record<string, unknown> | undefined,
+    );
+  }
+
+  /** Counts by status group. */
+  counts(): { active: number; total: number } {
+    const row = this.#db
+      .prepare(
+        "SELECT COUNT(*) AS total, SUM(CASE WHEN status IN ('queued','starting','running','waiting') THEN 1 ELSE 0 END) AS active FROM runs",
+      )
+      .get() as { total: number; active: number | null };
+    return { active: row.active ?? 0, total: row.total };
+  }
+}
