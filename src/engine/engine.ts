@@ -516,7 +516,7 @@ export class Engine {
       const finish = (result: WaitResult) => {
         this.bus.off('run', onRun);
         input.signal?.removeEventListener('abort', onAbort);
-        for (const t of timers) (clearTimeout(t), clearInterval(t));
+        for (const t of timers) clearTimeout(t);
         resolve(result);
       };
       const tryFinish = () => {
