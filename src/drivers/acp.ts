@@ -3,7 +3,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BatonError } from '../errors.js';
-import { ChildHandle, type ChildEnd } from '../process/child.js';
+import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import { isConfined } from '../paths.js';
 import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../engine/types.js';
 import type {
@@ -43,6 +43,7 @@ export class AcpDriver implements Driver {
     try {
       await session.start();
     } catch (err) {
+      if (!(err instanceof BatonError)) await settlesWithin(child.exited, 1000);
       await child.stop(500);
       throw session.explain(err, 'while starting');
     }
@@ -187,6 +188,8 @@ class AcpSession implements AgentSession {
       }
       return outcome;
     } catch (err) {
+      // A closed pipe usually means the agent is dying: give its exit a moment to be seen.
+      if (!(err instanceof BatonError)) await settlesWithin(this.#child.exited, 1000);
       throw this.explain(err, 'during the turn');
     }
   }

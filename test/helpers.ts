@@ -1,0 +1,179 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const FIXTURE_AGENT = join(ROOT, 'test', 'fixtures', 'fixture-agent.mjs');
+export const SCENARIO = join(ROOT, 'test', 'fixtures', 'scenario.json');
+
+/** A fresh BATON_HOME, a work dir inside the roots, and a config with the fixture agents. */
+export type TestEnv = {
+  dir: string;
+  home: string;
+  work: string;
+  state: string;
+  env: NodeJS.ProcessEnv;
+  cleanup: () => void;
+};
+
+export function makeEnv(config: Record<string, unknown> = {}): TestEnv {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-test-'));
+  const home = join(dir, 'home');
+  const work = join(dir, 'work');
+  const state = join(dir, 'state');
+  mkdirSync(home);
+  mkdirSync(work);
+  const fixture = (extra: string[] = []) => ({
+    driver: 'acp',
+    command: process.execPath,
+    args: [FIXTURE_AGENT, '--scenario', SCENARIO, '--state', state, ...extra],
+  });
+  writeFileSync(
+    join(home, 'config.json'),
+    JSON.stringify({
+      roots: [dir],
+      agents: { fixture: fixture(), 'fixture-noload': fixture(['--no-load']) },
+      ...config,
+    }),
+  );
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, BATON_HOME: home };
+  return { dir, home, work, state, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A script for the fixture agent's next turn. */
+export function steps(...s: unknown[]): string {
+  return JSON.stringify({ steps: s });
+}
+
+/** An MCP client connected to `baton mcp` over stdio (the built CLI). */
+export type Server = {
+  client: Client;
+  pid: number;
+  /** Calls a tool and returns its structured content; throws when isError unless `allowError`. */
+  call: (name: string, args?: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  /** Calls a tool and returns the whole result. */
+  raw: (
+    name: string,
+    args?: Record<string, unknown>,
+  ) => Promise<{ isError?: boolean; structuredContent?: unknown; content: unknown[] }>;
+  close: () => Promise<void>;
+  stderr: () => string;
+};
+
+export async function startServer(t: TestEnv): Promise<Server> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, 'mcp'],
+    env: t.env as Record<string, string>,
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const client = new Client({ name: 'baton-test', version: '1.0.0' });
+  await client.connect(transport);
+  const raw = async (name: string, args: Record<string, unknown> = {}) =>
+    (await client.callTool({ name, arguments: args }, { timeout: 120_000 })) as {
+      isError?: boolean;
+      structuredContent?: unknown;
+      content: unknown[];
+    };
+  return {
+    client,
+    pid: transport.pid as number,
+    raw,
+    call: async (name, args = {}) => {
+      const res = await raw(name, args);
+      if (res.isError)
+        throw new Error(`${name} failed: ${JSON.stringify(res.structuredContent ?? res.content)}`);
+      return res.structuredContent as Record<string, unknown>;
+    },
+    close: async () => {
+      await client.close();
+    },
+    stderr: () => stderr,
+  };
+}
+
+/** Waits until `runs` are final (or `until`), calling wait_run as a host would. */
+export async function waitFor(
+  s: Server,
+  run: string,
+  until: 'attention' | 'finished' = 'attention',
+): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 20; i++) {
+    const res = (await s.call('wait_run', { runs: [run], until, timeout: 30 })) as {
+      runs: Record<string, unknown>[];
+      timed_out: boolean;
+    };
+    if (!res.timed_out) return res.runs[0] as Record<string, unknown>;
+  }
+  throw new Error(`run ${run} never became ready`);
+}
+
+/** PIDs of processes whose command line contains `needle`. */
+export function pidsMatching(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes(needle)) out.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** True when the process group `pgid` has no members left. */
+export function groupGone(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `fn` until it returns truthy or `ms` passes. */
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 10_000): Promise<NonNullable<T>> {
+  const start = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() - start > ms) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
+
+/** Runs the built CLI and returns its exit code and output. */
+export function runCli(
+  t: TestEnv,
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; child: ChildProcess }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? t.work,
+      env: t.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr, child });
+    });
+  });
+}
