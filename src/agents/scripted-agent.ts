@@ -147,6 +147,7 @@ const app = acp
     turns.set(sessionId, turn);
     const earlier = state.history.filter((h) => h.role === 'user').map((h) => h.text);
     state.history.push({ role: 'user', text: prompt });
+    saveState(sessionId, state);
     const replies: string[] = [];
     let stopReason: acp.StopReason = 'end_turn';
     let promptUsage: acp.Usage | undefined;

@@ -134,6 +134,7 @@ export class Engine {
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
   #opening = 0;
+  readonly #closing = new Set<Promise<unknown>>();
   #stopping = false;
   remote: RemoteHosts | undefined;
 
@@ -804,7 +805,7 @@ export class Engine {
     }, timeoutMs);
     try {
       this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
-      const session = await this.#raceAbort(ctx, this.#acquireSession(ctx), (late) => void late.close(500));
+      const session = await this.#raceAbort(ctx, this.#acquireSession(ctx), (late) => void this.#close(late, 500));
       ctx.session = session;
       this.store.runs.update(ctx.id, { agent_pid: session.pid, agent_start: session.pidStart ?? null });
       for (const note of session.notes) this.#append(ctx, 'raw', { note });
@@ -823,8 +824,9 @@ export class Engine {
         if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, turn);
         throw err;
       }
-      this.#complete(ctx, outcome.stop_reason, outcome.usage);
+      // Release first: finishing starts the next queued run, which may need this process's slot.
       this.#release(ctx, session);
+      this.#complete(ctx, outcome.stop_reason, outcome.usage);
     } catch (err) {
       if (ctx.abortReason) {
         if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
@@ -885,7 +887,7 @@ export class Engine {
       );
     }
     this.#pool.delete(ctx.row.session_id);
-    await session.close(reason.force ? 500 : KILL_GRACE_MS);
+    await this.#close(session, reason.force ? 500 : KILL_GRACE_MS);
   }
 
   async #abortRun(ctx: RunCtx, reason: AbortReason): Promise<void> {
@@ -1112,14 +1114,24 @@ export class Engine {
 
   /** Keeps live agent processes within max_concurrent_runs by stopping idle ones, oldest first. */
   async #makeRoom(): Promise<void> {
-    while (this.#pool.size + this.#opening >= this.config.maxConcurrentRuns) {
+    while (this.#pool.size + this.#opening + this.#closing.size >= this.config.maxConcurrentRuns) {
       const idle = [...this.#pool.entries()].find(([, e]) => !e.busyRun);
-      if (!idle) return;
-      const [sid, e] = idle;
-      if (e.idleTimer) clearTimeout(e.idleTimer);
-      this.#pool.delete(sid);
-      await e.session.close(1000);
+      if (idle) {
+        const [sid, e] = idle;
+        if (e.idleTimer) clearTimeout(e.idleTimer);
+        this.#pool.delete(sid);
+        await this.#close(e.session, 1000);
+      } else if (this.#closing.size > 0) {
+        await Promise.race(this.#closing);
+      } else return;
     }
+  }
+
+  /** Stops an agent process, counting it as alive until it has exited. */
+  #close(session: AgentSession, graceMs: number): Promise<unknown> {
+    const p = session.close(graceMs).finally(() => this.#closing.delete(p));
+    this.#closing.add(p);
+    return p;
   }
 
   /** After a turn: the process stays warm for follow-ups until the idle timeout. */
@@ -1130,13 +1142,13 @@ export class Engine {
     e.busyRun = undefined;
     if (this.#stopping) {
       this.#pool.delete(sid);
-      void session.close(1000);
+      void this.#close(session, 1000);
       return;
     }
     e.idleTimer = setTimeout(() => {
       if (this.#pool.get(sid) === e && !e.busyRun) {
         this.#pool.delete(sid);
-        void session.close(KILL_GRACE_MS);
+        void this.#close(session, KILL_GRACE_MS);
       }
     }, this.config.sessionIdleTimeoutMs);
     e.idleTimer.unref();
@@ -1148,7 +1160,7 @@ export class Engine {
       if (e.idleTimer) clearTimeout(e.idleTimer);
       this.#pool.delete(sid);
     }
-    void session.close(500);
+    void this.#close(session, 500);
   }
 
   /** The pid of the other live baton process that hosts this active run, if any. */

@@ -6,8 +6,12 @@ import type { RunTable } from './runs.js';
 /** Default and maximum page sizes of {@link EventTable.page}. */
 export const EVENT_PAGE_DEFAULT = 50;
 export const EVENT_PAGE_MAX = 1000;
-/** A page of events never serializes to more than this many bytes (about 16k tokens), one event excepted. */
-export const EVENT_PAGE_MAX_BYTES = 64 * 1024;
+/**
+ * A page of events never serializes to more than this many bytes, one event excepted. MCP results
+ * carry the page twice (structured content and its JSON text), so a page stays under ~20k tokens,
+ * below the 25k-token cap of common hosts.
+ */
+export const EVENT_PAGE_MAX_BYTES = 36 * 1024;
 
 type EventRow = {
   run_id: string;
