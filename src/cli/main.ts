@@ -258,7 +258,7 @@ program
         app,
         'demo',
         'Say hello to the new baton user',
-        { policy: 'ask' },
+        { policy: 'ask', cwd: app.config.roots[0] },
         false,
       );
       out('');

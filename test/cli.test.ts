@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CLI, eventually, makeEnv, pidsMatching, runCli, steps, type TestEnv } from './helpers.js';
+
+type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('the baton CLI', () => {
+  let t: TestEnv;
+  beforeEach(() => {
+    t = makeEnv();
+  });
+  afterEach(() => t.cleanup());
+
+  it('baton run demo "..." from the README works and exits 0', async () => {
+    const r = await runCli(t, ['run', 'demo', 'hello from the README']);
+    expect(r.stderr).toContain('completed');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('You said: hello from the README');
+    expect(r.stdout).toContain('plan:');
+    const ls = await runCli(t, ['ls', '--json']);
+    const runs = JSON.parse(ls.stdout).runs as Summary[];
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ agent: 'demo', status: 'completed' });
+  });
+
+  it('--version, agents --json and doctor', async () => {
+    const v = await runCli(t, ['--version']);
+    expect(v.stdout.trim()).toBe(
+      JSON.parse(readFileSync(join(CLI, '..', '..', '..', 'package.json'), 'utf8')).version,
+    );
+    const a = await runCli(t, ['agents', '--json']);
+    const agents = JSON.parse(a.stdout).agents as Summary[];
+    expect(agents.find((x) => x.name === 'demo')).toMatchObject({ installed: true, ready: true });
+    expect(agents.find((x) => x.name === 'fixture')).toMatchObject({ ready: true, source: 'config' });
+    const gemini = agents.find((x) => x.name === 'gemini');
+    expect(gemini?.driver).toBe('acp');
+    if (!gemini?.installed) expect(gemini?.fix).toContain('npm install -g @google/gemini-cli');
+    const d = await runCli(t, ['doctor']);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain(t.home);
+  });
+
+  it('bad input: exit code 2 and one line saying what to fix', async () => {
+    const r = await runCli(t, ['run', 'no-such-agent', 'hi']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/AGENT_NOT_FOUND: no agent named "no-such-agent"; known agents: .*demo/);
+    const s = await runCli(t, ['show', 'nothing-here']);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain('RUN_NOT_FOUND');
+  });
+
+  it('a run waiting in one process is approved from another (baton approve), and logs/show see it', async () => {
+    const prompt = steps({
+      permission: {
+        title: 'Write cli.txt',
+        kind: 'edit',
+        locations: ['cli.txt'],
+        allowed: [{ write_file: { path: 'cli.txt', content: 'ok' } }, { message: 'written' }],
+      },
+    });
+    const running = runCli(t, ['run', 'fixture', prompt, '--label', 'cli-job', '--json'], {
+      timeoutMs: 30_000,
+    });
+    await eventually(async () => {
+      const r = await runCli(t, ['show', 'cli-job', '--json']);
+      return r.code === 0 && JSON.parse(r.stdout).status === 'waiting';
+    });
+    const approve = await runCli(t, ['approve', 'cli-job']);
+    expect(approve.code).toBe(0);
+    const done = await running;
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout.trim().split('\n').pop() as string)).toMatchObject({
+      status: 'completed',
+      label: 'cli-job',
+    });
+    expect(readFileSync(join(t.work, 'cli.txt'), 'utf8')).toBe('ok');
+    const logs = await runCli(t, ['logs', 'cli-job', '--json']);
+    const events = logs.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Summary);
+    expect(events.find((e) => e.type === 'permission_resolved')?.data).toMatchObject({
+      option_id: 'allow_once',
+      by: 'cli',
+    });
+    const human = await runCli(t, ['logs', 'cli-job']);
+    expect(human.stdout).toContain('? permission: Write cli.txt');
+  });
+
+  it('baton deny and baton cancel reach the hosting process; a cancelled run exits non-zero', async () => {
+    const ask = steps({
+      permission: { title: 'Run rm', kind: 'execute', rejected: [{ message: 'fine, not running it' }] },
+    });
+    const first = runCli(t, ['run', 'fixture', ask, '--label', 'denied', '--json']);
+    await eventually(
+      async () =>
+        JSON.parse((await runCli(t, ['show', 'denied', '--json'])).stdout || '{}').status === 'waiting',
+    );
+    expect((await runCli(t, ['deny', 'denied'])).code).toBe(0);
+    const r1 = await first;
+    expect(r1.code).toBe(0);
+    expect(JSON.parse(r1.stdout.trim().split('\n').pop() as string).result.text).toBe('fine, not running it');
+
+    const second = runCli(t, ['run', 'fixture', steps({ hang: true }), '--label', 'hung', '--json']);
+    await eventually(
+      async () =>
+        JSON.parse((await runCli(t, ['show', 'hung', '--json'])).stdout || '{}').status === 'running',
+    );
+    const c = await runCli(t, ['cancel', 'hung', '--json']);
+    expect(JSON.parse(c.stdout).status).toBe('cancelled');
+    const r2 = await second;
+    expect(r2.code).toBe(1);
+  });
+
+  it('Ctrl-C (SIGINT) on baton run cancels the run and leaves no agent behind', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', 'fixture', steps({ hang: true }), '--label', 'sigint'],
+      { cwd: t.work, env: t.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await eventually(
+      async () =>
+        JSON.parse((await runCli(t, ['show', 'sigint', '--json'])).stdout || '{}').status === 'running',
+    );
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code).toBe(1);
+    expect(stderr).toContain('cancelled');
+    const show = JSON.parse((await runCli(t, ['show', 'sigint', '--json'])).stdout);
+    expect(show.status).toBe('cancelled');
+    expect(existsSync(t.state)).toBe(true);
+    expect(pidsMatching(t.state)).toEqual([]);
+  });
+});
