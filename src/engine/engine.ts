@@ -805,7 +805,11 @@ export class Engine {
     }, timeoutMs);
     try {
       this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
-      const session = await this.#raceAbort(ctx, this.#acquireSession(ctx), (late) => void this.#close(late, 500));
+      const session = await this.#raceAbort(
+        ctx,
+        this.#acquireSession(ctx),
+        (late) => void this.#close(late, 500),
+      );
       ctx.session = session;
       this.store.runs.update(ctx.id, { agent_pid: session.pid, agent_start: session.pidStart ?? null });
       for (const note of session.notes) this.#append(ctx, 'raw', { note });
