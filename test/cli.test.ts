@@ -136,3 +136,46 @@ describe('the baton CLI', () => {
     expect(pidsMatching(t.state)).toEqual([]);
   });
 });
+
+describe('baton mcp on the wire', () => {
+  it('answers an old client (2024-11-05) in its version and writes nothing but JSON-RPC to stdout', async () => {
+    const t = makeEnv();
+    try {
+      const child = spawn(process.execPath, [CLI, 'mcp'], { env: t.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const send = (msg: unknown) => child.stdin.write(`${JSON.stringify(msg)}\n`);
+      send({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2024-11-05',
+          capabilities: {},
+          clientInfo: { name: 'old', version: '0' },
+        },
+      });
+      await eventually(() => stdout.includes('"id":1'));
+      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      send({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'get_run', arguments: { run: 'missing' } },
+      });
+      await eventually(() => stdout.includes('"id":2'));
+      child.stdin.end();
+      await new Promise((r) => child.on('exit', r));
+      const lines = stdout.trim().split('\n');
+      const messages = lines.map((l) => JSON.parse(l) as Summary);
+      expect(messages.every((m) => m.jsonrpc === '2.0')).toBe(true);
+      expect(messages[0]?.result.protocolVersion).toBe('2024-11-05');
+      expect(messages[0]?.result.serverInfo.name).toBe('baton');
+      expect(messages[0]?.result.capabilities.resources.subscribe).toBe(true);
+      expect(messages[1]?.result.isError).toBe(true);
+      expect(messages[1]?.result.structuredContent.error.code).toBe('RUN_NOT_FOUND');
+    } finally {
+      t.cleanup();
+    }
+  });
+});

@@ -131,6 +131,16 @@ describe('baton mcp over stdio with the fixture ACP agent', () => {
     expect(got.result.text).toBe('Wrote out.txt.');
   });
 
+  it('updates the agent sends after its prompt response still belong to the turn', async () => {
+    const run = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: steps({ message: 'main answer' }, { late_message: ' and a late tail' }),
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.result.text).toBe('main answer and a late tail');
+  });
+
   it('rejecting a permission lets the agent carry on', async () => {
     const prompt = steps({
       permission: {
