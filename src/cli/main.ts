@@ -11,6 +11,7 @@ import {
 } from '../engine/types.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { formatDuration } from '../duration.js';
 import { runMcpStdio } from './mcp.js';
 import {
   bold,
@@ -323,8 +324,26 @@ async function followNewRun(
   const interactive = process.stdin.isTTY === true && !json;
   if (!json) err(dim(`run ${runId} started (${agent}); Ctrl-C cancels`));
   let printed = 0;
+  // A status line on the terminal (stderr), redrawn every 250 ms and cleared before each printed event.
+  const live = process.stderr.isTTY === true && !json;
+  const startedAt = Date.now();
+  let frame = 0;
+  let paused = false;
+  const clearStatus = () => {
+    if (live) process.stderr.write('\r\x1b[2K');
+  };
+  const drawStatus = () => {
+    if (!live || paused) return;
+    const s = engine.getRun(runId);
+    const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[frame++ % 10];
+    process.stderr.write(
+      `\r\x1b[2K${dim(`${spin} ${runId} ${s.status} ${formatDuration(Date.now() - startedAt)}`)}`,
+    );
+  };
+  const statusTimer = live ? setInterval(drawStatus, 250) : undefined;
   const printNew = () => {
     if (json) return;
+    clearStatus();
     for (;;) {
       const page = engine.getEvents(runId, { after_seq: printed, limit: 500 });
       for (const e of page.events) {
@@ -345,6 +364,8 @@ async function followNewRun(
       if (!json) err(cyan(`waiting for an answer: baton approve ${runId}  |  baton deny ${runId}`));
       return;
     }
+    paused = true;
+    clearStatus();
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
       w.options.forEach((o, i) => err(`  ${i + 1}) ${o.name} ${dim(`[${o.option_id}]`)}`));
@@ -356,6 +377,7 @@ async function followNewRun(
       }
     } finally {
       rl.close();
+      paused = false;
     }
   };
   let interrupts = 0;
@@ -395,6 +417,8 @@ async function followNewRun(
     }
     return final.status === 'completed' ? 0 : 1;
   } finally {
+    if (statusTimer) clearInterval(statusTimer);
+    clearStatus();
     engine.bus.off('events', onEvents);
     process.off('SIGINT', onSigint);
   }
