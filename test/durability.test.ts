@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  CLI,
   eventually,
   groupGone,
   makeEnv,
@@ -112,6 +114,31 @@ describe('durability: restarts, kill -9, shutdown', () => {
     const done = (await waitFor(s2, next.run_id)) as Summary;
     expect(done.status).toBe('completed');
     expect(done.result.text).toContain('I remember: {"steps"');
+  });
+
+  it('a run whose host process dies is reported interrupted by another live baton, no restart needed', async () => {
+    t = makeEnv();
+    const s1 = await start();
+    const host = spawn(
+      process.execPath,
+      [CLI, 'run', 'fixture', steps({ hang: true }), '--label', 'orphaned'],
+      {
+        cwd: t.work,
+        env: t.env,
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
+    );
+    await eventually(async () => {
+      const r = await s1.raw('get_run', { run: 'orphaned' });
+      return !r.isError && (r.structuredContent as Summary).status === 'running';
+    });
+    const waiting = s1.call('wait_run', { runs: ['orphaned'], until: 'finished', timeout: 20 });
+    host.kill('SIGKILL');
+    const res = (await waiting) as { runs: Summary[]; timed_out: boolean };
+    expect(res.timed_out).toBe(false);
+    expect(res.runs[0]).toMatchObject({ label: 'orphaned', status: 'interrupted' });
+    expect(res.runs[0]?.error.message).toContain(`pid ${host.pid}`);
+    await eventually(() => pidsMatching(t.state).length === 0, 10_000);
   });
 
   it('SIGTERM of the server: runs become interrupted and no agent process survives', async () => {

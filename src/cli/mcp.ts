@@ -20,7 +20,10 @@ export async function runMcpStdio(): Promise<void> {
         process.stderr.write(`baton mcp: ${err instanceof Error ? err.message : String(err)}\n`),
     },
   );
+  let stopping = false;
   const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
     for (const b of built) b.dispose();
     await Promise.resolve(handle.close()).catch(() => undefined);
     await app.close();

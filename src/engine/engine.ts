@@ -161,25 +161,35 @@ export class Engine {
    */
   recover(): { interrupted: string[] } {
     const interrupted: string[] = [];
-    for (const row of this.store.runs.listActive()) {
-      if (row.host_pid && row.host_pid !== this.hostPid && isProcessAlive(row.host_pid, row.host_start))
-        continue;
-      if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
-        signalGroup(row.agent_pid, 'SIGKILL');
-      const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
-      this.store.permissions.expireForRun(row.id, 'restart');
-      this.store.eventWriter.append(row.id, 'status', { status: 'interrupted', reason: message });
-      this.store.eventWriter.flush();
-      this.store.runs.update(row.id, {
-        status: 'interrupted',
-        ended_at: new Date().toISOString(),
-        waiting_for: null,
-        error: { code: 'INTERRUPTED', message },
-      });
-      this.store.eventWriter.forget(row.id);
-      interrupted.push(row.id);
-    }
+    for (const row of this.store.runs.listActive()) if (this.#interruptOrphan(row)) interrupted.push(row.id);
     return { interrupted };
+  }
+
+  /**
+   * Marks an active run `interrupted` when the baton process that hosted it is gone (and kills the
+   * agent process group it left). Returns false, changing nothing, when its host is alive.
+   */
+  #interruptOrphan(row: RunRow): boolean {
+    if (isFinalStatus(row.status) || this.#runs.has(row.id)) return false;
+    if (row.host_pid && row.host_pid !== this.hostPid && isProcessAlive(row.host_pid, row.host_start))
+      return false;
+    if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
+      signalGroup(row.agent_pid, 'SIGKILL');
+    const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
+    this.store.permissions.expireForRun(row.id, 'restart');
+    this.store.eventWriter.append(row.id, 'status', { status: 'interrupted', reason: message });
+    this.store.eventWriter.flush();
+    const patch = {
+      status: 'interrupted' as const,
+      ended_at: new Date().toISOString(),
+      waiting_for: null,
+      error: { code: 'INTERRUPTED', message },
+    };
+    this.store.runs.update(row.id, patch);
+    Object.assign(row, patch);
+    this.store.eventWriter.forget(row.id);
+    this.bus.emit('run', row.id);
+    return true;
   }
 
   // ---------------------------------------------------------------- agents
@@ -208,6 +218,8 @@ export class Engine {
     if (!row) {
       throw new BatonError('RUN_NOT_FOUND', `no run with id or label "${ref}"; list_runs shows the runs`);
     }
+    // Honest status: a run whose baton process died since this one started is interrupted now.
+    this.#interruptOrphan(row);
     return row;
   }
 
@@ -251,6 +263,7 @@ export class Engine {
       cursor,
     });
     const page = rows.slice(0, limit);
+    for (const r of page) this.#interruptOrphan(r);
     const last = page[page.length - 1];
     return {
       runs: page.map((r) => this.summarize(r)),
@@ -505,7 +518,7 @@ export class Engine {
     const check = (): RunSummary[] =>
       ids
         .map((id) => this.store.runs.get(id))
-        .filter((r): r is RunRow => r !== undefined && isReady(r))
+        .filter((r): r is RunRow => r !== undefined && (this.#interruptOrphan(r), isReady(r)))
         .map((r) => this.summarize(r));
     const now = check();
     if (now.length > 0) return { runs: now, timed_out: false };
