@@ -8,14 +8,14 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
  */
 export function parseDuration(value: unknown, field: string): number {
   if (typeof value === 'number') {
-    if (Number.isFinite(value) && value > 0) return Math.round(value * 1000);
+    if (Number.isFinite(value) && Math.round(value * 1000) > 0) return Math.round(value * 1000);
   } else if (typeof value === 'string') {
     const text = value.trim();
     if (/^\d+(\.\d+)?$/.test(text)) return parseDuration(Number(text), field);
     const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
     if (parts.length > 0 && parts.map((p) => p[0]).join('') === text) {
       const ms = parts.reduce((sum, p) => sum + Number(p[1]) * (UNIT_MS[p[2] ?? 's'] ?? 1000), 0);
-      if (ms > 0) return Math.round(ms);
+      if (Math.round(ms) > 0) return Math.round(ms);
     }
   }
   throw new BatonError(
@@ -26,7 +26,7 @@ export function parseDuration(value: unknown, field: string): number {
 
 /** Formats milliseconds as a short human duration ("1m30s", "450ms"). */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (Math.round(ms) < 1000) return `${Math.round(ms)}ms`;
   let s = Math.round(ms / 1000);
   const h = Math.floor(s / 3600);
   s -= h * 3600;

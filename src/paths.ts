@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
 /** True when `target` is `root` or lies under it (both already resolved). */
@@ -12,13 +12,24 @@ export function isInside(root: string, target: string): boolean {
  * itself does not exist yet (a file about to be written).
  */
 export function realpathLoose(target: string): string {
-  const abs = resolve(target);
+  return realpathFollowing(resolve(target), 0);
+}
+
+function realpathFollowing(abs: string, depth: number): string {
   try {
     return realpathSync(abs);
   } catch {
+    // A dangling symlink points where a write would really go: follow it (bounded, against loops).
+    try {
+      if (depth < 32 && lstatSync(abs).isSymbolicLink()) {
+        return realpathFollowing(resolve(dirname(abs), readlinkSync(abs)), depth + 1);
+      }
+    } catch {
+      // not there at all
+    }
     const parent = dirname(abs);
     if (parent === abs) return abs;
-    return resolve(realpathLoose(parent), relative(parent, abs));
+    return resolve(realpathFollowing(parent, depth), relative(parent, abs));
   }
 }
 

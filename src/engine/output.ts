@@ -1,8 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { BatonError } from '../errors.js';
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-
 /** Compiles a caller's JSON Schema; throws INVALID_PARAMS saying why when it is not one. */
 export function compileOutputSchema(schema: unknown): ValidateFunction {
   if (!schema || typeof schema !== 'object' || Array.isArray(schema)) {
@@ -12,7 +10,8 @@ export function compileOutputSchema(schema: unknown): ValidateFunction {
     );
   }
   try {
-    return ajv.compile(schema as Record<string, unknown>);
+    // A fresh Ajv per schema: schemas with the same $id must not collide, and nothing is kept forever.
+    return new Ajv({ allErrors: true, strict: false }).compile(schema as Record<string, unknown>);
   } catch (err) {
     throw new BatonError(
       'INVALID_PARAMS',

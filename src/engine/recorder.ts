@@ -65,10 +65,12 @@ export class RunRecorder {
 
   /** Records stderr of the agent, bounded per run. */
   stderr(text: string): void {
-    if (this.#stderrBytes >= MAX_STDERR_EVENT_BYTES) return;
-    this.#stderrBytes += text.length;
+    const room = MAX_STDERR_EVENT_BYTES - this.#stderrBytes;
+    if (room <= 0) return;
+    const kept = text.length > room ? text.slice(0, room) : text;
+    this.#stderrBytes += kept.length;
     const note = this.#stderrBytes >= MAX_STDERR_EVENT_BYTES ? { truncated: true } : {};
-    this.#other('stderr', { text, ...note });
+    this.#other('stderr', { text: kept, ...note });
   }
 
   /** Writes any text still buffered. */
@@ -102,11 +104,17 @@ export class RunRecorder {
     if (this.#buf && this.#buf.type !== type) this.flush();
     if (!this.#buf) this.#buf = { type, text: '', continued: false };
     this.#buf.text += text;
-    if (this.#buf.text.length >= MESSAGE_PIECE_CHARS) {
+    while (this.#buf.text.length >= MESSAGE_PIECE_CHARS) {
+      const all: string = this.#buf.text;
+      // Never cut between the two halves of a surrogate pair.
+      const cut = /[\uD800-\uDBFF]/.test(all.charAt(MESSAGE_PIECE_CHARS - 1))
+        ? MESSAGE_PIECE_CHARS - 1
+        : MESSAGE_PIECE_CHARS;
+      this.#buf.text = all.slice(0, cut);
       this.flush();
-      this.#buf = { type, text: '', continued: true };
-      return;
+      this.#buf = { type, text: all.slice(cut), continued: true };
     }
+    if (this.#buf.text.length === 0) return;
     if (this.#timer) this.#timer.refresh();
     else this.#timer = setTimeout(() => this.flush(), IDLE_FLUSH_MS);
   }

@@ -40,7 +40,10 @@ export function extractArtifacts(
         mkdirSync(join(dir, runId), { recursive: true });
         writeFileSync(join(dir, file), value);
         refs.push({ pointer: here, file, total_bytes: bytes });
-        const preview = `${value.slice(0, PREVIEW_CHARS)}… [${bytes} bytes in artifact ${here}]`;
+        const cut = /[\uD800-\uDBFF]/.test(value.charAt(PREVIEW_CHARS - 1))
+          ? PREVIEW_CHARS - 1
+          : PREVIEW_CHARS;
+        const preview = `${value.slice(0, cut)}… [${bytes} bytes in artifact ${here}]`;
         if (Array.isArray(node)) node[Number(key)] = preview;
         else node[key] = preview;
       } else if (value && typeof value === 'object') {
@@ -69,14 +72,14 @@ export function readArtifact(
   } catch {
     throw new BatonError('ARTIFACT_NOT_FOUND', `the artifact file for ${ref.pointer} is missing (${path})`);
   }
-  if (offset > size) {
+  if (offset < 0 || offset > size) {
     throw new BatonError(
       'INVALID_PARAMS',
       `offset ${offset} is past the end of the artifact (${size} bytes)`,
     );
   }
-  const want = Math.min(limit, size - offset);
-  const peek = Math.min(want + 1, size - offset);
+  // Read a little more than asked so page edges can be moved to character boundaries.
+  const peek = Math.min(limit + 8, size - offset);
   const buf = Buffer.alloc(peek);
   const fd = openSync(path, 'r');
   try {
@@ -84,17 +87,21 @@ export function readArtifact(
   } finally {
     closeSync(fd);
   }
-  let end = want;
-  // When the byte after the page continues a multi-byte character, end the page before that character.
-  if (peek > want && ((buf[want] ?? 0) & 0xc0) === 0x80) {
-    let i = want;
-    while (i > 0 && ((buf[i] ?? 0) & 0xc0) === 0x80) i--;
-    if (i > 0) end = i;
+  const isContinuation = (i: number) => ((buf[i] ?? 0) & 0xc0) === 0x80;
+  // An offset inside a character starts at the next character.
+  let start = 0;
+  while (start < peek && isContinuation(start)) start++;
+  let end = Math.min(start + limit, peek);
+  if (end < peek && isContinuation(end)) {
+    let i = end;
+    while (i > start && isContinuation(i)) i--;
+    if (i > start) end = i;
+    else while (end < peek && isContinuation(end)) end++; // limit smaller than one character: return it whole
   }
   const next = offset + end;
   return {
-    content: buf.subarray(0, end).toString('utf8'),
-    offset,
+    content: buf.subarray(start, end).toString('utf8'),
+    offset: offset + start,
     ...(next < size ? { next_offset: next } : {}),
     total_bytes: size,
   };

@@ -94,7 +94,7 @@ export class EventTable {
     const events: RunEvent[] = [];
     let bytes = 0;
     for (const row of rows) {
-      const size = row.data.length + 80;
+      const size = Buffer.byteLength(row.data) + 80;
       if (events.length > 0 && bytes + size > EVENT_PAGE_MAX_BYTES) {
         hasMore = true;
         break;
@@ -108,7 +108,7 @@ export class EventTable {
       let b = 0;
       for (let i = rows.length - 1; i >= 0; i--) {
         const row = rows[i] as EventRow;
-        const size = row.data.length + 80;
+        const size = Buffer.byteLength(row.data) + 80;
         if (kept.length > 0 && b + size > EVENT_PAGE_MAX_BYTES) break;
         b += size;
         kept.unshift(toEvent(row));

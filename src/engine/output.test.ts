@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { BatonError } from '../errors.js';
+import { compileOutputSchema, extractJson, validateOutput } from './output.js';
+
+function errorOf(fn: () => unknown): BatonError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(BatonError);
+    return err as BatonError;
+  }
+  throw new Error('expected a BatonError, but nothing was thrown');
+}
+
+const schema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    age: { type: 'integer', minimum: 0 },
+    tags: { type: 'array', items: { type: 'string' } },
+  },
+  required: ['name', 'age'],
+  additionalProperties: false,
+};
+
+describe('extractJson', () => {
+  it('reads bare JSON, with surrounding whitespace', () => {
+    expect(extractJson('{"a":1,"b":[true,null]}')).toEqual({ ok: true, value: { a: 1, b: [true, null] } });
+    expect(extractJson('\n  {"a": "x"}  \n')).toEqual({ ok: true, value: { a: 'x' } });
+    expect(extractJson('[1, 2, 3]')).toEqual({ ok: true, value: [1, 2, 3] });
+    expect(extractJson('42')).toEqual({ ok: true, value: 42 });
+  });
+
+  it('reads a fenced ```json block, preferring the last one', () => {
+    const text = 'Here is the result:\n\n```json\n{"status": "ok", "count": 3}\n```\n\nLet me know.';
+    expect(extractJson(text)).toEqual({ ok: true, value: { status: 'ok', count: 3 } });
+    const plain = 'Result:\n```\n{"plain": true}\n```';
+    expect(extractJson(plain)).toEqual({ ok: true, value: { plain: true } });
+    const two = 'Draft:\n```json\n{"v": 1}\n```\nFinal:\n```json\n{"v": 2}\n```\n';
+    expect(extractJson(two)).toEqual({ ok: true, value: { v: 2 } });
+    const arr = 'List:\n```json\n["a", "b"]\n```';
+    expect(extractJson(arr)).toEqual({ ok: true, value: ['a', 'b'] });
+  });
+
+  it('falls back to an earlier fenced block when the last one is not JSON', () => {
+    const text = '```json\n{"good": 1}\n```\nand\n```json\nnot json\n```';
+    expect(extractJson(text)).toEqual({ ok: true, value: { good: 1 } });
+  });
+
+  it('reads the outermost braces inside prose', () => {
+    expect(extractJson('The answer is {"x": {"y": 2}} as requested.')).toEqual({
+      ok: true,
+      value: { x: { y: 2 } },
+    });
+  });
+
+  it('reports no JSON', () => {
+    expect(extractJson('')).toEqual({ ok: false });
+    expect(extractJson('All done, the tests pass.')).toEqual({ ok: false });
+    expect(extractJson('broken {"a": } here')).toEqual({ ok: false });
+    expect(extractJson('two objects {"a":1} and {"b":2}')).toEqual({ ok: false });
+  });
+});
+
+describe('validateOutput', () => {
+  it('returns the value when it matches the schema', () => {
+    expect(validateOutput(schema, '```json\n{"name": "Ada", "age": 36, "tags": ["x"]}\n```')).toEqual({
+      structured: { name: 'Ada', age: 36, tags: ['x'] },
+    });
+    expect(validateOutput({ type: 'object' }, 'ok: {}')).toEqual({ structured: {} });
+  });
+
+  it('lists every failing instance path', () => {
+    const out = validateOutput(schema, '{"age": -1.5, "tags": ["a", 2], "extra": true}');
+    expect(out).toEqual({
+      structured_error: {
+        message: 'the final answer does not match output_schema',
+        errors: expect.any(Array),
+      },
+    });
+    const errors = 'structured_error' in out ? out.structured_error.errors : [];
+    expect([...errors].sort()).toEqual(
+      [
+        "/ must have required property 'name'",
+        '/ must NOT have additional properties',
+        '/age must be integer',
+        '/age must be >= 0',
+        '/tags/1 must be string',
+      ].sort(),
+    );
+  });
+
+  it('reports a wrong top-level type at "/"', () => {
+    expect(validateOutput(schema, '[1, 2]')).toEqual({
+      structured_error: {
+        message: 'the final answer does not match output_schema',
+        errors: ['/ must be object'],
+      },
+    });
+  });
+
+  it('says when the answer has no JSON', () => {
+    expect(validateOutput(schema, 'I fixed the bug.')).toEqual({
+      structured_error: {
+        message: 'the final answer contains no JSON value to check against output_schema',
+        errors: ['no JSON found in the last message'],
+      },
+    });
+  });
+
+  it('can validate with the same schema many times', () => {
+    for (let i = 0; i < 3; i++) {
+      expect(validateOutput(schema, `{"name": "n${i}", "age": ${i}}`)).toEqual({
+        structured: { name: `n${i}`, age: i },
+      });
+    }
+  });
+});
+
+describe('compileOutputSchema', () => {
+  it('returns a working validator', () => {
+    const validate = compileOutputSchema({ type: 'array', items: { type: 'number' }, minItems: 1 });
+    expect(validate([1, 2])).toBe(true);
+    expect(validate([])).toBe(false);
+    expect(validate(['a'])).toBe(false);
+  });
+
+  it.each([[null], [undefined], ['{"type":"object"}'], [42], [true], [[{ type: 'object' }]]])(
+    'rejects %j as not a schema object',
+    (input) => {
+      const err = errorOf(() => compileOutputSchema(input));
+      expect(err.code).toBe('INVALID_PARAMS');
+      expect(err.message).toBe('output_schema must be a JSON Schema object, e.g. {"type":"object"}');
+    },
+  );
+
+  it.each([
+    [{ type: 'nope' }],
+    [{ type: 'object', properties: { a: { minimum: 'zero' } } }],
+    [{ required: 'name' }],
+    [{ $ref: '#/definitions/missing' }],
+  ])('rejects the invalid schema %j with INVALID_PARAMS', (input) => {
+    const err = errorOf(() => compileOutputSchema(input));
+    expect(err.code).toBe('INVALID_PARAMS');
+    expect(err.message).toMatch(/^output_schema is not a valid JSON Schema: \S/);
+  });
+
+  it('validateOutput throws INVALID_PARAMS for an invalid schema', () => {
+    expect(errorOf(() => validateOutput({ type: 'nope' }, '{}')).code).toBe('INVALID_PARAMS');
+  });
+});
+
+describe('schemas with an $id', () => {
+  it('compile again and again (each run validates its own copy)', () => {
+    const schema = { $id: 'https://example.com/answer', type: 'object', required: ['ok'] };
+    expect(validateOutput({ ...schema }, '{"ok": 1}')).toEqual({ structured: { ok: 1 } });
+    expect(validateOutput({ ...schema }, '{"ok": 2}')).toEqual({ structured: { ok: 2 } });
+    expect(() => compileOutputSchema({ ...schema })).not.toThrow();
+  });
+});
