@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from './config.js';
-import { AcpDriver } from './drivers/acp.js';
+import { LazyDriver } from './drivers/lazy.js';
 import { Engine } from './engine/engine.js';
 import { ControlClient, serveControl } from './ipc/control.js';
 import { killAllChildrenNow } from './process/child.js';
@@ -15,7 +15,11 @@ export type App = { config: Config; store: Store; engine: Engine; close: () => P
 export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   const config = loadConfig(env);
   const store = new Store(config.home);
-  const engine = new Engine({ config, store, drivers: { acp: new AcpDriver() } });
+  const engine = new Engine({
+    config,
+    store,
+    drivers: { acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()) },
+  });
   engine.remote = new ControlClient(config.home);
   engine.recover();
   const control = serveControl(engine);

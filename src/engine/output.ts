@@ -1,5 +1,13 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import { BatonError } from '../errors.js';
+
+// Ajv is loaded on first use: most runs have no output_schema, and start-up time matters.
+let ajvClass: typeof AjvClass | undefined;
+function loadAjv(): typeof AjvClass {
+  ajvClass ??= (createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvClass }).Ajv;
+  return ajvClass;
+}
 
 /** Compiles a caller's JSON Schema; throws INVALID_PARAMS saying why when it is not one. */
 export function compileOutputSchema(schema: unknown): ValidateFunction {
@@ -11,7 +19,7 @@ export function compileOutputSchema(schema: unknown): ValidateFunction {
   }
   try {
     // A fresh Ajv per schema: schemas with the same $id must not collide, and nothing is kept forever.
-    return new Ajv({ allErrors: true, strict: false }).compile(schema as Record<string, unknown>);
+    return new (loadAjv())({ allErrors: true, strict: false }).compile(schema as Record<string, unknown>);
   } catch (err) {
     throw new BatonError(
       'INVALID_PARAMS',
