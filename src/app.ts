@@ -22,7 +22,14 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   });
   engine.remote = new ControlClient(config.home);
   engine.recover();
-  const control = serveControl(engine);
+  const log = (message: string) => process.stderr.write(`baton: ${message}\n`);
+  engine.store.eventWriter.onError((err, dropped) =>
+    log(
+      `writing events failed: ${err instanceof Error ? err.message : String(err)}${dropped ? ` (${dropped} events dropped)` : ' (will retry)'}`,
+    ),
+  );
+  engine.onInternalError = (err) => log(`internal error: ${err instanceof Error ? err.stack : String(err)}`);
+  const control = serveControl(engine, log);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {

@@ -1,5 +1,8 @@
 import { BatonError } from './errors.js';
 
+/** Longest duration a timer can hold (Node fires longer ones at once). */
+export const MAX_DURATION_MS = 2_147_483_647;
+
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
@@ -8,19 +11,20 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
  */
 export function parseDuration(value: unknown, field: string): number {
   if (typeof value === 'number') {
-    if (Number.isFinite(value) && Math.round(value * 1000) > 0) return Math.round(value * 1000);
+    const ms = Math.round(value * 1000);
+    if (Number.isFinite(value) && ms > 0 && ms <= MAX_DURATION_MS) return ms;
   } else if (typeof value === 'string') {
     const text = value.trim();
     if (/^\d+(\.\d+)?$/.test(text)) return parseDuration(Number(text), field);
     const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
     if (parts.length > 0 && parts.map((p) => p[0]).join('') === text) {
       const ms = parts.reduce((sum, p) => sum + Number(p[1]) * (UNIT_MS[p[2] ?? 's'] ?? 1000), 0);
-      if (Math.round(ms) > 0) return Math.round(ms);
+      if (Math.round(ms) > 0 && Math.round(ms) <= MAX_DURATION_MS) return Math.round(ms);
     }
   }
   throw new BatonError(
     'INVALID_PARAMS',
-    `${field} must be a positive duration: a number of seconds or a string such as "90s", "5m", "1h" (got ${JSON.stringify(value)})`,
+    `${field} must be a positive duration of at most 24 days: a number of seconds or a string such as "90s", "5m", "1h" (got ${JSON.stringify(value)})`,
   );
 }
 

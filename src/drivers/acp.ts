@@ -1,10 +1,10 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BatonError } from '../errors.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
-import { isConfined } from '../paths.js';
+import { isInside, realpathLoose } from '../paths.js';
 import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../engine/types.js';
 import type {
   AgentSession,
@@ -21,6 +21,8 @@ const START_TIMEOUT_MS = 60_000;
 /** After a prompt response, updates that are still in flight are awaited until this long passes quietly. */
 const SETTLE_QUIET_MS = 30;
 const SETTLE_MAX_MS = 1000;
+/** Largest file the agent may read through the client. */
+const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /**
  * Drives any Agent Client Protocol agent over stdio (`@agentclientprotocol/sdk` 2.x app builder).
@@ -191,16 +193,18 @@ class AcpSession implements AgentSession {
       // A closed pipe usually means the agent is dying: give its exit a moment to be seen.
       if (!(err instanceof BatonError)) await settlesWithin(this.#child.exited, 1000);
       throw this.explain(err, 'during the turn');
+    } finally {
+      // What the agent sends after the turn has settled belongs to no run.
+      this.#sink = undefined;
     }
   }
 
   async cancel(): Promise<void> {
     if (this.#child.end || !this.agentSessionId) return;
-    try {
-      await this.#conn.agent.notify(acp.methods.agent.session.cancel, { sessionId: this.agentSessionId });
-    } catch {
-      // The process may be gone already; the ladder goes on regardless.
-    }
+    // Not awaited: the write can queue behind a large prompt an agent is not reading; the ladder goes on.
+    void this.#conn.agent
+      .notify(acp.methods.agent.session.cancel, { sessionId: this.agentSessionId })
+      .catch(() => undefined);
   }
 
   async close(graceMs = 2000): Promise<ChildEnd> {
@@ -327,25 +331,28 @@ class AcpSession implements AgentSession {
       : { outcome: { outcome: 'cancelled' } };
   }
 
+  /** The real path (symlinks and `..` resolved) of a file the agent names, if it is inside the cwd. */
   #confine(path: string): string {
     if (!isAbsolute(path)) throw acp.RequestError.invalidParams(undefined, `path must be absolute: ${path}`);
-    if (!isConfined(this.#options.cwd, path)) {
+    const real = realpathLoose(path);
+    if (!isInside(realpathLoose(this.#options.cwd), real)) {
       throw acp.RequestError.invalidParams(
         undefined,
         `baton only serves files inside the run's working directory ${this.#options.cwd}; ${path} is outside it`,
       );
     }
-    return path;
+    return real;
   }
 
-  #onRead(params: acp.ReadTextFileRequest): acp.ReadTextFileResponse {
+  async #onRead(params: acp.ReadTextFileRequest): Promise<acp.ReadTextFileResponse> {
     const path = this.#confine(params.path);
-    let content: string;
-    try {
-      content = readFileSync(path, 'utf8');
-    } catch {
-      throw acp.RequestError.resourceNotFound(path);
+    const st = await stat(path).catch(() => undefined);
+    if (!st) throw acp.RequestError.resourceNotFound(path);
+    if (!st.isFile()) throw acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
+    if (st.size > MAX_FILE_BYTES) {
+      throw acp.RequestError.invalidParams(undefined, `${path} is larger than ${MAX_FILE_BYTES} bytes`);
     }
+    let content = await readFile(path, 'utf8');
     if (params.line != null || params.limit != null) {
       const lines = content.split('\n');
       const start = Math.max((params.line ?? 1) - 1, 0);
@@ -354,13 +361,21 @@ class AcpSession implements AgentSession {
     return { content };
   }
 
-  #onWrite(params: acp.WriteTextFileRequest): acp.WriteTextFileResponse {
-    if (this.#sink && !this.#sink.allowWrites) {
-      throw acp.RequestError.invalidRequest(undefined, 'the run policy (deny_all) forbids writing files');
+  async #onWrite(params: acp.WriteTextFileRequest): Promise<acp.WriteTextFileResponse> {
+    // Writes are refused outside a turn and when the run's policy is deny_all.
+    if (!this.#sink || !this.#sink.allowWrites) {
+      throw acp.RequestError.invalidRequest(
+        undefined,
+        this.#sink
+          ? 'the run policy (deny_all) forbids writing files'
+          : 'no turn is running: writes are refused',
+      );
     }
     const path = this.#confine(params.path);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, params.content);
+    const st = await stat(path).catch(() => undefined);
+    if (st && !st.isFile()) throw acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, params.content);
     return {};
   }
 

@@ -135,8 +135,11 @@ export class Engine {
   readonly #pool = new Map<string, PoolEntry>();
   #opening = 0;
   readonly #closing = new Set<Promise<unknown>>();
+  readonly #openings = new Set<Promise<unknown>>();
   #stopping = false;
   remote: RemoteHosts | undefined;
+  /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
+  onInternalError: ((err: unknown) => void) | undefined;
 
   constructor(options: { config: Config; store: Store; drivers: Record<string, Driver> }) {
     this.config = options.config;
@@ -176,17 +179,16 @@ export class Engine {
     if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
       signalGroup(row.agent_pid, 'SIGKILL');
     const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
+    const error = { code: 'INTERRUPTED', message };
+    // Claim the run atomically: two baton processes may recover the same run at once.
+    if (!this.store.runs.interruptIfActive(row.id, error)) {
+      Object.assign(row, this.store.runs.get(row.id));
+      return false;
+    }
     this.store.permissions.expireForRun(row.id, 'restart');
     this.store.eventWriter.append(row.id, 'status', { status: 'interrupted', reason: message });
     this.store.eventWriter.flush();
-    const patch = {
-      status: 'interrupted' as const,
-      ended_at: new Date().toISOString(),
-      waiting_for: null,
-      error: { code: 'INTERRUPTED', message },
-    };
-    this.store.runs.update(row.id, patch);
-    Object.assign(row, patch);
+    Object.assign(row, this.store.runs.get(row.id));
     this.store.eventWriter.forget(row.id);
     this.bus.emit('run', row.id);
     return true;
@@ -389,6 +391,14 @@ export class Engine {
       if (cwd !== session.cwd) {
         throw new BatonError('INVALID_PARAMS', `session ${sessionId} works in ${session.cwd}; pass that cwd`);
       }
+      const last = this.store.runs.lastOfSession(sessionId);
+      const host = last ? this.#foreignHost(last) : undefined;
+      if (host) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `session ${sessionId} has run ${last?.id} active in another baton process (pid ${host}); use follow_up on that run so it is queued behind it`,
+        );
+      }
     } else {
       cwd = this.#checkCwd(input.cwd);
     }
@@ -411,9 +421,14 @@ export class Engine {
   async followUp(ref: string, message: string, label?: string): Promise<RunSummary> {
     const row = this.resolveRun(ref);
     if (!message.trim()) throw new BatonError('INVALID_PARAMS', 'message must not be empty');
-    const host = this.#foreignHost(row);
+    // The session's newest run may be active in another baton process: that process must queue it.
+    const last = this.store.runs.lastOfSession(row.session_id) ?? row;
+    const host = this.#foreignHost(last);
     if (host)
-      return this.#callRemote(host, { op: 'follow_up', run: row.id, message, ...(label ? { label } : {}) });
+      return this.#callRemote(host, { op: 'follow_up', run: last.id, message, ...(label ? { label } : {}) });
+    if (message.length > PROMPT_MAX_CHARS) {
+      throw new BatonError('INVALID_PARAMS', `message is longer than ${PROMPT_MAX_CHARS} characters`);
+    }
     this.#agent(row.agent);
     this.#checkLabel(label);
     return this.#createRun({
@@ -590,8 +605,11 @@ export class Engine {
       }),
     );
     await Promise.all(aborts);
-    await Promise.all([...this.#pool.values()].map((e) => e.session.close(1000)));
+    // Agents still starting are closed as soon as they are up (see #acquireSession).
+    await Promise.allSettled([...this.#openings]);
+    await Promise.all([...this.#pool.values()].map((e) => this.#close(e.session, 1000)));
     this.#pool.clear();
+    await Promise.allSettled([...this.#closing]);
     this.store.eventWriter.flush();
   }
 
@@ -764,11 +782,12 @@ export class Engine {
     patch: Partial<RunRow> = {},
     eventData: Record<string, unknown> = {},
   ): void {
+    if (isFinalStatus(ctx.row.status)) return; // a final status is never left
     ctx.recorder.flush();
     this.#append(ctx, 'status', { status, ...eventData });
-    this.store.eventWriter.flush();
     const full = { status, ...patch };
-    this.store.runs.update(ctx.id, full);
+    // The status event and the row change are stored in one transaction, then announced.
+    this.store.eventWriter.flush(() => this.store.runs.update(ctx.id, full));
     Object.assign(ctx.row, full);
     this.bus.emit('run', ctx.id);
   }
@@ -800,7 +819,7 @@ export class Engine {
       this.#queue.splice(i, 1);
       ctx.started = true;
       active++;
-      void this.#execute(ctx);
+      void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
     }
   }
 
@@ -825,12 +844,18 @@ export class Engine {
       );
       ctx.session = session;
       this.store.runs.update(ctx.id, { agent_pid: session.pid, agent_start: session.pidStart ?? null });
-      for (const note of session.notes) this.#append(ctx, 'raw', { note });
+      for (const note of session.notes.splice(0)) this.#append(ctx, 'raw', { note });
       this.#setStatus(ctx, 'running', {}, { pid: session.pid });
       const sink: TurnSink = {
         allowWrites: ctx.row.policy !== 'deny_all',
-        emit: (event) => ctx.recorder.handle(event),
-        requestPermission: (ask, signal) => this.#askPermission(ctx, ask, signal),
+        // Output that arrives after the run is over does not reopen it.
+        emit: (event) => {
+          if (!isFinalStatus(ctx.row.status)) ctx.recorder.handle(event);
+        },
+        requestPermission: (ask, signal) =>
+          isFinalStatus(ctx.row.status)
+            ? Promise.resolve({ outcome: 'cancelled' as const })
+            : this.#askPermission(ctx, ask, signal),
       };
       const turn = session.prompt(ctx.row.prompt, sink);
       turn.catch(() => undefined);
@@ -897,7 +922,7 @@ export class Engine {
   async #stopAfterAbort(ctx: RunCtx, session: AgentSession, turn: Promise<unknown>): Promise<void> {
     const reason = ctx.abortReason as AbortReason;
     if (!reason.force) {
-      await session.cancel();
+      await settlesWithin(session.cancel(), 1000);
       await settlesWithin(
         turn.catch(() => undefined),
         CANCEL_GRACE_MS,
@@ -908,10 +933,21 @@ export class Engine {
   }
 
   async #abortRun(ctx: RunCtx, reason: AbortReason): Promise<void> {
-    if (ctx.abortReason || isFinalStatus(ctx.row.status)) return ctx.done;
+    if (isFinalStatus(ctx.row.status)) return ctx.done;
+    if (ctx.abortReason) {
+      // A forced stop (force cancel, shutdown) overtakes a gentle one still waiting on the agent.
+      if (reason.force && !ctx.abortReason.force) {
+        ctx.abortReason = { ...(reason.status === 'interrupted' ? reason : ctx.abortReason), force: true };
+        if (ctx.session) void this.#close(ctx.session, 0);
+      }
+      return ctx.done;
+    }
     ctx.abortReason = reason;
     for (const p of [...ctx.pending.values()])
       this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, reason.status);
+    if (ctx.row.status === 'waiting') {
+      this.#setStatus(ctx, 'running', { waiting_for: null }, { stopping: reason.status });
+    }
     if (!ctx.started) {
       const i = this.#queue.indexOf(ctx);
       if (i >= 0) this.#queue.splice(i, 1);
@@ -1034,6 +1070,10 @@ export class Engine {
         );
       }, this.config.permissionTimeoutMs);
       ctx.pending.set(id, { id, waiting, resolve, timer });
+      if (signal.aborted) {
+        this.#resolvePermission(ctx, id, { outcome: 'cancelled' }, 'agent', 'the agent withdrew the request');
+        return;
+      }
       signal.addEventListener(
         'abort',
         () =>
@@ -1099,6 +1139,7 @@ export class Engine {
       return warm.session;
     }
     await this.#makeRoom();
+    if (ctx.abort.signal.aborted) throw new BatonError('INTERRUPTED', 'aborted before the agent started');
     const entry = this.#agent(ctx.row.agent);
     const driver = this.#drivers[entry.driver];
     if (!driver)
@@ -1106,16 +1147,24 @@ export class Engine {
     const sessionRow = this.store.sessions.get(sid);
     this.#opening++;
     let session: AgentSession;
+    const opening = driver.open({
+      agent: { name: entry.name, command: entry.command, args: entry.args, env: entry.env },
+      cwd: ctx.row.cwd,
+      ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
+      ...(ctx.row.model ? { model: ctx.row.model } : {}),
+      onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
+    });
+    this.#openings.add(opening);
     try {
-      session = await driver.open({
-        agent: { name: entry.name, command: entry.command, args: entry.args, env: entry.env },
-        cwd: ctx.row.cwd,
-        ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
-        ...(ctx.row.model ? { model: ctx.row.model } : {}),
-        onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
-      });
+      session = await opening;
     } finally {
       this.#opening--;
+      this.#openings.delete(opening);
+    }
+    if (ctx.abort.signal.aborted || this.#stopping) {
+      // Cancelled (or shutting down) while the agent was starting: it must not join the pool.
+      await this.#close(session, 500);
+      throw new BatonError('INTERRUPTED', 'aborted while the agent was starting');
     }
     if (!sessionRow?.agent_session_id) this.store.sessions.setAgentSessionId(sid, session.agentSessionId);
     const poolEntry: PoolEntry = { session, busyRun: ctx };

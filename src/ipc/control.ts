@@ -17,7 +17,10 @@ const MAX_LINE = 1024 * 1024;
  * process hosts: answer a permission request, cancel, follow up. One JSON line per request and
  * per answer, on a Unix socket of mode 0600.
  */
-export function serveControl(engine: Engine): { close: () => void; path: string } {
+export function serveControl(
+  engine: Engine,
+  onError: (message: string) => void = () => undefined,
+): { close: () => void; path: string } {
   const dir = join(engine.config.home, 'hosts');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = controlSocketPath(engine.config.home, process.pid);
@@ -44,7 +47,11 @@ export function serveControl(engine: Engine): { close: () => void; path: string 
       }
     });
   });
-  server.on('error', () => undefined);
+  server.on('error', (err) =>
+    onError(
+      `control socket ${path} unavailable (${err.message}); other baton processes cannot reach this one's runs`,
+    ),
+  );
   server.listen(path, () => {
     try {
       chmodSync(path, 0o600);
@@ -114,16 +121,30 @@ export class ControlClient implements RemoteHosts {
         if (nl < 0) return;
         clearTimeout(timer);
         socket.end();
-        const answer = JSON.parse(buf.slice(0, nl)) as {
-          result?: RunSummary;
-          error?: { code: string; message: string };
-        };
+        let answer: { result?: RunSummary; error?: { code: string; message: string } };
+        try {
+          answer = JSON.parse(buf.slice(0, nl)) as typeof answer;
+        } catch {
+          reject(
+            new BatonError('HOST_UNREACHABLE', `baton process ${hostPid} sent an answer that is not JSON`),
+          );
+          return;
+        }
         if (answer.error) {
           const code = (ERROR_CODES as readonly string[]).includes(answer.error.code)
             ? (answer.error.code as ErrorCode)
             : 'INTERNAL';
           reject(new BatonError(code, answer.error.message));
         } else resolve(answer.result as RunSummary);
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        reject(
+          new BatonError(
+            'HOST_UNREACHABLE',
+            `baton process ${hostPid} closed the connection without answering`,
+          ),
+        );
       });
       socket.on('error', (err) => {
         clearTimeout(timer);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { BatonError } from '../errors.js';
 import { processStartTime, signalGroup } from './identity.js';
@@ -60,6 +61,11 @@ export class ChildHandle {
    * cannot be found or executed.
    */
   static start(opts: ChildOptions): Promise<ChildHandle> {
+    if (!existsSync(opts.cwd)) {
+      return Promise.reject(
+        new BatonError('CWD_NOT_FOUND', `the working directory ${opts.cwd} no longer exists`),
+      );
+    }
     return new Promise((resolve, reject) => {
       let child: ChildProcess;
       try {
@@ -133,10 +139,11 @@ export class ChildHandle {
 function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
-    void p.then(() => {
+    const done = () => {
       clearTimeout(timer);
       resolve(true);
-    });
+    };
+    p.then(done, done);
   });
 }
 

@@ -121,7 +121,17 @@ export class EventTable {
   }
 }
 
-type Pending = { runId: string; seq: number; ts: string; type: EventType; data: Record<string, unknown> };
+type Pending = {
+  runId: string;
+  seq: number;
+  ts: string;
+  type: EventType;
+  data: Record<string, unknown>;
+  refs?: ArtifactRef[];
+};
+
+/** Failed flushes of one batch before it is given up (reported, not retried). */
+const MAX_FLUSH_ATTEMPTS = 5;
 
 /**
  * Appends events with per-run sequence numbers and writes them in batches: everything appended in
@@ -137,6 +147,8 @@ export class EventWriter {
   #pending: Pending[] = [];
   #scheduled = false;
   readonly #listeners: ((events: { runId: string; event: RunEvent }[]) => void)[] = [];
+  readonly #errorListeners: ((err: unknown, dropped: number) => void)[] = [];
+  #failures = 0;
 
   constructor(db: Db, runs: RunTable, artifactDir: string) {
     this.#db = db;
@@ -152,6 +164,11 @@ export class EventWriter {
     this.#listeners.push(listener);
   }
 
+  /** Registers a listener told when a scheduled write fails (`dropped` > 0 once a batch is given up). */
+  onError(listener: (err: unknown, dropped: number) => void): void {
+    this.#errorListeners.push(listener);
+  }
+
   /** Queues one event; returns its sequence number. The write happens at the end of this tick. */
   append(runId: string, type: EventType, data: Record<string, unknown>): number {
     let seq = this.#seqs.get(runId);
@@ -161,7 +178,7 @@ export class EventWriter {
     this.#pending.push({ runId, seq, ts: new Date().toISOString(), type, data });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => this.#flushScheduled());
     }
     return seq;
   }
@@ -176,27 +193,64 @@ export class EventWriter {
     if (!this.#pending.some((p) => p.runId === runId)) this.#seqs.delete(runId);
   }
 
-  /** Writes every queued event now, in one transaction. */
-  flush(): void {
+  /**
+   * Writes every queued event now, in one transaction, together with `alongside` (a row update that
+   * must be stored with them). Listeners hear of the events after the commit. On failure the
+   * events stay queued for the next flush and the error is thrown.
+   */
+  flush(alongside?: () => void): void {
     this.#scheduled = false;
-    if (this.#pending.length === 0) return;
+    if (this.#pending.length === 0 && !alongside) return;
     const batch = this.#pending;
     this.#pending = [];
     const written: { runId: string; event: RunEvent }[] = [];
-    const lastSeqs = new Map<string, number>();
-    this.#db.transaction(() => {
-      for (const p of batch) {
-        const refs = extractArtifacts(this.#artifactDir, p.runId, p.seq, p.data);
-        const data = JSON.stringify(p.data);
-        this.#insert.run(p.runId, p.seq, p.ts, p.type, data, refs.length ? JSON.stringify(refs) : null);
-        lastSeqs.set(p.runId, p.seq);
-        const event: RunEvent = { seq: p.seq, ts: p.ts, type: p.type, data: p.data };
-        if (refs.length)
-          event.artifacts = refs.map((r) => ({ field_path: r.pointer, total_bytes: r.total_bytes }));
-        written.push({ runId: p.runId, event });
-      }
-      for (const [runId, seq] of lastSeqs) this.#runs.setLastSeq(runId, seq);
-    })();
+    try {
+      for (const p of batch) p.refs ??= extractArtifacts(this.#artifactDir, p.runId, p.seq, p.data);
+      const lastSeqs = new Map<string, number>();
+      this.#db.transaction(() => {
+        for (const p of batch) {
+          const refs = p.refs ?? [];
+          this.#insert.run(
+            p.runId,
+            p.seq,
+            p.ts,
+            p.type,
+            JSON.stringify(p.data),
+            refs.length ? JSON.stringify(refs) : null,
+          );
+          lastSeqs.set(p.runId, p.seq);
+          const event: RunEvent = { seq: p.seq, ts: p.ts, type: p.type, data: p.data };
+          if (refs.length)
+            event.artifacts = refs.map((r) => ({ field_path: r.pointer, total_bytes: r.total_bytes }));
+          written.push({ runId: p.runId, event });
+        }
+        for (const [runId, seq] of lastSeqs) this.#runs.setLastSeq(runId, seq);
+        alongside?.();
+      })();
+    } catch (err) {
+      this.#pending = batch.concat(this.#pending);
+      throw err;
+    }
+    this.#failures = 0;
     for (const l of this.#listeners) l(written);
+  }
+
+  #flushScheduled(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      // Never crash the process from a timer: report, retry a few times, then give the batch up.
+      this.#failures++;
+      let dropped = 0;
+      if (this.#failures >= MAX_FLUSH_ATTEMPTS) {
+        dropped = this.#pending.length;
+        this.#pending = [];
+        this.#failures = 0;
+      } else if (!this.#scheduled) {
+        this.#scheduled = true;
+        setTimeout(() => this.#flushScheduled(), 1000).unref();
+      }
+      for (const l of this.#errorListeners) l(err, dropped);
+    }
   }
 }

@@ -146,6 +146,20 @@ export class RunTable {
     stmt.run(params);
   }
 
+  /**
+   * Marks an active run `interrupted` with `error`, atomically: false when it was not active any
+   * more (another process got there first).
+   */
+  interruptIfActive(id: string, error: RunError): boolean {
+    return (
+      this.#db
+        .prepare(
+          "UPDATE runs SET status = 'interrupted', ended_at = ?, waiting_for = NULL, error = ? WHERE id = ? AND status IN ('queued','starting','running','waiting')",
+        )
+        .run(new Date().toISOString(), JSON.stringify(error), id).changes === 1
+    );
+  }
+
   /** Raises `last_seq` (never lowers it). */
   setLastSeq(id: string, seq: number): void {
     this.#setLastSeq.run(seq, id, seq);
