@@ -105,3 +105,10 @@ describe('rounding edges', () => {
     expect(formatDuration(999.6)).toBe('1s');
   });
 });
+
+describe('timer range', () => {
+  it('refuses durations a timer cannot hold (over 24.8 days)', () => {
+    expect(parseDuration('24d', 'timeout')).toBe(24 * 86_400_000);
+    expect(() => parseDuration('30d', 'timeout')).toThrow(/at most 24 days/);
+  });
+});

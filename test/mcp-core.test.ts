@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -139,6 +139,48 @@ describe('baton mcp over stdio with the fixture ACP agent', () => {
     })) as Summary;
     const done = (await waitFor(s, run.run_id)) as Summary;
     expect(done.result.text).toBe('main answer and a late tail');
+  });
+
+  it('output and permission requests an agent sends long after its turn do not reopen the finished run', async () => {
+    const run = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: steps(
+        { message: 'done' },
+        {
+          after_turn: {
+            delay: 1500,
+            steps: [{ message: 'ghost text' }, { permission: { title: 'ghost', kind: 'execute' } }],
+          },
+        },
+      ),
+    })) as Summary;
+    expect(((await waitFor(s, run.run_id)) as Summary).status).toBe('completed');
+    await new Promise((r) => setTimeout(r, 2500));
+    const after = (await s.call('get_run', { run: run.run_id })) as Summary;
+    expect(after.status).toBe('completed');
+    expect(after.waiting_for).toBeUndefined();
+    const { events } = (await s.call('get_events', { run: run.run_id, limit: 100 })) as { events: Summary[] };
+    expect(events[events.length - 1]?.data.status).toBe('completed');
+    expect(events.filter((e) => e.data.role === 'assistant').map((e) => e.data.text)).toEqual(['done']);
+    expect(events.some((e) => e.type === 'permission_request')).toBe(false);
+  });
+
+  it('the agent cannot write outside its cwd through a symlink and ".."', async () => {
+    const outside = join(t.dir, 'outside');
+    mkdirSync(join(outside, 'a'), { recursive: true });
+    symlinkSync(join(outside, 'a'), join(t.work, 'sl'));
+    const run = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      policy: 'allow_all',
+      prompt: steps({ write_file: { path: 'sl/../escaped.txt', content: 'x' } }),
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id, 'finished')) as Summary;
+    expect(done.status).toBe('failed');
+    expect(done.error.message).toContain('outside');
+    expect(existsSync(join(outside, 'escaped.txt'))).toBe(false);
+    expect(existsSync(join(t.work, 'escaped.txt'))).toBe(false);
   });
 
   it('rejecting a permission lets the agent carry on', async () => {

@@ -54,7 +54,8 @@ export type Step =
   | { recall: true }
   | { echo: true }
   | { stop_reason: acp.StopReason }
-  | { late_message: string };
+  | { late_message: string }
+  | { after_turn: { delay: number; steps: Step[] } };
 
 type Scenario = { turns?: { match: string; steps: Step[] }[]; default?: Step[] };
 type SessionState = { cwd: string; history: { role: 'user' | 'agent'; text: string }[] };
@@ -152,6 +153,7 @@ const app = acp
     let stopReason: acp.StopReason = 'end_turn';
     let promptUsage: acp.Usage | undefined;
     const late: string[] = [];
+    const afterTurn: { delay: number; steps: Step[] }[] = [];
 
     const update = (u: acp.SessionUpdate) =>
       client.notify(acp.methods.client.session.update, { sessionId, update: u });
@@ -173,7 +175,8 @@ const app = acp
           r();
         };
       });
-    const abs = (p: string) => (isAbsolute(p) ? p : join(state.cwd, p));
+    // Not normalized: the path goes to the client exactly as a careless or hostile agent would send it.
+    const abs = (p: string) => (isAbsolute(p) ? p : `${state.cwd}/${p}`);
 
     const run = async (steps: Step[]): Promise<void> => {
       for (const step of steps) {
@@ -284,6 +287,7 @@ const app = acp
         else if ('echo' in step) await say(`You said: ${prompt}`);
         else if ('stop_reason' in step) stopReason = step.stop_reason;
         else if ('late_message' in step) late.push(step.late_message);
+        else if ('after_turn' in step) afterTurn.push(step.after_turn);
       }
     };
 
@@ -300,6 +304,10 @@ const app = acp
         for (const text of late)
           void update({ sessionUpdate: 'agent_message_chunk', content: { type: 'text', text } });
       }, 1);
+    }
+    for (const a of afterTurn) {
+      // Steps run long after the response: an agent acting outside any turn.
+      setTimeout(() => void run(a.steps).catch(() => undefined), a.delay);
     }
     return {
       stopReason: turn.cancelled ? 'cancelled' : stopReason,

@@ -334,6 +334,13 @@ class AcpSession implements AgentSession {
   /** The real path (symlinks and `..` resolved) of a file the agent names, if it is inside the cwd. */
   #confine(path: string): string {
     if (!isAbsolute(path)) throw acp.RequestError.invalidParams(undefined, `path must be absolute: ${path}`);
+    // ".." after a symlink means something else to the kernel than to a lexical check: refuse it.
+    if (path.split(/[\\/]/).includes('..')) {
+      throw acp.RequestError.invalidParams(
+        undefined,
+        `path must not contain "..": ${path}; it is outside the run's working directory`,
+      );
+    }
     const real = realpathLoose(path);
     if (!isInside(realpathLoose(this.#options.cwd), real)) {
       throw acp.RequestError.invalidParams(
