@@ -128,9 +128,12 @@ export const BUILTIN_AGENTS: readonly AgentEntry[] = [
 ];
 
 /** Built-in agents overlaid with the user's config (same name = override). */
-export function buildCatalog(userAgents: Record<string, AgentConfig>): Map<string, AgentEntry> {
+export function buildCatalog(userAgents: Record<string, AgentConfig>, home: string): Map<string, AgentEntry> {
   const catalog = new Map<string, AgentEntry>();
-  for (const a of BUILTIN_AGENTS) catalog.set(a.name, a);
+  for (const a of BUILTIN_AGENTS) {
+    // The demo keeps its sessions under $BATON_HOME so follow-ups work across restarts.
+    catalog.set(a.name, a.demo ? { ...a, args: [...a.args, '--state', join(home, 'demo-sessions')] } : a);
+  }
   for (const [name, a] of Object.entries(userAgents)) {
     catalog.set(name, {
       name,

@@ -145,7 +145,7 @@ export class Engine {
     this.config = options.config;
     this.store = options.store;
     this.#drivers = options.drivers;
-    this.#catalog = buildCatalog(options.config.agents);
+    this.#catalog = buildCatalog(options.config.agents, options.config.home);
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
       for (const { runId, event } of written) {
