@@ -54,6 +54,26 @@ describe('durability: restarts, kill -9, shutdown', () => {
     expect(events.map((e) => e.data.text)).toEqual(['remember me?', 'I remember: my name is Ada']);
   });
 
+  it('an agent that offers only session/resume is continued with it after a restart', async () => {
+    t = makeEnv();
+    const s1 = await start();
+    const first = (await s1.call('spawn_run', {
+      agent: 'fixture-resume',
+      cwd: t.work,
+      prompt: 'the code is 4711',
+    })) as Summary;
+    await waitFor(s1, first.run_id);
+    await s1.close();
+    const s2 = await start();
+    const next = (await s2.call('follow_up', {
+      run: first.run_id,
+      message: 'remember the code?',
+    })) as Summary;
+    const done = (await waitFor(s2, next.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toBe('I remember: the code is 4711');
+  });
+
   it('an agent without session/load cannot be continued after a restart: a clear error', async () => {
     t = makeEnv();
     const s1 = await start();

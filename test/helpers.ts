@@ -36,7 +36,11 @@ export function makeEnv(config: Record<string, unknown> = {}): TestEnv {
     join(home, 'config.json'),
     JSON.stringify({
       roots: [dir],
-      agents: { fixture: fixture(), 'fixture-noload': fixture(['--no-load']) },
+      agents: {
+        fixture: fixture(),
+        'fixture-noload': fixture(['--no-load']),
+        'fixture-resume': fixture(['--resume-only']),
+      },
       ...config,
     }),
   );

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * A deterministic ACP agent that follows a JSON scenario. It is baton's test fixture and the
- * built-in `demo` agent. Run: `node scripted-agent.js [--scenario FILE] [--state DIR] [--no-load]`.
+ * built-in `demo` agent. Run: `node scripted-agent.js [--scenario FILE] [--state DIR] [--no-load | --resume-only]`.
  *
  * The steps of a turn come from, in order: a prompt that is itself JSON `{"steps": [...]}`; the
  * first scenario turn whose `match` regex matches the prompt; the scenario's `default` steps.
@@ -70,7 +70,8 @@ const scenarioFile = argValue('--scenario') ?? join(here, 'scenarios', 'demo.jso
 const stateDir = resolve(
   argValue('--state') ?? process.env.BATON_SCRIPTED_STATE ?? join(tmpdir(), 'baton-scripted-agent'),
 );
-const supportsLoad = !args.includes('--no-load');
+const resumeOnly = args.includes('--resume-only');
+const supportsLoad = !args.includes('--no-load') && !resumeOnly;
 const scenario = JSON.parse(readFileSync(scenarioFile, 'utf8')) as Scenario;
 
 function sessionFile(id: string): string {
@@ -107,7 +108,11 @@ const app = acp
   .agent({ name: 'baton-scripted-agent' })
   .onRequest(acp.methods.agent.initialize, () => ({
     protocolVersion: acp.PROTOCOL_VERSION,
-    agentCapabilities: { loadSession: supportsLoad, promptCapabilities: {} },
+    agentCapabilities: {
+      loadSession: supportsLoad,
+      promptCapabilities: {},
+      ...(resumeOnly ? { sessionCapabilities: { resume: {} } } : {}),
+    },
     agentInfo: { name: 'baton-scripted-agent', version: '1.0.0' },
   }))
   .onRequest(acp.methods.agent.session.new, ({ params }) => {
@@ -116,6 +121,13 @@ const app = acp
     sessions.set(sessionId, state);
     saveState(sessionId, state);
     return { sessionId };
+  })
+  .onRequest(acp.methods.agent.session.resume, ({ params }) => {
+    // session/resume: the session continues without replaying its history.
+    const state = loadState(params.sessionId);
+    if (!state || !resumeOnly) throw acp.RequestError.resourceNotFound(params.sessionId);
+    sessions.set(params.sessionId, state);
+    return {};
   })
   .onRequest(acp.methods.agent.session.load, async ({ params, client }) => {
     const state = loadState(params.sessionId);

@@ -62,6 +62,7 @@ class AcpSession implements AgentSession {
   readonly #options: OpenOptions;
   readonly #conn: acp.ClientConnection;
   #sink: TurnSink | undefined;
+  readonly #exitWatchers = new Set<() => void>();
   #replaying = false;
   #lastUpdate = 0;
 
@@ -69,6 +70,14 @@ class AcpSession implements AgentSession {
     this.#child = child;
     this.#options = options;
     this.exited = child.exited.then((end) => ({ end, stderrTail: child.stderrTail() }));
+    // One exit listener for the life of the process; requests in flight register watchers.
+    void child.exited.then(() => {
+      // Give a response that was already written a moment to be read before calling it a crash.
+      setTimeout(() => {
+        for (const w of [...this.#exitWatchers]) w();
+        this.#exitWatchers.clear();
+      }, 50);
+    });
     const stream = acp.ndJsonStream(
       Writable.toWeb(child.stdin) as WritableStream<Uint8Array>,
       Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>,
@@ -236,28 +245,23 @@ class AcpSession implements AgentSession {
   #raceExit<T>(p: Promise<T>, what: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
-      void this.#child.exited.then(() => {
-        // Give a response that was already written a moment to be read before calling it a crash.
-        setTimeout(() => {
-          if (!done) {
-            done = true;
-            reject(this.explain(new Error(`${what}: the agent process exited`), `during ${what}`));
-          }
-        }, 50);
-      });
+      const onExit = () => {
+        if (!done) {
+          done = true;
+          reject(this.explain(new Error(`${what}: the agent process exited`), `during ${what}`));
+        }
+      };
+      this.#exitWatchers.add(onExit);
+      const settle = (fn: () => void) => {
+        this.#exitWatchers.delete(onExit);
+        if (!done) {
+          done = true;
+          fn();
+        }
+      };
       p.then(
-        (v) => {
-          if (!done) {
-            done = true;
-            resolve(v);
-          }
-        },
-        (e) => {
-          if (!done) {
-            done = true;
-            reject(e);
-          }
-        },
+        (v) => settle(() => resolve(v)),
+        (e) => settle(() => reject(e)),
       );
     });
   }
