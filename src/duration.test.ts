@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from './duration.js';
 import { BatonError } from './errors.js';
-
-function errorOf(fn: () => unknown): BatonError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BatonError);
-    return err as BatonError;
-  }
-  throw new Error('expected a BatonError, but nothing was thrown');
-}
+import { errorOf } from '../test/errors.js';
 
 describe('parseDuration', () => {
   it.each([

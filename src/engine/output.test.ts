@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BatonError } from '../errors.js';
 import { compileOutputSchema, extractJson, validateOutput } from './output.js';
-
-function errorOf(fn: () => unknown): BatonError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BatonError);
-    return err as BatonError;
-  }
-  throw new Error('expected a BatonError, but nothing was thrown');
-}
+import { errorOf } from '../../test/errors.js';
 
 const schema = {
   type: 'object',

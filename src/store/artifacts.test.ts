@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BatonError } from '../errors.js';
 import { ARTIFACT_THRESHOLD_BYTES, extractArtifacts, readArtifact, type ArtifactRef } from './artifacts.js';
+import { errorOf } from '../../test/errors.js';
 
 let dir: string;
 
@@ -14,16 +14,6 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-function errorOf(fn: () => unknown): BatonError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BatonError);
-    return err as BatonError;
-  }
-  throw new Error('expected a BatonError, but nothing was thrown');
-}
 
 /** Writes `text` as an artifact through extractArtifacts and returns its ref. */
 function storeText(text: string): ArtifactRef {

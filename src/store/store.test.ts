@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PERMISSION_POLICIES, RUN_STATUSES, type RunStatus } from '../engine/types.js';
-import { BatonError } from '../errors.js';
 import { migrate } from './db.js';
 import { Store } from './store.js';
+import { errorOf } from '../../test/errors.js';
 
 let dir: string;
 const open: Store[] = [];
@@ -61,16 +61,6 @@ function runRow(id: string, status: RunStatus = 'queued'): Parameters<Store['run
     metadata: null,
     created_at: T0,
   };
-}
-
-function errorOf(fn: () => unknown): BatonError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BatonError);
-    return err as BatonError;
-  }
-  throw new Error('expected a BatonError, but nothing was thrown');
 }
 
 /** The quoted values of `<column> TEXT NOT NULL CHECK (<column> IN (...))` in a table's SQL. */
