@@ -20,7 +20,13 @@ export type TestEnv = {
   cleanup: () => void;
 };
 
-export function makeEnv(config: Record<string, unknown> = {}): TestEnv {
+/**
+ * `config` is merged over the defaults; pass a function to build it from the test's temp dir (for
+ * paths inside it, such as an agent's isolated HOME).
+ */
+export function makeEnv(
+  config: Record<string, unknown> | ((dir: string) => Record<string, unknown>) = {},
+): TestEnv {
   const dir = mkdtempSync(join(tmpdir(), 'baton-test-'));
   const home = join(dir, 'home');
   const work = join(dir, 'work');
@@ -41,7 +47,7 @@ export function makeEnv(config: Record<string, unknown> = {}): TestEnv {
         'fixture-noload': fixture(['--no-load']),
         'fixture-resume': fixture(['--resume-only']),
       },
-      ...config,
+      ...(typeof config === 'function' ? config(dir) : config),
     }),
   );
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, BATON_HOME: home };
@@ -148,7 +154,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `fn` until it returns truthy or `ms` passes. */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 10_000): Promise<NonNullable<T>> {
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 20_000): Promise<NonNullable<T>> {
   const start = Date.now();
   for (;;) {
     const v = await fn();

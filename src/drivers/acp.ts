@@ -65,6 +65,8 @@ class AcpSession implements AgentSession {
   readonly #exitWatchers = new Set<() => void>();
   #replaying = false;
   #lastUpdate = 0;
+  /** The agent's name from `initialize` (`agentInfo.name`), for agent-specific workarounds. */
+  #agentName: string | undefined;
 
   constructor(child: ChildHandle, options: OpenOptions) {
     this.#child = child;
@@ -114,6 +116,7 @@ class AcpSession implements AgentSession {
       }),
       'initialize',
     );
+    this.#agentName = init.agentInfo?.name;
     this.capabilities = {
       load: init.agentCapabilities?.loadSession === true,
       resume: Boolean(init.agentCapabilities?.sessionCapabilities?.resume),
@@ -358,7 +361,15 @@ class AcpSession implements AgentSession {
   async #onRead(params: acp.ReadTextFileRequest): Promise<acp.ReadTextFileResponse> {
     const path = this.#confine(params.path);
     const st = await stat(path).catch(() => undefined);
-    if (!st) throw acp.RequestError.resourceNotFound(path);
+    if (!st) {
+      // HACK: gemini-cli (0.61.0 and earlier) does not recognise the resource-not-found error: its ACP
+      // connection rejects with the raw JSON-RPC error object, and its check (`err instanceof Error`)
+      // never maps it to ENOENT (google-gemini/gemini-cli#17588). Every write_file of a NEW file then
+      // fails with "Error checking existing file" before it even asks permission. For gemini-cli only,
+      // a missing file reads as empty, which it treats as "new file".
+      if (this.#agentName === 'gemini-cli') return { content: '' };
+      throw acp.RequestError.resourceNotFound(path);
+    }
     if (!st.isFile()) throw acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
     if (st.size > MAX_FILE_BYTES) {
       throw acp.RequestError.invalidParams(undefined, `${path} is larger than ${MAX_FILE_BYTES} bytes`);
