@@ -6,6 +6,36 @@ import { CLI, eventually, makeEnv, pidsMatching, runCli, steps, type TestEnv } f
 
 type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/**
+ * Polls `baton show` until the run has `status`; fails at once, with the host's output, when the
+ * `baton run` process hosting it has already exited.
+ */
+async function statusOf(
+  t: TestEnv,
+  label: string,
+  status: string,
+  host: Promise<{ code: number | null; stdout: string; stderr: string }>,
+): Promise<void> {
+  let exited: { code: number | null; stdout: string; stderr: string } | undefined;
+  void host.then((r) => (exited = r));
+  let last = '';
+  try {
+    await eventually(async () => {
+      if (exited) return true;
+      const r = await runCli(t, ['show', label, '--json']);
+      last = `${r.code} ${r.stdout} ${r.stderr}`;
+      return r.code === 0 && JSON.parse(r.stdout).status === status;
+    }, 30_000);
+  } catch {
+    throw new Error(`run ${label} never became ${status}; last show: ${last}`);
+  }
+  if (exited) {
+    throw new Error(
+      `baton run (${label}) exited ${exited.code} before ${status}: ${exited.stderr} ${exited.stdout}`,
+    );
+  }
+}
+
 describe('the baton CLI', () => {
   let t: TestEnv;
   beforeEach(() => {
@@ -94,20 +124,14 @@ describe('the baton CLI', () => {
       permission: { title: 'Run rm', kind: 'execute', rejected: [{ message: 'fine, not running it' }] },
     });
     const first = runCli(t, ['run', 'fixture', ask, '--label', 'denied', '--json']);
-    await eventually(
-      async () =>
-        JSON.parse((await runCli(t, ['show', 'denied', '--json'])).stdout || '{}').status === 'waiting',
-    );
+    await statusOf(t, 'denied', 'waiting', first);
     expect((await runCli(t, ['deny', 'denied'])).code).toBe(0);
     const r1 = await first;
     expect(r1.code).toBe(0);
     expect(JSON.parse(r1.stdout.trim().split('\n').pop() as string).result.text).toBe('fine, not running it');
 
     const second = runCli(t, ['run', 'fixture', steps({ hang: true }), '--label', 'hung', '--json']);
-    await eventually(
-      async () =>
-        JSON.parse((await runCli(t, ['show', 'hung', '--json'])).stdout || '{}').status === 'running',
-    );
+    await statusOf(t, 'hung', 'running', second);
     const c = await runCli(t, ['cancel', 'hung', '--json']);
     expect(JSON.parse(c.stdout).status).toBe('cancelled');
     const r2 = await second;
@@ -122,10 +146,10 @@ describe('the baton CLI', () => {
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    await eventually(
-      async () =>
-        JSON.parse((await runCli(t, ['show', 'sigint', '--json'])).stdout || '{}').status === 'running',
+    const hostExit = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) =>
+      child.on('exit', (code) => r({ code, stdout: '', stderr })),
     );
+    await statusOf(t, 'sigint', 'running', hostExit);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', r));
     expect(code).toBe(1);

@@ -39,30 +39,34 @@ export function openDb(file: string): Db {
   return db;
 }
 
-/** Applies every migration file whose number is above the recorded version. Returns the new version. */
+/**
+ * Applies every migration file whose number is above the recorded version, in one IMMEDIATE
+ * transaction, so two baton processes opening a new database at once cannot both apply them (the
+ * second waits for the first, then finds nothing to do). Returns the new version.
+ */
 export function migrate(db: Db): number {
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
   );
-  const current =
-    (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
   const files = readdirSync(MIGRATIONS_DIR)
     .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
     .sort();
-  let version = current;
-  for (const f of files) {
-    const n = Number(f.slice(0, 4));
-    if (n <= current) continue;
-    const sql = readFileSync(join(MIGRATIONS_DIR, f), 'utf8');
-    db.transaction(() => {
-      db.exec(sql);
+  const apply = db.transaction((): number => {
+    const current =
+      (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+    let version = current;
+    for (const f of files) {
+      const n = Number(f.slice(0, 4));
+      if (n <= current) continue;
+      db.exec(readFileSync(join(MIGRATIONS_DIR, f), 'utf8'));
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
         n,
         f,
         new Date().toISOString(),
       );
-    })();
-    version = n;
-  }
-  return version;
+      version = n;
+    }
+    return version;
+  });
+  return apply.immediate();
 }
