@@ -19,9 +19,10 @@ export function openDb(file: string): Db {
   try {
     mkdirSync(dirname(file), { recursive: true });
     db = new Database(file);
+    // busy_timeout first: switching to WAL needs a lock another process may hold at that moment.
+    db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
   } catch (err) {
     throw new BatonError('STORE_ERROR', `cannot open the database ${file}: ${(err as Error).message}`, {
