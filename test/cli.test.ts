@@ -2,9 +2,16 @@ import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, eventually, makeEnv, pidsMatching, runCli, steps, type TestEnv } from './helpers.js';
-
-type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import {
+  CLI,
+  eventually,
+  makeEnv,
+  pidsMatching,
+  runCli,
+  steps,
+  type TestEnv,
+  type Summary,
+} from './helpers.js';
 
 /**
  * Polls `baton show` until the run has `status`; fails at once, with the host's output, when the
@@ -76,6 +83,9 @@ describe('the baton CLI', () => {
     const r = await runCli(t, ['run', 'no-such-agent', 'hi']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/AGENT_NOT_FOUND: no agent named "no-such-agent"; known agents: .*demo/);
+    const l = await runCli(t, ['ls', '--limit', 'abc']);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toContain('INVALID_PARAMS: limit must be a whole number from 1 to 200');
     const s = await runCli(t, ['show', 'nothing-here']);
     expect(s.code).toBe(2);
     expect(s.stderr).toContain('RUN_NOT_FOUND');

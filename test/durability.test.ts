@@ -14,9 +14,8 @@ import {
   waitFor,
   type Server,
   type TestEnv,
+  type Summary,
 } from './helpers.js';
-
-type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('durability: restarts, kill -9, shutdown', () => {
   let t: TestEnv;

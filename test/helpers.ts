@@ -5,6 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
+/** A run summary or tool result as the tests read it (loosely typed on purpose). */
+export type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 export const ROOT = resolve(import.meta.dirname, '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 export const FIXTURE_AGENT = join(ROOT, 'test', 'fixtures', 'fixture-agent.mjs');

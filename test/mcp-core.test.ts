@@ -10,9 +10,8 @@ import {
   waitFor,
   type Server,
   type TestEnv,
+  type Summary,
 } from './helpers.js';
-
-type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('baton mcp over stdio with the fixture ACP agent', () => {
   let t: TestEnv;

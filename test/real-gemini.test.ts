@@ -5,9 +5,16 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer } from './fixtures/model-server.mjs';
-import { eventually, makeEnv, ROOT, startServer, waitFor, type Server, type TestEnv } from './helpers.js';
-
-type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import {
+  eventually,
+  makeEnv,
+  ROOT,
+  startServer,
+  waitFor,
+  type Server,
+  type TestEnv,
+  type Summary,
+} from './helpers.js';
 
 const GEMINI = join(ROOT, 'node_modules', '.bin', 'gemini');
 

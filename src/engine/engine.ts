@@ -18,7 +18,6 @@ import { compileOutputSchema, validateOutput } from './output.js';
 import { decideByPolicy, rejectOption } from './policy.js';
 import { RunRecorder } from './recorder.js';
 import {
-  ACTIVE_STATUSES,
   EVENT_TYPES,
   PERMISSION_POLICIES,
   isFinalStatus,
@@ -241,7 +240,16 @@ export class Engine {
     runs: RunSummary[];
     next_cursor?: string;
   } {
-    const limit = Math.min(Math.max(input.limit ?? 20, 1), 200);
+    if (
+      input.limit !== undefined &&
+      !(Number.isInteger(input.limit) && input.limit >= 1 && input.limit <= 200)
+    ) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `limit must be a whole number from 1 to 200 (got ${String(input.limit)})`,
+      );
+    }
+    const limit = input.limit ?? 20;
     let cursor: { created_at: string; id: string } | undefined;
     if (input.cursor) {
       try {
@@ -1245,6 +1253,3 @@ export class Engine {
     return this.remote.call(hostPid, op);
   }
 }
-
-/** Statuses of runs that are not over (re-exported for front ends). */
-export { ACTIVE_STATUSES };

@@ -136,7 +136,8 @@ export class ChildHandle {
   }
 }
 
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+/** Resolves true when `p` settles (either way) within `ms`, false otherwise. */
+export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
     const done = () => {
@@ -147,15 +148,7 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
-/** Children still running. */
-export function liveChildren(): ChildHandle[] {
-  return [...live];
-}
-
 /** SIGKILLs every child process group this process started; synchronous, for exit paths. */
 export function killAllChildrenNow(): void {
   for (const c of live) c.killNow();
 }
-
-/** Resolves true when `p` settles within `ms`. */
-export { settlesWithin };

@@ -7,6 +7,7 @@ import type { EventType, RunEvent } from '../engine/types.js';
 import { ARTIFACT_THRESHOLD_BYTES } from './artifacts.js';
 import { EVENT_PAGE_MAX, EVENT_PAGE_MAX_BYTES } from './events.js';
 import { Store } from './store.js';
+import { addSession, runRow } from '../../test/rows.js';
 
 let dir: string;
 let store: Store;
@@ -14,32 +15,8 @@ let store: Store;
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 function addRun(s: Store, id: string, sessionId = 'sess-1'): void {
-  if (!s.sessions.get(sessionId)) {
-    s.sessions.insert({
-      id: sessionId,
-      agent: 'demo',
-      cwd: '/tmp',
-      agent_session_id: null,
-      created_at: '2026-01-01T00:00:00.000Z',
-      updated_at: '2026-01-01T00:00:00.000Z',
-    });
-  }
-  s.runs.insert({
-    id,
-    label: null,
-    agent: 'demo',
-    session_id: sessionId,
-    parent_run_id: null,
-    status: 'running',
-    cwd: '/tmp',
-    prompt: 'p',
-    policy: 'ask',
-    model: null,
-    timeout_ms: 60_000,
-    output_schema: null,
-    metadata: null,
-    created_at: '2026-01-01T00:00:00.000Z',
-  });
+  if (!s.sessions.get(sessionId)) addSession(s, sessionId);
+  s.runs.insert(runRow(id, { session_id: sessionId, status: 'running', prompt: 'p' }));
 }
 
 function storedSeqs(runId: string): number[] {

@@ -5,45 +5,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunStatus } from '../engine/types.js';
 import type { RunRow } from './runs.js';
 import { Store } from './store.js';
+import { addSession, runRow } from '../../test/rows.js';
 
 let dir: string;
 let store: Store;
 
-type NewRun = Parameters<Store['runs']['insert']>[0];
-
-function newRun(id: string, over: Partial<NewRun> = {}): NewRun {
-  return {
-    id,
-    label: null,
-    agent: 'demo',
-    session_id: 'sess-1',
-    parent_run_id: null,
-    status: 'queued',
-    cwd: '/work',
-    prompt: `prompt of ${id}`,
-    policy: 'ask',
-    model: null,
-    timeout_ms: 60_000,
-    output_schema: null,
-    metadata: null,
-    created_at: '2026-01-01T00:00:00.000Z',
-    ...over,
-  };
-}
-
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'baton-runs-'));
   store = new Store(dir);
-  for (const id of ['sess-1', 'sess-2']) {
-    store.sessions.insert({
-      id,
-      agent: 'demo',
-      cwd: '/work',
-      agent_session_id: null,
-      created_at: '2026-01-01T00:00:00.000Z',
-      updated_at: '2026-01-01T00:00:00.000Z',
-    });
-  }
+  for (const id of ['sess-1', 'sess-2']) addSession(store, id, '/work');
 });
 
 afterEach(() => {
@@ -60,7 +30,7 @@ function sixRuns(): void {
   const created = [at(1), at(2), at(3), at(3), at(5), at(6)];
   statuses.forEach((status, i) =>
     store.runs.insert(
-      newRun(`r${i + 1}`, {
+      runRow(`r${i + 1}`, {
         status,
         created_at: created[i] as string,
         agent: i % 2 ? 'codex' : 'demo',
@@ -73,7 +43,8 @@ function sixRuns(): void {
 describe('RunTable', () => {
   it('stores and reads back a run with its JSON columns parsed', () => {
     store.runs.insert(
-      newRun('run-1', {
+      runRow('run-1', {
+        cwd: '/work',
         label: 'fix-tests',
         parent_run_id: 'run-0',
         policy: 'auto_edit',
@@ -115,18 +86,18 @@ describe('RunTable', () => {
   });
 
   it('rejects a second run with the same label', () => {
-    store.runs.insert(newRun('run-1', { label: 'same' }));
-    expect(() => store.runs.insert(newRun('run-2', { label: 'same' }))).toThrow(
+    store.runs.insert(runRow('run-1', { label: 'same' }));
+    expect(() => store.runs.insert(runRow('run-2', { label: 'same' }))).toThrow(
       /UNIQUE constraint failed: runs.label/,
     );
     // Unlabelled runs do not collide.
-    store.runs.insert(newRun('run-3'));
-    store.runs.insert(newRun('run-4'));
+    store.runs.insert(runRow('run-3'));
+    store.runs.insert(runRow('run-4'));
     expect(store.runs.get('run-4')?.label).toBeNull();
   });
 
   it('update() applies a patch, encoding JSON columns and clearing with null', () => {
-    store.runs.insert(newRun('run-1'));
+    store.runs.insert(runRow('run-1'));
     store.runs.update('run-1', {
       status: 'completed',
       started_at: '2026-01-01T00:00:01.000Z',
@@ -155,7 +126,7 @@ describe('RunTable', () => {
   });
 
   it('setLastSeq only raises last_seq', () => {
-    store.runs.insert(newRun('run-1'));
+    store.runs.insert(runRow('run-1'));
     store.runs.setLastSeq('run-1', 5);
     expect(store.runs.get('run-1')?.last_seq).toBe(5);
     store.runs.setLastSeq('run-1', 3);
@@ -213,7 +184,7 @@ describe('RunTable', () => {
 
   it('listActive(), counts() and lastOfSession()', () => {
     sixRuns();
-    store.runs.insert(newRun('other', { session_id: 'sess-2', created_at: '2026-01-01T00:09:00.000Z' }));
+    store.runs.insert(runRow('other', { session_id: 'sess-2', created_at: '2026-01-01T00:09:00.000Z' }));
     expect(ids(store.runs.listActive())).toEqual(['r3', 'r4', 'r6', 'other']);
     expect(store.runs.counts()).toEqual({ active: 4, total: 7 });
     expect(store.runs.lastOfSession('sess-1')?.id).toBe('r6');

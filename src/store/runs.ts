@@ -1,4 +1,14 @@
-import type { PermissionPolicy, RunError, RunResult, RunStatus, WaitingFor } from '../engine/types.js';
+import {
+  ACTIVE_STATUSES,
+  type PermissionPolicy,
+  type RunError,
+  type RunResult,
+  type RunStatus,
+  type WaitingFor,
+} from '../engine/types.js';
+
+/** The active statuses as an SQL list, from the one status set. */
+const ACTIVE_SQL = ACTIVE_STATUSES.map((s) => `'${s}'`).join(',');
 import type { Db } from './db.js';
 
 /** A run as stored, JSON columns parsed. */
@@ -154,7 +164,7 @@ export class RunTable {
     return (
       this.#db
         .prepare(
-          "UPDATE runs SET status = 'interrupted', ended_at = ?, waiting_for = NULL, error = ? WHERE id = ? AND status IN ('queued','starting','running','waiting')",
+          `UPDATE runs SET status = 'interrupted', ended_at = ?, waiting_for = NULL, error = ? WHERE id = ? AND status IN (${ACTIVE_SQL})`,
         )
         .run(new Date().toISOString(), JSON.stringify(error), id).changes === 1
     );
@@ -196,9 +206,7 @@ export class RunTable {
   listActive(): RunRow[] {
     return (
       this.#db
-        .prepare(
-          "SELECT * FROM runs WHERE status IN ('queued','starting','running','waiting') ORDER BY created_at, id",
-        )
+        .prepare(`SELECT * FROM runs WHERE status IN (${ACTIVE_SQL}) ORDER BY created_at, id`)
         .all() as Record<string, unknown>[]
     ).map((r) => parseRow(r) as RunRow);
   }
@@ -216,7 +224,7 @@ export class RunTable {
   counts(): { active: number; total: number } {
     const row = this.#db
       .prepare(
-        "SELECT COUNT(*) AS total, SUM(CASE WHEN status IN ('queued','starting','running','waiting') THEN 1 ELSE 0 END) AS active FROM runs",
+        `SELECT COUNT(*) AS total, SUM(CASE WHEN status IN (${ACTIVE_SQL}) THEN 1 ELSE 0 END) AS active FROM runs`,
       )
       .get() as { total: number; active: number | null };
     return { active: row.active ?? 0, total: row.total };

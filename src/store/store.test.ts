@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PERMISSION_POLICIES, RUN_STATUSES, type RunStatus } from '../engine/types.js';
 import { migrate } from './db.js';
 import { Store } from './store.js';
+import { addSession, runRow } from '../../test/rows.js';
 import { errorOf } from '../../test/errors.js';
 
 let dir: string;
@@ -30,38 +31,6 @@ afterEach(() => {
   for (const s of open.splice(0)) s.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-const T0 = '2026-01-01T00:00:00.000Z';
-
-function addSession(store: Store, id = 'sess-1'): void {
-  store.sessions.insert({
-    id,
-    agent: 'demo',
-    cwd: '/tmp',
-    agent_session_id: null,
-    created_at: T0,
-    updated_at: T0,
-  });
-}
-
-function runRow(id: string, status: RunStatus = 'queued'): Parameters<Store['runs']['insert']>[0] {
-  return {
-    id,
-    label: null,
-    agent: 'demo',
-    session_id: 'sess-1',
-    parent_run_id: null,
-    status,
-    cwd: '/tmp',
-    prompt: 'hello',
-    policy: 'ask',
-    model: null,
-    timeout_ms: 60_000,
-    output_schema: null,
-    metadata: null,
-    created_at: T0,
-  };
-}
 
 /** The quoted values of `<column> TEXT NOT NULL CHECK (<column> IN (...))` in a table's SQL. */
 function checkValues(store: Store, table: string, column: string): string[] {
@@ -100,7 +69,7 @@ describe('Store: schema and migrations', () => {
     expect(before[0]).toEqual({ version: 1, name: '0001_init.sql' });
     expect(new Set(before.map((r) => r.version)).size).toBe(before.length);
     addSession(first);
-    first.runs.insert(runRow('run-1'));
+    first.runs.insert(runRow('run-1', { prompt: 'hello' }));
     closeStore(first);
 
     const second = openStore();
@@ -122,10 +91,10 @@ describe('Store: schema and migrations', () => {
   it('accepts every RUN_STATUS and rejects a bogus one', () => {
     const store = openStore();
     addSession(store);
-    for (const status of RUN_STATUSES) store.runs.insert(runRow(`run-${status}`, status));
+    for (const status of RUN_STATUSES) store.runs.insert(runRow(`run-${status}`, { status }));
     expect(RUN_STATUSES.map((s) => store.runs.get(`run-${s}`)?.status)).toEqual([...RUN_STATUSES]);
 
-    expect(() => store.runs.insert(runRow('run-bogus', 'bogus' as RunStatus))).toThrow(
+    expect(() => store.runs.insert(runRow('run-bogus', { status: 'bogus' as RunStatus }))).toThrow(
       /CHECK constraint failed/,
     );
     expect(() => store.runs.update('run-queued', { status: 'done' as RunStatus })).toThrow(
