@@ -6,7 +6,7 @@ import { parseDuration } from './duration.js';
 import { BatonError } from './errors.js';
 
 /** Drivers baton ships. Agents in the config name one of these. */
-export const DRIVER_NAMES = ['acp'] as const;
+export const DRIVER_NAMES = ['acp', 'claude-code', 'codex'] as const;
 /** One of {@link DRIVER_NAMES}. */
 export type DriverName = (typeof DRIVER_NAMES)[number];
 

@@ -137,9 +137,11 @@ describe('the real Gemini CLI through baton (offline)', () => {
 
     const turns = model.requests.filter((r) => r.path.endsWith(':streamGenerateContent'));
     expect(turns.map((r) => r.reply)).toEqual([
-      { functionCall: { name: 'write_file', args: { file_path: 'hello.txt', content: 'hi-from-gemini' } } },
-      { text: 'done: wrote hello.txt' },
+      { type: 'write_file', path: 'hello.txt', content: 'hi-from-gemini' },
+      { type: 'text', text: 'done: wrote hello.txt' },
     ]);
+    const call = turns[1]?.body.contents as { parts: { functionResponse?: unknown }[] }[];
+    expect(JSON.stringify(call)).toMatch(/"functionCall":\{[^}]*"name":"write_file"/);
     expect(turns.every((r) => r.query === '?alt=sse' && r.headers['x-goog-api-key'] === 'dummy')).toBe(true);
   });
 

@@ -32,6 +32,7 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
  */
 export class AcpDriver implements Driver {
   readonly name = 'acp';
+  readonly nativeStructuredOutput = false;
 
   async open(options: OpenOptions): Promise<AgentSession> {
     const child = await ChildHandle.start({

@@ -1,5 +1,5 @@
 import type { ChildEnd } from '../process/child.js';
-import type { PermissionOption, ToolCallInfo, Usage } from '../engine/types.js';
+import type { PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
 
 /**
  * What a driver reports during a turn, normalized across agent protocols. Message and thought
@@ -32,7 +32,21 @@ export interface TurnSink {
 }
 
 /** How a turn ended, from the agent's point of view. */
-export type TurnOutcome = { stop_reason: string; usage?: Usage };
+export type TurnOutcome = {
+  stop_reason: string;
+  usage?: Usage;
+  /**
+   * The structured answer when the agent produced one natively for {@link TurnOptions.outputSchema}
+   * (Codex `outputSchema`, Claude's `--json-schema`). The engine still validates it.
+   */
+  structured?: unknown;
+};
+
+/** Per-turn options of {@link AgentSession.prompt}. */
+export type TurnOptions = {
+  /** The caller's JSON Schema for the final answer; only passed when the driver handles it natively. */
+  outputSchema?: Record<string, unknown>;
+};
 
 /** What the agent can do, as far as the engine cares. */
 export type SessionCapabilities = { load: boolean; resume: boolean };
@@ -47,7 +61,7 @@ export interface AgentSession {
   /** Notes about the session start worth recording (e.g. model option not offered). */
   readonly notes: string[];
   /** Runs one turn. Rejects with a BatonError when the agent fails or exits mid-turn. */
-  prompt(text: string, sink: TurnSink): Promise<TurnOutcome>;
+  prompt(text: string, sink: TurnSink, options?: TurnOptions): Promise<TurnOutcome>;
   /** The protocol's cancel for the current turn (first rung of the kill ladder). */
   cancel(): Promise<void>;
   /** Ends the process: close stdin, SIGTERM the group, SIGKILL after `graceMs`. */
@@ -71,6 +85,13 @@ export type OpenOptions = {
   /** Continue this agent-side session (`session/load` or `session/resume`) instead of a new one. */
   resumeSessionId?: string;
   model?: string;
+  /**
+   * The run's permission policy. Drivers whose agent has its own permission or sandbox modes map it
+   * onto them (e.g. `deny_all` → read-only sandbox); the engine still answers every request by it.
+   */
+  policy: PermissionPolicy;
+  /** baton's state folder, for per-agent files a driver must keep (never the user's own config). */
+  batonHome: string;
   /** Called with the agent's stderr as it arrives. */
   onStderr?: (text: string) => void;
 };
@@ -78,6 +99,8 @@ export type OpenOptions = {
 /** One agent protocol. */
 export interface Driver {
   readonly name: string;
+  /** True when the agent takes a JSON Schema for its final answer natively (else the engine instructs it). */
+  readonly nativeStructuredOutput: boolean;
   /** Starts the agent and opens (or reopens) a session. Throws a BatonError with a fix on failure. */
   open(options: OpenOptions): Promise<AgentSession>;
 }

@@ -9,8 +9,11 @@ export class LazyDriver implements Driver {
   readonly #load: () => Promise<Driver>;
   #driver: Promise<Driver> | undefined;
 
-  constructor(name: string, load: () => Promise<Driver>) {
+  readonly nativeStructuredOutput: boolean;
+
+  constructor(name: string, load: () => Promise<Driver>, nativeStructuredOutput = false) {
     this.name = name;
+    this.nativeStructuredOutput = nativeStructuredOutput;
     this.#load = load;
   }
 

@@ -14,7 +14,7 @@ import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
 import { EngineBus } from './bus.js';
 import { buildCatalog, inspectAgent, type AgentEntry, type AgentInfo } from './catalog.js';
 import { newId } from './ids.js';
-import { compileOutputSchema, validateOutput } from './output.js';
+import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, rejectOption } from './policy.js';
 import { RunRecorder } from './recorder.js';
 import {
@@ -865,7 +865,10 @@ export class Engine {
             ? Promise.resolve({ outcome: 'cancelled' as const })
             : this.#askPermission(ctx, ask, signal),
       };
-      const turn = session.prompt(ctx.row.prompt, sink);
+      const schema = ctx.row.output_schema ?? undefined;
+      const native = schema !== undefined && this.#driverOf(ctx.row.agent).nativeStructuredOutput;
+      const text = schema && !native ? withSchemaInstruction(ctx.row.prompt, schema) : ctx.row.prompt;
+      const turn = session.prompt(text, sink, native ? { outputSchema: schema } : {});
       turn.catch(() => undefined);
       let outcome;
       try {
@@ -876,7 +879,7 @@ export class Engine {
       }
       // Release first: finishing starts the next queued run, which may need this process's slot.
       this.#release(ctx, session);
-      this.#complete(ctx, outcome.stop_reason, outcome.usage);
+      this.#complete(ctx, outcome.stop_reason, outcome.usage, outcome.structured);
     } catch (err) {
       if (ctx.abortReason) {
         if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
@@ -966,7 +969,7 @@ export class Engine {
     return ctx.done;
   }
 
-  #complete(ctx: RunCtx, stopReason: string, promptUsage: Usage | undefined): void {
+  #complete(ctx: RunCtx, stopReason: string, promptUsage: Usage | undefined, structured?: unknown): void {
     ctx.recorder.flush();
     const rec = ctx.recorder;
     const fullText = rec.lastMessage || rec.turnText;
@@ -974,7 +977,8 @@ export class Engine {
     const result: RunResult = { text: fullText.slice(0, SUMMARY_TEXT_MAX), stop_reason: stopReason };
     if (fullText.length > SUMMARY_TEXT_MAX) result.text_truncated = true;
     if (Object.keys(usage).length > 0) result.usage = usage;
-    if (ctx.row.output_schema) Object.assign(result, validateOutput(ctx.row.output_schema, fullText));
+    if (ctx.row.output_schema)
+      Object.assign(result, validateOutput(ctx.row.output_schema, fullText, structured));
     this.#append(ctx, 'result', { ...result, text: fullText, text_truncated: undefined });
     const status: RunStatus = stopReason === 'cancelled' ? 'cancelled' : 'completed';
     this.#finish(ctx, status, { result });
@@ -1149,9 +1153,7 @@ export class Engine {
     await this.#makeRoom();
     if (ctx.abort.signal.aborted) throw new BatonError('INTERRUPTED', 'aborted before the agent started');
     const entry = this.#agent(ctx.row.agent);
-    const driver = this.#drivers[entry.driver];
-    if (!driver)
-      throw new BatonError('NOT_SUPPORTED', `driver ${entry.driver} is not available in this build`);
+    const driver = this.#driverOf(entry.name);
     const sessionRow = this.store.sessions.get(sid);
     this.#opening++;
     let session: AgentSession;
@@ -1160,6 +1162,8 @@ export class Engine {
       cwd: ctx.row.cwd,
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),
+      policy: ctx.row.policy,
+      batonHome: this.config.home,
       onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
     });
     this.#openings.add(opening);
@@ -1184,6 +1188,14 @@ export class Engine {
       }
     });
     return session;
+  }
+
+  #driverOf(agentName: string): Driver {
+    const entry = this.#agent(agentName);
+    const driver = this.#drivers[entry.driver];
+    if (!driver)
+      throw new BatonError('NOT_SUPPORTED', `driver ${entry.driver} is not available in this build`);
+    return driver;
   }
 
   /** Keeps live agent processes within max_concurrent_runs by stopping idle ones, oldest first. */

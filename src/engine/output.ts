@@ -46,13 +46,27 @@ export function extractJson(text: string): { ok: true; value: unknown } | { ok: 
   return { ok: false };
 }
 
-/** Validates the final answer against the schema: `{ structured }` or `{ structured_error }`. */
+/**
+ * The prompt with an instruction to answer with JSON matching `schema`, for agents that take no
+ * schema natively.
+ */
+export function withSchemaInstruction(prompt: string, schema: Record<string, unknown>): string {
+  return `${prompt}\n\nWhen you are done, reply with only a JSON value (no prose, no code fence) that matches this JSON Schema:\n${JSON.stringify(schema)}`;
+}
+
+/**
+ * Validates the final answer against the schema: `{ structured }` or `{ structured_error }`.
+ * `native` is the value the agent produced through its own structured-output mechanism, checked
+ * instead of the text when present.
+ */
 export function validateOutput(
   schema: Record<string, unknown>,
   text: string,
+  native?: unknown,
 ): { structured: unknown } | { structured_error: { message: string; errors: string[] } } {
   const validate = compileOutputSchema(schema);
-  const found = extractJson(text);
+  const found: { ok: true; value: unknown } | { ok: false } =
+    native !== undefined ? { ok: true, value: native } : extractJson(text);
   if (!found.ok) {
     return {
       structured_error: {
