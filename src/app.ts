@@ -5,6 +5,10 @@ import { ControlClient, serveControl } from './ipc/control.js';
 import { killAllChildrenNow } from './process/child.js';
 import { Store } from './store/store.js';
 
+// TEMPORARY while the claude-code and codex drivers are being written: an unchecked import path.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const importDriver = (path: string): Promise<any> => import(path);
+
 /** A running baton: config, store, engine and control socket, wired together. */
 export type App = { config: Config; store: Store; engine: Engine; close: () => Promise<void> };
 
@@ -18,7 +22,19 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   const engine = new Engine({
     config,
     store,
-    drivers: { acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()) },
+    drivers: {
+      acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
+      'claude-code': new LazyDriver(
+        'claude-code',
+        async () => new (await importDriver('./drivers/claude-code.js')).ClaudeCodeDriver(),
+        true,
+      ),
+      codex: new LazyDriver(
+        'codex',
+        async () => new (await importDriver('./drivers/codex.js')).CodexDriver(),
+        true,
+      ),
+    },
   });
   engine.remote = new ControlClient(config.home);
   engine.recover();

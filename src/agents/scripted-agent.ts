@@ -88,9 +88,11 @@ function saveState(id: string, state: SessionState): void {
 
 function stepsFor(prompt: string): Step[] {
   const trimmed = prompt.trim();
-  if (trimmed.startsWith('{')) {
+  // A scripted prompt is JSON, alone or followed by text baton added (an output-schema instruction).
+  for (const candidate of [trimmed, trimmed.split('\n\n')[0] ?? '']) {
+    if (!candidate.startsWith('{')) continue;
     try {
-      const parsed = JSON.parse(trimmed) as { steps?: Step[] };
+      const parsed = JSON.parse(candidate) as { steps?: Step[] };
       if (Array.isArray(parsed.steps)) return parsed.steps;
     } catch {
       // not a scripted prompt

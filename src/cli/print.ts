@@ -127,10 +127,15 @@ export function formatEvent(e: RunEvent): string | undefined {
 export function formatAgents(agents: AgentInfo[], withFix: boolean): string {
   const lines: string[] = [];
   for (const a of agents) {
-    const state = a.ready ? green('ready') : red('not installed');
+    const state = a.ready ? green('ready') : red(a.installed ? 'not ready' : 'not installed');
     lines.push(`${a.name.padEnd(12)} ${state.padEnd(tty ? 22 : 13)} ${dim(a.version ?? '')}`);
     lines.push(`${''.padEnd(12)} ${dim(a.description)}`);
-    if (withFix && !a.ready) lines.push(`${''.padEnd(12)} ${yellow(`fix: ${a.fix ?? a.problem ?? ''}`)}`);
+    if (withFix && a.credentials) lines.push(`${''.padEnd(12)} ${dim(`credentials: ${a.credentials}`)}`);
+    if (withFix && !a.ready) {
+      if (a.problem) lines.push(`${''.padEnd(12)} ${yellow(a.problem)}`);
+      lines.push(`${''.padEnd(12)} ${yellow(`fix: ${a.fix ?? ''}`)}`);
+    }
+    if (withFix) for (const w of a.warnings ?? []) lines.push(`${''.padEnd(12)} ${yellow(`warning: ${w}`)}`);
   }
   return lines.join('\n');
 }

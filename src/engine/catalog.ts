@@ -1,9 +1,38 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig, DriverName } from '../config.js';
 import { findExecutable, readVersion } from '../process/which.js';
 
-/** A known agent: how to start it and how to tell whether it is installed. */
+/** What an agent can do, as `list_agents` reports it (filled from what the contract suite proves). */
+export type AgentCapabilities = {
+  resume: boolean;
+  permissions: boolean;
+  structured_output: boolean;
+  cancel: boolean;
+  terminal: boolean;
+};
+
+/**
+ * Where an agent finds its credentials. Any one found makes it ready. Values are never read out,
+ * only whether they are set.
+ */
+export type CredentialSpec = {
+  /** Environment variables, any of which (non-empty) is enough. */
+  env: string[];
+  /** Login files: [variable naming the folder, default folder (`~` = the agent's HOME), file name]. */
+  files: CredentialFile[];
+  /** Config files whose `env_key = "NAME"` lines name further variables (codex custom providers). */
+  envKeyFiles?: CredentialFile[];
+  /** What to do when none is found. */
+  fix: string;
+};
+
+/** A file in an agent's config folder: [env var naming the folder, default folder, file name]. */
+export type CredentialFile = [string | undefined, string, string];
+
+/** A known agent: how to start it and how to tell whether it is installed and ready. */
 export type AgentEntry = {
   name: string;
   driver: DriverName;
@@ -17,6 +46,10 @@ export type AgentEntry = {
   versionArgs?: string[];
   /** What to do when it is not installed. */
   install?: string;
+  credentials?: CredentialSpec;
+  /** Other programs it needs to work fully: [command, what fails without it, fix]. */
+  needs?: [string, string, string][];
+  capabilities?: AgentCapabilities;
   demo?: boolean;
 };
 
@@ -30,32 +63,81 @@ export type AgentInfo = {
   installed: boolean;
   ready: boolean;
   version?: string;
+  /** Which credential was found (`ANTHROPIC_API_KEY is set`, `login in ~/.codex/auth.json`), never its value. */
+  credentials?: string;
   problem?: string;
   fix?: string;
-  capabilities: {
-    resume: boolean;
-    permissions: boolean;
-    structured_output: boolean;
-    cancel: boolean;
-    terminal: boolean;
-  };
+  /** Things that work only partly, with their fix (e.g. a missing helper program). */
+  warnings?: string[];
+  capabilities: AgentCapabilities;
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The compiled scripted agent behind `demo`. */
 export const SCRIPTED_AGENT_PATH = join(here, '..', 'agents', 'scripted-agent.js');
 
-function builtin(
+const ACP_CAPABILITIES: AgentCapabilities = {
+  resume: true,
+  permissions: true,
+  structured_output: true,
+  cancel: true,
+  terminal: false,
+};
+
+const ANTHROPIC_CREDENTIALS: CredentialSpec = {
+  env: [
+    'ANTHROPIC_API_KEY',
+    'ANTHROPIC_AUTH_TOKEN',
+    'CLAUDE_CODE_OAUTH_TOKEN',
+    'CLAUDE_CODE_USE_BEDROCK',
+    'CLAUDE_CODE_USE_VERTEX',
+  ],
+  files: [['CLAUDE_CONFIG_DIR', '~/.claude', '.credentials.json']],
+  fix: 'set ANTHROPIC_API_KEY (in your environment, or under "env" of this agent in the baton config), or run `claude` once and log in (`/login`)',
+};
+
+const OPENAI_CREDENTIALS: CredentialSpec = {
+  env: ['OPENAI_API_KEY', 'CODEX_API_KEY'],
+  files: [['CODEX_HOME', '~/.codex', 'auth.json']],
+  envKeyFiles: [['CODEX_HOME', '~/.codex', 'config.toml']],
+  fix: 'set OPENAI_API_KEY (in your environment, or under "env" of this agent in the baton config), or run `codex login`',
+};
+
+const GEMINI_CREDENTIALS: CredentialSpec = {
+  env: [
+    'GEMINI_API_KEY',
+    'GOOGLE_API_KEY',
+    'GOOGLE_GENAI_USE_VERTEXAI',
+    'GOOGLE_GENAI_USE_GCA',
+    'GOOGLE_APPLICATION_CREDENTIALS',
+  ],
+  files: [[undefined, '~/.gemini', 'oauth_creds.json']],
+  fix: 'set GEMINI_API_KEY (in your environment, or under "env" of this agent in the baton config), or run `gemini` once and sign in with Google',
+};
+
+function acp(
   name: string,
   command: string,
   args: string[],
   description: string,
   install: string,
+  extra: Partial<AgentEntry> = {},
 ): AgentEntry {
-  return { name, driver: 'acp', command, args, env: {}, description, source: 'builtin', install };
+  return {
+    name,
+    driver: 'acp',
+    command,
+    args,
+    env: {},
+    description,
+    source: 'builtin',
+    install,
+    capabilities: ACP_CAPABILITIES,
+    ...extra,
+  };
 }
 
-/** Built-in agents. Proving each real one end to end is issue 3; here they are listed and detected. */
+/** Built-in agents: the real CLIs (proven offline by the contract suite) and other ACP agents. */
 export const BUILTIN_AGENTS: readonly AgentEntry[] = [
   {
     name: 'demo',
@@ -66,59 +148,96 @@ export const BUILTIN_AGENTS: readonly AgentEntry[] = [
     description:
       "Demo: baton's scripted ACP agent. No model and no API key: it echoes, plans, and asks before writing a file. For trying baton.",
     source: 'builtin',
+    capabilities: ACP_CAPABILITIES,
     demo: true,
   },
-  builtin(
+  {
+    name: 'claude-code',
+    driver: 'claude-code',
+    command: 'claude',
+    args: [],
+    env: {},
+    description: 'Claude Code, driven natively (claude -p, stream-json, permission prompts over stdio)',
+    source: 'builtin',
+    install: 'npm install -g @anthropic-ai/claude-code',
+    credentials: ANTHROPIC_CREDENTIALS,
+    capabilities: { resume: true, permissions: true, structured_output: true, cancel: true, terminal: false },
+  },
+  {
+    name: 'codex',
+    driver: 'codex',
+    command: 'codex',
+    args: [],
+    env: {},
+    description: 'OpenAI Codex, driven natively over codex app-server (JSON-RPC)',
+    source: 'builtin',
+    install: 'npm install -g @openai/codex',
+    credentials: OPENAI_CREDENTIALS,
+    capabilities: { resume: true, permissions: true, structured_output: true, cancel: true, terminal: false },
+  },
+  acp(
     'gemini',
     'gemini',
     ['--acp'],
     'Gemini CLI over ACP (gemini --acp)',
-    'npm install -g @google/gemini-cli, then sign in with `gemini` once or set GEMINI_API_KEY',
+    'npm install -g @google/gemini-cli',
+    {
+      credentials: GEMINI_CREDENTIALS,
+      // baton confines runs to its roots and asks for every tool call, so the run's folder is trusted
+      // for this process only (no edit of the user's ~/.gemini); without it gemini refuses
+      // "allow always" answers in folders the user never trusted.
+      env: { GEMINI_CLI_TRUST_WORKSPACE: 'true' },
+    },
   ),
-  builtin(
+  acp(
     'claude-acp',
     'claude-agent-acp',
     [],
     'Claude Code through the ACP adapter (claude-agent-acp)',
-    'npm install -g @agentclientprotocol/claude-agent-acp (needs Node >= 22), and set ANTHROPIC_API_KEY or log in with `claude`',
+    'npm install -g @zed-industries/claude-agent-acp',
+    { credentials: ANTHROPIC_CREDENTIALS },
   ),
-  builtin(
+  acp(
     'codex-acp',
     'codex-acp',
     [],
     'Codex through the ACP adapter (codex-acp)',
-    'npm install -g @agentclientprotocol/codex-acp, and set OPENAI_API_KEY or log in with `codex login`',
+    'npm install -g @zed-industries/codex-acp',
+    {
+      credentials: OPENAI_CREDENTIALS,
+      needs: [
+        [
+          'bwrap',
+          'shell commands fail in its read-only and auto modes (codex-acp ships no bubblewrap)',
+          'apt-get install bubblewrap (or put a bwrap on PATH)',
+        ],
+      ],
+    },
   ),
-  builtin(
+  acp(
     'goose',
     'goose',
     ['acp'],
     'Block goose over ACP (goose acp)',
     'install goose from https://block.github.io/goose/',
   ),
-  builtin('opencode', 'opencode', ['acp'], 'OpenCode over ACP (opencode acp)', 'npm install -g opencode-ai'),
-  builtin(
+  acp('opencode', 'opencode', ['acp'], 'OpenCode over ACP (opencode acp)', 'npm install -g opencode-ai'),
+  acp(
     'qwen',
     'qwen',
     ['--acp'],
     'Qwen Code over ACP (qwen --acp)',
     'npm install -g @qwen-code/qwen-code (needs Node >= 22)',
   ),
-  builtin(
+  acp(
     'cursor',
     'cursor-agent',
     ['acp'],
     'Cursor agent CLI over ACP (cursor-agent acp)',
     'install the Cursor CLI: https://cursor.com/cli',
   ),
-  builtin(
-    'kimi',
-    'kimi',
-    ['acp'],
-    'Kimi CLI over ACP (kimi acp)',
-    'install Kimi CLI: uv tool install kimi-cli',
-  ),
-  builtin(
+  acp('kimi', 'kimi', ['acp'], 'Kimi CLI over ACP (kimi acp)', 'install Kimi CLI: uv tool install kimi-cli'),
+  acp(
     'auggie',
     'auggie',
     ['--acp'],
@@ -127,7 +246,11 @@ export const BUILTIN_AGENTS: readonly AgentEntry[] = [
   ),
 ];
 
-/** Built-in agents overlaid with the user's config (same name = override). */
+/**
+ * Built-in agents overlaid with the user's config (same name = override). An override with the
+ * same driver keeps the built-in's install hint, credential check and capabilities, so `doctor`
+ * still says how to fix it.
+ */
 export function buildCatalog(userAgents: Record<string, AgentConfig>, home: string): Map<string, AgentEntry> {
   const catalog = new Map<string, AgentEntry>();
   for (const a of BUILTIN_AGENTS) {
@@ -135,7 +258,18 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
     catalog.set(a.name, a.demo ? { ...a, args: [...a.args, '--state', join(home, 'demo-sessions')] } : a);
   }
   for (const [name, a] of Object.entries(userAgents)) {
+    const base = catalog.get(name);
+    const inherited =
+      base && base.driver === a.driver && !base.demo
+        ? {
+            install: base.install,
+            credentials: base.credentials,
+            needs: base.needs,
+            capabilities: base.capabilities,
+          }
+        : {};
     catalog.set(name, {
+      ...inherited,
       name,
       driver: a.driver,
       command: a.command,
@@ -148,34 +282,88 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
   return catalog;
 }
 
+/** The environment an agent process gets: baton's own, overlaid with the agent's `env`. */
+export function agentEnv(entry: AgentEntry, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...base, ...entry.env };
+}
+
+/** The path of a credential file for the agent's environment. */
+function credentialPath([dirVar, dir, file]: CredentialFile, env: NodeJS.ProcessEnv): string {
+  const folder = (dirVar && env[dirVar]) || dir.replace(/^~(?=$|\/)/, env.HOME || homedir());
+  return join(folder, file);
+}
+
+/**
+ * Looks for an agent's credentials in its environment and login files. Returns where they were
+ * found (never the value), or undefined when none was.
+ */
+export function findCredentials(spec: CredentialSpec, env: NodeJS.ProcessEnv): string | undefined {
+  for (const name of spec.env) if (env[name]) return `${name} is set`;
+  for (const f of spec.files) {
+    const path = credentialPath(f, env);
+    if (existsSync(path)) return `login file ${path}`;
+  }
+  for (const f of spec.envKeyFiles ?? []) {
+    const path = credentialPath(f, env);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/^\s*env_key\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"/gm)) {
+      const name = m[1] as string;
+      if (env[name]) return `${name} is set (env_key of a model provider in ${path})`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why an agent cannot run now, with the fix, or undefined when it can: checks that its command is
+ * installed and that its credentials are configured. Synchronous and cheap (no process started).
+ */
+export function readinessProblem(
+  entry: AgentEntry,
+  env: NodeJS.ProcessEnv = process.env,
+): { code: 'AGENT_NOT_INSTALLED' | 'AGENT_NOT_READY'; problem: string; fix: string } | undefined {
+  if (!findExecutable(entry.command, agentEnv(entry, env).PATH)) {
+    return {
+      code: 'AGENT_NOT_INSTALLED',
+      problem: `${entry.command} is not installed or not on PATH`,
+      fix: entry.install ?? `install ${entry.command} or fix agents.${entry.name}.command in the config`,
+    };
+  }
+  if (entry.credentials && !findCredentials(entry.credentials, agentEnv(entry, env))) {
+    return {
+      code: 'AGENT_NOT_READY',
+      problem: `no credentials found for ${entry.name} (looked for ${entry.credentials.env.join(', ')} and its login file)`,
+      fix: entry.credentials.fix,
+    };
+  }
+  return undefined;
+}
+
 const versionCache = new Map<string, Promise<string | undefined>>();
 
-/** Checks one agent: is its command installed, which version. Versions are cached per process. */
-export async function inspectAgent(entry: AgentEntry): Promise<AgentInfo> {
-  const capabilities = {
-    resume: true,
-    permissions: true,
-    structured_output: true,
-    cancel: true,
-    terminal: false,
-  };
+/** Checks one agent: installed, version, credentials. Versions are cached per process. */
+export async function inspectAgent(
+  entry: AgentEntry,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AgentInfo> {
   const base = {
     name: entry.name,
     driver: entry.driver,
     description: entry.description,
     source: entry.source,
     command: [entry.command, ...entry.args].join(' '),
-    capabilities,
+    capabilities: entry.capabilities ?? ACP_CAPABILITIES,
   };
-  const path = findExecutable(entry.command);
+  const full = agentEnv(entry, env);
+  const path = findExecutable(entry.command, full.PATH);
+  const problem = readinessProblem(entry, env);
   if (!path) {
-    return {
-      ...base,
-      installed: false,
-      ready: false,
-      problem: `${entry.command} is not on PATH`,
-      fix: entry.install ?? `install ${entry.command} or fix agents.${entry.name}.command in the config`,
-    };
+    return { ...base, installed: false, ready: false, problem: problem?.problem, fix: problem?.fix };
   }
   if (entry.demo) return { ...base, installed: true, ready: true, version: 'built-in' };
   let version = versionCache.get(path);
@@ -184,5 +372,17 @@ export async function inspectAgent(entry: AgentEntry): Promise<AgentInfo> {
     versionCache.set(path, version);
   }
   const v = await version;
-  return { ...base, installed: true, ready: true, ...(v ? { version: v } : {}) };
+  const credentials = entry.credentials ? findCredentials(entry.credentials, full) : undefined;
+  const warnings = (entry.needs ?? [])
+    .filter(([cmd]) => !findExecutable(cmd, full.PATH))
+    .map(([cmd, what, fix]) => `${cmd} not found: ${what}. Fix: ${fix}`);
+  return {
+    ...base,
+    installed: true,
+    ready: !problem,
+    ...(v ? { version: v } : {}),
+    ...(credentials ? { credentials } : {}),
+    ...(problem ? { problem: problem.problem, fix: problem.fix } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }

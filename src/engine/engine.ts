@@ -7,12 +7,11 @@ import { BatonError, toBatonError } from '../errors.js';
 import { isInside, realpathLoose } from '../paths.js';
 import { settlesWithin } from '../process/child.js';
 import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
-import { findExecutable } from '../process/which.js';
 import type { RunRow } from '../store/runs.js';
 import type { Store } from '../store/store.js';
 import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
 import { EngineBus } from './bus.js';
-import { buildCatalog, inspectAgent, type AgentEntry, type AgentInfo } from './catalog.js';
+import { buildCatalog, inspectAgent, readinessProblem, type AgentEntry, type AgentInfo } from './catalog.js';
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, rejectOption } from './policy.js';
@@ -358,11 +357,10 @@ export class Engine {
   spawnRun(input: SpawnInput): RunSummary {
     if (this.#stopping) throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
     const agent = this.#agent(input.agent);
-    if (!findExecutable(agent.command)) {
-      throw new BatonError(
-        'AGENT_NOT_INSTALLED',
-        `agent ${agent.name}: ${agent.command} is not installed or not on PATH. Fix: ${agent.install ?? `install ${agent.command}`}`,
-      );
+    // Fail fast, before anything is queued: a run of an agent that cannot start would only hang or fail later.
+    const notReady = readinessProblem(agent);
+    if (notReady) {
+      throw new BatonError(notReady.code, `agent ${agent.name}: ${notReady.problem}. Fix: ${notReady.fix}`);
     }
     if (input.isolation === 'worktree') {
       throw new BatonError('NOT_SUPPORTED', 'isolation "worktree" is not available yet; use "none"');
