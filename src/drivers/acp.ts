@@ -192,6 +192,8 @@ class AcpSession implements AgentSession {
       await this.#settle();
       const outcome: TurnOutcome = { stop_reason: res.stopReason };
       const u = res.usage;
+      const quota = quotaUsage(res._meta);
+      if (!u && quota) outcome.usage = quota;
       if (u) {
         outcome.usage = {
           input_tokens: u.inputTokens,
@@ -408,6 +410,20 @@ class AcpSession implements AgentSession {
     const event = mapUpdate(update);
     if (event) this.#sink?.emit(event);
   }
+}
+
+/**
+ * HACK: gemini-cli (0.61.0) reports a turn's tokens not in the prompt response's `usage` but in
+ * `_meta.quota.token_count` ({input_tokens, output_tokens}). Read it when `usage` is absent; remove
+ * once gemini-cli fills the standard field.
+ */
+function quotaUsage(meta: Record<string, unknown> | null | undefined): Usage | undefined {
+  const quota = meta?.quota as
+    { token_count?: { input_tokens?: unknown; output_tokens?: unknown } } | undefined;
+  const input = quota?.token_count?.input_tokens;
+  const output = quota?.token_count?.output_tokens;
+  if (typeof input !== 'number' || typeof output !== 'number') return undefined;
+  return { input_tokens: input, output_tokens: output, total_tokens: input + output };
 }
 
 function textOf(block: acp.ContentBlock): string | undefined {

@@ -1,0 +1,357 @@
+// The driver contract, once for every agent: the fixture ACP agent and the REAL agent CLIs
+// (claude-code, codex, gemini, claude-acp, codex-acp — exact pinned devDependencies), each driven
+// through baton's MCP tools offline against the scripted model server (test/fixtures/model-server.mjs).
+// Every test gets a fresh BATON_HOME and an isolated HOME for the agent. Where an agent genuinely
+// cannot do something, its case says so with a reason: that test is an expected failure (`it.fails`),
+// so it turns red the day the agent gains the capability.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
+import {
+  eventually,
+  FIXTURE_AGENT,
+  makeEnv,
+  ROOT,
+  sleep,
+  startServer,
+  waitFor,
+  type Server,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
+
+const BIN = join(ROOT, 'node_modules', '.bin');
+const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
+
+/** The scenarios of the contract. */
+type Scenario = 'allow' | 'deny' | 'follow_up' | 'resume' | 'cancel' | 'structured' | 'usage' | 'missing';
+
+type Ctx = { dir: string; home: string; model: ModelServer };
+
+type AgentCase = {
+  /** baton agent name (a built-in, overridden in the test config to point at the model server). */
+  name: string;
+  /** Which protocol of the model server it speaks; none for the fixture agent. */
+  protocol?: 'gemini' | 'anthropic' | 'openai';
+  /** The agent's config entry (driver, command, args, env). */
+  config: (c: Ctx) => Record<string, unknown>;
+  /** Files the agent needs in its isolated HOME (settings, provider config). */
+  setup?: (c: Ctx) => void;
+  /** Scenarios this agent cannot pass, with the reason (expected failures). */
+  cannot?: Partial<Record<Scenario, string>>;
+};
+
+const ANTHROPIC_ENV = (c: Ctx) => ({
+  HOME: c.home,
+  ANTHROPIC_BASE_URL: c.model.url,
+  ANTHROPIC_API_KEY: 'dummy',
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  DISABLE_TELEMETRY: '1',
+  DISABLE_AUTOUPDATER: '1',
+});
+
+const CODEX_ENV = (c: Ctx) => ({ HOME: c.home, CODEX_HOME: join(c.home, '.codex'), FAKE_API_KEY: 'dummy' });
+
+function writeCodexConfig(c: Ctx): void {
+  mkdirSync(join(c.home, '.codex'), { recursive: true });
+  writeFileSync(
+    join(c.home, '.codex', 'config.toml'),
+    [
+      'model = "gpt-5.5"',
+      'model_provider = "fake"',
+      '[model_providers.fake]',
+      'name = "Fake local"',
+      `base_url = "${c.model.url}/v1"`,
+      'env_key = "FAKE_API_KEY"',
+      'wire_api = "responses"',
+      '',
+    ].join('\n'),
+  );
+}
+
+const AGENTS: AgentCase[] = [
+  {
+    name: 'fixture',
+    config: (c) => ({
+      driver: 'acp',
+      command: process.execPath,
+      args: [FIXTURE_AGENT, '--scenario', CONTRACT_SCENARIO, '--state', join(c.dir, 'fixture-state')],
+      env: { HOME: c.home },
+    }),
+  },
+  {
+    name: 'gemini',
+    protocol: 'gemini',
+    config: (c) => ({
+      driver: 'acp',
+      command: join(BIN, 'gemini'),
+      args: ['--acp'],
+      env: {
+        HOME: c.home,
+        GEMINI_API_KEY: 'dummy',
+        GOOGLE_GEMINI_BASE_URL: c.model.url,
+        GEMINI_CLI_TRUST_WORKSPACE: 'true',
+      },
+    }),
+    setup: (c) => {
+      mkdirSync(join(c.home, '.gemini'), { recursive: true });
+      writeFileSync(
+        join(c.home, '.gemini', 'settings.json'),
+        JSON.stringify({
+          security: { auth: { selectedType: 'gemini-api-key' } },
+          privacy: { usageStatisticsEnabled: false },
+          telemetry: { enabled: false },
+          general: { enableAutoUpdate: false },
+        }),
+      );
+    },
+    cannot: {
+      resume:
+        'gemini-cli 0.61.0 wipes a session that session/load reopens within the wall-clock minute it was created ("No previous sessions found")',
+    },
+  },
+  {
+    name: 'claude-acp',
+    protocol: 'anthropic',
+    config: (c) => ({
+      driver: 'acp',
+      command: join(BIN, 'claude-agent-acp'),
+      args: [],
+      env: ANTHROPIC_ENV(c),
+    }),
+  },
+  {
+    name: 'codex-acp',
+    protocol: 'openai',
+    config: (c) => ({ driver: 'acp', command: join(BIN, 'codex-acp'), args: [], env: CODEX_ENV(c) }),
+    setup: writeCodexConfig,
+  },
+  {
+    name: 'claude-code',
+    protocol: 'anthropic',
+    config: (c) => ({ driver: 'claude-code', command: join(BIN, 'claude'), args: [], env: ANTHROPIC_ENV(c) }),
+  },
+  {
+    name: 'codex',
+    protocol: 'openai',
+    config: (c) => ({ driver: 'codex', command: join(BIN, 'codex'), args: [], env: CODEX_ENV(c) }),
+    setup: writeCodexConfig,
+  },
+];
+
+/** PIDs of processes whose environment contains `needle` (the agent's isolated HOME). */
+function pidsWithEnv(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) out.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return out;
+}
+
+const SCHEMA = {
+  type: 'object',
+  properties: { answer: { type: 'number' }, word: { type: 'string' } },
+  required: ['answer', 'word'],
+  additionalProperties: false,
+};
+
+describe.each(AGENTS)('contract: $name', (agent) => {
+  let model: ModelServer;
+  let t: TestEnv;
+  let s: Server;
+  let agentHome: string;
+  let extraConfig: Record<string, unknown> = {};
+
+  /** Tool-offering model requests of this agent's protocol (not titles or classifiers). */
+  const turns = (): RecordedRequest[] =>
+    model.requests.filter(
+      (r) => r.protocol === agent.protocol && r.reply && !('side' in r.reply && r.reply.side),
+    );
+
+  const test = (scenario: Scenario, title: string, fn: () => Promise<void>) => {
+    const reason = agent.cannot?.[scenario];
+    if (reason) it.fails(`${title} — expected failure: ${reason}`, fn);
+    else it(title, fn);
+  };
+
+  async function start(config: Record<string, unknown> = {}): Promise<void> {
+    t = makeEnv((dir) => {
+      agentHome = join(dir, 'agent-home');
+      mkdirSync(agentHome);
+      const ctx = { dir, home: agentHome, model };
+      agent.setup?.(ctx);
+      return { agents: { [agent.name]: agent.config(ctx) }, ...config };
+    });
+    s = await startServer(t);
+  }
+
+  async function spawn(prompt: string, extra: Record<string, unknown> = {}): Promise<Summary> {
+    return (await s.call('spawn_run', { agent: agent.name, cwd: t.work, prompt, ...extra })) as Summary;
+  }
+
+  async function answer(run: Summary, kinds: string[]): Promise<Summary> {
+    const waiting = (await waitFor(s, run.run_id)) as Summary;
+    expect(waiting.status).toBe('waiting');
+    expect(waiting.waiting_for.kind).toBe('permission');
+    const option = kinds
+      .map((k) => (waiting.waiting_for.options as Summary[]).find((o) => o.kind === k))
+      .find(Boolean);
+    expect(option, `an option of kind ${kinds.join('/')}`).toBeDefined();
+    await s.call('answer_permission', { run: run.run_id, option_id: option?.option_id });
+    return waiting;
+  }
+
+  beforeAll(async () => {
+    model = await startModelServer();
+  });
+  afterAll(async () => {
+    await model?.close();
+  });
+  beforeEach(() => {
+    model.requests.length = 0;
+    extraConfig = {};
+  });
+  afterEach(async () => {
+    await s?.close();
+    // baton stops its agents' process groups when it exits: nothing may outlive the test.
+    await eventually(() => pidsWithEnv(agentHome).length === 0, 10_000);
+    t?.cleanup();
+  });
+
+  test('allow', 'write with policy ask → waiting → allow → the file exists, completed', async () => {
+    await start(extraConfig);
+    const run = await spawn('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
+    const waiting = await answer(run, ['allow_once', 'allow_always']);
+    expect(waiting.waiting_for.tool_call.kind).toBe('edit');
+    expect(JSON.stringify(waiting.waiting_for)).toContain('contract.txt');
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain('done: wrote contract.txt');
+    expect(readFileSync(join(t.work, 'contract.txt'), 'utf8').trim()).toBe('hello-contract');
+    const { events } = (await s.call('get_events', { run: run.run_id, types: ['permission_resolved'] })) as {
+      events: Summary[];
+    };
+    expect(events.map((e) => [e.data.outcome, e.data.by])).toEqual([['selected', 'caller']]);
+  });
+
+  test('deny', 'the same with deny → no file, and the run reports the denial', async () => {
+    await start();
+    const run = await spawn('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
+    await answer(run, ['reject_once', 'reject_always']);
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    const { events } = (await s.call('get_events', { run: run.run_id, limit: 500 })) as { events: Summary[] };
+    const resolved = events.find((e) => e.type === 'permission_resolved');
+    expect(resolved?.data).toMatchObject({ outcome: 'selected', kind: expect.stringMatching(/^reject/) });
+    // Either the agent says it was not written (the model saw the refusal), or it ended the turn as cancelled.
+    if (done.status === 'completed') expect(done.result.text).toMatch(/not written: contract\.txt/);
+    else expect(done.status).toBe('cancelled');
+  });
+
+  test('follow_up', 'follow_up → the next turn carries the earlier conversation', async () => {
+    await start();
+    const first = await spawn('REMEMBER the word alpha-7');
+    expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('completed');
+    const next = (await s.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    expect(next.session_id).toBe(first.session_id);
+    const done = (await waitFor(s, next.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    if (!agent.protocol) {
+      expect(done.result.text).toContain('REMEMBER the word alpha-7');
+    } else {
+      const last = turns().at(-1);
+      const body = JSON.stringify(last?.body);
+      expect(body).toContain('what was the code word?');
+      expect(body).toContain('alpha-7');
+      expect(done.result.text).toContain('what was the code word?');
+    }
+  });
+
+  test('resume', 'follow_up after the agent process is gone reopens the session (resume/load)', async () => {
+    await start({ session_idle_timeout: '1s' });
+    const first = await spawn('REMEMBER the word alpha-7');
+    expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('completed');
+    await eventually(() => pidsWithEnv(agentHome).length === 0, 10_000);
+    const next = (await s.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const done = (await waitFor(s, next.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    if (!agent.protocol) expect(done.result.text).toContain('REMEMBER the word alpha-7');
+    else expect(JSON.stringify(turns().at(-1)?.body)).toContain('alpha-7');
+  });
+
+  test('cancel', 'cancel mid-turn → cancelled, no agent process left', async () => {
+    await start();
+    const run = await spawn('SLOW 20');
+    await eventually(
+      async () => ((await s.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    // Mid-turn: the model is streaming its slow answer (or the fixture is sleeping).
+    if (agent.protocol)
+      await eventually(() => turns().some((r) => r.reply?.type === 'text' && r.reply.slowMs));
+    else await sleep(300);
+    expect(pidsWithEnv(agentHome).length).toBeGreaterThan(0);
+    const started = Date.now();
+    const cancelled = (await s.call('cancel_run', { run: run.run_id })) as Summary;
+    expect(cancelled.status).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(8000);
+    const after = (await s.call('get_run', { run: run.run_id })) as Summary;
+    expect(after.status).toBe('cancelled');
+    // The ladder may leave the process warm only if the agent ended its turn; either way none is left at exit.
+    await s.close();
+    await eventually(() => pidsWithEnv(agentHome).length === 0, 10_000);
+  });
+
+  test('structured', 'output_schema → result.structured validated', async () => {
+    await start();
+    const run = await spawn('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.structured_error).toBeUndefined();
+    expect(done.result.structured).toEqual({ answer: 42, word: 'baton' });
+  });
+
+  test('usage', 'usage reported by the agent reaches result.usage', async () => {
+    await start();
+    const run = await spawn('say hi');
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    const usage = done.result.usage as Record<string, number> | undefined;
+    expect(usage).toBeDefined();
+    const tokens = (usage?.input_tokens ?? 0) + (usage?.output_tokens ?? 0) + (usage?.context_used ?? 0);
+    expect(tokens).toBeGreaterThan(0);
+  });
+
+  test('missing', 'agent binary missing → spawn_run fails fast with the doctor fix', async () => {
+    await start();
+    await s.close();
+    // The same agent with its command gone: the built-in's install hint must reach the caller.
+    const cfg = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8')) as Summary;
+    cfg.agents[agent.name].command = join(t.dir, 'not-installed', 'agent-cli');
+    writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
+    s = await startServer(t);
+    const started = Date.now();
+    const res = await s.raw('spawn_run', { agent: agent.name, cwd: t.work, prompt: 'hi' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(res.isError).toBe(true);
+    const error = (res.structuredContent as Summary).error;
+    expect(error.code).toBe('AGENT_NOT_INSTALLED');
+    const agents = ((await s.call('list_agents')) as { agents: Summary[] }).agents;
+    const info = agents.find((a) => a.name === agent.name);
+    expect(info).toMatchObject({ installed: false, ready: false });
+    expect(error.message).toContain(`Fix: ${info?.fix}`);
+    expect(((await s.call('list_runs')) as { runs: unknown[] }).runs).toEqual([]);
+  });
+});
