@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig, DriverName } from '../config.js';
-import { findExecutable, readVersion } from '../process/which.js';
+import { findExecutable, packageVersion, readVersion } from '../process/which.js';
 
 /** What an agent can do, as `list_agents` reports it (filled from what the contract suite proves). */
 export type AgentCapabilities = {
@@ -368,7 +368,7 @@ export async function inspectAgent(
   if (entry.demo) return { ...base, installed: true, ready: true, version: 'built-in' };
   let version = versionCache.get(path);
   if (!version) {
-    version = readVersion(path, entry.versionArgs ?? ['--version']);
+    version = readVersion(path, entry.versionArgs ?? ['--version']).then((v) => v ?? packageVersion(path));
     versionCache.set(path, version);
   }
   const v = await version;
