@@ -61,6 +61,26 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
 
   const responses = () => model.requests.filter((r) => r.path === '/v1/responses');
 
+  /** `$CODEX_HOME/config.toml` with a custom Responses provider at `baseUrl` (read when codex starts). */
+  function writeCodexConfig(baseUrl: string, extra: string[] = []): void {
+    mkdirSync(join(codexHome, '.codex'), { recursive: true });
+    // The model must be a slug of codex's bundled catalog, else apply_patch is not offered.
+    writeFileSync(
+      join(codexHome, '.codex', 'config.toml'),
+      [
+        'model = "gpt-5.5"',
+        'model_provider = "fake"',
+        '[model_providers.fake]',
+        'name = "Fake local"',
+        `base_url = "${baseUrl}"`,
+        'env_key = "FAKE_API_KEY"',
+        'wire_api = "responses"',
+        ...extra,
+        '',
+      ].join('\n'),
+    );
+  }
+
   beforeAll(async () => {
     model = await startModelServer();
   });
@@ -86,21 +106,7 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
         },
       };
     });
-    mkdirSync(join(codexHome, '.codex'), { recursive: true });
-    // The model must be a slug of codex's bundled catalog, else apply_patch is not offered.
-    writeFileSync(
-      join(codexHome, '.codex', 'config.toml'),
-      [
-        'model = "gpt-5.5"',
-        'model_provider = "fake"',
-        '[model_providers.fake]',
-        'name = "Fake local"',
-        `base_url = "${model.url}/v1"`,
-        'env_key = "FAKE_API_KEY"',
-        'wire_api = "responses"',
-        '',
-      ].join('\n'),
-    );
+    writeCodexConfig(`${model.url}/v1`);
     s = await startServer(t);
   });
   afterEach(async () => {
@@ -169,6 +175,10 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
     const patchCall = input.find((i) => i.type === 'custom_tool_call');
     expect(input.find((i) => i.type === 'custom_tool_call_output')?.call_id).toBe(patchCall?.call_id);
     expect(turns.every((r) => r.headers.authorization === 'Bearer dummy')).toBe(true);
+    // policy ask runs codex in its workspace-write sandbox: the cwd is writable
+    expect(userTexts(turns[0] as RecordedRequest).join('')).toContain(
+      `<entry access="write"><path>${t.work}</path></entry>`,
+    );
   });
 
   it('a denied write leaves no file and the run reports the denial', async () => {
@@ -295,6 +305,10 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
     const done = (await waitFor(s, next.run_id)) as Summary;
     expect(done.status).toBe('completed');
     expect(done.result.text).toBe('echo: still there?');
+    // codex recorded the interruption (turn/interrupt landed; it was not only the kill ladder)
+    const last = responses().at(-1) as RecordedRequest;
+    expect(userTexts(last).filter((x) => x.startsWith('<turn_aborted>'))).toHaveLength(1);
+    expect(userTexts(last)).toContain('SLOW 20');
   });
 
   it('output_schema goes to codex as outputSchema and the run returns the structured value', async () => {
@@ -347,5 +361,68 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
       events: Summary[];
     };
     expect(events.map((e) => e.data.input_tokens)).toEqual([roughTokens(turns[0]?.body.input), input]);
+  });
+
+  it('deny_all: codex runs read-only and the write is refused by the policy without asking', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'codex',
+      cwd: t.work,
+      prompt: 'WRITE_FILE denied.txt no',
+      policy: 'deny_all',
+    })) as Summary;
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toBe('not written: denied.txt (patch rejected by user)');
+    expect(existsSync(join(t.work, 'denied.txt'))).toBe(false);
+    const { events } = (await s.call('get_events', {
+      run: spawned.run_id,
+      types: ['permission_resolved'],
+    })) as { events: Summary[] };
+    expect(events.map((e) => [e.data.option_id, e.data.by])).toEqual([['decline', 'policy:deny_all']]);
+    // the sandbox the model was told about is read-only
+    const [request] = responses();
+    const context = userTexts(request as RecordedRequest).join('');
+    expect(context).toContain(
+      '<file_system type="restricted"><entry access="read"><special>:root</special></entry></file_system>',
+    );
+    expect(context).not.toContain('access="write"');
+  });
+
+  it('auto_edit: the write inside the cwd is allowed by the policy, a command still asks', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'codex',
+      cwd: t.work,
+      prompt: 'WRITE_FILE auto.txt edited',
+      policy: 'auto_edit',
+    })) as Summary;
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(readFileSync(join(t.work, 'auto.txt'), 'utf8')).toBe('edited\n');
+
+    const next = (await s.call('follow_up', {
+      run: spawned.run_id,
+      message: 'RUN_COMMAND touch made.txt',
+    })) as Summary;
+    const waiting = (await waitFor(s, next.run_id)) as Summary;
+    expect(waiting.status).toBe('waiting');
+    expect(waiting.waiting_for.tool_call).toMatchObject({ kind: 'execute', title: 'touch made.txt' });
+    await s.call('answer_permission', { run: next.run_id, option_id: 'decline' });
+    const denied = (await waitFor(s, next.run_id)) as Summary;
+    expect(denied.status).toBe('completed');
+    expect(denied.result.text).toMatch(/^ran: exec_command failed: .*rejected by user/);
+    expect(existsSync(join(t.work, 'made.txt'))).toBe(false);
+  });
+
+  it("a model error fails the run with AGENT_ERROR carrying codex's message", async () => {
+    // codex retries a failed request 5 times by default (about 7 s here): not in this test
+    writeCodexConfig(`${model.url}/missing/v1`, ['request_max_retries = 0', 'stream_max_retries = 0']);
+    const spawned = (await s.call('spawn_run', { agent: 'codex', cwd: t.work, prompt: 'hello?' })) as Summary;
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('failed');
+    expect(done.error.code).toBe('AGENT_ERROR');
+    expect(done.error.message).toBe(
+      `codex failed the turn: unexpected status 404 Not Found: no route POST /missing/v1/responses, url: ${model.url}/missing/v1/responses`,
+    );
+    expect(model.requests.map((r) => r.path)).toEqual(['/missing/v1/responses']);
   });
 });
