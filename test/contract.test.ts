@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
+import { REAL_AGENT_PROTOCOLS, realAgentConfig, setupAgentHome } from './fixtures/real-agents.mjs';
 import {
   eventually,
   FIXTURE_AGENT,
@@ -21,7 +22,6 @@ import {
   type TestEnv,
 } from './helpers.js';
 
-const BIN = join(ROOT, 'node_modules', '.bin');
 const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
 
 /** The scenarios of the contract. */
@@ -42,33 +42,19 @@ type AgentCase = {
   cannot?: Partial<Record<Scenario, string>>;
 };
 
-const ANTHROPIC_ENV = (c: Ctx) => ({
-  HOME: c.home,
-  ANTHROPIC_BASE_URL: c.model.url,
-  ANTHROPIC_API_KEY: 'dummy',
-  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-  DISABLE_TELEMETRY: '1',
-  DISABLE_AUTOUPDATER: '1',
-});
-
-const CODEX_ENV = (c: Ctx) => ({ HOME: c.home, CODEX_HOME: join(c.home, '.codex'), FAKE_API_KEY: 'dummy' });
-
-function writeCodexConfig(c: Ctx): void {
-  mkdirSync(join(c.home, '.codex'), { recursive: true });
-  writeFileSync(
-    join(c.home, '.codex', 'config.toml'),
-    [
-      'model = "gpt-5.5"',
-      'model_provider = "fake"',
-      '[model_providers.fake]',
-      'name = "Fake local"',
-      `base_url = "${c.model.url}/v1"`,
-      'env_key = "FAKE_API_KEY"',
-      'wire_api = "responses"',
-      '',
-    ].join('\n'),
-  );
-}
+const REAL: [string, Partial<Record<Scenario, string>>][] = [
+  ['claude-code', {}],
+  ['codex', {}],
+  [
+    'gemini',
+    {
+      resume:
+        'gemini-cli 0.61.0 wipes a session that session/load reopens within the wall-clock minute it was created ("No previous sessions found")',
+    },
+  ],
+  ['claude-acp', {}],
+  ['codex-acp', {}],
+];
 
 const AGENTS: AgentCase[] = [
   {
@@ -80,64 +66,13 @@ const AGENTS: AgentCase[] = [
       env: { HOME: c.home },
     }),
   },
-  {
-    name: 'gemini',
-    protocol: 'gemini',
-    config: (c) => ({
-      driver: 'acp',
-      command: join(BIN, 'gemini'),
-      args: ['--acp'],
-      env: {
-        HOME: c.home,
-        GEMINI_API_KEY: 'dummy',
-        GOOGLE_GEMINI_BASE_URL: c.model.url,
-        GEMINI_CLI_TRUST_WORKSPACE: 'true',
-      },
-    }),
-    setup: (c) => {
-      mkdirSync(join(c.home, '.gemini'), { recursive: true });
-      writeFileSync(
-        join(c.home, '.gemini', 'settings.json'),
-        JSON.stringify({
-          security: { auth: { selectedType: 'gemini-api-key' } },
-          privacy: { usageStatisticsEnabled: false },
-          telemetry: { enabled: false },
-          general: { enableAutoUpdate: false },
-        }),
-      );
-    },
-    cannot: {
-      resume:
-        'gemini-cli 0.61.0 wipes a session that session/load reopens within the wall-clock minute it was created ("No previous sessions found")',
-    },
-  },
-  {
-    name: 'claude-acp',
-    protocol: 'anthropic',
-    config: (c) => ({
-      driver: 'acp',
-      command: join(BIN, 'claude-agent-acp'),
-      args: [],
-      env: ANTHROPIC_ENV(c),
-    }),
-  },
-  {
-    name: 'codex-acp',
-    protocol: 'openai',
-    config: (c) => ({ driver: 'acp', command: join(BIN, 'codex-acp'), args: [], env: CODEX_ENV(c) }),
-    setup: writeCodexConfig,
-  },
-  {
-    name: 'claude-code',
-    protocol: 'anthropic',
-    config: (c) => ({ driver: 'claude-code', command: join(BIN, 'claude'), args: [], env: ANTHROPIC_ENV(c) }),
-  },
-  {
-    name: 'codex',
-    protocol: 'openai',
-    config: (c) => ({ driver: 'codex', command: join(BIN, 'codex'), args: [], env: CODEX_ENV(c) }),
-    setup: writeCodexConfig,
-  },
+  ...REAL.map(([name, cannot]) => ({
+    name,
+    protocol: REAL_AGENT_PROTOCOLS[name],
+    config: (c: Ctx) => realAgentConfig(name, c.home, c.model.url),
+    setup: (c: Ctx) => setupAgentHome(name, c.home, c.model.url),
+    cannot,
+  })),
 ];
 
 /** PIDs of processes whose environment contains `needle` (the agent's isolated HOME). */
