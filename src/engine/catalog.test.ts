@@ -2,7 +2,14 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildCatalog, findCredentials, inspectAgent, readinessProblem, type AgentEntry } from './catalog.js';
+import {
+  buildCatalog,
+  findCredentials,
+  inspectAgent,
+  launchEnv,
+  readinessProblem,
+  type AgentEntry,
+} from './catalog.js';
 
 let dir: string;
 let bin: string;
@@ -95,5 +102,17 @@ describe('agent credentials and readiness', () => {
     const info = await inspectAgent(entry('codex-acp', dir), { PATH: bin, HOME: dir, OPENAI_API_KEY: 'k' });
     expect(info.ready).toBe(true);
     expect(info.warnings).toEqual([expect.stringMatching(/^bwrap not found: .*apt-get install bubblewrap/)]);
+  });
+});
+
+describe('launch environment', () => {
+  it("says IS_SANDBOX the way claude-agent-acp's Claude CLI accepts it, and changes nothing else", () => {
+    const acp = entry('claude-acp', dir);
+    expect(launchEnv(acp, { IS_SANDBOX: 'yes' })).toEqual({ IS_SANDBOX: '1' });
+    expect(launchEnv(acp, { IS_SANDBOX: '1' })).toEqual({});
+    expect(launchEnv(acp, {})).toEqual({});
+    expect(launchEnv(entry('gemini', dir), { IS_SANDBOX: 'yes' })).toEqual({
+      GEMINI_CLI_TRUST_WORKSPACE: 'true',
+    });
   });
 });

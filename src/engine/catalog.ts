@@ -282,6 +282,22 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
   return catalog;
 }
 
+/**
+ * The variables baton sets for an agent's process on top of its own environment: the agent's
+ * `env`, plus fixes for known quirks.
+ */
+export function launchEnv(entry: AgentEntry, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env = { ...entry.env };
+  const sandbox = env.IS_SANDBOX ?? base.IS_SANDBOX;
+  // HACK: claude-agent-acp (0.23.1) takes any non-empty IS_SANDBOX as leave to start its Claude CLI
+  // with --dangerously-skip-permissions allowed, but the CLI run as root accepts only IS_SANDBOX=1
+  // and exits ("cannot be used with root/sudo privileges"), so every session/new fails with "Query
+  // closed before response received". The person said they are in a sandbox: say it the CLI's way.
+  // Remove when the adapter checks the value as the CLI does.
+  if (entry.name === 'claude-acp' && sandbox && sandbox !== '1') env.IS_SANDBOX = '1';
+  return env;
+}
+
 /** The environment an agent process gets: baton's own, overlaid with the agent's `env`. */
 export function agentEnv(entry: AgentEntry, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...base, ...entry.env };

@@ -11,7 +11,14 @@ import type { RunRow } from '../store/runs.js';
 import type { Store } from '../store/store.js';
 import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
 import { EngineBus } from './bus.js';
-import { buildCatalog, inspectAgent, readinessProblem, type AgentEntry, type AgentInfo } from './catalog.js';
+import {
+  buildCatalog,
+  inspectAgent,
+  launchEnv,
+  readinessProblem,
+  type AgentEntry,
+  type AgentInfo,
+} from './catalog.js';
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, rejectOption } from './policy.js';
@@ -1156,7 +1163,7 @@ export class Engine {
     this.#opening++;
     let session: AgentSession;
     const opening = driver.open({
-      agent: { name: entry.name, command: entry.command, args: entry.args, env: entry.env },
+      agent: { name: entry.name, command: entry.command, args: entry.args, env: launchEnv(entry) },
       cwd: ctx.row.cwd,
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),
