@@ -1,0 +1,276 @@
+// The real Claude Code CLI (`@anthropic-ai/claude-code`, a devDependency) driven end to end through
+// baton's native claude-code driver (claude -p, stream-json both ways, permission prompts over
+// stdio), offline: the model is the scripted test/fixtures/model-server.mjs (Anthropic Messages),
+// and claude's HOME is an isolated temp dir (never the real ~/.claude).
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
+import {
+  eventually,
+  makeEnv,
+  ROOT,
+  startServer,
+  waitFor,
+  type Server,
+  type TestEnv,
+  type Summary,
+} from './helpers.js';
+
+const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
+
+/** PIDs of processes whose environment contains `needle` (claude's cmdline does not name its HOME). */
+function pidsWithEnv(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) out.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return out;
+}
+
+/** The scripted model server's token estimate (test/fixtures/model/directives.mjs `roughTokens`). */
+function roughTokens(value: unknown): number {
+  return Math.max(1, Math.ceil(JSON.stringify(value ?? '').length / 4));
+}
+
+/** The main-loop requests claude sent (the ones offering tools), in order. */
+function turnRequests(model: ModelServer): RecordedRequest[] {
+  return model.requests.filter(
+    (r) => r.path === '/v1/messages' && Array.isArray(r.body.tools) && r.body.tools.length > 0,
+  );
+}
+
+async function events(s: Server, run: string): Promise<Summary[]> {
+  const res = (await s.call('get_events', { run, limit: 500 })) as { events: Summary[] };
+  return res.events;
+}
+
+describe('the real Claude Code CLI through baton (offline, native driver)', () => {
+  let model: ModelServer;
+  let t: TestEnv;
+  let s: Server;
+  let claudeHome: string;
+
+  beforeAll(async () => {
+    model = await startModelServer();
+  });
+  afterAll(async () => {
+    await model?.close();
+  });
+
+  beforeEach(async () => {
+    model.requests.length = 0;
+    t = makeEnv((dir) => {
+      claudeHome = join(dir, 'claude-home');
+      return {
+        agents: {
+          claude: {
+            driver: 'claude-code',
+            command: CLAUDE,
+            // baton passes {...process.env, ...env}; its own env (from makeEnv) is only PATH, HOME and
+            // BATON_HOME, so nothing of the developer's claude setup leaks in.
+            env: {
+              HOME: claudeHome,
+              ANTHROPIC_BASE_URL: model.url,
+              ANTHROPIC_API_KEY: 'dummy',
+              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+              DISABLE_TELEMETRY: '1',
+              DISABLE_AUTOUPDATER: '1',
+            },
+          },
+        },
+      };
+    });
+    mkdirSync(claudeHome, { recursive: true });
+    s = await startServer(t);
+  });
+  afterEach(async () => {
+    await s.close();
+    // baton stops its agents' process groups when it exits: no claude process may outlive the test.
+    await eventually(() => pidsWithEnv(claudeHome).length === 0, 10_000);
+    t.cleanup();
+  });
+
+  it('asks permission for Write over stdio, writes the file once allowed, and completes', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'WRITE_FILE hello.txt hi-from-claude',
+      policy: 'ask',
+    })) as Summary;
+
+    const waiting = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(waiting.status).toBe('waiting');
+    expect(waiting.waiting_for.kind).toBe('permission');
+    expect(waiting.waiting_for.tool_call).toMatchObject({
+      kind: 'edit',
+      title: `Write ${join(t.work, 'hello.txt')}`,
+      locations: [join(t.work, 'hello.txt')],
+      raw_input: { file_path: join(t.work, 'hello.txt'), content: 'hi-from-claude' },
+    });
+    expect(waiting.waiting_for.options.map((o: Summary) => [o.option_id, o.kind])).toEqual([
+      ['allow', 'allow_once'],
+      ['allow_always', 'allow_always'], // claude suggested switching to acceptEdits for the session
+      ['deny', 'reject_once'],
+    ]);
+    expect(existsSync(join(t.work, 'hello.txt'))).toBe(false);
+    expect(pidsWithEnv(claudeHome).length).toBeGreaterThan(0);
+
+    await s.call('answer_permission', { run: spawned.run_id, option_id: 'allow' });
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toBe('done: wrote hello.txt');
+    expect(done.result.stop_reason).toBe('end_turn');
+    expect(readFileSync(join(t.work, 'hello.txt'), 'utf8')).toBe('hi-from-claude');
+
+    const evs = await events(s, spawned.run_id);
+    const call = evs.find((e) => e.type === 'tool_call');
+    expect(call?.data).toMatchObject({ kind: 'edit', status: 'pending' });
+    const callId = call?.data.tool_call_id as string;
+    expect(callId).toMatch(/^toolu_/);
+    expect(evs.find((e) => e.type === 'permission_request')?.data.tool_call.tool_call_id).toBe(callId);
+    expect(evs.find((e) => e.type === 'permission_resolved')?.data).toMatchObject({
+      option_id: 'allow',
+      by: 'caller',
+    });
+    const update = evs.find((e) => e.type === 'tool_update' && e.data.tool_call_id === callId);
+    expect(update?.data).toMatchObject({ kind: 'edit', status: 'completed' });
+    expect(update?.data.content[1]).toEqual({
+      type: 'diff',
+      path: join(t.work, 'hello.txt'),
+      old_text: null,
+      new_text: 'hi-from-claude',
+    });
+
+    const turns = turnRequests(model);
+    expect(turns.map((r) => r.reply)).toEqual([
+      { type: 'write_file', path: 'hello.txt', content: 'hi-from-claude' },
+      { type: 'text', text: 'done: wrote hello.txt' },
+    ]);
+    expect(turns.every((r) => r.query === '?beta=true' && r.headers['x-api-key'] === 'dummy')).toBe(true);
+  });
+
+  it('a denied Write leaves no file, and the answer says it was not written', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'WRITE_FILE nope.txt should-not-exist',
+    })) as Summary;
+    expect(((await waitFor(s, spawned.run_id)) as Summary).status).toBe('waiting');
+    await s.call('answer_permission', { run: spawned.run_id, option_id: 'deny' });
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toBe('not written: nope.txt (The user denied permission for this tool use.)');
+    expect(existsSync(join(t.work, 'nope.txt'))).toBe(false);
+    const evs = await events(s, spawned.run_id);
+    expect(evs.find((e) => e.type === 'tool_update')?.data).toMatchObject({
+      status: 'failed',
+      content: [{ type: 'text', text: 'The user denied permission for this tool use.' }],
+    });
+  });
+
+  it('follow_up continues the same claude conversation: the model sees the first prompt', async () => {
+    const first = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'first prompt alpha',
+    })) as Summary;
+    const one = (await waitFor(s, first.run_id)) as Summary;
+    expect(one.status).toBe('completed');
+    expect(one.result.text).toBe('echo: first prompt alpha');
+
+    const second = (await s.call('follow_up', {
+      run: first.run_id,
+      message: 'second prompt beta',
+    })) as Summary;
+    const two = (await waitFor(s, second.run_id)) as Summary;
+    expect(two.status).toBe('completed');
+    expect(two.result.text).toBe('echo: second prompt beta');
+    expect(two.session_id).toBe(one.session_id);
+
+    const turns = turnRequests(model);
+    expect(turns.map((r) => r.reply)).toEqual([
+      { type: 'text', text: 'echo: first prompt alpha' },
+      { type: 'text', text: 'echo: second prompt beta' },
+    ]);
+    const history = JSON.stringify(turns[1]?.body.messages);
+    expect(history).toContain('first prompt alpha');
+    expect(history).toContain('echo: first prompt alpha');
+    // one conversation: claude sends the same session id with both requests
+    const sessionIds = turns.map((r) => r.headers['x-claude-code-session-id']);
+    expect(sessionIds[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(sessionIds[1]).toBe(sessionIds[0]);
+  });
+
+  it('cancel mid-turn interrupts claude: the run is cancelled and no claude process is left', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'SLOW 20',
+    })) as Summary;
+    // the slow reply is streaming
+    await eventually(() =>
+      turnRequests(model).some((r) => r.reply?.type === 'text' && r.reply.slowMs === 20_000),
+    );
+    const started = Date.now();
+    await s.call('cancel_run', { run: spawned.run_id });
+    const done = (await waitFor(s, spawned.run_id, 'finished')) as Summary;
+    expect(done.status).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(5000);
+    await eventually(() => pidsWithEnv(claudeHome).length === 0, 5000);
+    const evs = await events(s, spawned.run_id);
+    // claude's own acknowledgement of the interrupt is kept as a raw event
+    expect(
+      evs.some((e) => e.type === 'raw' && JSON.stringify(e.data).includes('[Request interrupted by user]')),
+    ).toBe(true);
+  });
+
+  it('output_schema goes through claude --json-schema: result.structured is the StructuredOutput value', async () => {
+    const schema = {
+      type: 'object',
+      properties: { name: { type: 'string' }, age: { type: 'number' } },
+      required: ['name', 'age'],
+    };
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'ANSWER_JSON {"name": "Ada", "age": 36}',
+      output_schema: schema,
+    })) as Summary;
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.structured).toEqual({ name: 'Ada', age: 36 });
+    expect(done.result.text).toBe('{"name":"Ada","age":36}');
+    const [turn] = turnRequests(model);
+    const tool = (turn?.body.tools as Summary[]).find((x) => x.name === 'StructuredOutput');
+    expect(tool?.input_schema).toEqual(schema);
+    // natively: the prompt claude got is the caller's, with no schema instruction added by baton
+    expect(JSON.stringify(turn?.body.messages)).not.toContain('"required"');
+  });
+
+  it('reports per-turn usage and cost from claude', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'count me',
+    })) as Summary;
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    const calls = model.requests.filter((r) => r.path === '/v1/messages');
+    expect(calls.length).toBe(1);
+    const input = roughTokens(calls[0]?.body.messages);
+    const output = roughTokens([{ type: 'text', text: 'echo: count me' }]);
+    expect(done.result.usage).toMatchObject({
+      input_tokens: input,
+      output_tokens: output,
+      cached_read_tokens: 0,
+    });
+    // claude prices its default model (claude-opus-5-5 in 2.1.330) at $4 / $20 per million tokens
+    expect(done.result.usage.cost_usd).toBeCloseTo((input * 4 + output * 20) / 1e6, 9);
+  });
+});
