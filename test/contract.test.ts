@@ -40,20 +40,23 @@ type AgentCase = {
   setup?: (c: Ctx) => void;
   /** Scenarios this agent cannot pass, with the reason (expected failures). */
   cannot?: Partial<Record<Scenario, string>>;
+  /** Usage fields the agent reports, checked to be positive numbers. */
+  usage: string[];
 };
 
-const REAL: [string, Partial<Record<Scenario, string>>][] = [
-  ['claude-code', {}],
-  ['codex', {}],
+const REAL: [string, string[], Partial<Record<Scenario, string>>][] = [
+  ['claude-code', ['input_tokens', 'output_tokens', 'cost_usd'], {}],
+  ['codex', ['input_tokens', 'output_tokens', 'context_size'], {}],
   [
     'gemini',
+    ['input_tokens', 'output_tokens'],
     {
       resume:
         'gemini-cli 0.61.0 wipes a session that session/load reopens within the wall-clock minute it was created ("No previous sessions found")',
     },
   ],
-  ['claude-acp', {}],
-  ['codex-acp', {}],
+  ['claude-acp', ['cost_usd', 'context_size'], {}],
+  ['codex-acp', ['context_used', 'context_size'], {}],
 ];
 
 const AGENTS: AgentCase[] = [
@@ -65,9 +68,11 @@ const AGENTS: AgentCase[] = [
       args: [FIXTURE_AGENT, '--scenario', CONTRACT_SCENARIO, '--state', join(c.dir, 'fixture-state')],
       env: { HOME: c.home },
     }),
+    usage: ['input_tokens', 'output_tokens'],
   },
-  ...REAL.map(([name, cannot]) => ({
+  ...REAL.map(([name, usage, cannot]) => ({
     name,
+    usage,
     protocol: REAL_AGENT_PROTOCOLS[name],
     config: (c: Ctx) => realAgentConfig(name, c.home, c.model.url),
     setup: (c: Ctx) => setupAgentHome(name, c.home, c.model.url),
@@ -264,9 +269,7 @@ describe.each(AGENTS)('contract: $name', (agent) => {
     const done = (await waitFor(s, run.run_id)) as Summary;
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     const usage = done.result.usage as Record<string, number> | undefined;
-    expect(usage).toBeDefined();
-    const tokens = (usage?.input_tokens ?? 0) + (usage?.output_tokens ?? 0) + (usage?.context_used ?? 0);
-    expect(tokens).toBeGreaterThan(0);
+    for (const field of agent.usage) expect(usage?.[field], `usage.${field}`).toBeGreaterThan(0);
   });
 
   test('missing', 'agent binary missing → spawn_run fails fast with the doctor fix', async () => {

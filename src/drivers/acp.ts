@@ -1,6 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BatonError } from '../errors.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
@@ -83,7 +83,7 @@ class AcpSession implements AgentSession {
     });
     const stream = acp.ndJsonStream(
       Writable.toWeb(child.stdin) as WritableStream<Uint8Array>,
-      Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>,
+      Readable.toWeb(child.stdout.pipe(salvageUsage((u) => this.#onUpdate(u)))) as ReadableStream<Uint8Array>,
     );
     const app = acp
       .client({ name: 'baton' })
@@ -412,6 +412,50 @@ class AcpSession implements AgentSession {
   }
 }
 
+/** Longest stdout line the usage salvage looks into (longer ones pass through untouched). */
+const SALVAGE_MAX_LINE = 64 * 1024;
+
+/**
+ * HACK: claude-agent-acp (0.23.1) sends `usage_update` with `used: null` (it knows the cost and the
+ * context size, not the tokens used). The ACP SDK rejects the whole notification as invalid params,
+ * and the run would lose its cost. This pass-through takes such lines out of the stream and hands
+ * them to `onUpdate` with `used` left out. Everything else passes byte for byte. Remove when the
+ * adapter sends a number.
+ */
+function salvageUsage(onUpdate: (update: acp.SessionUpdate) => void): Transform {
+  let partial = '';
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      if (partial.length > SALVAGE_MAX_LINE) {
+        lines.push(partial);
+        partial = '';
+        done(null, lines.join('\n'));
+        return;
+      }
+      const kept = lines.filter((line) => {
+        if (line.length > SALVAGE_MAX_LINE || !line.includes('"usage_update"')) return true;
+        try {
+          const msg = JSON.parse(line) as { method?: string; params?: { update?: Record<string, unknown> } };
+          const update = msg.params?.update;
+          if (msg.method !== 'session/update' || update?.sessionUpdate !== 'usage_update') return true;
+          if (typeof update.used === 'number') return true;
+          onUpdate(update as unknown as acp.SessionUpdate);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      done(null, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+    },
+    flush(done) {
+      done(null, partial);
+    },
+  });
+}
+
 /**
  * HACK: gemini-cli (0.61.0) reports a turn's tokens not in the prompt response's `usage` but in
  * `_meta.quota.token_count` ({input_tokens, output_tokens}). Read it when `usage` is absent; remove
@@ -431,11 +475,13 @@ function textOf(block: acp.ContentBlock): string | undefined {
 }
 
 function mapUsage(update: {
-  used: number;
-  size: number;
+  used: number | null;
+  size: number | null;
   cost?: { amount: number; currency: string } | null;
 }): Usage {
-  const usage: Usage = { context_used: update.used, context_size: update.size };
+  const usage: Usage = {};
+  if (typeof update.used === 'number') usage.context_used = update.used;
+  if (typeof update.size === 'number') usage.context_size = update.size;
   if (update.cost && update.cost.currency.toUpperCase() === 'USD') usage.cost_usd = update.cost.amount;
   return usage;
 }
