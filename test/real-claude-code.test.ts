@@ -3,6 +3,7 @@
 // stdio), offline: the model is the scripted test/fixtures/model-server.mjs (Anthropic Messages),
 // and claude's HOME is an isolated temp dir (never the real ~/.claude).
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
@@ -55,33 +56,55 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
   let t: TestEnv;
   let s: Server;
   let claudeHome: string;
+  /** An Anthropic endpoint that refuses every key (HTTP 401). */
+  let refusing: HttpServer;
+  let refusingUrl: string;
 
   beforeAll(async () => {
     model = await startModelServer();
+    refusing = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            type: 'error',
+            error: { type: 'authentication_error', message: 'invalid x-api-key' },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const address = refusing.address();
+    refusingUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   });
   afterAll(async () => {
     await model?.close();
+    refusing?.closeAllConnections();
+    await new Promise((resolve) => refusing?.close(resolve));
   });
 
   beforeEach(async () => {
     model.requests.length = 0;
     t = makeEnv((dir) => {
       claudeHome = join(dir, 'claude-home');
+      // baton passes {...process.env, ...env}; its own env (from makeEnv) is only PATH, HOME and
+      // BATON_HOME, so nothing of the developer's claude setup leaks in.
+      const env = {
+        HOME: claudeHome,
+        ANTHROPIC_BASE_URL: model.url,
+        ANTHROPIC_API_KEY: 'dummy',
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_TELEMETRY: '1',
+        DISABLE_AUTOUPDATER: '1',
+      };
       return {
         agents: {
-          claude: {
+          claude: { driver: 'claude-code', command: CLAUDE, env },
+          'claude-refused': {
             driver: 'claude-code',
             command: CLAUDE,
-            // baton passes {...process.env, ...env}; its own env (from makeEnv) is only PATH, HOME and
-            // BATON_HOME, so nothing of the developer's claude setup leaks in.
-            env: {
-              HOME: claudeHome,
-              ANTHROPIC_BASE_URL: model.url,
-              ANTHROPIC_API_KEY: 'dummy',
-              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-              DISABLE_TELEMETRY: '1',
-              DISABLE_AUTOUPDATER: '1',
-            },
+            env: { ...env, ANTHROPIC_BASE_URL: refusingUrl },
           },
         },
       };
@@ -230,7 +253,7 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     ).toBe(true);
   });
 
-  it('output_schema goes through claude --json-schema: result.structured is the StructuredOutput value', async () => {
+  it('output_schema goes to claude natively (initialize.jsonSchema): result.structured is the StructuredOutput value', async () => {
     const schema = {
       type: 'object',
       properties: { name: { type: 'string' }, age: { type: 'number' } },
@@ -272,5 +295,73 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     });
     // claude prices its default model (claude-opus-5-5 in 2.1.330) at $4 / $20 per million tokens
     expect(done.result.usage.cost_usd).toBeCloseTo((input * 4 + output * 20) / 1e6, 9);
+  });
+
+  it('a turn with another output schema than the last one restarts claude on the same conversation', async () => {
+    const first = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'ANSWER_JSON {"step": 1}',
+      output_schema: { type: 'object', properties: { step: { type: 'number' } }, required: ['step'] },
+    })) as Summary;
+    const one = (await waitFor(s, first.run_id)) as Summary;
+    expect(one.result.structured).toEqual({ step: 1 });
+    const pidBefore = pidsWithEnv(claudeHome);
+    expect(pidBefore.length).toBeGreaterThan(0);
+
+    const second = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      session_id: one.session_id,
+      prompt: 'plain words after the schema',
+    })) as Summary;
+    const two = (await waitFor(s, second.run_id)) as Summary;
+    expect(two.status).toBe('completed');
+    expect(two.result.text).toBe('echo: plain words after the schema');
+    expect(two.result.structured).toBeUndefined();
+
+    const turns = turnRequests(model);
+    expect(turns.length).toBe(2);
+    const names = (r: RecordedRequest | undefined) => (r?.body.tools as Summary[]).map((x) => x.name);
+    expect(names(turns[0])).toContain('StructuredOutput');
+    expect(names(turns[1])).not.toContain('StructuredOutput');
+    // the restarted claude (--resume) sent the first turn as history, under the same session id
+    expect(JSON.stringify(turns[1]?.body.messages)).toContain('ANSWER_JSON {\\"step\\": 1}');
+    expect(turns[1]?.headers['x-claude-code-session-id']).toBe(turns[0]?.headers['x-claude-code-session-id']);
+    // a new process, and the old one is gone
+    expect(pidsWithEnv(claudeHome).some((pid) => pidBefore.includes(pid))).toBe(false);
+  });
+
+  it('policy auto_edit starts claude in acceptEdits: a Write inside the cwd is not asked about', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'WRITE_FILE auto.txt written-without-asking',
+      policy: 'auto_edit',
+    })) as Summary;
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toBe('done: wrote auto.txt');
+    expect(readFileSync(join(t.work, 'auto.txt'), 'utf8')).toBe('written-without-asking');
+    const evs = await events(s, spawned.run_id);
+    expect(evs.filter((e) => e.type === 'permission_request')).toEqual([]);
+    expect(evs.find((e) => e.type === 'raw' && e.data.claude === 'system/init')?.data.permission_mode).toBe(
+      'acceptEdits',
+    );
+  });
+
+  it('a refused API key fails the run at the first retry, with the HTTP status in the error', async () => {
+    const started = Date.now();
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude-refused',
+      cwd: t.work,
+      prompt: 'hello',
+    })) as Summary;
+    const done = (await waitFor(s, spawned.run_id, 'finished')) as Summary;
+    expect(done.status).toBe('failed');
+    expect(done.error.code).toBe('AGENT_ERROR');
+    expect(done.error.message).toContain('HTTP 401 (authentication_failed)');
+    // claude itself would retry ten times with backoff (minutes)
+    expect(Date.now() - started).toBeLessThan(8000);
   });
 });
