@@ -5,10 +5,6 @@ import { ControlClient, serveControl } from './ipc/control.js';
 import { killAllChildrenNow } from './process/child.js';
 import { Store } from './store/store.js';
 
-// TEMPORARY while the claude-code and codex drivers are being written: an unchecked import path.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const importDriver = (path: string): Promise<any> => import(path);
-
 /** A running baton: config, store, engine and control socket, wired together. */
 export type App = { config: Config; store: Store; engine: Engine; close: () => Promise<void> };
 
@@ -26,12 +22,12 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
       'claude-code': new LazyDriver(
         'claude-code',
-        async () => new (await importDriver('./drivers/claude-code.js')).ClaudeCodeDriver(),
+        async () => new (await import('./drivers/claude-code.js')).ClaudeCodeDriver(),
         true,
       ),
       codex: new LazyDriver(
         'codex',
-        async () => new (await importDriver('./drivers/codex.js')).CodexDriver(),
+        async () => new (await import('./drivers/codex.js')).CodexDriver(),
         true,
       ),
     },
