@@ -130,6 +130,7 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     const waiting = (await waitFor(s, spawned.run_id)) as Summary;
     expect(waiting.status).toBe('waiting');
     expect(waiting.waiting_for.kind).toBe('permission');
+    expect(waiting.waiting_for.title).toBe(`Write ${join(t.work, 'hello.txt')}`);
     expect(waiting.waiting_for.tool_call).toMatchObject({
       kind: 'edit',
       title: `Write ${join(t.work, 'hello.txt')}`,
@@ -363,5 +364,42 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     expect(done.error.message).toContain('HTTP 401 (authentication_failed)');
     // claude itself would retry ten times with backoff (minutes)
     expect(Date.now() - started).toBeLessThan(8000);
+  });
+
+  it('allow_always hands claude its own suggestion (acceptEdits for the session): the next Write is not asked', async () => {
+    const first = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'WRITE_FILE one.txt first',
+    })) as Summary;
+    expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('waiting');
+    await s.call('answer_permission', { run: first.run_id, option_id: 'allow_always' });
+    expect(((await waitFor(s, first.run_id)) as Summary).result.text).toBe('done: wrote one.txt');
+
+    const second = (await s.call('follow_up', {
+      run: first.run_id,
+      message: 'WRITE_FILE two.txt second',
+    })) as Summary;
+    const done = (await waitFor(s, second.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toBe('done: wrote two.txt');
+    expect(readFileSync(join(t.work, 'two.txt'), 'utf8')).toBe('second');
+    expect((await events(s, second.run_id)).filter((e) => e.type === 'permission_request')).toEqual([]);
+  });
+
+  it('cancel while claude waits for a permission answer: cancelled, nothing written, no process left', async () => {
+    const spawned = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      prompt: 'WRITE_FILE never.txt nope',
+    })) as Summary;
+    expect(((await waitFor(s, spawned.run_id)) as Summary).status).toBe('waiting');
+    await s.call('cancel_run', { run: spawned.run_id });
+    const done = (await waitFor(s, spawned.run_id, 'finished')) as Summary;
+    expect(done.status).toBe('cancelled');
+    expect(existsSync(join(t.work, 'never.txt'))).toBe(false);
+    await eventually(() => pidsWithEnv(claudeHome).length === 0, 5000);
+    const resolved = (await events(s, spawned.run_id)).find((e) => e.type === 'permission_resolved');
+    expect(resolved?.data).toMatchObject({ outcome: 'cancelled' });
   });
 });

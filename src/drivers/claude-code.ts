@@ -590,7 +590,11 @@ class ClaudeCodeSession implements AgentSession {
     ];
     const abort = new AbortController();
     this.#permissionAborts.set(msg.request_id, abort);
-    const title = req.title ?? (req.description ? `${name}: ${req.description}` : info.title);
+    // Known tools get baton's title (the file or command); others claude's own wording.
+    const title =
+      info.kind !== 'other'
+        ? info.title
+        : (req.title ?? (req.description ? `${name}: ${req.description}` : name));
     const picked = await turn.sink.requestPermission(
       { title: clip(title), tool_call: toolCall, options },
       abort.signal,
