@@ -248,8 +248,11 @@ class ClaudeCodeSession implements AgentSession {
     }
     const schema = options.outputSchema;
     const schemaKey = schema ? JSON.stringify(schema) : '';
-    // `--json-schema` (and `initialize.jsonSchema`) is fixed for a process's lifetime: a turn with a
-    // different schema (or none after one) gets a fresh process on the same conversation.
+    // HACK: claude 2.1.330 fixes the JSON schema (`--json-schema`, or `initialize.jsonSchema`) for
+    // a process's lifetime; a second `initialize` is answered but its schema ignored (verified). So a
+    // turn with another schema than the process's (or none after one) gets a fresh process on the
+    // same conversation (`--resume`, ~0.4 s); the pid changes. Remove when claude takes a schema per
+    // user message.
     if (this.#initialized && schemaKey !== this.#schemaKey) await this.#restart();
     let turn!: Turn;
     const outcome = new Promise<TurnOutcome>((resolve, reject) => {
