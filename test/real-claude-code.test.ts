@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
 import {
@@ -330,7 +331,16 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     expect(JSON.stringify(turns[1]?.body.messages)).toContain('ANSWER_JSON {\\"step\\": 1}');
     expect(turns[1]?.headers['x-claude-code-session-id']).toBe(turns[0]?.headers['x-claude-code-session-id']);
     // a new process, and the old one is gone
-    expect(pidsWithEnv(claudeHome).some((pid) => pidBefore.includes(pid))).toBe(false);
+    const pidsAfter = pidsWithEnv(claudeHome);
+    expect(pidsAfter.some((pid) => pidBefore.includes(pid))).toBe(false);
+    // the run records the new process (the one to kill after a crash of baton), not the old one
+    const db = new Database(join(t.home, 'baton.db'), { readonly: true });
+    const row = db.prepare('SELECT agent_pid FROM runs WHERE id = ?').get(second.run_id) as {
+      agent_pid: number;
+    };
+    db.close();
+    expect(pidsAfter).toContain(row.agent_pid);
+    expect(pidBefore).not.toContain(row.agent_pid);
   });
 
   it('policy auto_edit starts claude in acceptEdits: a Write inside the cwd is not asked about', async () => {

@@ -172,6 +172,8 @@ class ClaudeCodeSession implements AgentSession {
   readonly #options: OpenOptions;
   #child: ChildHandle | undefined;
   #resolveExited!: (value: { end: ChildEnd; stderrTail: string }) => void;
+  /** True once the first process was replaced (the run must learn the new pid). */
+  #replaced = false;
   /** True once claude has (or may have) saved the conversation, so a restart must `--resume` it. */
   #persisted: boolean;
   /** The current process got its `initialize` (which fixes its JSON schema for its lifetime). */
@@ -224,7 +226,9 @@ class ClaudeCodeSession implements AgentSession {
       env: { ...process.env, ...o.agent.env },
       onStderr: o.onStderr,
     });
+    const replacing = this.#child !== undefined || this.#replaced;
     this.#child = child;
+    if (replacing) o.onProcess?.(child.pid, child.startTime);
     this.#initialized = false;
     this.#lastTotalCost = undefined;
     // A closed pipe after the child died is expected; the exit is reported through `exited`.
@@ -309,6 +313,7 @@ class ClaudeCodeSession implements AgentSession {
   async #restart(): Promise<void> {
     const old = this.#child;
     this.#child = undefined; // its exit is now expected
+    this.#replaced = true;
     const end = old ? (old.stdin.end(), await old.stop(2000)) : { code: null, signal: null };
     try {
       await this.spawn();

@@ -92,6 +92,11 @@ export type OpenOptions = {
   policy: PermissionPolicy;
   /** baton's state folder, for per-agent files a driver must keep (never the user's own config). */
   batonHome: string;
+  /**
+   * Called when the driver replaces the agent process of a live session (e.g. claude restarted for
+   * another output schema), so the run records the pid it must kill after a crash.
+   */
+  onProcess?: (pid: number, pidStart: string | undefined) => void;
   /** Called with the agent's stderr as it arrives. */
   onStderr?: (text: string) => void;
 };

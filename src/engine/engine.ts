@@ -1170,6 +1170,10 @@ export class Engine {
       policy: ctx.row.policy,
       batonHome: this.config.home,
       onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
+      onProcess: (pid, pidStart) => {
+        const run = this.#pool.get(sid)?.busyRun;
+        if (run) this.store.runs.update(run.id, { agent_pid: pid, agent_start: pidStart ?? null });
+      },
     });
     this.#openings.add(opening);
     try {
