@@ -4,7 +4,7 @@
 // Every test gets a fresh BATON_HOME and an isolated HOME for the agent. Where an agent genuinely
 // cannot do something, its case says so with a reason: that test is an expected failure (`it.fails`),
 // so it turns red the day the agent gains the capability.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
@@ -20,6 +20,7 @@ import {
   type Server,
   type Summary,
   type TestEnv,
+  pidsWithEnv,
 } from './helpers.js';
 
 const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
@@ -79,20 +80,6 @@ const AGENTS: AgentCase[] = [
     cannot,
   })),
 ];
-
-/** PIDs of processes whose environment contains `needle` (the agent's isolated HOME). */
-function pidsWithEnv(needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) out.push(Number(entry));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return out;
-}
 
 const SCHEMA = {
   type: 'object',
@@ -229,7 +216,10 @@ describe.each(AGENTS)('contract: $name', (agent) => {
     const done = (await waitFor(s, next.run_id)) as Summary;
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     if (!agent.protocol) expect(done.result.text).toContain('REMEMBER the word alpha-7');
-    else expect(JSON.stringify(turns().at(-1)?.body)).toContain('alpha-7');
+    else {
+      expect(JSON.stringify(turns().at(-1)?.body)).toContain('alpha-7');
+      expect(done.result.text).toContain('what was the code word?');
+    }
   });
 
   test('cancel', 'cancel mid-turn → cancelled, no agent process left', async () => {

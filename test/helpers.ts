@@ -142,6 +142,23 @@ export function pidsMatching(needle: string): number[] {
   return out;
 }
 
+/**
+ * PIDs of processes whose environment contains `needle`, such as an agent's isolated HOME (the
+ * real CLIs' command lines do not name it). This test process is never counted.
+ */
+export function pidsWithEnv(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) out.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return out;
+}
+
 /** True when the process group `pgid` has no members left. */
 export function groupGone(pgid: number): boolean {
   try {

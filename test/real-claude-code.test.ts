@@ -2,7 +2,7 @@
 // baton's native claude-code driver (claude -p, stream-json both ways, permission prompts over
 // stdio), offline: the model is the scripted test/fixtures/model-server.mjs (Anthropic Messages),
 // and claude's HOME is an isolated temp dir (never the real ~/.claude).
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,23 +17,10 @@ import {
   type Server,
   type TestEnv,
   type Summary,
+  pidsWithEnv,
 } from './helpers.js';
 
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
-
-/** PIDs of processes whose environment contains `needle` (claude's cmdline does not name its HOME). */
-function pidsWithEnv(needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) out.push(Number(entry));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return out;
-}
 
 /** The scripted model server's token estimate (test/fixtures/model/directives.mjs `roughTokens`). */
 function roughTokens(value: unknown): number {

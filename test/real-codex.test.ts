@@ -2,7 +2,7 @@
 // the native `codex` driver (`codex app-server`, JSON-RPC over stdio), offline: the model is the
 // scripted test/fixtures/model-server.mjs (OpenAI Responses), and codex's HOME and CODEX_HOME are
 // an isolated temp dir (never the real ~/.codex).
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
@@ -15,23 +15,10 @@ import {
   type Server,
   type TestEnv,
   type Summary,
+  pidsWithEnv,
 } from './helpers.js';
 
 const CODEX = join(ROOT, 'node_modules', '.bin', 'codex');
-
-/** PIDs of processes whose environment contains `needle` (codex's cmdline does not name its HOME). */
-function pidsWithEnv(needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) out.push(Number(entry));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return out;
-}
 
 /** The model server's token estimate (directives.mjs `roughTokens`), to check usage figures. */
 function roughTokens(value: unknown): number {
@@ -282,6 +269,8 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
     );
     // one thread: the same prompt_cache_key (codex uses the thread id) on both requests
     expect(turns[1]?.body.prompt_cache_key).toBe(turns[0]?.body.prompt_cache_key);
+    // the resumed thread's earlier usage (codex reports it under the old turn id) is not billed again
+    expect(two.result.usage.input_tokens).toBe(roughTokens(turns[1]?.body.input));
   });
 
   it('cancel mid-turn interrupts codex, ends the run cancelled and leaves no codex process', async () => {

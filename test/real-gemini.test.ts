@@ -1,7 +1,7 @@
 // The real Gemini CLI (`@google/gemini-cli`, a devDependency) driven end to end through baton over
 // ACP (`gemini --acp`), offline: the model is the scripted test/fixtures/model-server.mjs, and
 // gemini's HOME is an isolated temp dir (never the real ~/.gemini).
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer } from './fixtures/model-server.mjs';
@@ -14,23 +14,10 @@ import {
   type Server,
   type TestEnv,
   type Summary,
+  pidsWithEnv,
 } from './helpers.js';
 
 const GEMINI = join(ROOT, 'node_modules', '.bin', 'gemini');
-
-/** PIDs of processes whose environment contains `needle` (gemini's cmdline does not name its HOME). */
-function pidsWithEnv(needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(needle)) out.push(Number(entry));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return out;
-}
 
 describe('the real Gemini CLI through baton (offline)', () => {
   let model: ModelServer;

@@ -496,8 +496,9 @@ class CodexSession implements AgentSession {
     if (!turn) return undefined;
     if (typeof params.threadId === 'string' && params.threadId !== this.agentSessionId) return undefined;
     const turnId = typeof params.turnId === 'string' ? params.turnId : undefined;
-    if (turnId && turn.id && turnId !== turn.id) return undefined;
-    if (turnId && !turn.id) turn.id = turnId;
+    // The turn's id comes only from turn/start's answer or turn/started: after thread/resume codex
+    // reports the restored turn (its token usage, say) under the old id before ours has begun.
+    if (turnId && turnId !== turn.id) return undefined;
     return turn;
   }
 
@@ -573,6 +574,19 @@ class CodexSession implements AgentSession {
       case 'turn/completed':
         this.#onTurnCompleted(params);
         return;
+      case 'turn/started': {
+        const turn = this.#turn;
+        const id = asJson(params.turn).id;
+        const thread = params.threadId;
+        if (
+          turn &&
+          !turn.id &&
+          typeof id === 'string' &&
+          (thread === undefined || thread === this.agentSessionId)
+        )
+          turn.id = id;
+        return;
+      }
       case 'serverRequest/resolved': {
         // codex withdrew an approval it had asked for (e.g. the turn was interrupted).
         const ask = this.#asks.get(String(params.requestId));
@@ -591,7 +605,6 @@ class CodexSession implements AgentSession {
       // streamed command output (the completed item carries it all), repeated whole-turn diffs.
       case 'thread/started':
       case 'thread/status/changed':
-      case 'turn/started':
       case 'turn/diff/updated':
       case 'item/commandExecution/outputDelta':
       case 'item/fileChange/outputDelta':
@@ -645,6 +658,7 @@ class CodexSession implements AgentSession {
     const turn = this.#forTurn(params);
     if (!turn) return;
     const t = asJson(params.turn);
+    if (typeof t.id === 'string' && t.id !== turn.id) return; // another (an earlier) turn
     const status = t.status;
     if (status === 'failed') {
       const message = t.error ? turnErrorText(asJson(t.error)) : (turn.error ?? 'the turn failed');
