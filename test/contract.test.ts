@@ -26,7 +26,8 @@ import {
 const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
 
 /** The scenarios of the contract. */
-type Scenario = 'allow' | 'deny' | 'follow_up' | 'resume' | 'cancel' | 'structured' | 'usage' | 'missing';
+type Scenario =
+  'allow' | 'deny' | 'follow_up' | 'resume' | 'cancel' | 'structured' | 'usage' | 'model' | 'missing';
 
 type Ctx = { dir: string; home: string; model: ModelServer };
 
@@ -43,6 +44,21 @@ type AgentCase = {
   cannot?: Partial<Record<Scenario, string>>;
   /** Usage fields the agent reports, checked to be positive numbers. */
   usage: string[];
+  /** A model to ask for (one the agent offers), the model id the API then sees, how to read it from a request. */
+  model?: [string, RegExp, (r: RecordedRequest) => unknown];
+  /** The agent lists the models it offers (an ACP model option), so an unknown one is refused. */
+  modelList?: boolean;
+};
+
+const bodyModel = (r: RecordedRequest) => r.body.model;
+const pathModel = (r: RecordedRequest) => /models\/([^:]+):/.exec(r.path)?.[1];
+const MODELS: Record<string, [string, RegExp, (r: RecordedRequest) => unknown]> = {
+  'claude-code': ['claude-sonnet-4-5', /^claude-sonnet-4-5$/, bodyModel],
+  codex: ['gpt-5.6-terra', /^gpt-5\.6-terra$/, bodyModel],
+  gemini: ['gemini-2.5-pro', /^gemini-2\.5-pro$/, pathModel],
+  // claude-agent-acp offers aliases (default, sonnet[1m], opus[1m], haiku); haiku is Claude Haiku.
+  'claude-acp': ['haiku', /^claude-haiku-/, bodyModel],
+  'codex-acp': ['gpt-5.4', /^gpt-5\.4$/, bodyModel],
 };
 
 const REAL: [string, string[], Partial<Record<Scenario, string>>][] = [
@@ -70,10 +86,14 @@ const AGENTS: AgentCase[] = [
       env: { HOME: c.home },
     }),
     usage: ['input_tokens', 'output_tokens'],
+    cannot: { model: 'the fixture agent calls no model API (it offers no model option)' },
   },
   ...REAL.map(([name, usage, cannot]) => ({
     name,
     usage,
+    model: MODELS[name],
+    modelList:
+      REAL_AGENT_PROTOCOLS[name] !== undefined && ['gemini', 'claude-acp', 'codex-acp'].includes(name),
     protocol: REAL_AGENT_PROTOCOLS[name],
     config: (c: Ctx) => realAgentConfig(name, c.home, c.model.url),
     setup: (c: Ctx) => setupAgentHome(name, c.home, c.model.url),
@@ -260,6 +280,25 @@ describe.each(AGENTS)('contract: $name', (agent) => {
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     const usage = done.result.usage as Record<string, number> | undefined;
     for (const field of agent.usage) expect(usage?.[field], `usage.${field}`).toBeGreaterThan(0);
+  });
+
+  test('model', 'model → the agent asks the model API for that model', async () => {
+    await start();
+    const [id, expected, read] = agent.model ?? ['some-model', /some-model/, () => undefined];
+    const run = await spawn('say hi', { model: id });
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    const last = model.requests.filter((r) => r.protocol === agent.protocol).at(-1);
+    expect(last && read(last)).toMatch(expected);
+    if (agent.modelList) {
+      // An ACP agent lists its models: one it does not offer fails the run with the list, at once.
+      const bad = await spawn('say hi', { model: 'no-such-model' });
+      const failed = (await waitFor(s, bad.run_id)) as Summary;
+      expect(failed.status).toBe('failed');
+      expect(failed.error.code).toBe('MODEL_NOT_AVAILABLE');
+      expect(failed.error.message).toContain(`choose one of: `);
+      expect(failed.error.message).toContain(id);
+    }
   });
 
   test('missing', 'agent binary missing → spawn_run fails fast with the doctor fix', async () => {

@@ -124,6 +124,7 @@ class AcpSession implements AgentSession {
     };
     const cwd = this.#options.cwd;
     let configOptions: acp.SessionConfigOption[] | null | undefined;
+    let legacyModels: string[] | undefined;
     const resumeId = this.#options.resumeSessionId;
     if (resumeId) {
       if (this.capabilities.load) {
@@ -134,6 +135,7 @@ class AcpSession implements AgentSession {
             'session/load',
           );
           configOptions = res?.configOptions;
+          legacyModels = modelsOf(res);
         } finally {
           await this.#settle();
           this.#replaying = false;
@@ -144,6 +146,7 @@ class AcpSession implements AgentSession {
           'session/resume',
         );
         configOptions = res.configOptions;
+        legacyModels = modelsOf(res);
       } else {
         throw new BatonError(
           'SESSION_NOT_RESUMABLE',
@@ -158,24 +161,49 @@ class AcpSession implements AgentSession {
       );
       this.agentSessionId = res.sessionId;
       configOptions = res.configOptions;
+      legacyModels = modelsOf(res);
     }
     const model = this.#options.model;
-    if (model) {
-      const option = configOptions?.find((o) => o.category === 'model');
-      if (option) {
-        await this.#bounded(
-          agent.request(acp.methods.agent.session.setConfigOption, {
-            sessionId: this.agentSessionId,
-            configId: option.id,
-            value: model,
-          }),
-          'session/set_config_option',
-        );
-      } else {
-        this.notes.push(
-          `agent ${this.#options.agent.name} offers no model option; model "${model}" was not applied`,
-        );
-      }
+    if (model) await this.#applyModel(model, configOptions, legacyModels);
+  }
+
+  /**
+   * Chooses the session's model: the `model` config option when the agent offers one, else the
+   * older `session/set_model` when it lists `models` (gemini-cli 0.61). A model the agent does not
+   * offer fails the run with the list (agents were seen to map an unknown id silently to another
+   * model); an agent with no model choice at all only gets a note.
+   */
+  async #applyModel(
+    model: string,
+    configOptions: acp.SessionConfigOption[] | null | undefined,
+    legacyModels: string[] | undefined,
+  ): Promise<void> {
+    const agent = this.#conn.agent;
+    const name = this.#options.agent.name;
+    const option = configOptions?.find((o) => o.category === 'model');
+    const offered = option ? optionValues(option) : legacyModels;
+    if (offered && offered.length > 0 && !offered.includes(model)) {
+      throw new BatonError(
+        'MODEL_NOT_AVAILABLE',
+        `agent ${name} does not offer model "${model}"; choose one of: ${offered.join(', ')}`,
+      );
+    }
+    if (option) {
+      await this.#bounded(
+        agent.request(acp.methods.agent.session.setConfigOption, {
+          sessionId: this.agentSessionId,
+          configId: option.id,
+          value: model,
+        }),
+        'session/set_config_option',
+      );
+    } else if (legacyModels) {
+      await this.#bounded(
+        agent.request('session/set_model', { sessionId: this.agentSessionId, modelId: model }),
+        'session/set_model',
+      );
+    } else {
+      this.notes.push(`agent ${name} offers no model option; model "${model}" was not applied`);
     }
   }
 
@@ -410,6 +438,25 @@ class AcpSession implements AgentSession {
     const event = mapUpdate(update);
     if (event) this.#sink?.emit(event);
   }
+}
+
+/** The values a select config option offers (groups flattened); empty for other kinds. */
+function optionValues(option: acp.SessionConfigOption): string[] {
+  const raw = (option as { options?: unknown }).options;
+  if (!Array.isArray(raw)) return [];
+  const out: string[] = [];
+  for (const o of raw as { value?: unknown; options?: { value?: unknown }[] }[]) {
+    if (typeof o.value === 'string') out.push(o.value);
+    for (const g of o.options ?? []) if (typeof g.value === 'string') out.push(g.value);
+  }
+  return out;
+}
+
+/** The model ids of the older unstable `models` field of a session response, if present. */
+function modelsOf(res: unknown): string[] | undefined {
+  const models = (res as { models?: { availableModels?: { modelId?: unknown }[] } } | null)?.models;
+  if (!Array.isArray(models?.availableModels)) return undefined;
+  return models.availableModels.map((m) => m.modelId).filter((id): id is string => typeof id === 'string');
 }
 
 /** Longest stdout line the usage salvage looks into (longer ones pass through untouched). */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { BatonError, type ErrorCode } from '../errors.js';
+import { readLines } from '../process/lines.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import type { PermissionOption, ToolCallInfo, Usage } from '../engine/types.js';
 import type {
@@ -324,32 +325,16 @@ class ClaudeCodeSession implements AgentSession {
     }
   }
 
-  /** Splits stdout into lines (bounded) and handles each; resolves when stdout closes. */
+  /** Handles claude's stdout line by line (bounded); resolves when stdout closes. */
   #readLines(child: ChildHandle): Promise<void> {
-    return new Promise((resolve) => {
-      let buf = '';
-      let skipping = false;
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (skipping) skipping = false;
-          else if (child === this.#child) this.#onLine(line);
-        }
-        if (buf.length > MAX_LINE_BYTES) {
-          this.#turn?.sink.emit({
-            type: 'raw',
-            data: { note: `claude wrote a stdout line over ${MAX_LINE_BYTES} bytes; it was dropped` },
-          });
-          buf = '';
-          skipping = true;
-        }
-      });
-      child.stdout.once('close', () => resolve());
-      child.stdout.once('end', () => resolve());
+    return readLines(child.stdout, MAX_LINE_BYTES, {
+      onLine: (line) => {
+        if (child === this.#child) this.#onLine(line);
+      },
+      onOversize: (bytes) =>
+        this.#raw({
+          note: `claude wrote a stdout line of ${bytes} bytes, over ${MAX_LINE_BYTES}; it was dropped`,
+        }),
     });
   }
 

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { BatonError } from '../errors.js';
+import { readLines } from '../process/lines.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import type { PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
 import type {
@@ -54,15 +55,15 @@ class JsonLinePeer {
   readonly #handlers: PeerHandlers;
   readonly #pending = new Map<RpcId, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   #nextId = 1;
-  #chunks: Buffer[] = [];
-  #size = 0;
-  #dropping = false;
   #closedWith: Error | undefined;
 
   constructor(input: Readable, output: Writable, handlers: PeerHandlers) {
     this.#out = output;
     this.#handlers = handlers;
-    input.on('data', (chunk: Buffer) => this.#read(chunk));
+    void readLines(input, MAX_LINE_BYTES, {
+      onLine: (line) => this.#onLine(line),
+      onOversize: (size, head) => this.#onOversize(size, head),
+    });
     // A closed pipe after the child died is expected; the exit is reported through `exited`.
     output.on('error', () => undefined);
   }
@@ -94,47 +95,17 @@ class JsonLinePeer {
     this.#out.write(`${JSON.stringify(message)}\n`);
   }
 
-  #read(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-      this.#append(chunk.subarray(start, nl));
-      this.#endLine();
-      start = nl + 1;
+  #onOversize(size: number, head: string): void {
+    this.#handlers.onDropped(size);
+    const id = /^\s*\{\s*"id"\s*:\s*(\d+)/.exec(head)?.[1];
+    const pending = id !== undefined ? this.#pending.get(Number(id)) : undefined;
+    if (pending && id !== undefined) {
+      this.#pending.delete(Number(id));
+      pending.reject(new RpcError(-32603, `codex's answer was larger than ${MAX_LINE_BYTES} bytes`));
     }
-    if (start < chunk.length) this.#append(chunk.subarray(start));
   }
 
-  #append(part: Buffer): void {
-    if (part.length === 0) return;
-    this.#size += part.length;
-    if (this.#dropping) return;
-    if (this.#size > MAX_LINE_BYTES) {
-      this.#dropping = true;
-      // Keep the head: it names the request id of an oversized answer.
-      const head = Buffer.concat(this.#chunks).subarray(0, 256);
-      this.#chunks = [head];
-      return;
-    }
-    this.#chunks.push(part);
-  }
-
-  #endLine(): void {
-    const size = this.#size;
-    const raw = Buffer.concat(this.#chunks).toString('utf8');
-    const dropped = this.#dropping;
-    this.#chunks = [];
-    this.#size = 0;
-    this.#dropping = false;
-    if (dropped) {
-      this.#handlers.onDropped(size);
-      const id = /^\s*\{\s*"id"\s*:\s*(\d+)/.exec(raw)?.[1];
-      const pending = id !== undefined ? this.#pending.get(Number(id)) : undefined;
-      if (pending && id !== undefined) {
-        this.#pending.delete(Number(id));
-        pending.reject(new RpcError(-32603, `codex's answer was larger than ${MAX_LINE_BYTES} bytes`));
-      }
-      return;
-    }
+  #onLine(raw: string): void {
     if (!raw.trim()) return;
     let msg: Json;
     try {
