@@ -92,8 +92,7 @@ const AGENTS: AgentCase[] = [
     name,
     usage,
     model: MODELS[name],
-    modelList:
-      REAL_AGENT_PROTOCOLS[name] !== undefined && ['gemini', 'claude-acp', 'codex-acp'].includes(name),
+    modelList: ['gemini', 'claude-acp', 'codex-acp'].includes(name),
     protocol: REAL_AGENT_PROTOCOLS[name],
     config: (c: Ctx) => realAgentConfig(name, c.home, c.model.url),
     setup: (c: Ctx) => setupAgentHome(name, c.home, c.model.url),
