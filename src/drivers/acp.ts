@@ -3,6 +3,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BatonError } from '../errors.js';
+import { startAgentProcess } from './start.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import { isInside, realpathLoose } from '../paths.js';
 import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../engine/types.js';
@@ -35,22 +36,7 @@ export class AcpDriver implements Driver {
   readonly nativeStructuredOutput = false;
 
   async open(options: OpenOptions): Promise<AgentSession> {
-    const child = await ChildHandle.start({
-      command: options.agent.command,
-      args: options.agent.args,
-      cwd: options.cwd,
-      env: { ...process.env, ...options.agent.env },
-      onStderr: options.onStderr,
-    });
-    const session = new AcpSession(child, options);
-    try {
-      await session.start();
-    } catch (err) {
-      if (!(err instanceof BatonError)) await settlesWithin(child.exited, 1000);
-      await child.stop(500);
-      throw session.explain(err, 'while starting');
-    }
-    return session;
+    return startAgentProcess(options, options.agent.args, (child) => new AcpSession(child, options));
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { BatonError } from '../errors.js';
+import { startAgentProcess } from './start.js';
 import { readLines } from '../process/lines.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import type { PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
@@ -200,22 +201,7 @@ export class CodexDriver implements Driver {
     const args = options.agent.args.includes('app-server')
       ? options.agent.args
       : [...options.agent.args, 'app-server'];
-    const child = await ChildHandle.start({
-      command: options.agent.command,
-      args,
-      cwd: options.cwd,
-      env: { ...process.env, ...options.agent.env },
-      onStderr: options.onStderr,
-    });
-    const session = new CodexSession(child, options);
-    try {
-      await session.start();
-    } catch (err) {
-      if (!(err instanceof BatonError)) await settlesWithin(child.exited, 1000);
-      await child.stop(500);
-      throw session.explain(err, 'while starting');
-    }
-    return session;
+    return startAgentProcess(options, args, (child) => new CodexSession(child, options));
   }
 }
 
