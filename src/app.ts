@@ -23,13 +23,12 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       'claude-code': new LazyDriver(
         'claude-code',
         async () => new (await import('./drivers/claude-code.js')).ClaudeCodeDriver(),
-        true,
+        { nativeStructuredOutput: true, policyInProcess: true },
       ),
-      codex: new LazyDriver(
-        'codex',
-        async () => new (await import('./drivers/codex.js')).CodexDriver(),
-        true,
-      ),
+      codex: new LazyDriver('codex', async () => new (await import('./drivers/codex.js')).CodexDriver(), {
+        nativeStructuredOutput: true,
+        policyInProcess: true,
+      }),
     },
   });
   engine.remote = new ControlClient(config.home);

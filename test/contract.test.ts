@@ -27,7 +27,16 @@ const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json
 
 /** The scenarios of the contract. */
 type Scenario =
-  'allow' | 'deny' | 'follow_up' | 'resume' | 'cancel' | 'structured' | 'usage' | 'model' | 'missing';
+  | 'allow'
+  | 'deny'
+  | 'follow_up'
+  | 'policy'
+  | 'resume'
+  | 'cancel'
+  | 'structured'
+  | 'usage'
+  | 'model'
+  | 'missing';
 
 type Ctx = { dir: string; home: string; model: ModelServer };
 
@@ -220,6 +229,22 @@ describe.each(AGENTS)('contract: $name', (agent) => {
       expect(body).toContain('what was the code word?');
       expect(body).toContain('alpha-7');
       expect(done.result.text).toContain('what was the code word?');
+    }
+  });
+
+  test('policy', 'a deny_all run on a warm session opened by a laxer run writes nothing', async () => {
+    await start();
+    // auto_edit starts claude in acceptEdits; allow_all gives codex a sandbox that never asks.
+    for (const lax of ['auto_edit', 'allow_all']) {
+      const first = await spawn(`REMEMBER the word ${lax}`, { policy: lax });
+      expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('completed');
+      const strict = await spawn('WRITE_FILE contract.txt hello-contract', {
+        session_id: first.session_id,
+        policy: 'deny_all',
+      });
+      const done = (await waitFor(s, strict.run_id)) as Summary;
+      expect(['completed', 'cancelled']).toContain(done.status);
+      expect(existsSync(join(t.work, 'contract.txt')), `written after a ${lax} run`).toBe(false);
     }
   });
 

@@ -34,6 +34,7 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 export class AcpDriver implements Driver {
   readonly name = 'acp';
   readonly nativeStructuredOutput = false;
+  readonly policyInProcess = false;
 
   async open(options: OpenOptions): Promise<AgentSession> {
     return startAgentProcess(options, options.agent.args, (child) => new AcpSession(child, options));

@@ -140,6 +140,7 @@ const LINE_TYPES: readonly ClaudeLine['type'][] = [
 export class ClaudeCodeDriver implements Driver {
   readonly name = 'claude-code';
   readonly nativeStructuredOutput = true;
+  readonly policyInProcess = true;
 
   /** Starts claude in `options.cwd`. Throws AGENT_NOT_INSTALLED / CWD_NOT_FOUND from the spawn. */
   async open(options: OpenOptions): Promise<AgentSession> {
@@ -173,6 +174,12 @@ class ClaudeCodeSession implements AgentSession {
   readonly #options: OpenOptions;
   #child: ChildHandle | undefined;
   #resolveExited!: (value: { end: ChildEnd; stderrTail: string }) => void;
+  /** prompt() is between its start and sending the turn (a schema restart may be under way). */
+  #starting = false;
+  /** cancel() came while #starting: the turn is not sent. */
+  #cancelBeforeStart = false;
+  /** close() was called: no process may be started any more, a late one is stopped at once. */
+  #closed = false;
   /** True once the first process was replaced (the run must learn the new pid). */
   #replaced = false;
   /** True once claude has (or may have) saved the conversation, so a restart must `--resume` it. */
@@ -227,11 +234,16 @@ class ClaudeCodeSession implements AgentSession {
       env: { ...process.env, ...o.agent.env },
       onStderr: o.onStderr,
     });
+    if (this.#closed) {
+      // close() ran while this process was starting (a cancel during a schema restart).
+      await child.stop(0);
+      throw this.#explain(new Error('the session was closed while claude was starting'), 'while starting');
+    }
     const replacing = this.#child !== undefined || this.#replaced;
     this.#child = child;
     if (replacing) o.onProcess?.(child.pid, child.startTime);
     this.#initialized = false;
-    this.#lastTotalCost = undefined;
+    // #lastTotalCost is kept: claude's total_cost_usd carries over a --resume.
     // A closed pipe after the child died is expected; the exit is reported through `exited`.
     child.stdin.on('error', () => undefined);
     const stdoutClosed = this.#readLines(child);
@@ -258,7 +270,15 @@ class ClaudeCodeSession implements AgentSession {
     // turn with another schema than the process's (or none after one) gets a fresh process on the
     // same conversation (`--resume`, ~0.4 s); the pid changes. Remove when claude takes a schema per
     // user message.
-    if (this.#initialized && schemaKey !== this.#schemaKey) await this.#restart();
+    this.#starting = true;
+    this.#cancelBeforeStart = false;
+    try {
+      if (this.#initialized && schemaKey !== this.#schemaKey) await this.#restart();
+    } finally {
+      this.#starting = false;
+    }
+    if (this.#closed) throw this.#explain(new Error('the session was closed'), 'before the turn');
+    if (this.#cancelBeforeStart) return { stop_reason: 'cancelled' };
     let turn!: Turn;
     const outcome = new Promise<TurnOutcome>((resolve, reject) => {
       turn = {
@@ -271,17 +291,27 @@ class ClaudeCodeSession implements AgentSession {
         tools: new Map(),
       };
     });
+    // The turn can end (claude exits, or writes a failed `result`) before anyone awaits it.
+    outcome.catch(() => undefined);
     this.#turn = turn;
     try {
       if (!this.#initialized) {
         // The schema goes in `initialize` (same effect as `--json-schema`), sent lazily at the first
         // turn, so the process started by open() serves the first turn's schema without a restart.
-        await this.#bounded(this.#request('initialize', schema ? { jsonSchema: schema } : {}), 'initialize');
+        // Raced with the turn: a claude that dies or fails (e.g. "No conversation found" for a
+        // --resume) while starting ends the turn, not a wait for an answer that never comes.
+        await Promise.race([
+          this.#bounded(this.#request('initialize', schema ? { jsonSchema: schema } : {}), 'initialize'),
+          outcome.then(() => {
+            throw new BatonError('AGENT_ERROR', 'claude ended the turn before it started');
+          }),
+        ]);
         this.#initialized = true;
         this.#schemaKey = schemaKey;
       }
     } catch (err) {
-      this.#turn = undefined;
+      if (this.#turn === turn) this.#turn = undefined;
+      // When the turn ended first, `err` is its reason (the exit, the failed result).
       throw this.#explain(err, 'while starting');
     }
     if (turn.interrupted) {
@@ -295,6 +325,11 @@ class ClaudeCodeSession implements AgentSession {
 
   async cancel(): Promise<void> {
     const turn = this.#turn;
+    if (!turn && this.#starting) {
+      // prompt() is still replacing the process (schema change): the turn is cancelled before it is sent.
+      this.#cancelBeforeStart = true;
+      return;
+    }
     if (!turn || !this.#child || this.#child.end) return;
     turn.interrupted = true;
     // Not awaited: claude answers with a control_response, then ends the turn with a result.
@@ -302,6 +337,7 @@ class ClaudeCodeSession implements AgentSession {
   }
 
   async close(graceMs = 2000): Promise<ChildEnd> {
+    this.#closed = true;
     const child = this.#child;
     if (!child) return { code: null, signal: null };
     child.stdin.end();
@@ -339,6 +375,15 @@ class ClaudeCodeSession implements AgentSession {
   }
 
   #onLine(line: string): void {
+    try {
+      this.#handleLine(line);
+    } catch (err) {
+      // A line of an unexpected shape is kept, never allowed to crash baton.
+      this.#raw({ claude: 'unreadable_line', error: String(err), line: line.slice(0, 2000) });
+    }
+  }
+
+  #handleLine(line: string): void {
     if (!line.trim()) return;
     let msg: ClaudeLine;
     try {
@@ -360,9 +405,25 @@ class ClaudeCodeSession implements AgentSession {
         return this.#onUser(msg);
       case 'result':
         return this.#onResult(msg);
-      case 'control_request':
-        void this.#onControlRequest(msg);
+      case 'control_request': {
+        // Answered on the process that asked (a restart may replace #child meanwhile).
+        const child = this.#child;
+        this.#onControlRequest(msg, child).catch((err: unknown) => {
+          this.#raw({ claude: 'control_request_failed', error: String(err) });
+          this.#send(
+            {
+              type: 'control_response',
+              response: {
+                subtype: 'error',
+                request_id: msg.request_id,
+                error: 'baton could not handle this request',
+              },
+            },
+            child,
+          );
+        });
         return;
+      }
       case 'control_response':
         return this.#onControlResponse(msg);
       case 'control_cancel_request':
@@ -543,32 +604,38 @@ class ClaudeCodeSession implements AgentSession {
     return Object.keys(usage).length > 0 ? usage : undefined;
   }
 
-  async #onControlRequest(msg: ControlRequestLine): Promise<void> {
+  async #onControlRequest(msg: ControlRequestLine, child: ChildHandle | undefined): Promise<void> {
     const req = msg.request ?? {};
     if (req.subtype !== 'can_use_tool') {
       this.#raw({ claude: 'control_request', subtype: req.subtype });
-      this.#send({
-        type: 'control_response',
-        response: {
-          subtype: 'error',
-          request_id: msg.request_id,
-          error: `baton does not handle control request ${req.subtype ?? '(none)'}`,
+      this.#send(
+        {
+          type: 'control_response',
+          response: {
+            subtype: 'error',
+            request_id: msg.request_id,
+            error: `baton does not handle control request ${String(req.subtype ?? '(none)')}`,
+          },
         },
-      });
+        child,
+      );
       return;
     }
-    const input = req.input ?? {};
+    const input = req.input && typeof req.input === 'object' ? req.input : {};
     const answer = (response: Record<string, unknown>) =>
-      this.#send({
-        type: 'control_response',
-        response: { subtype: 'success', request_id: msg.request_id, response },
-      });
+      this.#send(
+        {
+          type: 'control_response',
+          response: { subtype: 'success', request_id: msg.request_id, response },
+        },
+        child,
+      );
     const turn = this.#turn;
     if (!turn) {
       answer({ behavior: 'deny', message: 'No turn is running: baton refuses tool use outside a run.' });
       return;
     }
-    const name = req.tool_name ?? 'tool';
+    const name = typeof req.tool_name === 'string' ? req.tool_name : 'tool';
     const info = describeTool(name, input, this.#options.cwd);
     const toolCall: ToolCallInfo = { kind: info.kind, title: info.title, raw_input: input };
     if (req.tool_use_id) toolCall.tool_call_id = req.tool_use_id;
@@ -632,8 +699,9 @@ class ClaudeCodeSession implements AgentSession {
     });
   }
 
-  #send(message: Record<string, unknown>): void {
-    const stdin = this.#child?.stdin;
+  /** Writes one line to claude's stdin (of `child`, default the current process). */
+  #send(message: Record<string, unknown>, child: ChildHandle | undefined = this.#child): void {
+    const stdin = child?.stdin;
     if (stdin?.writable) stdin.write(`${JSON.stringify(message)}\n`);
   }
 
@@ -757,8 +825,8 @@ function resultText(content: string | { type: string; text?: string }[] | undefi
   return (content ?? []).map((b) => (typeof b.text === 'string' ? b.text : `[${b.type}]`)).join('\n');
 }
 
-function clip(text: string): string {
-  const one = text.replace(/\s+/g, ' ').trim();
+function clip(text: unknown): string {
+  const one = String(text).replace(/\s+/g, ' ').trim();
   return one.length > TITLE_MAX ? `${one.slice(0, TITLE_MAX - 1)}…` : one;
 }
 

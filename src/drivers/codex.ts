@@ -196,6 +196,7 @@ export function codexPolicyFor(policy: PermissionPolicy): CodexPolicy {
 export class CodexDriver implements Driver {
   readonly name = 'codex';
   readonly nativeStructuredOutput = true;
+  readonly policyInProcess = true;
 
   async open(options: OpenOptions): Promise<AgentSession> {
     const args = options.agent.args.includes('app-server')

@@ -106,6 +106,11 @@ export interface Driver {
   readonly name: string;
   /** True when the agent takes a JSON Schema for its final answer natively (else the engine instructs it). */
   readonly nativeStructuredOutput: boolean;
+  /**
+   * True when the run's policy is built into the agent process (a permission mode, a sandbox), so a
+   * live process opened for one policy must not serve a run with another.
+   */
+  readonly policyInProcess: boolean;
   /** Starts the agent and opens (or reopens) a session. Throws a BatonError with a fix on failure. */
   open(options: OpenOptions): Promise<AgentSession>;
 }

@@ -10,10 +10,16 @@ export class LazyDriver implements Driver {
   #driver: Promise<Driver> | undefined;
 
   readonly nativeStructuredOutput: boolean;
+  readonly policyInProcess: boolean;
 
-  constructor(name: string, load: () => Promise<Driver>, nativeStructuredOutput = false) {
+  constructor(
+    name: string,
+    load: () => Promise<Driver>,
+    traits: { nativeStructuredOutput?: boolean; policyInProcess?: boolean } = {},
+  ) {
     this.name = name;
-    this.nativeStructuredOutput = nativeStructuredOutput;
+    this.nativeStructuredOutput = traits.nativeStructuredOutput ?? false;
+    this.policyInProcess = traits.policyInProcess ?? false;
     this.#load = load;
   }
 

@@ -120,7 +120,17 @@ type RunCtx = {
   resolveDone: () => void;
 };
 
-type PoolEntry = { session: AgentSession; busyRun: RunCtx | undefined; idleTimer?: NodeJS.Timeout };
+/**
+ * A live agent process. `policy` and `model` are what it was opened with: drivers map them onto
+ * the process (claude's permission mode, codex's sandbox), so a run that wants others gets a new one.
+ */
+type PoolEntry = {
+  session: AgentSession;
+  busyRun: RunCtx | undefined;
+  idleTimer?: NodeJS.Timeout;
+  policy: PermissionPolicy;
+  model: string | null;
+};
 
 /**
  * Runs, sessions, the queue, permissions and policies, the event bus. Knows runs, not protocols:
@@ -893,8 +903,9 @@ export class Engine {
         const e = toBatonError(err);
         const stderrTail =
           typeof e.details?.stderr_tail === 'string' ? e.details.stderr_tail.slice(-4000) : undefined;
-        if (ctx.session && e.code === 'AGENT_EXITED') this.#discard(ctx.row.session_id, ctx.session);
-        else if (ctx.session) this.#release(ctx, ctx.session);
+        // A failed turn may leave the agent mid-turn or confused (a timed-out request): never reuse
+        // its process; a follow-up reopens the session.
+        if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
         this.#finish(ctx, 'failed', {
           error: { code: e.code, message: e.message, ...(stderrTail ? { stderr_tail: stderrTail } : {}) },
         });
@@ -1152,8 +1163,15 @@ export class Engine {
     const warm = this.#pool.get(sid);
     if (warm && !warm.busyRun) {
       if (warm.idleTimer) clearTimeout(warm.idleTimer);
-      warm.busyRun = ctx;
-      return warm.session;
+      const samePolicy = warm.policy === ctx.row.policy || !this.#driverOf(ctx.row.agent).policyInProcess;
+      if (samePolicy && warm.model === ctx.row.model) {
+        warm.busyRun = ctx;
+        return warm.session;
+      }
+      // Opened for another policy or model: a process started in a laxer mode (acceptEdits, a
+      // writable sandbox) must not serve a stricter run. Reopen the session (resume) instead.
+      this.#pool.delete(sid);
+      await this.#close(warm.session, KILL_GRACE_MS);
     }
     await this.#makeRoom();
     if (ctx.abort.signal.aborted) throw new BatonError('INTERRUPTED', 'aborted before the agent started');
@@ -1188,7 +1206,7 @@ export class Engine {
       throw new BatonError('INTERRUPTED', 'aborted while the agent was starting');
     }
     if (!sessionRow?.agent_session_id) this.store.sessions.setAgentSessionId(sid, session.agentSessionId);
-    const poolEntry: PoolEntry = { session, busyRun: ctx };
+    const poolEntry: PoolEntry = { session, busyRun: ctx, policy: ctx.row.policy, model: ctx.row.model };
     this.#pool.set(sid, poolEntry);
     void session.exited.then(() => {
       if (this.#pool.get(sid) === poolEntry) {
