@@ -2,7 +2,7 @@
 // baton's native claude-code driver (claude -p, stream-json both ways, permission prompts over
 // stdio), offline: the model is the scripted test/fixtures/model-server.mjs (Anthropic Messages),
 // and claude's HOME is an isolated temp dir (never the real ~/.claude).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -398,5 +398,23 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     await eventually(() => pidsWithEnv(claudeHome).length === 0, 5000);
     const resolved = (await events(s, spawned.run_id)).find((e) => e.type === 'permission_resolved');
     expect(resolved?.data).toMatchObject({ outcome: 'cancelled' });
+  });
+  it('a follow-up whose saved conversation is gone fails as SESSION_NOT_RESUMABLE; baton keeps serving', async () => {
+    const first = (await s.call('spawn_run', { agent: 'claude', cwd: t.work, prompt: 'hello' })) as Summary;
+    expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('completed');
+    // A fresh process is needed to --resume: a stricter policy closes the warm one.
+    rmSync(join(claudeHome, '.claude', 'projects'), { recursive: true, force: true });
+    const next = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      session_id: first.session_id,
+      policy: 'deny_all',
+      prompt: 'again',
+    })) as Summary;
+    const failed = (await waitFor(s, next.run_id)) as Summary;
+    expect(failed.status).toBe('failed');
+    expect(failed.error.code).toBe('SESSION_NOT_RESUMABLE');
+    expect(failed.error.message).toMatch(/start a new run/);
+    expect(((await s.call('server_status')) as Summary).runs.total).toBe(2);
   });
 });

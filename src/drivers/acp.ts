@@ -1,6 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BatonError } from '../errors.js';
 import { startAgentProcess } from './start.js';
@@ -453,21 +454,23 @@ const SALVAGE_MAX_LINE = 64 * 1024;
  * HACK: claude-agent-acp (0.23.1) sends `usage_update` with `used: null` (it knows the cost and the
  * context size, not the tokens used). The ACP SDK rejects the whole notification as invalid params,
  * and the run would lose its cost. This pass-through takes such lines out of the stream and hands
- * them to `onUpdate` with `used` left out. Everything else passes byte for byte. Remove when the
+ * them to `onUpdate` with `used` left out. Everything else passes unchanged (as UTF-8 text). Remove when the
  * adapter sends a number.
  */
-function salvageUsage(onUpdate: (update: acp.SessionUpdate) => void): Transform {
+export function salvageUsage(onUpdate: (update: acp.SessionUpdate) => void): Transform {
+  // Decoded across chunks: a character split between two pipe reads stays whole.
+  const decoder = new StringDecoder('utf8');
   let partial = '';
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
-      const text = partial + chunk.toString('utf8');
+      const text = partial + decoder.write(chunk);
       const lines = text.split('\n');
       partial = lines.pop() ?? '';
+      let tail = '';
       if (partial.length > SALVAGE_MAX_LINE) {
-        lines.push(partial);
+        // Too long to hold back: pass its start on now (the rest follows as it comes).
+        tail = partial;
         partial = '';
-        done(null, lines.join('\n'));
-        return;
       }
       const kept = lines.filter((line) => {
         if (line.length > SALVAGE_MAX_LINE || !line.includes('"usage_update"')) return true;
@@ -482,10 +485,10 @@ function salvageUsage(onUpdate: (update: acp.SessionUpdate) => void): Transform 
           return true;
         }
       });
-      done(null, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+      done(null, (kept.length > 0 ? `${kept.join('\n')}\n` : '') + tail);
     },
     flush(done) {
-      done(null, partial);
+      done(null, partial + decoder.end());
     },
   });
 }

@@ -575,11 +575,14 @@ class ClaudeCodeSession implements AgentSession {
       return;
     }
     const why = [...(msg.errors ?? []), ...(msg.is_error && msg.result ? [msg.result] : [])].join('; ');
-    const code: ErrorCode = /No conversation found/i.test(why) ? 'SESSION_NOT_RESUMABLE' : 'AGENT_ERROR';
+    const gone = /No conversation found/i.test(why);
+    const code: ErrorCode = gone ? 'SESSION_NOT_RESUMABLE' : 'AGENT_ERROR';
     turn.reject(
       new BatonError(
         code,
-        `claude failed the turn (${msg.subtype ?? 'error'}${msg.api_error_status ? `, HTTP ${msg.api_error_status}` : ''}): ${why || 'no reason given'}`,
+        gone
+          ? `claude has no saved conversation ${this.agentSessionId} any more (${why}); start a new run instead`
+          : `claude failed the turn (${msg.subtype ?? 'error'}${msg.api_error_status ? `, HTTP ${msg.api_error_status}` : ''}): ${why || 'no reason given'}`,
         { details: { stderr_tail: this.#child?.stderrTail() ?? '', result: msg.subtype } },
       ),
     );

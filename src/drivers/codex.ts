@@ -23,6 +23,8 @@ const START_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Longest JSON-RPC line read from codex; a longer one is dropped (and a request it answered fails). */
 const MAX_LINE_BYTES = 32 * 1024 * 1024;
+/** After codex exits, how long its last stdout lines may take to be read. */
+const DRAIN_MS = 1000;
 /** After the turn ends, how long a closing codex gets to exit on stdin EOF before the kill ladder. */
 const EOF_EXIT_MS = 500;
 
@@ -107,11 +109,23 @@ class JsonLinePeer {
   }
 
   #onLine(raw: string): void {
+    try {
+      this.#handleLine(raw);
+    } catch (err) {
+      // A line of an unexpected shape is kept, never allowed to crash baton.
+      this.#handlers.onNotification('baton/unreadable', { error: String(err), line: raw.slice(0, 2000) });
+    }
+  }
+
+  #handleLine(raw: string): void {
     if (!raw.trim()) return;
     let msg: Json;
     try {
       msg = JSON.parse(raw) as Json;
     } catch {
+      msg = undefined as unknown as Json;
+    }
+    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) {
       this.#handlers.onNotification('baton/unparsed', { line: raw.slice(0, 2000) });
       return;
     }
@@ -217,7 +231,6 @@ type TurnState = {
   streamed: Set<string>;
   lastMessage: string | undefined;
   usage: Usage;
-  lastTotal: number | undefined;
   error: string | undefined;
   interruptWanted: boolean;
   /** Server requests (approvals) in flight, aborted when the turn ends. */
@@ -244,19 +257,21 @@ class CodexSession implements AgentSession {
     this.#child = child;
     this.#options = options;
     this.exited = child.exited.then((end) => ({ end, stderrTail: child.stderrTail() }));
+    let stdoutClosed!: () => void;
+    const drained = new Promise<void>((r) => (stdoutClosed = r));
+    child.stdout.once('close', () => stdoutClosed());
     this.#peer = new JsonLinePeer(child.stdout, child.stdin, {
       onRequest: (method, params, id) => this.#onRequest(method, params, id),
       onNotification: (method, params) => this.#onNotification(method, params),
       onDropped: (bytes) =>
         this.#emit({ type: 'raw', data: { codex: 'dropped_line', bytes, limit: MAX_LINE_BYTES } }),
     });
-    void child.exited.then(() => {
-      // Give output already written a moment to be read before calling it a crash.
-      setTimeout(() => {
-        const err = this.explain(new Error('the codex process exited'), 'during the turn');
-        this.#peer.close(err);
-        this.#endTurn(undefined, err);
-      }, 50);
+    void child.exited.then(async () => {
+      // Read what it wrote before dying (a turn/completed, say) before calling it a crash.
+      await settlesWithin(drained, DRAIN_MS);
+      const err = this.explain(new Error('the codex process exited'), 'during the turn');
+      this.#peer.close(err);
+      this.#endTurn(undefined, err);
     });
   }
 
@@ -337,7 +352,6 @@ class CodexSession implements AgentSession {
         streamed: new Set(),
         lastMessage: undefined,
         usage: {},
-        lastTotal: this.#threadTotal,
         error: undefined,
         interruptWanted: false,
         asks: new Set(),
