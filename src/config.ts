@@ -18,6 +18,8 @@ const agentSchema = z.strictObject({
   args: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()).optional(),
   description: z.string().optional(),
+  /** false: start the agent even when baton finds no credentials for it (an auth baton cannot see). */
+  check_credentials: z.boolean().optional(),
 });
 
 const fileSchema = z.strictObject({

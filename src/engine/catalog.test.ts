@@ -58,6 +58,33 @@ describe('agent credentials and readiness', () => {
     );
   });
 
+  it("counts claude's apiKeyHelper setting, and on macOS the keychain it cannot look into", () => {
+    const claude = entry('claude-code', dir).credentials;
+    if (!claude) throw new Error('no spec');
+    expect(findCredentials(claude, { HOME: dir }, 'linux')).toBeUndefined();
+    expect(findCredentials(claude, { HOME: dir }, 'darwin')).toMatch(/^not checked: on darwin/);
+    mkdirSync(join(dir, '.claude'));
+    writeFileSync(join(dir, '.claude', 'settings.json'), '{"apiKeyHelper": "/usr/local/bin/get-key"}');
+    expect(findCredentials(claude, { HOME: dir }, 'linux')).toBe(
+      `apiKeyHelper in ${join(dir, '.claude', 'settings.json')}`,
+    );
+  });
+
+  it('check_credentials: false starts an agent baton sees no credentials for, and says so', async () => {
+    const e = buildCatalog(
+      { codex: { driver: 'codex', command: 'codex', check_credentials: false } },
+      dir,
+    ).get('codex') as AgentEntry;
+    const env = { PATH: bin, HOME: dir };
+    expect(readinessProblem(e, env)).toBeUndefined();
+    const info = await inspectAgent(e, env);
+    expect(info).toMatchObject({ ready: true, credentials: 'not checked (check_credentials: false)' });
+    // Without it, the fix names the switch.
+    expect(readinessProblem(entry('codex', dir), env)?.fix).toMatch(
+      /"check_credentials": false under agents\.codex/,
+    );
+  });
+
   it("counts a codex custom provider's env_key when that variable is set", () => {
     mkdirSync(join(dir, '.codex'));
     writeFileSync(

@@ -25,6 +25,10 @@ export type CredentialSpec = {
   files: CredentialFile[];
   /** Config files whose `env_key = "NAME"` lines name further variables (codex custom providers). */
   envKeyFiles?: CredentialFile[];
+  /** Settings files that configure credentials when they contain this key (e.g. claude's apiKeyHelper). */
+  settingKeys?: [CredentialFile, string][];
+  /** Platforms where the CLI keeps its login in the system keychain, which baton cannot look into. */
+  keychainOn?: NodeJS.Platform[];
   /** What to do when none is found. */
   fix: string;
 };
@@ -47,6 +51,8 @@ export type AgentEntry = {
   /** What to do when it is not installed. */
   install?: string;
   credentials?: CredentialSpec;
+  /** false (config `check_credentials`): never refuse to start it for want of credentials. */
+  checkCredentials?: boolean;
   /** Other programs it needs to work fully: [command, what fails without it, fix]. */
   needs?: [string, string, string][];
   capabilities?: AgentCapabilities;
@@ -93,6 +99,8 @@ const ANTHROPIC_CREDENTIALS: CredentialSpec = {
     'CLAUDE_CODE_USE_VERTEX',
   ],
   files: [['CLAUDE_CONFIG_DIR', '~/.claude', '.credentials.json']],
+  settingKeys: [[['CLAUDE_CONFIG_DIR', '~/.claude', 'settings.json'], 'apiKeyHelper']],
+  keychainOn: ['darwin'],
   fix: 'set ANTHROPIC_API_KEY (in your environment, or under "env" of this agent in the baton config), or run `claude` once and log in (`/login`)',
 };
 
@@ -111,7 +119,10 @@ const GEMINI_CREDENTIALS: CredentialSpec = {
     'GOOGLE_GENAI_USE_GCA',
     'GOOGLE_APPLICATION_CREDENTIALS',
   ],
-  files: [[undefined, '~/.gemini', 'oauth_creds.json']],
+  files: [
+    [undefined, '~/.gemini', 'oauth_creds.json'],
+    ['CLOUDSDK_CONFIG', '~/.config/gcloud', 'application_default_credentials.json'],
+  ],
   fix: 'set GEMINI_API_KEY (in your environment, or under "env" of this agent in the baton config), or run `gemini` once and sign in with Google',
 };
 
@@ -277,6 +288,7 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       env: a.env ?? {},
       description: a.description ?? `${a.command} ${(a.args ?? []).join(' ')}`.trim(),
       source: 'config',
+      ...(a.check_credentials === false ? { checkCredentials: false } : {}),
     });
   }
   return catalog;
@@ -313,11 +325,23 @@ function credentialPath([dirVar, dir, file]: CredentialFile, env: NodeJS.Process
  * Looks for an agent's credentials in its environment and login files. Returns where they were
  * found (never the value), or undefined when none was.
  */
-export function findCredentials(spec: CredentialSpec, env: NodeJS.ProcessEnv): string | undefined {
+export function findCredentials(
+  spec: CredentialSpec,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+): string | undefined {
   for (const name of spec.env) if (env[name]) return `${name} is set`;
   for (const f of spec.files) {
     const path = credentialPath(f, env);
     if (existsSync(path)) return `login file ${path}`;
+  }
+  for (const [f, key] of spec.settingKeys ?? []) {
+    const path = credentialPath(f, env);
+    try {
+      if (readFileSync(path, 'utf8').includes(`"${key}"`)) return `${key} in ${path}`;
+    } catch {
+      // no such settings file
+    }
   }
   for (const f of spec.envKeyFiles ?? []) {
     const path = credentialPath(f, env);
@@ -332,6 +356,8 @@ export function findCredentials(spec: CredentialSpec, env: NodeJS.ProcessEnv): s
       if (env[name]) return `${name} is set (env_key of a model provider in ${path})`;
     }
   }
+  if (spec.keychainOn?.includes(platform))
+    return `not checked: on ${platform} the login may be in the system keychain`;
   return undefined;
 }
 
@@ -350,11 +376,15 @@ export function readinessProblem(
       fix: entry.install ?? `install ${entry.command} or fix agents.${entry.name}.command in the config`,
     };
   }
-  if (entry.credentials && !findCredentials(entry.credentials, agentEnv(entry, env))) {
+  if (
+    entry.credentials &&
+    entry.checkCredentials !== false &&
+    !findCredentials(entry.credentials, agentEnv(entry, env))
+  ) {
     return {
       code: 'AGENT_NOT_READY',
       problem: `no credentials found for ${entry.name} (looked for ${entry.credentials.env.join(', ')} and its login file)`,
-      fix: entry.credentials.fix,
+      fix: `${entry.credentials.fix}; or, if it authenticates in a way baton cannot see, set "check_credentials": false under agents.${entry.name} in the baton config`,
     };
   }
   return undefined;
@@ -388,7 +418,10 @@ export async function inspectAgent(
     versionCache.set(path, version);
   }
   const v = await version;
-  const credentials = entry.credentials ? findCredentials(entry.credentials, full) : undefined;
+  const credentials = entry.credentials
+    ? (findCredentials(entry.credentials, full) ??
+      (entry.checkCredentials === false ? 'not checked (check_credentials: false)' : undefined))
+    : undefined;
   const warnings = (entry.needs ?? [])
     .filter(([cmd]) => !findExecutable(cmd, full.PATH))
     .map(([cmd, what, fix]) => `${cmd} not found: ${what}. Fix: ${fix}`);
