@@ -150,10 +150,16 @@ describe.each(AGENTS)('contract: $name', (agent) => {
     return (await s.call('spawn_run', { agent: agent.name, cwd: t.work, prompt, ...extra })) as Summary;
   }
 
-  async function answer(run: Summary, kinds: string[]): Promise<Summary> {
+  /** Waits for the permission request, checks it (and `before`), then answers with the first option of `kinds`. */
+  async function answer(
+    run: Summary,
+    kinds: string[],
+    before?: (waiting: Summary) => void,
+  ): Promise<Summary> {
     const waiting = (await waitFor(s, run.run_id)) as Summary;
     expect(waiting.status).toBe('waiting');
     expect(waiting.waiting_for.kind).toBe('permission');
+    before?.(waiting);
     const option = kinds
       .map((k) => (waiting.waiting_for.options as Summary[]).find((o) => o.kind === k))
       .find(Boolean);
@@ -182,10 +188,12 @@ describe.each(AGENTS)('contract: $name', (agent) => {
   test('allow', 'write with policy ask → waiting → allow → the file exists, completed', async () => {
     await start(extraConfig);
     const run = await spawn('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
-    const waiting = await answer(run, ['allow_once', 'allow_always']);
-    expect(waiting.waiting_for.tool_call.kind).toBe('edit');
-    expect(JSON.stringify(waiting.waiting_for)).toContain('contract.txt');
-    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    await answer(run, ['allow_once', 'allow_always'], (waiting) => {
+      expect(waiting.waiting_for.tool_call.kind).toBe('edit');
+      expect(JSON.stringify(waiting.waiting_for)).toContain('contract.txt');
+      // Nothing is written while the question is open.
+      expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    });
     const done = (await waitFor(s, run.run_id)) as Summary;
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.result.text).toContain('done: wrote contract.txt');
