@@ -2,7 +2,7 @@
 // (`claude mcp add …`, `gemini mcp add …`), offline: the scripted model server makes the host call
 // baton's spawn_run (directive CALL_TOOL), baton runs its demo agent, and the run is in baton's store.
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer } from './fixtures/model-server.mjs';
@@ -32,8 +32,10 @@ function run(
 
 type Host = {
   name: string;
-  /** The README's registration command (after the CLI path). */
-  register: (cli: string) => string[];
+  /** The README's registration command (after the CLI path), for baton state in `batonHome`. */
+  register: (cli: string, batonHome: string) => string[];
+  /** What the README adds for headless use, after registering. */
+  afterRegister?: (home: string) => void;
   /** The one-shot prompt command (after the CLI path). */
   prompt: (text: string) => string[];
 };
@@ -50,9 +52,38 @@ const HOSTS: Host[] = [
     register: (cli) => ['mcp', 'add', '-s', 'user', 'baton', process.execPath, cli, 'mcp'],
     prompt: (text) => ['-p', text, '-o', 'json', '--approval-mode', 'yolo'],
   },
-  // codex 0.169 offers MCP tools only through the Responses API's client-side `tool_search`
-  // (tool_search_call / tool_search_output items), which the scripted model server does not speak
-  // yet; its README line is checked by `codex mcp add` writing the documented config.toml.
+  {
+    // codex 0.169 offers MCP tools through its client-side `tool_search`: the model server
+    // searches, then calls the tool in its `mcp__baton` namespace.
+    name: 'codex',
+    // codex hands an MCP server only a few variables of its own environment: BATON_HOME is passed
+    // explicitly (only needed when it is not the default ~/.baton).
+    register: (cli, batonHome) => [
+      'mcp',
+      'add',
+      'baton',
+      '--env',
+      `BATON_HOME=${batonHome}`,
+      '--',
+      process.execPath,
+      cli,
+      'mcp',
+    ],
+    // `codex exec` asks nobody: "MCP tool call requires approval, but approval policy is never".
+    afterRegister: (home) => {
+      const file = join(home, '.codex', 'config.toml');
+      const toml = readFileSync(file, 'utf8');
+      expect(toml).toContain('[mcp_servers.baton]\n');
+      writeFileSync(
+        file,
+        toml.replace(
+          '[mcp_servers.baton]\n',
+          '[mcp_servers.baton]\ndefault_tools_approval_mode = "approve"\n',
+        ),
+      );
+    },
+    prompt: (text) => ['exec', '--json', '--skip-git-repo-check', text],
+  },
 ];
 
 describe.each(HOSTS)('$name as an MCP host of baton (offline)', (host) => {
@@ -84,8 +115,9 @@ describe.each(HOSTS)('$name as an MCP host of baton (offline)', (host) => {
 
   it('registers baton with the README line, calls spawn_run, and baton runs the agent', async () => {
     const cli = realAgentConfig(host.name, hostHome, model.url).command as string;
-    const added = await run(cli, host.register(CLI), env, t.work);
+    const added = await run(cli, host.register(CLI, t.home), env, t.work);
     expect(added.code, added.stderr + added.stdout).toBe(0);
+    host.afterRegister?.(hostHome);
 
     const args = { agent: 'demo', cwd: t.work, prompt: 'hello from the host', label: 'via-host' };
     const res = await run(cli, host.prompt(`CALL_TOOL spawn_run ${JSON.stringify(args)}`), env, t.work);

@@ -72,11 +72,18 @@ class JsonLinePeer {
   }
 
   /** Sends a request and resolves with its result; rejects with an RpcError or when the peer closes. */
-  request(method: string, params: unknown): Promise<unknown> {
+  request(method: string, params: unknown, onAnswer?: (result: unknown) => void): Promise<unknown> {
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      // `onAnswer` runs as the answer is read, before the lines after it (a promise would run later).
+      this.#pending.set(id, {
+        resolve: (v) => {
+          onAnswer?.(v);
+          resolve(v);
+        },
+        reject,
+      });
       this.#write({ id, method, params });
     });
   }
@@ -362,10 +369,14 @@ class CodexSession implements AgentSession {
         input: [{ type: 'text', text, text_elements: [] }],
       };
       if (options.outputSchema) params.outputSchema = options.outputSchema;
-      this.#bounded(this.#peer.request('turn/start', params), 'turn/start', REQUEST_TIMEOUT_MS).then(
-        (res) => {
-          const id = asJson(asJson(res).turn).id;
-          if (typeof id === 'string' && turn.id === undefined) turn.id = id;
+      // The turn's id is taken as the answer is read: notifications of the turn may follow it in the
+      // same chunk of output, before a promise callback would run.
+      const started = this.#peer.request('turn/start', params, (res) => {
+        const id = asJson(asJson(res).turn).id;
+        if (typeof id === 'string' && turn.id === undefined) turn.id = id;
+      });
+      this.#bounded(started, 'turn/start', REQUEST_TIMEOUT_MS).then(
+        () => {
           if (turn.interruptWanted) void this.cancel();
         },
         (err: unknown) => this.#endTurn(turn, this.explain(err, 'starting the turn')),
