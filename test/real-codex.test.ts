@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
 import {
+  CLI,
   eventually,
   makeEnv,
   ROOT,
@@ -420,5 +421,39 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
       `codex failed the turn: unexpected status 404 Not Found: no route POST /missing/v1/responses, url: ${model.url}/missing/v1/responses`,
     );
     expect(model.requests.map((r) => r.path)).toEqual(['/missing/v1/responses']);
+  });
+  it("an MCP tool call asks through codex's elicitation; baton makes it a permission request, allowed, the tool runs", async () => {
+    // codex gets an MCP server: another baton (its own BATON_HOME), whose tools codex must ask to use.
+    const inner = join(t.dir, 'inner-baton');
+    writeCodexConfig(`${model.url}/v1`, [
+      '[mcp_servers.inner]',
+      `command = "${process.execPath}"`,
+      `args = ["${CLI}", "mcp"]`,
+      `env = { BATON_HOME = "${inner}" }`,
+    ]);
+    // list_agents is marked read-only and codex runs it unasked; spawn_run is not.
+    mkdirSync(inner, { recursive: true });
+    writeFileSync(join(inner, 'config.json'), JSON.stringify({ roots: [t.dir] }));
+    const args = { agent: 'demo', cwd: t.work, prompt: 'hello', label: 'inner-run' };
+    const spawned = (await s.call('spawn_run', {
+      agent: 'codex',
+      cwd: t.work,
+      prompt: `CALL_TOOL spawn_run ${JSON.stringify(args)}`,
+      policy: 'ask',
+    })) as Summary;
+    const waiting = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
+    // codex 0.139+ asks for MCP tool calls with mcpServer/elicitation/request (what-users-ask item 3).
+    expect(waiting.waiting_for.title).toBe('inner: Allow the inner MCP server to run tool "spawn_run"?');
+    expect(waiting.waiting_for.tool_call.tool_call_id).toMatch(/^elicitation-/);
+    expect(waiting.waiting_for.tool_call.raw_input.meta).toMatchObject({
+      codex_approval_kind: 'mcp_tool_call',
+      tool_name: 'spawn_run',
+    });
+    const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
+    await s.call('answer_permission', { run: spawned.run_id, option_id: allow?.option_id });
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toMatch(/^tool said: .*"run_id":"r_/);
   });
 });
