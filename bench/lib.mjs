@@ -3,6 +3,8 @@
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import * as acp from '@agentclientprotocol/sdk/unstable';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
@@ -279,4 +281,32 @@ export async function runBench(main, cleanup) {
     console.error(`cleanup failed: ${err?.stack ?? err}`);
   }
   process.exit(code);
+}
+
+/**
+ * One prompt to an ACP agent process `child` with a bare ACP client (no baton): initialize,
+ * session/new in `cwd`, session/prompt. Permission requests are cancelled. Returns the prompt
+ * response, the streamed text and the connection (the caller closes it and stops the process).
+ */
+export async function bareAcpTurn(child, cwd, prompt) {
+  let text = '';
+  const conn = acp
+    .client({ name: 'bench' })
+    .onNotification(acp.methods.client.session.update, ({ params }) => {
+      const u = params.update;
+      if (u.sessionUpdate === 'agent_message_chunk' && u.content.type === 'text') text += u.content.text;
+    })
+    .onRequest(acp.methods.client.session.requestPermission, () => ({ outcome: { outcome: 'cancelled' } }))
+    .connect(acp.ndJsonStream(Writable.toWeb(child.stdin), Readable.toWeb(child.stdout)));
+  await conn.agent.request(acp.methods.agent.initialize, {
+    protocolVersion: acp.PROTOCOL_VERSION,
+    clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
+    clientInfo: { name: 'bench', version: '1.0.0' },
+  });
+  const { sessionId } = await conn.agent.request(acp.methods.agent.session.new, { cwd, mcpServers: [] });
+  const res = await conn.agent.request(acp.methods.agent.session.prompt, {
+    sessionId,
+    prompt: [{ type: 'text', text: prompt }],
+  });
+  return { res, text, conn };
 }

@@ -2,8 +2,6 @@
 // `baton mcp` (MCP client over stdio, wait_run until "finished"), versus the same scenario driven
 // by a bare ACP client (spawn the agent, initialize, session/new, session/prompt, exit).
 import { spawn } from 'node:child_process';
-import { Readable, Writable } from 'node:stream';
-import * as acp from '@agentclientprotocol/sdk/unstable';
 import {
   AGENT,
   SCENARIO,
@@ -18,6 +16,7 @@ import {
   steps,
   waitFinished,
   waitGone,
+  bareAcpTurn,
 } from './lib.mjs';
 
 const N = Number(process.env.BENCH_N ?? 5);
@@ -49,28 +48,7 @@ async function bare() {
   barePids.add(child.pid);
   const exited = new Promise((r) => child.once('exit', r));
   child.stdin.on('error', () => undefined);
-  const stream = acp.ndJsonStream(Writable.toWeb(child.stdin), Readable.toWeb(child.stdout));
-  let text = '';
-  const conn = acp
-    .client({ name: 'bench' })
-    .onNotification(acp.methods.client.session.update, ({ params }) => {
-      const u = params.update;
-      if (u.sessionUpdate === 'agent_message_chunk' && u.content.type === 'text') text += u.content.text;
-    })
-    .connect(stream);
-  await conn.agent.request(acp.methods.agent.initialize, {
-    protocolVersion: acp.PROTOCOL_VERSION,
-    clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
-    clientInfo: { name: 'bench', version: '1.0.0' },
-  });
-  const { sessionId } = await conn.agent.request(acp.methods.agent.session.new, {
-    cwd: t.work,
-    mcpServers: [],
-  });
-  const res = await conn.agent.request(acp.methods.agent.session.prompt, {
-    sessionId,
-    prompt: [{ type: 'text', text: PROMPT }],
-  });
+  const { res, text, conn } = await bareAcpTurn(child, t.work, PROMPT);
   const answered = performance.now() - t0;
   conn.close();
   child.stdin.end();

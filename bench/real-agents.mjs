@@ -8,8 +8,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import * as acp from '@agentclientprotocol/sdk/unstable';
 import { startModelServer } from '../test/fixtures/model-server.mjs';
 import {
   directCommand,
@@ -28,6 +26,7 @@ import {
   startServer,
   waitFinished,
   waitGone,
+  bareAcpTurn,
 } from './lib.mjs';
 
 const N = Number(process.env.BENCH_N ?? 3);
@@ -106,28 +105,7 @@ async function viaAcp(name, home) {
   direct.add(child.pid);
   const exited = new Promise((r) => child.once('exit', r));
   child.stdin.on('error', () => undefined);
-  let text = '';
-  const conn = acp
-    .client({ name: 'bench' })
-    .onNotification(acp.methods.client.session.update, ({ params }) => {
-      const u = params.update;
-      if (u.sessionUpdate === 'agent_message_chunk' && u.content.type === 'text') text += u.content.text;
-    })
-    .onRequest(acp.methods.client.session.requestPermission, () => ({ outcome: { outcome: 'cancelled' } }))
-    .connect(acp.ndJsonStream(Writable.toWeb(child.stdin), Readable.toWeb(child.stdout)));
-  await conn.agent.request(acp.methods.agent.initialize, {
-    protocolVersion: acp.PROTOCOL_VERSION,
-    clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
-    clientInfo: { name: 'bench', version: '1.0.0' },
-  });
-  const { sessionId } = await conn.agent.request(acp.methods.agent.session.new, {
-    cwd: t.work,
-    mcpServers: [],
-  });
-  const res = await conn.agent.request(acp.methods.agent.session.prompt, {
-    sessionId,
-    prompt: [{ type: 'text', text: PROMPT }],
-  });
+  const { res, text, conn } = await bareAcpTurn(child, t.work, PROMPT);
   conn.close();
   child.stdin.end();
   // codex-acp does not exit on stdin EOF: stop its process group as baton does.
