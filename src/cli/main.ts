@@ -13,6 +13,7 @@ import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { formatDuration } from '../duration.js';
 import { runMcpStdio } from './mcp.js';
+import { runServe } from './serve.js';
 import {
   bold,
   cyan,
@@ -77,6 +78,32 @@ program
   .action(async () => {
     try {
       await runMcpStdio();
+    } catch (e) {
+      fail(e, false);
+    }
+  });
+
+program
+  .command('serve')
+  .description(
+    'HTTP server: REST + SSE API at /api (bearer token); MCP over HTTP and the dashboard are coming',
+  )
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port (0 = any free one)', '7420')
+  .option(
+    '--allow-remote',
+    'allow a non-loopback --host (anyone who can reach it with the token can run agents)',
+  )
+  .action(async (opts: { host: string; port: string; allowRemote?: boolean }) => {
+    try {
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `--port must be a whole number from 0 to 65535 (got ${opts.port})`,
+        );
+      }
+      await runServe({ host: opts.host, port, allowRemote: Boolean(opts.allowRemote) });
     } catch (e) {
       fail(e, false);
     }

@@ -1,0 +1,295 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { Engine } from '../engine/engine.js';
+import { isFinalStatus, type RunEvent } from '../engine/types.js';
+import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
+import { TOOLS, parseArgs } from '../mcp/tools.js';
+
+/** Options of {@link createHttpApp}. */
+export type HttpOptions = {
+  /** The bearer token every /api request must carry. */
+  token: string;
+  /** Host names the server answers to (without port); anything else is refused (DNS rebinding). */
+  hostnames: string[];
+  /** The port it listens on (the Host header must name it). */
+  port: number;
+};
+
+/** HTTP status for each error code a caller can get (JSON body `{ error: { code, message } }`). */
+function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 422 | 500 | 503 {
+  switch (code) {
+    case 'INVALID_PARAMS':
+    case 'CWD_NOT_ALLOWED':
+    case 'CWD_NOT_FOUND':
+      return 400;
+    case 'UNAUTHORIZED':
+      return 401;
+    case 'FORBIDDEN':
+      return 403;
+    case 'RUN_NOT_FOUND':
+    case 'SESSION_NOT_FOUND':
+    case 'AGENT_NOT_FOUND':
+    case 'REQUEST_NOT_FOUND':
+    case 'OPTION_NOT_FOUND':
+    case 'ARTIFACT_NOT_FOUND':
+    case 'EVENT_NOT_FOUND':
+      return 404;
+    case 'RUN_NOT_WAITING':
+    case 'RUN_FINISHED':
+    case 'LABEL_TAKEN':
+    case 'LABEL_AMBIGUOUS':
+      return 409;
+    case 'AGENT_NOT_INSTALLED':
+    case 'AGENT_NOT_READY':
+    case 'MODEL_NOT_AVAILABLE':
+    case 'NOT_SUPPORTED':
+      return 422;
+    case 'HOST_UNREACHABLE':
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+function errorResponse(c: Context, err: unknown): Response {
+  const e = toBatonError(err);
+  return c.json({ error: { code: e.code, message: e.message } }, statusOf(e.code));
+}
+
+/** Constant-time comparison of two secrets (of any length). */
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+/** The host name and port of a Host header (`[::1]:7420`, `localhost:7420`, `127.0.0.1`). */
+function parseHost(host: string): { name: string; port: string | undefined } {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host.trim().toLowerCase());
+  return m ? { name: m[1] ?? '', port: m[2] } : { name: '', port: undefined };
+}
+
+function runTool(engine: Engine, name: string, args: unknown, signal?: AbortSignal) {
+  const def = TOOLS.find((t) => t.name === name);
+  if (!def) throw new BatonError('INTERNAL', `no tool ${name}`);
+  return def.run(engine, parseArgs(def, args) as never, { signal });
+}
+
+/** Query values as tool arguments: numbers where they look like numbers, lists split on commas. */
+function queryArgs(c: Context, numbers: string[], lists: string[] = [], flags: string[] = []) {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c.req.query())) {
+    if (numbers.includes(k) && /^-?\d+$/.test(v)) out[k] = Number(v);
+    else if (lists.includes(k)) out[k] = v.split(',').filter(Boolean);
+    else if (flags.includes(k)) out[k] = v === 'true' || v === '1' || v === '';
+    else out[k] = v;
+  }
+  return out;
+}
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (!text.trim()) return {};
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // below
+  }
+  throw new BatonError('INVALID_PARAMS', 'the request body must be a JSON object');
+}
+
+/**
+ * The REST + SSE API of `baton serve` (`/api`), over the same tool definitions as MCP, so the same
+ * operation has the same parameters, results and error codes. Every request's Host must be one
+ * the server answers to, an `Origin` (when sent) must be this server's own, and `/api` requires
+ * `Authorization: Bearer <token>` (compared in constant time).
+ */
+export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
+  const app = new Hono();
+  const hostnames = new Set(opts.hostnames.map((h) => h.toLowerCase()));
+
+  app.onError((err, c) => errorResponse(c, err));
+  app.notFound((c) =>
+    c.json(
+      { error: { code: 'RUN_NOT_FOUND', message: `no such endpoint: ${c.req.method} ${c.req.path}` } },
+      404,
+    ),
+  );
+
+  // DNS rebinding: a page on evil.example that resolves to 127.0.0.1 still sends its own Host.
+  app.use('*', async (c, next) => {
+    const host = parseHost(c.req.header('host') ?? '');
+    if (!hostnames.has(host.name) || (host.port !== undefined && host.port !== String(opts.port))) {
+      throw new BatonError(
+        'FORBIDDEN',
+        `Host "${c.req.header('host') ?? ''}" is not one this server answers to (${[...hostnames].join(', ')})`,
+      );
+    }
+    const origin = c.req.header('origin');
+    if (origin !== undefined) {
+      let same = false;
+      try {
+        const o = new URL(origin);
+        const oh = parseHost(o.host);
+        same = hostnames.has(oh.name) && (o.port || '80') === String(opts.port) && o.protocol === 'http:';
+      } catch {
+        same = false;
+      }
+      if (!same) throw new BatonError('FORBIDDEN', `requests from Origin ${origin} are refused`);
+    }
+    await next();
+  });
+
+  app.use('/api/*', async (c, next) => {
+    const auth = c.req.header('authorization') ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (!m || !sameSecret(m[1] ?? '', opts.token)) {
+      c.header('WWW-Authenticate', 'Bearer realm="baton"');
+      throw new BatonError(
+        'UNAUTHORIZED',
+        m
+          ? 'the bearer token is wrong'
+          : 'send Authorization: Bearer <token> (BATON_TOKEN or $BATON_HOME/token)',
+      );
+    }
+    await next();
+  });
+
+  app.get('/api/status', async (c) => c.json(await runTool(engine, 'server_status', {})));
+  app.get('/api/agents', async (c) => c.json(await runTool(engine, 'list_agents', {})));
+  app.get('/api/runs', async (c) => c.json(await runTool(engine, 'list_runs', queryArgs(c, ['limit']))));
+  app.post('/api/runs', async (c) => c.json(await runTool(engine, 'spawn_run', await jsonBody(c)), 201));
+  app.get('/api/runs/:run', async (c) =>
+    c.json(await runTool(engine, 'get_run', { run: c.req.param('run') })),
+  );
+  app.post('/api/runs/:run/answer', async (c) =>
+    c.json(await runTool(engine, 'answer_permission', { ...(await jsonBody(c)), run: c.req.param('run') })),
+  );
+  app.post('/api/runs/:run/follow-up', async (c) =>
+    c.json(await runTool(engine, 'follow_up', { ...(await jsonBody(c)), run: c.req.param('run') }), 201),
+  );
+  app.post('/api/runs/:run/cancel', async (c) =>
+    c.json(await runTool(engine, 'cancel_run', { ...(await jsonBody(c)), run: c.req.param('run') })),
+  );
+  app.get('/api/runs/:run/artifact', async (c) =>
+    c.json(
+      await runTool(engine, 'get_artifact', {
+        ...queryArgs(c, ['seq', 'offset', 'limit']),
+        run: c.req.param('run'),
+      }),
+    ),
+  );
+
+  // One run's events: a JSON page, or (Accept: text/event-stream) a live stream that resumes
+  // after Last-Event-ID (the event seq) and ends once the run is final and every event was sent.
+  app.get('/api/runs/:run/events', async (c) => {
+    const ref = c.req.param('run');
+    if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
+      return c.json(
+        await runTool(engine, 'get_events', {
+          ...queryArgs(c, ['after_seq', 'limit'], ['types'], ['tail']),
+          run: ref,
+        }),
+      );
+    }
+    const row = engine.resolveRun(ref);
+    const lastId = c.req.header('last-event-id') ?? c.req.query('after_seq');
+    let after = lastId && /^\d+$/.test(lastId) ? Number(lastId) : 0;
+    return streamSSE(c, async (stream) => {
+      const queue: RunEvent[] = [];
+      let wake: (() => void) | undefined;
+      const onEvents = (runId: string, events: RunEvent[]) => {
+        if (runId !== row.id) return;
+        queue.push(...events);
+        wake?.();
+      };
+      const onRun = (runId: string) => {
+        if (runId === row.id) wake?.();
+      };
+      engine.bus.on('events', onEvents);
+      engine.bus.on('run', onRun);
+      stream.onAbort(() => wake?.());
+      let runChanged = false;
+      const onRunChanged = (runId: string) => {
+        if (runId === row.id) runChanged = true;
+      };
+      engine.bus.on('run', onRunChanged);
+      try {
+        for (;;) {
+          queue.length = 0;
+          runChanged = false;
+          // Stored events first (catch-up), then whatever the bus brought meanwhile.
+          let page;
+          do {
+            page = engine.getEvents(row.id, { after_seq: after, limit: 500 });
+            for (const e of page.events) {
+              await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e) });
+              after = e.seq;
+            }
+          } while (page.has_more && !stream.aborted);
+          if (stream.aborted) break;
+          if (isFinalStatus(engine.getRun(row.id).status)) {
+            const tail = engine.getEvents(row.id, { after_seq: after, limit: 500 });
+            if (tail.events.length === 0) break;
+            continue;
+          }
+          // Something arrived while the page was being written: go round again at once.
+          if (queue.length > 0 || runChanged) continue;
+          await new Promise<void>((resolve) => {
+            // A keep-alive comment every 15 s keeps proxies from closing an idle stream.
+            const t = setTimeout(resolve, 15_000);
+            wake = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          wake = undefined;
+          if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+        }
+      } finally {
+        engine.bus.off('events', onEvents);
+        engine.bus.off('run', onRun);
+        engine.bus.off('run', onRunChanged);
+      }
+    });
+  });
+
+  // Every run's status changes, as they happen.
+  app.get('/api/events', (c) =>
+    streamSSE(c, async (stream) => {
+      const pending = new Set<string>();
+      let wake: (() => void) | undefined;
+      const onRun = (runId: string) => {
+        pending.add(runId);
+        wake?.();
+      };
+      engine.bus.on('run', onRun);
+      stream.onAbort(() => wake?.());
+      try {
+        while (!stream.aborted) {
+          for (const runId of [...pending]) {
+            pending.delete(runId);
+            const s = engine.getRun(runId);
+            await stream.writeSSE({ event: 'run', data: JSON.stringify(s) });
+          }
+          if (pending.size > 0) continue;
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 15_000);
+            wake = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          wake = undefined;
+          if (pending.size === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+        }
+      } finally {
+        engine.bus.off('run', onRun);
+      }
+    }),
+  );
+
+  return app;
+}

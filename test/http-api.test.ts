@@ -1,0 +1,329 @@
+// `baton serve`: the REST + SSE API over real HTTP on 127.0.0.1, the built CLI as a child process,
+// the fixture ACP agent behind it. Raw node:http requests, so Host and Origin can be forged.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, eventually, makeEnv, runCli, steps, type Summary, type TestEnv } from './helpers.js';
+
+type Reply = {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  json: Summary;
+};
+
+type Serve = { child: ChildProcess; port: number; token: string; stdout: () => string };
+
+/** Starts `baton serve --port 0` and reads the port it printed. */
+async function serve(t: TestEnv, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Serve> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+    env: { ...t.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stdout += d.toString()));
+  const m = await eventually(() => /serving http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout), 15_000);
+  const token = env.BATON_TOKEN ?? readFileSync(join(t.home, 'token'), 'utf8').trim();
+  return { child, port: Number(m[1]), token, stdout: () => stdout };
+}
+
+function call(
+  port: number,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const data =
+      opts.body === undefined
+        ? undefined
+        : typeof opts.body === 'string'
+          ? opts.body
+          : JSON.stringify(opts.body);
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: {
+          host: `127.0.0.1:${port}`,
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(data ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+        },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          let json: Summary = {};
+          try {
+            json = JSON.parse(body) as Summary;
+          } catch {
+            // not JSON (an SSE stream)
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+/** Reads an SSE stream until it ends (or `until` says stop); returns the parsed events. */
+function sse(
+  port: number,
+  path: string,
+  token: string,
+  headers: Record<string, string> = {},
+  until?: (events: { id?: string; event?: string; data: Summary }[]) => boolean,
+): Promise<{ id?: string; event?: string; data: Summary }[]> {
+  return new Promise((resolve, reject) => {
+    const events: { id?: string; event?: string; data: Summary }[] = [];
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        headers: {
+          host: `127.0.0.1:${port}`,
+          authorization: `Bearer ${token}`,
+          accept: 'text/event-stream',
+          ...headers,
+        },
+      },
+      (res) => {
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          buf += d;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const e: { id?: string; event?: string; data: Summary } = { data: {} };
+            let has = false;
+            for (const line of frame.split('\n')) {
+              if (line.startsWith('id: ')) e.id = line.slice(4);
+              else if (line.startsWith('event: ')) e.event = line.slice(7);
+              else if (line.startsWith('data: ')) {
+                e.data = JSON.parse(line.slice(6)) as Summary;
+                has = true;
+              }
+            }
+            if (has) events.push(e);
+            if (until?.(events)) {
+              req.destroy();
+              resolve(events);
+              return;
+            }
+          }
+        });
+        res.on('end', () => resolve(events));
+      },
+    );
+    req.on('error', (err) => (until ? resolve(events) : reject(err)));
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+const WRITE = steps({
+  permission: {
+    title: 'Write out.txt',
+    kind: 'edit',
+    locations: ['out.txt'],
+    allowed: [{ write_file: { path: 'out.txt', content: 'over http\n' } }, { message: 'Wrote out.txt.' }],
+    rejected: [{ message: 'Not written.' }],
+  },
+});
+
+describe('baton serve: REST + SSE API', () => {
+  let t: TestEnv;
+  let s: Serve | undefined;
+  afterEach(async () => {
+    if (s && s.child.exitCode === null) {
+      s.child.kill('SIGTERM');
+      await new Promise((r) => s?.child.once('exit', r));
+    }
+    s = undefined;
+    t.cleanup();
+  });
+
+  it('requires the bearer token, stores a generated one 0600, and refuses forged Host and foreign Origin', async () => {
+    t = makeEnv();
+    s = await serve(t);
+    const file = join(t.home, 'token');
+    expect(existsSync(file)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(s.stdout()).not.toContain(s.token);
+
+    const none = await call(s.port, 'GET', '/api/status');
+    expect(none.status).toBe(401);
+    expect(none.json.error.code).toBe('UNAUTHORIZED');
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
+    const wrong = await call(s.port, 'GET', '/api/status', { token: `${s.token}x` });
+    expect(wrong.status).toBe(401);
+    const ok = await call(s.port, 'GET', '/api/status', { token: s.token });
+    expect(ok.status).toBe(200);
+    expect(ok.json.runs).toEqual({ active: 0, total: 0 });
+
+    const forged = await call(s.port, 'GET', '/api/status', {
+      token: s.token,
+      headers: { host: 'evil.example' },
+    });
+    expect(forged.status).toBe(403);
+    expect(forged.json.error.code).toBe('FORBIDDEN');
+    const otherPort = await call(s.port, 'GET', '/api/status', {
+      token: s.token,
+      headers: { host: `localhost:${s.port + 1}` },
+    });
+    expect(otherPort.status).toBe(403);
+    const foreign = await call(s.port, 'POST', '/api/runs', {
+      token: s.token,
+      body: { agent: 'fixture', cwd: t.work, prompt: 'hi' },
+      headers: { origin: 'http://evil.example' },
+    });
+    expect(foreign.status).toBe(403);
+    const same = await call(s.port, 'GET', '/api/status', {
+      token: s.token,
+      headers: { host: `localhost:${s.port}`, origin: `http://localhost:${s.port}` },
+    });
+    expect(same.status).toBe(200);
+    // Nothing was started by the refused requests.
+    expect((await call(s.port, 'GET', '/api/runs', { token: s.token })).json.runs).toEqual([]);
+
+    // The same token is used again after a restart.
+    const first = s.token;
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s?.child.once('exit', r));
+    s = await serve(t);
+    expect(s.token).toBe(first);
+  });
+
+  it('spawn, waiting, answer, events, and errors with the MCP codes mapped to HTTP statuses', async () => {
+    t = makeEnv();
+    s = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
+    const tok = s.token;
+    const spawned = await call(s.port, 'POST', '/api/runs', {
+      token: tok,
+      body: { agent: 'fixture', cwd: t.work, prompt: WRITE, label: 'via-http' },
+    });
+    expect(spawned.status).toBe(201);
+    expect(spawned.json).toMatchObject({ agent: 'fixture', label: 'via-http' });
+    const id = spawned.json.run_id as string;
+    const waiting = await eventually(async () => {
+      const r = await call(s!.port, 'GET', `/api/runs/via-http`, { token: tok });
+      return r.json.status === 'waiting' ? r.json : undefined;
+    });
+    expect(waiting.waiting_for.options.map((o: Summary) => o.option_id)).toContain('allow_once');
+    const wrongOption = await call(s.port, 'POST', `/api/runs/${id}/answer`, {
+      token: tok,
+      body: { option_id: 'nope' },
+    });
+    expect(wrongOption.status).toBe(404);
+    expect(wrongOption.json.error.code).toBe('OPTION_NOT_FOUND');
+    const answered = await call(s.port, 'POST', `/api/runs/${id}/answer`, {
+      token: tok,
+      body: { option_id: 'allow_once' },
+    });
+    expect(answered.status).toBe(200);
+    const done = await eventually(async () => {
+      const r = await call(s!.port, 'GET', `/api/runs/${id}`, { token: tok });
+      return r.json.status === 'completed' ? r.json : undefined;
+    });
+    expect(done.result.text).toBe('Wrote out.txt.');
+    expect(readFileSync(join(t.work, 'out.txt'), 'utf8')).toBe('over http\n');
+
+    const page = await call(s.port, 'GET', `/api/runs/${id}/events?types=permission_resolved`, {
+      token: tok,
+    });
+    expect(page.json.events.map((e: Summary) => [e.data.option_id, e.data.by])).toEqual([
+      ['allow_once', 'caller'],
+    ]);
+
+    const again = await call(s.port, 'POST', `/api/runs/${id}/answer`, {
+      token: tok,
+      body: { option_id: 'allow_once' },
+    });
+    expect(again.status).toBe(409);
+    expect(again.json.error.code).toBe('RUN_NOT_WAITING');
+    const missing = await call(s.port, 'GET', '/api/runs/r_nope', { token: tok });
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.code).toBe('RUN_NOT_FOUND');
+    const bad = await call(s.port, 'POST', '/api/runs', { token: tok, body: '[1,2' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.code).toBe('INVALID_PARAMS');
+    const noAgent = await call(s.port, 'POST', '/api/runs', {
+      token: tok,
+      body: { cwd: t.work, prompt: 'x' },
+    });
+    expect(noAgent.status).toBe(400);
+    expect(noAgent.json.error.message).toMatch(/agent/);
+    const follow = await call(s.port, 'POST', `/api/runs/${id}/follow-up`, {
+      token: tok,
+      body: { message: 'hi again' },
+    });
+    expect(follow.status).toBe(201);
+    expect(follow.json.session_id).toBe(done.session_id);
+  });
+
+  it('streams a run over SSE until it ends, and resumes after Last-Event-ID; /api/events announces runs', async () => {
+    t = makeEnv();
+    s = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
+    const tok = s.token;
+    const all = sse(s.port, '/api/events', tok, {}, (ev) => ev.some((e) => e.data.status === 'completed'));
+    await new Promise((r) => setTimeout(r, 200));
+    const slow = steps({ message: 'one' }, { sleep: 400 }, { message: 'two' });
+    const spawned = await call(s.port, 'POST', '/api/runs', {
+      token: tok,
+      body: { agent: 'fixture', cwd: t.work, prompt: slow },
+    });
+    const id = spawned.json.run_id as string;
+    const live = await sse(s.port, `/api/runs/${id}/events`, tok);
+    // The stream ended by itself with the run, every event once, in order, ids = seq.
+    const seqs = live.map((e) => Number(e.id));
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(live.map((e) => e.event)).toContain('result');
+    expect(live.at(-1)?.data).toMatchObject({ type: 'status', data: { status: 'completed' } });
+    const said = live.filter((e) => e.event === 'message' && e.data.data.role === 'assistant');
+    expect(said.map((e) => e.data.data.text)).toEqual(['one', 'two']);
+
+    const resumed = await sse(s.port, `/api/runs/${id}/events`, tok, { 'last-event-id': '3' });
+    expect(resumed.map((e) => Number(e.id))).toEqual(seqs.slice(3));
+
+    const statuses = await all;
+    expect(statuses.filter((e) => e.data.run_id === id).map((e) => e.data.status)).toContain('completed');
+  });
+
+  it('refuses a non-loopback address without --allow-remote; SIGTERM interrupts runs in flight and exits 0', async () => {
+    t = makeEnv();
+    const refused = await runCli(t, ['serve', '--host', '0.0.0.0', '--port', '0']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--allow-remote/);
+
+    s = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
+    const spawned = await call(s.port, 'POST', '/api/runs', {
+      token: s.token,
+      body: { agent: 'fixture', cwd: t.work, prompt: steps({ message: 'working' }, { sleep: 30_000 }) },
+    });
+    const id = spawned.json.run_id as string;
+    await eventually(
+      async () =>
+        (await call(s!.port, 'GET', `/api/runs/${id}`, { token: s!.token })).json.status === 'running',
+    );
+    const exited = new Promise<number | null>((r) => s?.child.once('exit', (code) => r(code)));
+    s.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const shown = await runCli(t, ['show', id, '--json']);
+    expect(JSON.parse(shown.stdout).status).toBe('interrupted');
+  });
+});
