@@ -4,8 +4,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, eventually, makeEnv, runCli, steps, type Summary, type TestEnv } from './helpers.js';
+import {
+  CLI,
+  eventually,
+  makeEnv,
+  runCli,
+  startServer,
+  steps,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
 
 type Reply = {
   status: number;
@@ -325,5 +335,51 @@ describe('baton serve: REST + SSE API', () => {
     expect(await exited).toBe(0);
     const shown = await runCli(t, ['show', id, '--json']);
     expect(JSON.parse(shown.stdout).status).toBe('interrupted');
+  });
+  it('serves MCP over streamable HTTP to several clients at once, with the same tools as stdio', async () => {
+    t = makeEnv();
+    s = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
+    const url = new URL(`http://127.0.0.1:${s.port}/mcp`);
+    const connect = async (token?: string) => {
+      const client = new Client({ name: 'http-test', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(url, {
+          requestInit: { headers: token ? { authorization: `Bearer ${token}` } : {} },
+        }),
+      );
+      return client;
+    };
+    await expect(connect()).rejects.toThrow();
+    const a = await connect(s.token);
+    const b = await connect(s.token);
+    const names = (await a.listTools()).tools.map((x) => x.name).sort();
+    const stdio = await startServer(t);
+    const stdioNames = (await stdio.client.listTools()).tools.map((x) => x.name).sort();
+    await stdio.close();
+    expect(names).toEqual(stdioNames);
+
+    const callTool = async (c: Client, name: string, args: Record<string, unknown>) => {
+      const r = (await c.callTool({ name, arguments: args }, { timeout: 60_000 })) as {
+        isError?: boolean;
+        structuredContent?: Summary;
+      };
+      expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
+      return r.structuredContent as Summary;
+    };
+    const run = await callTool(a, 'spawn_run', { agent: 'fixture', cwd: t.work, prompt: WRITE });
+    const waiting = await callTool(a, 'wait_run', { runs: [run.run_id], timeout: 30 });
+    expect(waiting.runs[0].status).toBe('waiting');
+    // The other client answers; the first sees the run finish.
+    await callTool(b, 'answer_permission', { run: run.run_id, option_id: 'allow_once' });
+    const done = await callTool(a, 'wait_run', { runs: [run.run_id], until: 'finished', timeout: 30 });
+    expect(done.runs[0]).toMatchObject({ status: 'completed', result: { text: 'Wrote out.txt.' } });
+    const bad = (await b.callTool({ name: 'get_run', arguments: { run: 'r_nope' } })) as {
+      isError?: boolean;
+      structuredContent?: Summary;
+    };
+    expect(bad.isError).toBe(true);
+    expect(bad.structuredContent?.error.code).toBe('RUN_NOT_FOUND');
+    await a.close();
+    await b.close();
   });
 });

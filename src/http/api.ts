@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Engine } from '../engine/engine.js';
 import { isFinalStatus, type RunEvent } from '../engine/types.js';
 import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
+import { buildMcpServer } from '../mcp/server.js';
 import { TOOLS, parseArgs } from '../mcp/tools.js';
 
 /** Options of {@link createHttpApp}. */
@@ -142,7 +144,7 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
     await next();
   });
 
-  app.use('/api/*', async (c, next) => {
+  const requireToken = async (c: Context, next: () => Promise<void>) => {
     const auth = c.req.header('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(auth);
     if (!m || !sameSecret(m[1] ?? '', opts.token)) {
@@ -155,7 +157,24 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
       );
     }
     await next();
+  };
+  app.use('/api/*', requireToken);
+  app.use('/mcp', requireToken);
+
+  // MCP over streamable HTTP: the 2026-07-28 revision per request, and 2025-era clients through the
+  // SDK's stateless fallback. Each request gets a fresh server over the same engine; resource
+  // changes reach 2026 `subscriptions/listen` streams through the handler's bus.
+  const mcp = createMcpHandler(() => buildMcpServer(engine, { subscriptions: false }).server, {
+    onerror: () => undefined,
   });
+  const onRun = (runId: string) => {
+    mcp.notify.resourceUpdated(`baton://runs/${runId}`);
+    mcp.notify.resourceUpdated('baton://runs');
+  };
+  const onEvents = (runId: string) => mcp.notify.resourceUpdated(`baton://runs/${runId}/events`);
+  engine.bus.on('run', onRun);
+  engine.bus.on('events', onEvents);
+  app.all('/mcp', (c) => mcp.fetch(c.req.raw));
 
   app.get('/api/status', async (c) => c.json(await runTool(engine, 'server_status', {})));
   app.get('/api/agents', async (c) => c.json(await runTool(engine, 'list_agents', {})));

@@ -81,7 +81,10 @@ function registerTool(server: McpServer, engine: Engine, def: ToolDef): void {
  * resource subscriptions fed by the engine's bus. Returns the server and a function that
  * detaches it from the bus.
  */
-export function buildMcpServer(engine: Engine): { server: McpServer; dispose: () => void } {
+export function buildMcpServer(
+  engine: Engine,
+  opts: { subscriptions?: boolean } = {},
+): { server: McpServer; dispose: () => void } {
   const server = new McpServer(
     { name: 'baton', version: VERSION },
     {
@@ -122,6 +125,8 @@ export function buildMcpServer(engine: Engine): { server: McpServer; dispose: ()
     async (uri, vars) => json(uri, engine.getEvents(String(vars.run_id), { tail: true, limit: 50 })),
   );
 
+  // A per-request server (HTTP) keeps no subscriptions: the handler's bus serves those.
+  if (opts.subscriptions === false) return { server, dispose: () => undefined };
   // Subscriptions (2025 protocol: resources/subscribe; 2026-07-28 clients use subscriptions/listen,
   // which the SDK filters itself).
   const subs = new Set<string>();
