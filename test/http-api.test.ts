@@ -257,8 +257,16 @@ describe('baton serve: REST + SSE API', () => {
       token: tok,
     });
     expect(page.json.events.map((e: Summary) => [e.data.option_id, e.data.by])).toEqual([
-      ['allow_once', 'caller'],
+      ['allow_once', 'api'],
     ]);
+    // The first answer won; a second one for the same request is told so, and by whom.
+    const late = await call(s.port, 'POST', `/api/runs/${id}/answer`, {
+      token: tok,
+      body: { option_id: 'reject_once', request_id: waiting.waiting_for.request_id },
+    });
+    expect(late.status).toBe(409);
+    expect(late.json.error.code).toBe('ALREADY_ANSWERED');
+    expect(late.json.error.message).toMatch(/already answered by api \(allow_once\)/);
 
     const again = await call(s.port, 'POST', `/api/runs/${id}/answer`, {
       token: tok,

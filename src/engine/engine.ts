@@ -478,6 +478,16 @@ export class Engine {
   ): Promise<RunSummary> {
     const row = this.resolveRun(ref);
     const ctx = this.#runs.get(row.id);
+    // A request already settled: the first answer won; say who gave it.
+    if (requestId && !ctx?.pending.has(requestId)) {
+      const settled = this.store.permissions.get(requestId);
+      if (settled && settled.run_id === row.id && settled.status !== 'pending') {
+        throw new BatonError(
+          'ALREADY_ANSWERED',
+          `request ${requestId} of run ${row.id} is already ${settled.status}${settled.answered_by ? ` by ${settled.answered_by}` : ''}${settled.option_id ? ` (${settled.option_id})` : ''}; the first answer wins`,
+        );
+      }
+    }
     if (!ctx) {
       const host = this.#foreignHost(row);
       if (host)

@@ -41,6 +41,7 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 422 | 500 | 50
     case 'RUN_FINISHED':
     case 'LABEL_TAKEN':
     case 'LABEL_AMBIGUOUS':
+    case 'ALREADY_ANSWERED':
       return 409;
     case 'AGENT_NOT_INSTALLED':
     case 'AGENT_NOT_READY':
@@ -72,10 +73,11 @@ function parseHost(host: string): { name: string; port: string | undefined } {
   return m ? { name: m[1] ?? '', port: m[2] } : { name: '', port: undefined };
 }
 
-function runTool(engine: Engine, name: string, args: unknown, signal?: AbortSignal) {
+function runTool(engine: Engine, name: string, args: unknown) {
   const def = TOOLS.find((t) => t.name === name);
   if (!def) throw new BatonError('INTERNAL', `no tool ${name}`);
-  return def.run(engine, parseArgs(def, args) as never, { signal });
+  // Answers given over REST are recorded as by `api` (MCP callers' as by `caller`).
+  return def.run(engine, parseArgs(def, args) as never, { by: 'api' });
 }
 
 /** Query values as tool arguments: numbers where they look like numbers, lists split on commas. */

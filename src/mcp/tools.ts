@@ -25,8 +25,16 @@ export type ToolDef = {
   run: (
     engine: Engine,
     args: never,
-    ctx: { signal?: AbortSignal; progress?: (elapsedMs: number, message: string) => void },
+    ctx: ToolCtx,
   ) => Promise<Record<string, unknown>> | Record<string, unknown>;
+};
+
+/** What a front end passes a tool besides its arguments. */
+export type ToolCtx = {
+  signal?: AbortSignal;
+  progress?: (elapsedMs: number, message: string) => void;
+  /** Who acts, recorded with permission answers (`caller` for MCP, `api` for REST, `cli`...). */
+  by?: string;
 };
 
 function tool<S extends z.ZodObject>(def: {
@@ -38,7 +46,7 @@ function tool<S extends z.ZodObject>(def: {
   run: (
     engine: Engine,
     args: z.infer<S>,
-    ctx: { signal?: AbortSignal; progress?: (elapsedMs: number, message: string) => void },
+    ctx: ToolCtx,
   ) => Promise<Record<string, unknown>> | Record<string, unknown>;
 }): ToolDef {
   return def as unknown as ToolDef;
@@ -167,7 +175,8 @@ export const TOOLS: readonly ToolDef[] = [
     description: "Answer the pending permission request of a waiting run with one of its options' option_id.",
     input: z.strictObject({ run: runRef, option_id: z.string().min(1), request_id: z.string().optional() }),
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
-    run: (engine, args) => engine.answerPermission(args.run, args.option_id, args.request_id, 'caller'),
+    run: (engine, args, ctx) =>
+      engine.answerPermission(args.run, args.option_id, args.request_id, ctx.by ?? 'caller'),
   }),
   tool({
     name: 'follow_up',
