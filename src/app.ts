@@ -3,6 +3,7 @@ import { LazyDriver } from './drivers/lazy.js';
 import { Engine } from './engine/engine.js';
 import { ControlClient, serveControl } from './ipc/control.js';
 import { killAllChildrenNow } from './process/child.js';
+import { startWebhooks } from './notify/webhooks.js';
 import { Store } from './store/store.js';
 
 /** A running baton: config, store, engine and control socket, wired together. */
@@ -41,12 +42,14 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   );
   engine.onInternalError = (err) => log(`internal error: ${err instanceof Error ? err.stack : String(err)}`);
   const control = serveControl(engine, log);
+  const stopWebhooks = startWebhooks(engine, config.webhooks, log);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       try {
         await engine.shutdown();
       } finally {
+        stopWebhooks();
         control.close();
         store.close();
       }

@@ -22,6 +22,18 @@ const agentSchema = z.strictObject({
   check_credentials: z.boolean().optional(),
 });
 
+/** Events a webhook can ask for. */
+export const WEBHOOK_EVENTS = ['waiting', 'finished'] as const;
+
+const webhookSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
+/** A webhook as written in the config file. */
+export type WebhookConfig = z.infer<typeof webhookSchema>;
+
 const fileSchema = z.strictObject({
   roots: z.array(z.string().min(1)).min(1).optional(),
   max_concurrent_runs: z.number().int().min(1).max(1000).optional(),
@@ -29,6 +41,7 @@ const fileSchema = z.strictObject({
   permission_timeout: durationSchema.optional(),
   session_idle_timeout: durationSchema.optional(),
   agents: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), agentSchema).optional(),
+  webhooks: z.array(webhookSchema).optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -44,6 +57,7 @@ export type Config = {
   permissionTimeoutMs: number;
   sessionIdleTimeoutMs: number;
   agents: Record<string, AgentConfig>;
+  webhooks: WebhookConfig[];
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -109,5 +123,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     permissionTimeoutMs: duration(file.permission_timeout, 'permission_timeout', 30 * 60_000),
     sessionIdleTimeoutMs: duration(file.session_idle_timeout, 'session_idle_timeout', 5 * 60_000),
     agents: file.agents ?? {},
+    webhooks: file.webhooks ?? [],
   };
 }

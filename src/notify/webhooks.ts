@@ -1,0 +1,84 @@
+import type { WebhookConfig } from '../config.js';
+import type { Engine } from '../engine/engine.js';
+import { isFinalStatus, type RunSummary } from '../engine/types.js';
+
+/** Attempts per delivery, and the wait before each retry. */
+const RETRY_DELAYS_MS = [500, 2000];
+/** How long one POST may take. */
+const TIMEOUT_MS = 5000;
+
+/** The body POSTed to a webhook. */
+export type WebhookPayload = { event: 'waiting' | 'finished'; run: RunSummary; sent_at: string };
+
+/**
+ * POSTs `waiting` (once per permission request) and `finished` (once per run) to the configured
+ * webhooks, for the runs this process hosts. Each POST has a timeout and is retried on a network
+ * error or a 5xx; a failing hook is logged and never affects the run or the other hooks.
+ * Returns a function that stops listening.
+ */
+export function startWebhooks(
+  engine: Engine,
+  hooks: WebhookConfig[],
+  log: (line: string) => void,
+): () => void {
+  if (hooks.length === 0) return () => undefined;
+  const sentWaiting = new Set<string>();
+  const sentFinished = new Set<string>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const deliver = (hook: WebhookConfig, payload: WebhookPayload, attempt = 0): void => {
+    const body = JSON.stringify(payload);
+    fetch(hook.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'baton-webhook', ...hook.headers },
+      body,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    })
+      .then(async (res) => {
+        await res.body?.cancel().catch(() => undefined);
+        if (res.status >= 500) throw new Error(`HTTP ${res.status}`);
+        if (!res.ok)
+          log(`webhook ${hook.url} refused ${payload.event} of ${payload.run.run_id}: HTTP ${res.status}`);
+      })
+      .catch((err: unknown) => {
+        const delay = RETRY_DELAYS_MS[attempt];
+        if (delay === undefined) {
+          log(
+            `webhook ${hook.url} failed for ${payload.event} of ${payload.run.run_id}: ${String(err)} (gave up)`,
+          );
+          return;
+        }
+        const t = setTimeout(() => {
+          timers.delete(t);
+          deliver(hook, payload, attempt + 1);
+        }, delay);
+        t.unref();
+        timers.add(t);
+      });
+  };
+
+  const onRun = (runId: string) => {
+    let run: RunSummary;
+    try {
+      run = engine.getRun(runId);
+    } catch {
+      return;
+    }
+    let event: WebhookPayload['event'] | undefined;
+    if (run.status === 'waiting' && run.waiting_for && !sentWaiting.has(run.waiting_for.request_id)) {
+      sentWaiting.add(run.waiting_for.request_id);
+      event = 'waiting';
+    } else if (isFinalStatus(run.status) && !sentFinished.has(run.run_id)) {
+      sentFinished.add(run.run_id);
+      event = 'finished';
+    }
+    if (!event) return;
+    const payload: WebhookPayload = { event, run, sent_at: new Date().toISOString() };
+    for (const hook of hooks) if (!hook.events || hook.events.includes(event)) deliver(hook, payload);
+  };
+  engine.bus.on('run', onRun);
+  return () => {
+    engine.bus.off('run', onRun);
+    for (const t of timers) clearTimeout(t);
+  };
+}
