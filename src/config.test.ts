@@ -48,6 +48,7 @@ describe('loadConfig', () => {
       permissionTimeoutMs: 30 * 60_000,
       sessionIdleTimeoutMs: 5 * 60_000,
       agents: {},
+      webhooks: [],
     });
     expect(statSync(home).isDirectory()).toBe(true);
   });
@@ -80,6 +81,7 @@ describe('loadConfig', () => {
         },
         minimal: { driver: 'acp', command: 'm' },
       },
+      webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
     });
     expect(loadConfig(env())).toEqual({
       home,
@@ -99,6 +101,7 @@ describe('loadConfig', () => {
         },
         minimal: { driver: 'acp', command: 'm' },
       },
+      webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
     });
   });
 
