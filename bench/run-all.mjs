@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, benchProcesses, fmt, killPids, machine, sleep, table, waitGone } from './lib.mjs';
 
-const BENCHES = ['startup.mjs', 'overhead.mjs', 'ingest.mjs', 'memory.mjs', 'real-agents.mjs'];
+const BENCHES = ['startup.mjs', 'overhead.mjs', 'ingest.mjs', 'memory.mjs', 'real-agents.mjs', 'http.mjs'];
 /** Each benchmark is stopped (SIGTERM, then SIGKILL) after this long. */
 const LIMIT_MS = 120_000;
 
