@@ -1,6 +1,6 @@
 // baton serve over loopback: requests/s and latency of GET /api/runs/:id with 20 concurrent
 // clients (keep-alive), and SSE fan-out latency: from an event's stored timestamp (`ts`) to its
-// arrival at each of 10 listeners of /api/runs/:id/events, for a run that writes 40 messages.
+// arrival at each of 10 listeners of /api/runs/:id/events, for a run that makes 40 tool calls.
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { CLI, fmt, makeEnv, median, percentile, report, runBench, sleep, steps, waitGone } from './lib.mjs';
@@ -108,7 +108,10 @@ async function main() {
 
   // SSE fan-out.
   const chatty = steps(
-    ...Array.from({ length: 40 }, (_, i) => [{ message: `m${i} ` }, { sleep: 20 }]).flat(),
+    ...Array.from({ length: 40 }, (_, i) => [
+      { tool_call: { id: `t${i}`, title: `step ${i}` } },
+      { sleep: 20 },
+    ]).flat(),
   );
   const spawned = await call(port, agent, 'POST', '/api/runs', {
     agent: 'fixture',
@@ -131,7 +134,7 @@ async function main() {
     ],
     [
       'Stored → received is measured from the event ts (ms precision, written when the event is stored) to the listener reading it, on the same clock.',
-      'Message events are coalesced for up to 200 ms before they are stored (src/engine/recorder.ts), which is not counted: ts is the store time.',
+      'The run makes 40 tool calls 20 ms apart (tool calls are not coalesced, unlike message chunks).',
     ],
   );
 }
