@@ -3,7 +3,7 @@ import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Engine } from '../engine/engine.js';
-import { isFinalStatus, type RunEvent } from '../engine/types.js';
+import { isFinalStatus } from '../engine/types.js';
 import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
 import { buildMcpServer } from '../mcp/server.js';
 import { TOOLS, parseArgs } from '../mcp/tools.js';
@@ -58,6 +58,33 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 422 | 500 | 50
 function errorResponse(c: Context, err: unknown): Response {
   const e = toBatonError(err);
   return c.json({ error: { code: e.code, message: e.message } }, statusOf(e.code));
+}
+
+/** Sleeps until woken or `ms` pass; a wake before the sleep is not lost. */
+class Waker {
+  #pending = false;
+  #resolve: (() => void) | undefined;
+
+  wake(): void {
+    if (this.#resolve) this.#resolve();
+    else this.#pending = true;
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#resolve = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.#resolve = done;
+    });
+  }
 }
 
 /** Constant-time comparison of two secrets (of any length). */
@@ -219,29 +246,20 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
     const lastId = c.req.header('last-event-id') ?? c.req.query('after_seq');
     let after = lastId && /^\d+$/.test(lastId) ? Number(lastId) : 0;
     return streamSSE(c, async (stream) => {
-      const queue: RunEvent[] = [];
-      let wake: (() => void) | undefined;
-      const onEvents = (runId: string, events: RunEvent[]) => {
+      const waker = new Waker();
+      let changed = false;
+      const onEvents = (runId: string) => {
         if (runId !== row.id) return;
-        queue.push(...events);
-        wake?.();
-      };
-      const onRun = (runId: string) => {
-        if (runId === row.id) wake?.();
+        changed = true;
+        waker.wake();
       };
       engine.bus.on('events', onEvents);
-      engine.bus.on('run', onRun);
-      stream.onAbort(() => wake?.());
-      let runChanged = false;
-      const onRunChanged = (runId: string) => {
-        if (runId === row.id) runChanged = true;
-      };
-      engine.bus.on('run', onRunChanged);
+      engine.bus.on('run', onEvents);
+      stream.onAbort(() => waker.wake());
       try {
         for (;;) {
-          queue.length = 0;
-          runChanged = false;
-          // Stored events first (catch-up), then whatever the bus brought meanwhile.
+          changed = false;
+          // Every stored event after the last one sent, in pages.
           let page;
           do {
             page = engine.getEvents(row.id, { after_seq: after, limit: 500 });
@@ -257,22 +275,14 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
             continue;
           }
           // Something arrived while the page was being written: go round again at once.
-          if (queue.length > 0 || runChanged) continue;
-          await new Promise<void>((resolve) => {
-            // A keep-alive comment every 15 s keeps proxies from closing an idle stream.
-            const t = setTimeout(resolve, 15_000);
-            wake = () => {
-              clearTimeout(t);
-              resolve();
-            };
-          });
-          wake = undefined;
-          if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+          if (changed) continue;
+          // A keep-alive comment every 15 s keeps proxies from closing an idle stream.
+          await waker.sleep(15_000);
+          if (!changed && !stream.aborted) await stream.write(': keep-alive\n\n');
         }
       } finally {
         engine.bus.off('events', onEvents);
-        engine.bus.off('run', onRun);
-        engine.bus.off('run', onRunChanged);
+        engine.bus.off('run', onEvents);
       }
     });
   });
@@ -281,29 +291,21 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
   app.get('/api/events', (c) =>
     streamSSE(c, async (stream) => {
       const pending = new Set<string>();
-      let wake: (() => void) | undefined;
+      const waker = new Waker();
       const onRun = (runId: string) => {
         pending.add(runId);
-        wake?.();
+        waker.wake();
       };
       engine.bus.on('run', onRun);
-      stream.onAbort(() => wake?.());
+      stream.onAbort(() => waker.wake());
       try {
         while (!stream.aborted) {
           for (const runId of [...pending]) {
             pending.delete(runId);
-            const s = engine.getRun(runId);
-            await stream.writeSSE({ event: 'run', data: JSON.stringify(s) });
+            await stream.writeSSE({ event: 'run', data: JSON.stringify(engine.getRun(runId)) });
           }
           if (pending.size > 0) continue;
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, 15_000);
-            wake = () => {
-              clearTimeout(t);
-              resolve();
-            };
-          });
-          wake = undefined;
+          await waker.sleep(15_000);
           if (pending.size === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
         }
       } finally {
