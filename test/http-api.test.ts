@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -146,6 +147,30 @@ function sse(
   });
 }
 
+/** Sends only the head of a POST that announces `length` bytes; resolves with the response. */
+function announce(port: number, token: string, length: number): Promise<{ status: number; json: Summary }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(
+        `POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n{`,
+      );
+    });
+    let raw = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      raw += d;
+      const m = /^HTTP\/1\.1 (\d+)[\s\S]*?\r\n\r\n([\s\S]*\})/.exec(raw);
+      if (m) {
+        socket.destroy();
+        resolve({ status: Number(m[1]), json: JSON.parse(m[2] ?? '{}') as Summary });
+      }
+    });
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer')));
+  });
+}
+
 const WRITE = steps({
   permission: {
     title: 'Write out.txt',
@@ -280,6 +305,13 @@ describe('baton serve: REST + SSE API', () => {
     const bad = await call(s.port, 'POST', '/api/runs', { token: tok, body: '[1,2' });
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe('INVALID_PARAMS');
+    // Only the headers are sent: the server must refuse by the announced length, before reading.
+    const huge = await announce(s.port, tok, 9 * 1024 * 1024);
+    expect(huge.status).toBe(413);
+    expect(huge.json.error.code).toBe('PAYLOAD_TOO_LARGE');
+    const nowhere = await call(s.port, 'GET', '/api/nowhere', { token: tok });
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.json.error.code).toBe('NOT_FOUND');
     const noAgent = await call(s.port, 'POST', '/api/runs', {
       token: tok,
       body: { cwd: t.work, prompt: 'x' },

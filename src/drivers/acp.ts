@@ -4,7 +4,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BatonError } from '../errors.js';
-import { startAgentProcess } from './start.js';
+import { agentFailure, startAgentProcess, withDeadline } from './start.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import { isInside, realpathLoose } from '../paths.js';
 import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../engine/types.js';
@@ -245,23 +245,7 @@ class AcpSession implements AgentSession {
 
   /** Turns anything a request threw into a BatonError carrying the stderr tail when the agent died. */
   explain(err: unknown, when: string): BatonError {
-    if (err instanceof BatonError) return err;
-    const end = this.#child.end;
-    if (end) {
-      return new BatonError(
-        'AGENT_EXITED',
-        `agent ${this.#options.agent.name} exited ${when} (${end.signal ? `signal ${end.signal}` : `code ${end.code}`})`,
-        { cause: err, details: { stderr_tail: this.#child.stderrTail() } },
-      );
-    }
-    const message =
-      err && typeof err === 'object' && 'message' in err
-        ? String((err as { message: unknown }).message)
-        : String(err);
-    return new BatonError('AGENT_ERROR', `agent ${this.#options.agent.name} failed ${when}: ${message}`, {
-      cause: err,
-      details: { stderr_tail: this.#child.stderrTail() },
-    });
+    return agentFailure(err, when, `agent ${this.#options.agent.name}`, this.#child);
   }
 
   #raceExit<T>(p: Promise<T>, what: string): Promise<T> {
@@ -289,29 +273,16 @@ class AcpSession implements AgentSession {
   }
 
   #bounded<T>(p: Promise<T>, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new BatonError(
-              'AGENT_ERROR',
-              `agent ${this.#options.agent.name} did not answer ${what} within ${START_TIMEOUT_MS / 1000}s`,
-              { details: { stderr_tail: this.#child.stderrTail() } },
-            ),
-          ),
-        START_TIMEOUT_MS,
-      );
-      this.#raceExit(p, what).then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
+    return withDeadline(
+      this.#raceExit(p, what),
+      START_TIMEOUT_MS,
+      () =>
+        new BatonError(
+          'AGENT_ERROR',
+          `agent ${this.#options.agent.name} did not answer ${what} within ${START_TIMEOUT_MS / 1000}s`,
+          { details: { stderr_tail: this.#child.stderrTail() } },
+        ),
+    );
   }
 
   // HACK: in ACP SDK 2.4 a prompt response can resolve before the handlers of the notifications

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { BatonError, type ErrorCode } from '../errors.js';
 import { readLines } from '../process/lines.js';
+import { agentFailure, withDeadline } from './start.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import type { PermissionOption, ToolCallInfo, Usage } from '../engine/types.js';
 import type {
@@ -715,29 +716,14 @@ class ClaudeCodeSession implements AgentSession {
   }
 
   #bounded<T>(p: Promise<T>, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new BatonError(
-              'AGENT_ERROR',
-              `claude did not answer ${what} within ${START_TIMEOUT_MS / 1000}s`,
-              { details: { stderr_tail: this.#child?.stderrTail() ?? '' } },
-            ),
-          ),
-        START_TIMEOUT_MS,
-      );
-      p.then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
+    return withDeadline(
+      p,
+      START_TIMEOUT_MS,
+      () =>
+        new BatonError('AGENT_ERROR', `claude did not answer ${what} within ${START_TIMEOUT_MS / 1000}s`, {
+          details: { stderr_tail: this.#child?.stderrTail() ?? '' },
+        }),
+    );
   }
 
   /** Turns anything into a BatonError carrying the stderr tail (and the exit, when claude died). */
@@ -745,8 +731,6 @@ class ClaudeCodeSession implements AgentSession {
     if (err instanceof BatonError) return err;
     const child = this.#child;
     const stderrTail = child?.stderrTail() ?? '';
-    const end = child?.end;
-    const message = err instanceof Error ? err.message : String(err);
     if (/No conversation found/i.test(stderrTail)) {
       return new BatonError(
         'SESSION_NOT_RESUMABLE',
@@ -754,17 +738,7 @@ class ClaudeCodeSession implements AgentSession {
         { cause: err, details: { stderr_tail: stderrTail } },
       );
     }
-    if (end) {
-      return new BatonError(
-        'AGENT_EXITED',
-        `claude (${this.#options.agent.name}) exited ${when} (${end.signal ? `signal ${end.signal}` : `code ${end.code}`})${stderrTail.trim() ? `: ${lastLine(stderrTail)}` : ''}`,
-        { cause: err, details: { stderr_tail: stderrTail } },
-      );
-    }
-    return new BatonError('AGENT_ERROR', `claude (${this.#options.agent.name}) failed ${when}: ${message}`, {
-      cause: err,
-      details: { stderr_tail: stderrTail },
-    });
+    return agentFailure(err, when, `claude (${this.#options.agent.name})`, child, true);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { BatonError } from '../errors.js';
-import { startAgentProcess } from './start.js';
+import { agentFailure, errorText, startAgentProcess, withDeadline } from './start.js';
 import { readLines } from '../process/lines.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
 import type { PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
@@ -415,46 +415,20 @@ class CodexSession implements AgentSession {
 
   /** Turns anything thrown into a BatonError carrying the stderr tail. */
   explain(err: unknown, when: string): BatonError {
-    if (err instanceof BatonError) return err;
-    const end = this.#child.end;
-    if (end) {
-      return new BatonError(
-        'AGENT_EXITED',
-        `agent ${this.#options.agent.name} (codex app-server) exited ${when} (${end.signal ? `signal ${end.signal}` : `code ${end.code}`})`,
-        { cause: err, details: { stderr_tail: this.#child.stderrTail() } },
-      );
-    }
-    return new BatonError(
-      'AGENT_ERROR',
-      `agent ${this.#options.agent.name} (codex app-server) failed ${when}: ${errorText(err)}`,
-      { cause: err, details: { stderr_tail: this.#child.stderrTail() } },
-    );
+    return agentFailure(err, when, `agent ${this.#options.agent.name} (codex app-server)`, this.#child);
   }
 
   #bounded<T>(p: Promise<T>, what: string, ms: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new BatonError(
-              'AGENT_ERROR',
-              `agent ${this.#options.agent.name} (codex app-server) did not answer ${what} within ${ms / 1000}s`,
-              { details: { stderr_tail: this.#child.stderrTail() } },
-            ),
-          ),
-        ms,
-      );
-      p.then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
+    return withDeadline(
+      p,
+      ms,
+      () =>
+        new BatonError(
+          'AGENT_ERROR',
+          `agent ${this.#options.agent.name} (codex app-server) did not answer ${what} within ${ms / 1000}s`,
+          { details: { stderr_tail: this.#child.stderrTail() } },
+        ),
+    );
   }
 
   #emit(event: DriverEvent): void {
@@ -989,10 +963,4 @@ function asArray(value: unknown): unknown[] {
 
 function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function errorText(err: unknown): string {
-  return err && typeof err === 'object' && 'message' in err
-    ? String((err as { message: unknown }).message)
-    : String(err);
 }

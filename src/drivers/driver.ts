@@ -90,8 +90,6 @@ export type OpenOptions = {
    * onto them (e.g. `deny_all` → read-only sandbox); the engine still answers every request by it.
    */
   policy: PermissionPolicy;
-  /** baton's state folder, for per-agent files a driver must keep (never the user's own config). */
-  batonHome: string;
   /**
    * Called when the driver replaces the agent process of a live session (e.g. claude restarted for
    * another output schema), so the run records the pid it must kill after a crash.

@@ -36,3 +36,56 @@ export async function startAgentProcess<S extends StartableSession>(
   }
   return session;
 }
+
+/** The message text of anything thrown. */
+export function errorText(err: unknown): string {
+  return err && typeof err === 'object' && 'message' in err
+    ? String((err as { message: unknown }).message)
+    : String(err);
+}
+
+/**
+ * Turns a failure of an agent process into a BatonError: `AGENT_EXITED` (with how it ended) when
+ * the process has, else `AGENT_ERROR`; the stderr tail goes into the details, and with
+ * `tailInMessage` its last line into the message too. BatonErrors pass through unchanged.
+ */
+export function agentFailure(
+  err: unknown,
+  when: string,
+  who: string,
+  child: ChildHandle | undefined,
+  tailInMessage = false,
+): BatonError {
+  if (err instanceof BatonError) return err;
+  const stderrTail = child?.stderrTail() ?? '';
+  const end = child?.end;
+  if (end) {
+    const last = stderrTail.trim().split('\n').pop()?.trim();
+    return new BatonError(
+      'AGENT_EXITED',
+      `${who} exited ${when} (${end.signal ? `signal ${end.signal}` : `code ${end.code}`})${tailInMessage && last ? `: ${last}` : ''}`,
+      { cause: err, details: { stderr_tail: stderrTail } },
+    );
+  }
+  return new BatonError('AGENT_ERROR', `${who} failed ${when}: ${errorText(err)}`, {
+    cause: err,
+    details: { stderr_tail: stderrTail },
+  });
+}
+
+/** Settles like `p`, or rejects with `onTimeout()` when `p` has not settled within `ms`. */
+export function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => BatonError): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

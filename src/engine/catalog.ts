@@ -310,9 +310,9 @@ export function launchEnv(entry: AgentEntry, base: NodeJS.ProcessEnv = process.e
   return env;
 }
 
-/** The environment an agent process gets: baton's own, overlaid with the agent's `env`. */
-export function agentEnv(entry: AgentEntry, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...base, ...entry.env };
+/** The environment an agent process gets: baton's own, overlaid with {@link launchEnv}. */
+function agentEnv(entry: AgentEntry, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...base, ...launchEnv(entry, base) };
 }
 
 /** The path of a credential file for the agent's environment. */

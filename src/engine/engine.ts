@@ -1196,7 +1196,6 @@ export class Engine {
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),
       policy: ctx.row.policy,
-      batonHome: this.config.home,
       onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
       onProcess: (pid, pidStart) => {
         const run = this.#pool.get(sid)?.busyRun;

@@ -1,12 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import type { Engine } from '../engine/engine.js';
 import { isFinalStatus } from '../engine/types.js';
 import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
 import { buildMcpServer } from '../mcp/server.js';
 import { TOOLS, parseArgs } from '../mcp/tools.js';
+
+/** Largest request body /api reads. */
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Options of {@link createHttpApp}. */
 export type HttpOptions = {
@@ -19,7 +23,7 @@ export type HttpOptions = {
 };
 
 /** HTTP status for each error code a caller can get (JSON body `{ error: { code, message } }`). */
-function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 422 | 500 | 503 {
+function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 503 {
   switch (code) {
     case 'INVALID_PARAMS':
     case 'CWD_NOT_ALLOWED':
@@ -29,6 +33,7 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 422 | 500 | 50
       return 401;
     case 'FORBIDDEN':
       return 403;
+    case 'NOT_FOUND':
     case 'RUN_NOT_FOUND':
     case 'SESSION_NOT_FOUND':
     case 'AGENT_NOT_FOUND':
@@ -48,6 +53,8 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 422 | 500 | 50
     case 'MODEL_NOT_AVAILABLE':
     case 'NOT_SUPPORTED':
       return 422;
+    case 'PAYLOAD_TOO_LARGE':
+      return 413;
     case 'HOST_UNREACHABLE':
       return 503;
     default:
@@ -143,12 +150,8 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
 
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) =>
-    c.json(
-      { error: { code: 'RUN_NOT_FOUND', message: `no such endpoint: ${c.req.method} ${c.req.path}` } },
-      404,
-    ),
+    c.json({ error: { code: 'NOT_FOUND', message: `no such endpoint: ${c.req.method} ${c.req.path}` } }, 404),
   );
-
   // DNS rebinding: a page on evil.example that resolves to 127.0.0.1 still sends its own Host.
   app.use('*', async (c, next) => {
     const host = parseHost(c.req.header('host') ?? '');
@@ -188,6 +191,16 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
     await next();
   };
   app.use('/api/*', requireToken);
+  // A prompt may be 1,000,000 characters (up to 4 MB of UTF-8): bodies past 8 MB are refused unread.
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new BatonError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
   app.use('/mcp', requireToken);
 
   // MCP over streamable HTTP: the 2026-07-28 revision per request, and 2025-era clients through the
