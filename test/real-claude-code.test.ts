@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
+import { realAgentConfig } from './fixtures/real-agents.mjs';
 import {
   eventually,
   makeEnv,
-  ROOT,
   startServer,
   waitFor,
   type Server,
@@ -19,8 +19,6 @@ import {
   type Summary,
   pidsWithEnv,
 } from './helpers.js';
-
-const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 
 /** The scripted model server's token estimate (test/fixtures/model/directives.mjs `roughTokens`). */
 function roughTokens(value: unknown): number {
@@ -76,24 +74,13 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     model.requests.length = 0;
     t = makeEnv((dir) => {
       claudeHome = join(dir, 'claude-home');
-      // baton passes {...process.env, ...env}; its own env (from makeEnv) is only PATH, HOME and
-      // BATON_HOME, so nothing of the developer's claude setup leaks in.
-      const env = {
-        HOME: claudeHome,
-        ANTHROPIC_BASE_URL: model.url,
-        ANTHROPIC_API_KEY: 'dummy',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_TELEMETRY: '1',
-        DISABLE_AUTOUPDATER: '1',
-      };
+      // The agent's env (test/fixtures/real-agents.mjs) sets HOME and the model server; baton's own
+      // env (from makeEnv) is only PATH, HOME and BATON_HOME, so nothing of the developer's leaks in.
+      const claude = realAgentConfig('claude-code', claudeHome, model.url) as { env: Record<string, string> };
       return {
         agents: {
-          claude: { driver: 'claude-code', command: CLAUDE, env },
-          'claude-refused': {
-            driver: 'claude-code',
-            command: CLAUDE,
-            env: { ...env, ANTHROPIC_BASE_URL: refusingUrl },
-          },
+          claude,
+          'claude-refused': { ...claude, env: { ...claude.env, ANTHROPIC_BASE_URL: refusingUrl } },
         },
       };
     });

@@ -1,14 +1,14 @@
 // The real Gemini CLI (`@google/gemini-cli`, a devDependency) driven end to end through baton over
 // ACP (`gemini --acp`), offline: the model is the scripted test/fixtures/model-server.mjs, and
 // gemini's HOME is an isolated temp dir (never the real ~/.gemini).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer } from './fixtures/model-server.mjs';
+import { realAgentConfig, setupAgentHome } from './fixtures/real-agents.mjs';
 import {
   eventually,
   makeEnv,
-  ROOT,
   startServer,
   waitFor,
   type Server,
@@ -16,8 +16,6 @@ import {
   type Summary,
   pidsWithEnv,
 } from './helpers.js';
-
-const GEMINI = join(ROOT, 'node_modules', '.bin', 'gemini');
 
 describe('the real Gemini CLI through baton (offline)', () => {
   let model: ModelServer;
@@ -34,36 +32,14 @@ describe('the real Gemini CLI through baton (offline)', () => {
 
   beforeEach(async () => {
     model.requests.length = 0;
+    // The agent's env (test/fixtures/real-agents.mjs) sets HOME and the model server; baton's own env
+    // (from makeEnv) is only PATH, HOME and BATON_HOME, so nothing of the developer's setup leaks in.
     t = makeEnv((dir) => {
       geminiHome = join(dir, 'gemini-home');
-      return {
-        agents: {
-          gemini: {
-            driver: 'acp',
-            command: GEMINI,
-            args: ['--acp'],
-            // baton passes {...process.env, ...env}; its own env (from makeEnv) is only PATH, HOME and
-            // BATON_HOME, so nothing of the developer's gemini setup leaks in.
-            env: {
-              HOME: geminiHome,
-              GEMINI_API_KEY: 'dummy',
-              GOOGLE_GEMINI_BASE_URL: model.url,
-              GEMINI_CLI_TRUST_WORKSPACE: 'true',
-            },
-          },
-        },
-      };
+      mkdirSync(geminiHome);
+      setupAgentHome('gemini', geminiHome, model.url);
+      return { agents: { gemini: realAgentConfig('gemini', geminiHome, model.url) } };
     });
-    mkdirSync(join(geminiHome, '.gemini'), { recursive: true });
-    writeFileSync(
-      join(geminiHome, '.gemini', 'settings.json'),
-      JSON.stringify({
-        security: { auth: { selectedType: 'gemini-api-key' } },
-        privacy: { usageStatisticsEnabled: false },
-        telemetry: { enabled: false },
-        general: { enableAutoUpdate: false },
-      }),
-    );
     s = await startServer(t);
   });
   afterEach(async () => {
