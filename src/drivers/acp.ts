@@ -546,7 +546,10 @@ export function mapUpdate(update: acp.SessionUpdate): DriverEvent | undefined {
     case 'available_commands_update':
     case 'current_mode_update':
     case 'config_option_update':
-    case 'session_info_update':
+    case 'session_info_update': {
+      const { sessionUpdate, ...rest } = update as { sessionUpdate: string } & Record<string, unknown>;
+      return { type: 'info', data: { session_update: sessionUpdate, ...rest } };
+    }
     case 'notice':
     case 'compaction_update':
     case 'compaction_summary_chunk':

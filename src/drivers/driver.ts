@@ -13,7 +13,9 @@ export type DriverEvent =
   | { type: 'tool_update'; data: Record<string, unknown> }
   | { type: 'plan'; data: Record<string, unknown> }
   | { type: 'usage'; usage: Usage }
-  | { type: 'raw'; data: Record<string, unknown> };
+  | { type: 'raw'; data: Record<string, unknown> }
+  /** Session metadata (commands, modes, titles): kept as `raw`, but not part of the conversation. */
+  | { type: 'info'; data: Record<string, unknown> };
 
 /** A permission question from the agent. */
 export type PermissionAsk = { title: string; tool_call: ToolCallInfo; options: PermissionOption[] };

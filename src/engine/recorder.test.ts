@@ -121,6 +121,16 @@ describe('RunRecorder', () => {
     expect(out.map((e) => e.type)).toEqual(['message', 'plan', 'message', 'raw', 'message']);
   });
 
+  it('session metadata (info) is kept as raw but does not split the answer', () => {
+    const { rec, out } = makeRecorder();
+    rec.handle({ type: 'message_chunk', text: 'echo: what was ' });
+    rec.handle({ type: 'info', data: { session_update: 'available_commands_update' } });
+    rec.handle({ type: 'message_chunk', text: 'the code word?' });
+    rec.flush();
+    expect(rec.lastMessage).toBe('echo: what was the code word?');
+    expect(out.map((e) => e.type)).toEqual(['message', 'raw', 'message']);
+  });
+
   it('ignores user chunks', () => {
     const { rec, out } = makeRecorder();
     rec.handle({ type: 'user_chunk', text: 'the prompt' });

@@ -56,6 +56,10 @@ export class RunRecorder {
         this.#segmentOpen = false;
         this.#other(event.type, event.data);
         return;
+      case 'info':
+        // Metadata an agent may send at any moment (mid-message too): it does not split the answer.
+        this.#other('raw', event.data);
+        return;
       default: {
         const never: never = event;
         this.#other('raw', { unknown: never as unknown });
