@@ -13,6 +13,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/dashboard/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**'],
     rules: { 'no-console': 'error' },

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
@@ -206,4 +207,91 @@ export function runCli(
       resolvePromise({ code, stdout, stderr, child });
     });
   });
+}
+
+export type Reply = {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  json: Summary;
+};
+
+export type Serve = {
+  child: ChildProcess;
+  port: number;
+  token: string;
+  /** The one-time dashboard login URL it printed. */
+  loginUrl: string;
+  stdout: () => string;
+};
+
+/** Starts `baton serve --port 0` and reads the port it printed. */
+export async function serve(t: TestEnv, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Serve> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+    env: { ...t.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stdout += d.toString()));
+  const m = await eventually(() => /serving http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout), 15_000);
+  const token = env.BATON_TOKEN ?? readFileSync(join(t.home, 'token'), 'utf8').trim();
+  const login = /Dashboard: (http:\S+)/.exec(stdout)?.[1] ?? '';
+  return { child, port: Number(m[1]), token, loginUrl: login, stdout: () => stdout };
+}
+
+export function call(
+  port: number,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const data =
+      opts.body === undefined
+        ? undefined
+        : typeof opts.body === 'string'
+          ? opts.body
+          : JSON.stringify(opts.body);
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: {
+          host: `127.0.0.1:${port}`,
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(data ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+        },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          let json: Summary = {};
+          try {
+            json = JSON.parse(body) as Summary;
+          } catch {
+            // not JSON (an SSE stream)
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+/** Stops a `baton serve` child with SIGTERM and waits for it to exit. */
+export async function stopServe(s: Serve | undefined): Promise<void> {
+  if (s && s.child.exitCode === null) {
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+  }
 }

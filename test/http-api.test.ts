@@ -1,6 +1,5 @@
 // `baton serve`: the REST + SSE API over real HTTP on 127.0.0.1, the built CLI as a child process,
 // the fixture ACP agent behind it. Raw node:http requests, so Host and Origin can be forged.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -8,86 +7,17 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  CLI,
+  call,
   eventually,
   makeEnv,
   runCli,
+  serve,
   startServer,
   steps,
+  type Serve,
   type Summary,
   type TestEnv,
 } from './helpers.js';
-
-type Reply = {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-  json: Summary;
-};
-
-type Serve = { child: ChildProcess; port: number; token: string; stdout: () => string };
-
-/** Starts `baton serve --port 0` and reads the port it printed. */
-async function serve(t: TestEnv, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Serve> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
-    env: { ...t.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stdout += d.toString()));
-  const m = await eventually(() => /serving http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout), 15_000);
-  const token = env.BATON_TOKEN ?? readFileSync(join(t.home, 'token'), 'utf8').trim();
-  return { child, port: Number(m[1]), token, stdout: () => stdout };
-}
-
-function call(
-  port: number,
-  method: string,
-  path: string,
-  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const data =
-      opts.body === undefined
-        ? undefined
-        : typeof opts.body === 'string'
-          ? opts.body
-          : JSON.stringify(opts.body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        headers: {
-          host: `127.0.0.1:${port}`,
-          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-          ...(data ? { 'content-type': 'application/json' } : {}),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          let json: Summary = {};
-          try {
-            json = JSON.parse(body) as Summary;
-          } catch {
-            // not JSON (an SSE stream)
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
-    if (data) req.write(data);
-    req.end();
-  });
-}
 
 /** Reads an SSE stream until it ends (or `until` says stop); returns the parsed events. */
 function sse(

@@ -15,6 +15,7 @@ export function runRow(id: string, over: Partial<NewRun> = {}): NewRun {
     cwd: '/tmp',
     prompt: `prompt of ${id}`,
     policy: 'ask',
+    approver: 'any',
     model: null,
     timeout_ms: 60_000,
     output_schema: null,

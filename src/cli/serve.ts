@@ -13,6 +13,9 @@ export async function runServe(opts: { host: string; port: number; allowRemote: 
   const server = await startHttpServer(app, { ...opts, token });
   const log = (line: string) => process.stdout.write(`${line}\n`);
   log(`baton serving ${server.url}`);
+  log(`  Dashboard: ${server.loginUrl()}`);
+  log('             (a one-time login link, valid 10 minutes; later, log in with the token)');
+  log(`  MCP:   ${server.url}/mcp (Authorization: Bearer <token>)`);
   log(`  API:   ${server.url}/api (Authorization: Bearer <token>; the token is in ${from})`);
   if (opts.allowRemote) {
     process.stderr.write(

@@ -24,8 +24,10 @@ import { compileOutputSchema, validateOutput, withSchemaInstruction } from './ou
 import { decideByPolicy, rejectOption } from './policy.js';
 import { RunRecorder } from './recorder.js';
 import {
+  APPROVERS,
   EVENT_TYPES,
   PERMISSION_POLICIES,
+  type Approver,
   isFinalStatus,
   type EventType,
   type PermissionPolicy,
@@ -49,7 +51,33 @@ const KILL_GRACE_MS = 2000;
 /** Longest `wait_run` wait, below the 60 s request timeout of most MCP hosts. */
 export const WAIT_MAX_MS = 55_000;
 const WAIT_DEFAULT_MS = 50_000;
+
+/** How long a `wait_run` with this `timeout` blocks: the default, capped at {@link WAIT_MAX_MS}. */
+export function waitTimeoutMs(timeout: string | number | undefined): number {
+  return Math.min(timeout === undefined ? WAIT_DEFAULT_MS : parseDuration(timeout, 'timeout'), WAIT_MAX_MS);
+}
 const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Channels a program answers through (MCP tool call, REST with the bearer token). */
+const PROGRAM_CHANNELS = ['caller', 'api'];
+/** Channels a person answers through (the dashboard, `baton approve/deny`, MCP elicitation). */
+export const HUMAN_CHANNELS = ['dashboard', 'cli', 'elicitation'];
+
+/** Refuses an answer from a channel the run's `approver` does not accept. */
+function checkApprover(row: RunRow, by: string): void {
+  if (row.approver === 'caller' && !PROGRAM_CHANNELS.includes(by)) {
+    throw new BatonError(
+      'NOT_APPROVER',
+      `run ${row.id} was started with approver "caller": only its MCP caller (answer_permission) or the REST API may answer, not ${by}`,
+    );
+  }
+  if (row.approver === 'human' && !HUMAN_CHANNELS.includes(by)) {
+    throw new BatonError(
+      'NOT_APPROVER',
+      `run ${row.id} was started with approver "human": a person answers it (dashboard, baton approve/deny, or the MCP client's elicitation prompt), not ${by}`,
+    );
+  }
+}
 
 /** Input of {@link Engine.spawnRun}, as front ends pass it (shape already checked). */
 export type SpawnInput = {
@@ -61,6 +89,7 @@ export type SpawnInput = {
   model?: string;
   timeout?: string | number;
   policy?: PermissionPolicy;
+  approver?: Approver;
   output_schema?: Record<string, unknown>;
   session_id?: string;
   isolation?: 'none' | 'worktree';
@@ -361,6 +390,7 @@ export class Engine {
       last_seq: Math.max(row.last_seq, this.#runs.has(row.id) ? this.store.eventWriter.lastSeq(row.id) : 0),
     };
     if (row.label) s.label = row.label;
+    if (row.approver !== 'any') s.approver = row.approver;
     if (row.started_at) s.started_at = row.started_at;
     if (row.waiting_for) s.waiting_for = row.waiting_for;
     if (row.result) s.result = row.result;
@@ -385,6 +415,10 @@ export class Engine {
     const policy = input.policy ?? 'ask';
     if (!(PERMISSION_POLICIES as readonly string[]).includes(policy)) {
       throw new BatonError('INVALID_PARAMS', `policy must be one of ${PERMISSION_POLICIES.join(', ')}`);
+    }
+    const approver = input.approver ?? 'any';
+    if (!(APPROVERS as readonly string[]).includes(approver)) {
+      throw new BatonError('INVALID_PARAMS', `approver must be one of ${APPROVERS.join(', ')}`);
     }
     const prompt = this.#readPrompt(input);
     const timeoutMs =
@@ -433,6 +467,7 @@ export class Engine {
       model: input.model,
       timeoutMs,
       policy,
+      approver,
       outputSchema: input.output_schema,
       sessionId,
       metadata: input.metadata,
@@ -462,6 +497,7 @@ export class Engine {
       model: row.model ?? undefined,
       timeoutMs: row.timeout_ms,
       policy: row.policy,
+      approver: row.approver,
       outputSchema: row.output_schema ?? undefined,
       sessionId: row.session_id,
       metadata: undefined,
@@ -477,6 +513,7 @@ export class Engine {
     by = 'caller',
   ): Promise<RunSummary> {
     const row = this.resolveRun(ref);
+    checkApprover(row, by);
     const ctx = this.#runs.get(row.id);
     // A request already settled: the first answer won; say who gave it.
     if (requestId && !ctx?.pending.has(requestId)) {
@@ -552,10 +589,7 @@ export class Engine {
    */
   async waitRuns(input: WaitInput): Promise<WaitResult> {
     const until = input.until ?? 'attention';
-    const timeoutMs = Math.min(
-      input.timeout === undefined ? WAIT_DEFAULT_MS : parseDuration(input.timeout, 'timeout'),
-      WAIT_MAX_MS,
-    );
+    const timeoutMs = waitTimeoutMs(input.timeout);
     const ids =
       input.runs && input.runs.length > 0
         ? [...new Set(input.runs.map((r) => this.resolveRun(r).id))]
@@ -737,6 +771,7 @@ export class Engine {
     model: string | undefined;
     timeoutMs: number;
     policy: PermissionPolicy;
+    approver: Approver;
     outputSchema: Record<string, unknown> | undefined;
     sessionId: string | undefined;
     metadata: Record<string, unknown> | undefined;
@@ -767,6 +802,7 @@ export class Engine {
           cwd: p.cwd,
           prompt: p.prompt,
           policy: p.policy,
+          approver: p.approver,
           model: p.model ?? null,
           timeout_ms: p.timeoutMs,
           output_schema: p.outputSchema ?? null,

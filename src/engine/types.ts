@@ -28,6 +28,11 @@ export const PERMISSION_POLICIES = ['ask', 'auto_edit', 'allow_all', 'deny_all']
 /** One of {@link PERMISSION_POLICIES}. */
 export type PermissionPolicy = (typeof PERMISSION_POLICIES)[number];
 
+/** Who may answer a run's permission requests: anyone, only the MCP caller, or only a person. */
+export const APPROVERS = ['any', 'caller', 'human'] as const;
+/** One of {@link APPROVERS}. */
+export type Approver = (typeof APPROVERS)[number];
+
 /** Normalized event types, the same for every driver. */
 export const EVENT_TYPES = [
   'status',
@@ -116,6 +121,8 @@ export type RunSummary = {
   session_id: string;
   parent_run_id: string | null;
   policy: PermissionPolicy;
+  /** Present when not `any`: who may answer this run's permission requests. */
+  approver?: Approver;
   created_at: string;
   started_at?: string;
   ended_at: string | null;

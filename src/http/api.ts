@@ -1,13 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { Engine } from '../engine/engine.js';
 import { isFinalStatus } from '../engine/types.js';
 import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
-import { buildMcpServer } from '../mcp/server.js';
 import { TOOLS, parseArgs } from '../mcp/tools.js';
+import { DashboardAuth, SESSION_COOKIE, sameSecret } from './auth.js';
+import { serveDashboard } from './dashboard.js';
+import { createMcpEndpoint } from './mcp.js';
 
 /** Largest request body /api reads. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -94,24 +95,20 @@ class Waker {
   }
 }
 
-/** Constant-time comparison of two secrets (of any length). */
-function sameSecret(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
-}
-
 /** The host name and port of a Host header (`[::1]:7420`, `localhost:7420`, `127.0.0.1`). */
 function parseHost(host: string): { name: string; port: string | undefined } {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host.trim().toLowerCase());
   return m ? { name: m[1] ?? '', port: m[2] } : { name: '', port: undefined };
 }
 
-function runTool(engine: Engine, name: string, args: unknown) {
+/** What the /api middleware learned about the request: who acts (`api` with the token, `dashboard` with a login cookie). */
+type Env = { Variables: { by: string } };
+
+function runTool(c: Context<Env>, engine: Engine, name: string, args: unknown) {
   const def = TOOLS.find((t) => t.name === name);
   if (!def) throw new BatonError('INTERNAL', `no tool ${name}`);
-  // Answers given over REST are recorded as by `api` (MCP callers' as by `caller`).
-  return def.run(engine, parseArgs(def, args) as never, { by: 'api' });
+  // Answers are recorded with who gave them: `api` (bearer token), `dashboard` (login cookie).
+  return def.run(engine, parseArgs(def, args) as never, { by: c.get('by') });
 }
 
 /** Query values as tool arguments: numbers where they look like numbers, lists split on commas. */
@@ -144,8 +141,12 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
  * the server answers to, an `Origin` (when sent) must be this server's own, and `/api` requires
  * `Authorization: Bearer <token>` (compared in constant time).
  */
-export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
-  const app = new Hono();
+export function createHttpApp(
+  engine: Engine,
+  opts: HttpOptions,
+): { app: Hono<Env>; auth: DashboardAuth; close: () => Promise<void> } {
+  const app = new Hono<Env>();
+  const auth = new DashboardAuth();
   const hostnames = new Set(opts.hostnames.map((h) => h.toLowerCase()));
 
   app.onError((err, c) => errorResponse(c, err));
@@ -176,9 +177,9 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
     await next();
   });
 
-  const requireToken = async (c: Context, next: () => Promise<void>) => {
-    const auth = c.req.header('authorization') ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+  const bearer = (c: Context<Env>) => /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
+  const requireToken = async (c: Context<Env>, next: () => Promise<void>) => {
+    const m = bearer(c);
     if (!m || !sameSecret(m[1] ?? '', opts.token)) {
       c.header('WWW-Authenticate', 'Bearer realm="baton"');
       throw new BatonError(
@@ -188,9 +189,32 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
           : 'send Authorization: Bearer <token> (BATON_TOKEN or $BATON_HOME/token)',
       );
     }
+    c.set('by', 'api');
     await next();
   };
-  app.use('/api/*', requireToken);
+  // /api takes the bearer token, or the dashboard's login cookie; with the cookie, every request
+  // that changes something must carry the session's CSRF token in X-CSRF-Token.
+  app.use('/api/*', async (c, next) => {
+    if (bearer(c) || !getCookie(c, SESSION_COOKIE)) return requireToken(c, next);
+    const session = auth.session(getCookie(c, SESSION_COOKIE));
+    if (!session) {
+      throw new BatonError(
+        'UNAUTHORIZED',
+        'the dashboard login expired; open a new login URL (baton serve prints one)',
+      );
+    }
+    if (!['GET', 'HEAD'].includes(c.req.method)) {
+      const given = c.req.header('x-csrf-token') ?? '';
+      if (!given || !sameSecret(given, session.csrf)) {
+        throw new BatonError(
+          'FORBIDDEN',
+          'missing or wrong X-CSRF-Token: state-changing requests must come from the dashboard page',
+        );
+      }
+    }
+    c.set('by', 'dashboard');
+    await next();
+  });
   // A prompt may be 1,000,000 characters (up to 4 MB of UTF-8): bodies past 8 MB are refused unread.
   app.use(
     '/api/*',
@@ -203,40 +227,69 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
   );
   app.use('/mcp', requireToken);
 
-  // MCP over streamable HTTP: the 2026-07-28 revision per request, and 2025-era clients through the
-  // SDK's stateless fallback. Each request gets a fresh server over the same engine; resource
-  // changes reach 2026 `subscriptions/listen` streams through the handler's bus.
-  const mcp = createMcpHandler(() => buildMcpServer(engine, { subscriptions: false }).server, {
-    onerror: () => undefined,
-  });
-  const onRun = (runId: string) => {
-    mcp.notify.resourceUpdated(`baton://runs/${runId}`);
-    mcp.notify.resourceUpdated('baton://runs');
-  };
-  const onEvents = (runId: string) => mcp.notify.resourceUpdated(`baton://runs/${runId}/events`);
-  engine.bus.on('run', onRun);
-  engine.bus.on('events', onEvents);
+  // MCP over streamable HTTP (2026-07-28 per request, 2025 clients in stateful sessions).
+  const mcp = createMcpEndpoint(engine);
   app.all('/mcp', (c) => mcp.fetch(c.req.raw));
 
-  app.get('/api/status', async (c) => c.json(await runTool(engine, 'server_status', {})));
-  app.get('/api/agents', async (c) => c.json(await runTool(engine, 'list_agents', {})));
-  app.get('/api/runs', async (c) => c.json(await runTool(engine, 'list_runs', queryArgs(c, ['limit']))));
-  app.post('/api/runs', async (c) => c.json(await runTool(engine, 'spawn_run', await jsonBody(c)), 201));
+  // Dashboard login: a one-time code from `baton serve` (or POST /api/login-codes), or the token
+  // pasted into the login form. Either gives an HttpOnly, SameSite=Strict session cookie.
+  const login = (c: Context<Env>) => {
+    const { id, maxAge } = auth.startSession();
+    setCookie(c, SESSION_COOKIE, id, { httpOnly: true, sameSite: 'Strict', path: '/', maxAge });
+    return c.redirect('/', 303);
+  };
+  app.get('/login', (c) => {
+    const code = c.req.query('code');
+    if (auth.throttled()) return c.redirect('/#login=throttled', 303);
+    if (code && auth.spendCode(code)) return login(c);
+    return c.redirect('/#login=expired', 303);
+  });
+  app.post('/login', async (c) => {
+    if (auth.throttled()) return c.redirect('/#login=throttled', 303);
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const token = typeof form.token === 'string' ? form.token.trim() : '';
+    if (token && auth.checkToken(token, opts.token)) return login(c);
+    return c.redirect('/#login=wrong', 303);
+  });
+  app.post('/logout', (c) => {
+    auth.endSession(getCookie(c, SESSION_COOKIE));
+    deleteCookie(c, SESSION_COOKIE, { path: '/' });
+    return c.redirect('/', 303);
+  });
+  app.get('/api/session', (c) => {
+    if (c.get('by') !== 'dashboard') return c.json({ by: c.get('by') });
+    const session = auth.session(getCookie(c, SESSION_COOKIE));
+    return c.json({ by: 'dashboard', csrf_token: session?.csrf });
+  });
+  app.post('/api/login-codes', (c) => {
+    if (c.get('by') !== 'api')
+      throw new BatonError('FORBIDDEN', 'login codes are minted with the bearer token');
+    const { code, expires_at } = auth.mintCode();
+    return c.json({ url: `${new URL(c.req.url).origin}/login?code=${code}`, expires_at }, 201);
+  });
+  serveDashboard(app);
+
+  app.get('/api/status', async (c) => c.json(await runTool(c, engine, 'server_status', {})));
+  app.get('/api/agents', async (c) => c.json(await runTool(c, engine, 'list_agents', {})));
+  app.get('/api/runs', async (c) => c.json(await runTool(c, engine, 'list_runs', queryArgs(c, ['limit']))));
+  app.post('/api/runs', async (c) => c.json(await runTool(c, engine, 'spawn_run', await jsonBody(c)), 201));
   app.get('/api/runs/:run', async (c) =>
-    c.json(await runTool(engine, 'get_run', { run: c.req.param('run') })),
+    c.json(await runTool(c, engine, 'get_run', { run: c.req.param('run') })),
   );
   app.post('/api/runs/:run/answer', async (c) =>
-    c.json(await runTool(engine, 'answer_permission', { ...(await jsonBody(c)), run: c.req.param('run') })),
+    c.json(
+      await runTool(c, engine, 'answer_permission', { ...(await jsonBody(c)), run: c.req.param('run') }),
+    ),
   );
   app.post('/api/runs/:run/follow-up', async (c) =>
-    c.json(await runTool(engine, 'follow_up', { ...(await jsonBody(c)), run: c.req.param('run') }), 201),
+    c.json(await runTool(c, engine, 'follow_up', { ...(await jsonBody(c)), run: c.req.param('run') }), 201),
   );
   app.post('/api/runs/:run/cancel', async (c) =>
-    c.json(await runTool(engine, 'cancel_run', { ...(await jsonBody(c)), run: c.req.param('run') })),
+    c.json(await runTool(c, engine, 'cancel_run', { ...(await jsonBody(c)), run: c.req.param('run') })),
   );
   app.get('/api/runs/:run/artifact', async (c) =>
     c.json(
-      await runTool(engine, 'get_artifact', {
+      await runTool(c, engine, 'get_artifact', {
         ...queryArgs(c, ['seq', 'offset', 'limit']),
         run: c.req.param('run'),
       }),
@@ -249,7 +302,7 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
     const ref = c.req.param('run');
     if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
       return c.json(
-        await runTool(engine, 'get_events', {
+        await runTool(c, engine, 'get_events', {
           ...queryArgs(c, ['after_seq', 'limit'], ['types'], ['tail']),
           run: ref,
         }),
@@ -327,5 +380,5 @@ export function createHttpApp(engine: Engine, opts: HttpOptions): Hono {
     }),
   );
 
-  return app;
+  return { app, auth, close: () => mcp.close() };
 }

@@ -35,7 +35,13 @@ export function resolveToken(
 }
 
 /** A listening `baton serve`. */
-export type HttpServer = { url: string; port: number; close: () => Promise<void> };
+export type HttpServer = {
+  url: string;
+  port: number;
+  /** A one-time dashboard login URL (valid 10 minutes). */
+  loginUrl: () => string;
+  close: () => Promise<void>;
+};
 
 /**
  * Starts the HTTP server on `host:port` (port 0 = a free one). A non-loopback host needs
@@ -56,7 +62,8 @@ export async function startHttpServer(
   // The Host check needs the real port, known once listening (port 0 = any free one).
   const ready: { api?: ReturnType<typeof createHttpApp> } = {};
   const http = createAdaptorServer({
-    fetch: (req, env) => (ready.api ? ready.api.fetch(req, env) : new Response('starting', { status: 503 })),
+    fetch: (req, env) =>
+      ready.api ? ready.api.app.fetch(req, env) : new Response('starting', { status: 503 }),
   }) as Server;
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err: NodeJS.ErrnoException) =>
@@ -73,12 +80,16 @@ export async function startHttpServer(
   });
   const port = (http.address() as AddressInfo).port;
   ready.api = createHttpApp(app.engine, { token: opts.token, hostnames, port });
+  const api = ready.api;
   const shown = opts.host.includes(':') && !opts.host.startsWith('[') ? `[${opts.host}]` : opts.host;
+  const url = `http://${shown}:${port}`;
   return {
-    url: `http://${shown}:${port}`,
+    url,
     port,
+    loginUrl: () => `${url}/login?code=${api.auth.mintCode().code}`,
     close: () =>
       new Promise<void>((resolve) => {
+        void api.close();
         // Stop accepting; let requests in flight finish; streams that never end are cut after 2 s.
         const cut = setTimeout(() => http.closeAllConnections(), 2000);
         http.close(() => {

@@ -6,9 +6,10 @@ import {
   type JsonSchemaValidator,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { Engine } from '../engine/engine.js';
+import { waitTimeoutMs, type Engine, type WaitInput } from '../engine/engine.js';
 import { toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { askedStateCodec, waitWithElicitation } from './elicit.js';
 import { TOOLS, parseArgs, type ToolDef } from './tools.js';
 
 const INSTRUCTIONS = `baton runs coding agents (sub-agents) for you.
@@ -17,7 +18,8 @@ const INSTRUCTIONS = `baton runs coding agents (sub-agents) for you.
 3. wait_run blocks (up to ~50s) until a run finishes or waits for a permission answer; call it again when it times out.
 4. A waiting run shows waiting_for.options: answer with answer_permission {run, option_id}.
 5. The summary carries result.text; get_events pages through the whole transcript.
-6. follow_up {run, message} continues the same conversation; cancel_run stops a run.`;
+6. follow_up {run, message} continues the same conversation; cancel_run stops a run.
+7. approver "human" on spawn_run: a person answers permission prompts (dashboard, CLI, or this client's elicitation prompt during wait_run); answer_permission is refused.`;
 
 // A validator that accepts everything: tools/list still publishes the real schema, and baton
 // validates itself so bad input gets {error: {code: "INVALID_PARAMS", message}} as the contract says.
@@ -67,6 +69,17 @@ function registerTool(server: McpServer, engine: Engine, def: ToolDef): void {
                   })
                   .catch(() => undefined);
               };
+        if (def.name === 'wait_run') {
+          // People in the loop: runs with approver "human" are asked about through elicitation.
+          const args = parsed as Omit<WaitInput, 'signal' | 'onProgress'>;
+          const value = await waitWithElicitation(engine, server, ctx, {
+            ...args,
+            timeout_ms: waitTimeoutMs(args.timeout),
+            signal: ctx.mcpReq.signal,
+            onProgress: progress,
+          });
+          return 'resultType' in value ? value : ok(value);
+        }
         const value = await def.run(engine, parsed as never, { signal: ctx.mcpReq.signal, progress });
         return ok(value);
       } catch (err) {
@@ -90,6 +103,7 @@ export function buildMcpServer(
     {
       capabilities: { resources: { subscribe: true, listChanged: true }, logging: {} },
       instructions: INSTRUCTIONS,
+      requestState: { verify: askedStateCodec.verify },
     },
   );
   for (const def of TOOLS) registerTool(server, engine, def);

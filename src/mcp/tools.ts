@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Engine } from '../engine/engine.js';
-import { EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES } from '../engine/types.js';
+import { APPROVERS, EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -83,6 +83,12 @@ export const TOOLS: readonly ToolDef[] = [
         .enum(PERMISSION_POLICIES)
         .optional()
         .describe('how permission prompts are answered; default "ask"'),
+      approver: z
+        .enum(APPROVERS)
+        .optional()
+        .describe(
+          'who may answer permission prompts: "any" (default), "caller" (only you, with answer_permission), or "human" (a person: the dashboard, baton approve/deny, or your client\'s elicitation prompt during wait_run)',
+        ),
       output_schema: z
         .record(z.string(), z.unknown())
         .optional()
@@ -208,6 +214,7 @@ export const TOOLS: readonly ToolDef[] = [
         version: VERSION,
         home: engine.config.home,
         store: engine.store.file,
+        roots: engine.config.roots,
         runs: engine.status(),
         agents_ready: agents.filter((a) => a.ready).map((a) => a.name),
       };

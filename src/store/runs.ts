@@ -1,5 +1,6 @@
 import {
   ACTIVE_STATUSES,
+  type Approver,
   type PermissionPolicy,
   type RunError,
   type RunResult,
@@ -22,6 +23,7 @@ export type RunRow = {
   cwd: string;
   prompt: string;
   policy: PermissionPolicy;
+  approver: Approver;
   model: string | null;
   timeout_ms: number;
   output_schema: Record<string, unknown> | null;
@@ -94,9 +96,9 @@ export class RunTable {
   constructor(db: Db) {
     this.#db = db;
     this.#insert = db.prepare(
-      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, model, timeout_ms,
+      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, model, timeout_ms,
          output_schema, metadata, created_at, last_seq)
-       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @model, @timeout_ms,
+       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @model, @timeout_ms,
          @output_schema, @metadata, @created_at, 0)`,
     );
     this.#get = db.prepare('SELECT * FROM runs WHERE id = ?');
@@ -117,6 +119,7 @@ export class RunTable {
       | 'cwd'
       | 'prompt'
       | 'policy'
+      | 'approver'
       | 'model'
       | 'timeout_ms'
       | 'output_schema'

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PERMISSION_POLICIES, RUN_STATUSES, type RunStatus } from '../engine/types.js';
+import { APPROVERS, PERMISSION_POLICIES, RUN_STATUSES, type RunStatus } from '../engine/types.js';
 import { migrate } from './db.js';
 import { Store } from './store.js';
 import { addSession, runRow } from '../../test/rows.js';
@@ -86,6 +86,7 @@ describe('Store: schema and migrations', () => {
     const store = openStore();
     expect(checkValues(store, 'runs', 'status')).toEqual([...RUN_STATUSES]);
     expect(checkValues(store, 'runs', 'policy')).toEqual([...PERMISSION_POLICIES]);
+    expect(checkValues(store, 'runs', 'approver')).toEqual([...APPROVERS]);
   });
 
   it('accepts every RUN_STATUS and rejects a bogus one', () => {
