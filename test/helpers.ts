@@ -78,7 +78,8 @@ export type Server = {
   stderr: () => string;
 };
 
-export async function startServer(t: TestEnv): Promise<Server> {
+/** Starts `baton mcp` over stdio; `opts.client` replaces the default client (to declare capabilities). */
+export async function startServer(t: TestEnv, opts: { client?: Client } = {}): Promise<Server> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI, 'mcp'],
@@ -87,7 +88,7 @@ export async function startServer(t: TestEnv): Promise<Server> {
   });
   let stderr = '';
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const client = new Client({ name: 'baton-test', version: '1.0.0' });
+  const client = opts.client ?? new Client({ name: 'baton-test', version: '1.0.0' });
   await client.connect(transport);
   const raw = async (name: string, args: Record<string, unknown> = {}) =>
     (await client.callTool({ name, arguments: args }, { timeout: 120_000 })) as {
@@ -294,4 +295,15 @@ export async function stopServe(s: Serve | undefined): Promise<void> {
     s.child.kill('SIGTERM');
     await new Promise((r) => s.child.once('exit', r));
   }
+}
+
+/** Logs in like the dashboard does (a one-time code from the API): the cookie and CSRF token. */
+export async function dashboardLogin(port: number, token: string): Promise<{ cookie: string; csrf: string }> {
+  const minted = await call(port, 'POST', '/api/login-codes', { token });
+  const url = new URL(minted.json.url as string);
+  const login = await call(port, 'GET', `${url.pathname}${url.search}`);
+  const setCookie = [login.headers['set-cookie'] ?? []].flat()[0] ?? '';
+  const cookie = setCookie.split(';')[0] ?? '';
+  const session = await call(port, 'GET', '/api/session', { headers: { cookie } });
+  return { cookie, csrf: session.json.csrf_token as string };
 }

@@ -310,8 +310,12 @@ describe('baton serve: REST + SSE API', () => {
     t = makeEnv();
     s = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
     const url = new URL(`http://127.0.0.1:${s.port}/mcp`);
-    const connect = async (token?: string) => {
-      const client = new Client({ name: 'http-test', version: '1.0.0' });
+    // A 2025 client (stateful session) and a 2026-07-28 one (per request).
+    const connect = async (token?: string, modern = false) => {
+      const client = new Client(
+        { name: 'http-test', version: '1.0.0' },
+        modern ? { versionNegotiation: { mode: 'auto' } } : {},
+      );
       await client.connect(
         new StreamableHTTPClientTransport(url, {
           requestInit: { headers: token ? { authorization: `Bearer ${token}` } : {} },
@@ -321,7 +325,9 @@ describe('baton serve: REST + SSE API', () => {
     };
     await expect(connect()).rejects.toThrow();
     const a = await connect(s.token);
-    const b = await connect(s.token);
+    const b = await connect(s.token, true);
+    expect(a.getNegotiatedProtocolVersion()).toBe('2025-11-25');
+    expect(b.getNegotiatedProtocolVersion()).toBe('2026-07-28');
     const names = (await a.listTools()).tools.map((x) => x.name).sort();
     const stdio = await startServer(t);
     const stdioNames = (await stdio.client.listTools()).tools.map((x) => x.name).sort();
@@ -339,7 +345,9 @@ describe('baton serve: REST + SSE API', () => {
     const run = await callTool(a, 'spawn_run', { agent: 'fixture', cwd: t.work, prompt: WRITE });
     const waiting = await callTool(a, 'wait_run', { runs: [run.run_id], timeout: 30 });
     expect(waiting.runs[0].status).toBe('waiting');
-    // The other client answers; the first sees the run finish.
+    // The other client sees the run and answers it; the first sees the run finish.
+    const listed = await callTool(b, 'list_runs', {});
+    expect(listed.runs.map((r: Summary) => r.run_id)).toContain(run.run_id);
     await callTool(b, 'answer_permission', { run: run.run_id, option_id: 'allow_once' });
     const done = await callTool(a, 'wait_run', { runs: [run.run_id], until: 'finished', timeout: 30 });
     expect(done.runs[0]).toMatchObject({ status: 'completed', result: { text: 'Wrote out.txt.' } });

@@ -33,6 +33,7 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 50
     case 'UNAUTHORIZED':
       return 401;
     case 'FORBIDDEN':
+    case 'NOT_APPROVER':
       return 403;
     case 'NOT_FOUND':
     case 'RUN_NOT_FOUND':
