@@ -1,17 +1,80 @@
 // baton serve over loopback: requests/s and latency of GET /api/runs/:id with 20 concurrent
 // clients (keep-alive), and SSE fan-out latency: from an event's stored timestamp (`ts`) to its
-// arrival at each of 10 listeners of /api/runs/:id/events, for a run that makes 40 tool calls.
+// arrival at each of 10 listeners of /api/runs/:id/events, for a run that makes 40 tool calls,
+// and the same at 5 EventSource listeners in Debian's Chromium (logged in like the dashboard).
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { CLI, fmt, makeEnv, median, percentile, report, runBench, sleep, steps, waitGone } from './lib.mjs';
 
 const CLIENTS = 20;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LISTENERS = 10;
+const BROWSER_LISTENERS = 5;
+const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'bench-token-0123456789';
 
 const t = makeEnv();
 let server;
+let browser;
+
+/**
+ * Opens `count` dashboard pages (logged in with a one-time code) whose EventSource listens to the
+ * run's events; returns a function that resolves with the delays once every stream has ended.
+ */
+async function browserListeners(port, agent, runId, count) {
+  const { chromium } = await import('playwright-core');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--no-first-run',
+    ],
+  });
+  const pages = [];
+  for (let i = 0; i < count; i++) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const minted = await call(port, agent, 'POST', '/api/login-codes');
+    await page.goto(minted.json.url);
+    await page.evaluate((id) => {
+      window.delays = [];
+      window.ended = new Promise((resolve) => {
+        const es = new EventSource(`/api/runs/${id}/events`);
+        let attached = Infinity;
+        es.addEventListener('open', () => (attached = Date.now()));
+        const on = (e) => {
+          if (typeof e.data !== 'string') return;
+          const ts = Date.parse(JSON.parse(e.data).ts);
+          if (ts >= attached) window.delays.push(Date.now() - ts);
+        };
+        for (const type of ['status', 'message', 'tool_call', 'usage', 'result', 'raw', 'plan', 'thought']) {
+          es.addEventListener(type, on);
+        }
+        // The stream ends when the run is over; EventSource reports that as an error.
+        es.addEventListener('error', () => {
+          es.close();
+          resolve();
+        });
+      });
+    }, runId);
+    pages.push(page);
+  }
+  return async () =>
+    (
+      await Promise.all(
+        pages.map((p) =>
+          p.evaluate(async () => {
+            await window.ended;
+            return window.delays;
+          }),
+        ),
+      )
+    ).flat();
+}
 
 function call(port, agent, method, path, body) {
   return new Promise((resolve, reject) => {
@@ -53,6 +116,8 @@ function listen(port, runId) {
         headers: { authorization: `Bearer ${TOKEN}`, accept: 'text/event-stream' },
       },
       (res) => {
+        // Events stored before the stream opened are replayed, not fanned out: not counted.
+        const attached = Date.now();
         let buf = '';
         res.setEncoding('utf8');
         res.on('data', (d) => {
@@ -64,7 +129,7 @@ function listen(port, runId) {
             const line = frame.split('\n').find((l) => l.startsWith('data: '));
             if (!line) continue;
             const e = JSON.parse(line.slice(6));
-            delays.push(Date.now() - Date.parse(e.ts));
+            if (Date.parse(e.ts) >= attached) delays.push(Date.now() - Date.parse(e.ts));
           }
         });
         res.on('end', () => resolve(delays));
@@ -106,8 +171,9 @@ async function main() {
     }),
   );
 
-  // SSE fan-out.
+  // SSE fan-out. The run sleeps first so every listener is attached before its events are stored.
   const chatty = steps(
+    { sleep: BROWSER_LISTENERS ? 4000 : 500 },
     ...Array.from({ length: 40 }, (_, i) => [
       { tool_call: { id: `t${i}`, title: `step ${i}` } },
       { sleep: 20 },
@@ -118,9 +184,14 @@ async function main() {
     cwd: t.work,
     prompt: chatty,
   });
-  const all = (
-    await Promise.all(Array.from({ length: LISTENERS }, () => listen(port, spawned.json.run_id)))
-  ).flat();
+  const nodeListening = Promise.all(
+    Array.from({ length: LISTENERS }, () => listen(port, spawned.json.run_id)),
+  );
+  const browserDone = existsSync(CHROMIUM)
+    ? await browserListeners(port, agent, spawned.json.run_id, BROWSER_LISTENERS)
+    : async () => [];
+  const all = (await nodeListening).flat();
+  const inBrowser = await browserDone();
   agent.destroy();
 
   report(
@@ -131,15 +202,22 @@ async function main() {
       ['GET /api/runs/:id latency p50 / p99 ms', `${fmt(median(lat), 1)} / ${fmt(percentile(lat, 99), 1)}`],
       ['SSE events received (all listeners)', fmt(all.length)],
       ['SSE stored → received p50 / p99 ms', `${fmt(median(all))} / ${fmt(percentile(all, 99))}`],
+      [
+        `SSE stored → Chromium EventSource p50 / p99 ms (${inBrowser.length} events)`,
+        inBrowser.length
+          ? `${fmt(median(inBrowser))} / ${fmt(percentile(inBrowser, 99))}`
+          : 'no /usr/bin/chromium',
+      ],
     ],
     [
-      'Stored → received is measured from the event ts (ms precision, written when the event is stored) to the listener reading it, on the same clock.',
+      'Stored → received is measured from the event ts (ms precision, written when the event is stored) to the listener reading it, on the same clock; events stored before a listener attached (replayed) are not counted.',
       'The run makes 40 tool calls 20 ms apart (tool calls are not coalesced, unlike message chunks).',
     ],
   );
 }
 
 runBench(main, async () => {
+  await browser?.close();
   if (server && server.exitCode === null) {
     server.kill('SIGTERM');
     await waitGone([server.pid], 5000);
