@@ -2,6 +2,8 @@
 // clients (keep-alive), and SSE fan-out latency: from an event's stored timestamp (`ts`) to its
 // arrival at each of 10 listeners of /api/runs/:id/events, for a run that makes 40 tool calls,
 // and the same at 5 EventSource listeners in Debian's Chromium (logged in like the dashboard).
+// page.evaluate callbacks run in the browser.
+/* global window, EventSource */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -46,7 +46,12 @@ describe('several baton processes starting on a new BATON_HOME at once', () => {
     );
     expect(outputs).toEqual(Array(8).fill('ok'));
     const db = new Database(join(home, 'baton.db'), { readonly: true });
-    expect(db.prepare('SELECT version FROM schema_migrations').all()).toEqual([{ version: 1 }]);
+    // Each migration file once (0001_init.sql → version 1, ...).
+    const files = readdirSync(join(ROOT, 'src', 'store', 'migrations')).filter((f) => f.endsWith('.sql'));
+    expect(files.length).toBeGreaterThan(1);
+    expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all()).toEqual(
+      files.sort().map((f) => ({ version: Number(f.slice(0, 4)) })),
+    );
     db.close();
   });
 });

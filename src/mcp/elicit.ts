@@ -94,7 +94,8 @@ async function applyAnswer(
 
 /**
  * Asks through a 2025-era elicitation request (a request the server sends), abandoned as soon as
- * the permission request is settled elsewhere or the caller gives up on wait_run.
+ * the permission request is settled elsewhere or the caller gives up on wait_run. True when the
+ * person's answer settled the request.
  */
 async function askByRequest(
   engine: Engine,
@@ -118,9 +119,10 @@ async function askByRequest(
       timeout: 24 * 3600_000,
     });
     return await applyAnswer(engine, run.run_id, w, r.action, r.content);
-  } catch (err) {
-    if (abort.signal.aborted) return false;
-    throw err;
+  } catch {
+    // Withdrawn (answered elsewhere, caller gone), or the client failed to ask: the run stays
+    // waiting for the dashboard or the CLI, and wait_run reports it.
+    return false;
   } finally {
     engine.bus.off('run', onRun);
     ctx.mcpReq.signal.removeEventListener('abort', onCallerGone);
