@@ -30,6 +30,10 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
         nativeStructuredOutput: true,
         policyInProcess: true,
       }),
+      terminal: new LazyDriver(
+        'terminal',
+        async () => new (await import('./drivers/terminal.js')).TerminalDriver(config.home),
+      ),
     },
   });
   engine.remote = new ControlClient(config.home);

@@ -6,7 +6,7 @@ import { parseDuration } from './duration.js';
 import { BatonError } from './errors.js';
 
 /** Drivers baton ships. Agents in the config name one of these. */
-export const DRIVER_NAMES = ['acp', 'claude-code', 'codex'] as const;
+export const DRIVER_NAMES = ['acp', 'claude-code', 'codex', 'terminal'] as const;
 /** One of {@link DRIVER_NAMES}. */
 export type DriverName = (typeof DRIVER_NAMES)[number];
 
@@ -20,6 +20,21 @@ const agentSchema = z.strictObject({
   description: z.string().optional(),
   /** false: start the agent even when baton finds no credentials for it (an auth baton cannot see). */
   check_credentials: z.boolean().optional(),
+  /** Terminal agents: the screen is ready for the first prompt when it matches (regex). */
+  ready_pattern: z.string().optional(),
+  /** Terminal agents: a stable screen matching this (regex) waits for input. */
+  idle_pattern: z.string().optional(),
+  /** Terminal agents: what cancel types first (text lines, or key names such as C-d). */
+  exit_keys: z.array(z.string()).optional(),
+  /** Terminal agents: how long the screen must be unchanged to count as stable. */
+  idle_time: durationSchema.optional(),
+});
+
+const terminalSchema = z.strictObject({
+  width: z.number().int().min(20).max(1000).optional(),
+  height: z.number().int().min(5).max(500).optional(),
+  /** Allow spawn_run's `command` (any program in a terminal). Off: only configured agents run. */
+  allow_any_command: z.boolean().optional(),
 });
 
 /** Events a webhook can ask for. */
@@ -42,6 +57,7 @@ const fileSchema = z.strictObject({
   session_idle_timeout: durationSchema.optional(),
   agents: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), agentSchema).optional(),
   webhooks: z.array(webhookSchema).optional(),
+  terminal: terminalSchema.optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -58,6 +74,7 @@ export type Config = {
   sessionIdleTimeoutMs: number;
   agents: Record<string, AgentConfig>;
   webhooks: WebhookConfig[];
+  terminal: { width: number; height: number; allowAnyCommand: boolean };
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -101,6 +118,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new BatonError('INVALID_CONFIG', `invalid config ${configPath}: ${(err as Error).message}`);
     }
   };
+  for (const [name, a] of Object.entries(file.agents ?? {})) {
+    for (const key of ['ready_pattern', 'idle_pattern'] as const) {
+      const pattern = a[key];
+      if (pattern === undefined) continue;
+      try {
+        new RegExp(pattern, 'm');
+      } catch (err) {
+        throw new BatonError(
+          'INVALID_CONFIG',
+          `invalid config ${configPath}: agents.${name}.${key}: not a regular expression (${(err as Error).message})`,
+        );
+      }
+    }
+    if (a.idle_time !== undefined) duration(a.idle_time, `agents.${name}.idle_time`, 0);
+  }
   const roots = (file.roots ?? [homedir()]).map((root) => {
     if (!isAbsolute(root)) {
       throw new BatonError(
@@ -124,5 +156,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionIdleTimeoutMs: duration(file.session_idle_timeout, 'session_idle_timeout', 5 * 60_000),
     agents: file.agents ?? {},
     webhooks: file.webhooks ?? [],
+    terminal: {
+      width: file.terminal?.width ?? 200,
+      height: file.terminal?.height ?? 50,
+      allowAnyCommand: file.terminal?.allow_any_command ?? false,
+    },
   };
 }

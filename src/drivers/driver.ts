@@ -15,7 +15,9 @@ export type DriverEvent =
   | { type: 'usage'; usage: Usage }
   | { type: 'raw'; data: Record<string, unknown> }
   /** Session metadata (commands, modes, titles): kept as `raw`, but not part of the conversation. */
-  | { type: 'info'; data: Record<string, unknown> };
+  | { type: 'info'; data: Record<string, unknown> }
+  /** A terminal program's screen snapshot (`kind: screen`) or what was typed (`kind: input`). */
+  | { type: 'terminal'; data: Record<string, unknown> };
 
 /** A permission question from the agent. */
 export type PermissionAsk = { title: string; tool_call: ToolCallInfo; options: PermissionOption[] };
@@ -31,6 +33,21 @@ export interface TurnSink {
   requestPermission(ask: PermissionAsk, signal: AbortSignal): Promise<PermissionAnswer>;
   /** False when the run's policy forbids the agent to write files through the client. */
   readonly allowWrites: boolean;
+  /**
+   * A terminal program waits for input at a prompt (`undefined`: it took input and runs again).
+   * The run shows `waiting` with `waiting_for.kind = "input"`.
+   */
+  setInputWaiting?(waiting: { prompt: string } | undefined): void;
+}
+
+/** The screen and keyboard of a terminal run (the `terminal` driver). */
+export interface TerminalControl {
+  /** The last `lines` lines of the screen and its history; ANSI kept when `raw`. */
+  read(lines: number, raw: boolean): Promise<string>;
+  /** Types `text` (pasted whole), then named keys, then Enter when asked; says what was delivered. */
+  send(input: { text?: string; keys?: string[]; enter?: boolean }): Promise<{ delivered: string }>;
+  /** tmux arguments that attach a terminal to this session (read-only unless `write`). */
+  attachArgs(write: boolean): string[];
 }
 
 /** How a turn ended, from the agent's point of view. */
@@ -70,6 +87,8 @@ export interface AgentSession {
   close(graceMs?: number): Promise<ChildEnd>;
   /** Resolves when the process has exited, however that happened. */
   readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
+  /** Present for terminal programs: read the screen, type into it. */
+  readonly terminal?: TerminalControl;
 }
 
 /** How to start an agent: resolved from the catalog or the config file. */
@@ -99,6 +118,18 @@ export type OpenOptions = {
   onProcess?: (pid: number, pidStart: string | undefined) => void;
   /** Called with the agent's stderr as it arrives. */
   onStderr?: (text: string) => void;
+  /** Terminal settings (the `terminal` driver). */
+  terminal?: TerminalOptions;
+};
+
+/** Settings of a terminal agent: patterns, exit keys, window size. */
+export type TerminalOptions = {
+  readyPattern?: string;
+  idlePattern?: string;
+  exitKeys?: string[];
+  idleMs?: number;
+  width: number;
+  height: number;
 };
 
 /** One agent protocol. */

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig, DriverName } from '../config.js';
+import { parseDuration } from '../duration.js';
 import { findExecutable, packageVersion, readVersion } from '../process/which.js';
 
 /** What an agent can do, as `list_agents` reports it (filled from what the contract suite proves). */
@@ -57,6 +58,8 @@ export type AgentEntry = {
   needs?: [string, string, string][];
   capabilities?: AgentCapabilities;
   demo?: boolean;
+  /** Terminal agents: screen patterns, exit keys, stable-screen time. */
+  terminal?: { readyPattern?: string; idlePattern?: string; exitKeys?: string[]; idleMs?: number };
 };
 
 /** What `list_agents` / `baton doctor` report about one agent. */
@@ -88,6 +91,15 @@ const ACP_CAPABILITIES: AgentCapabilities = {
   structured_output: true,
   cancel: true,
   terminal: false,
+};
+
+/** Interactive programs in tmux: no resume, yes/no prompts as permissions, the screen as output. */
+const TERMINAL_CAPABILITIES: AgentCapabilities = {
+  resume: false,
+  permissions: true,
+  structured_output: false,
+  cancel: true,
+  terminal: true,
 };
 
 const ANTHROPIC_CREDENTIALS: CredentialSpec = {
@@ -289,6 +301,17 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       description: a.description ?? `${a.command} ${(a.args ?? []).join(' ')}`.trim(),
       source: 'config',
       ...(a.check_credentials === false ? { checkCredentials: false } : {}),
+      ...(a.driver === 'terminal'
+        ? {
+            capabilities: TERMINAL_CAPABILITIES,
+            terminal: {
+              readyPattern: a.ready_pattern,
+              idlePattern: a.idle_pattern,
+              exitKeys: a.exit_keys,
+              idleMs: a.idle_time === undefined ? undefined : parseDuration(a.idle_time, 'idle_time'),
+            },
+          }
+        : {}),
     });
   }
   return catalog;
@@ -374,6 +397,13 @@ export function readinessProblem(
       code: 'AGENT_NOT_INSTALLED',
       problem: `${entry.command} is not installed or not on PATH`,
       fix: entry.install ?? `install ${entry.command} or fix agents.${entry.name}.command in the config`,
+    };
+  }
+  if (entry.driver === 'terminal' && !findExecutable('tmux', agentEnv(entry, env).PATH)) {
+    return {
+      code: 'AGENT_NOT_INSTALLED',
+      problem: 'tmux is not installed (terminal agents run inside tmux)',
+      fix: 'install tmux: apt-get install tmux, dnf install tmux, or brew install tmux',
     };
   }
   if (

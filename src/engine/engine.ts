@@ -1,7 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Config } from '../config.js';
-import type { AgentSession, Driver, PermissionAnswer, PermissionAsk, TurnSink } from '../drivers/driver.js';
+import type {
+  AgentSession,
+  Driver,
+  PermissionAnswer,
+  PermissionAsk,
+  TerminalControl,
+  TurnSink,
+} from '../drivers/driver.js';
 import { parseDuration } from '../duration.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { isInside, realpathLoose } from '../paths.js';
@@ -119,12 +126,17 @@ export type WaitResult = {
 export type RemoteOp =
   | { op: 'answer_permission'; run: string; option_id: string; request_id?: string; by: string }
   | { op: 'cancel_run'; run: string; force?: boolean }
-  | { op: 'follow_up'; run: string; message: string; label?: string };
+  | { op: 'follow_up'; run: string; message: string; label?: string }
+  | { op: 'read_terminal'; run: string; lines: number; raw: boolean }
+  | { op: 'send_keys'; run: string; text?: string; keys?: string[]; enter?: boolean };
 
 /** Reaches the baton process that hosts a run (the control socket), when it is another one. */
 export interface RemoteHosts {
-  call(hostPid: number, op: RemoteOp): Promise<RunSummary>;
+  call(hostPid: number, op: RemoteOp): Promise<unknown>;
 }
+
+/** What `read_terminal` returns. */
+export type TerminalScreen = { run_id: string; status: RunStatus; lines: number; screen: string };
 
 type Pending = {
   id: string;
@@ -481,6 +493,12 @@ export class Engine {
     if (!message.trim()) throw new BatonError('INVALID_PARAMS', 'message must not be empty');
     // The session's newest run may be active in another baton process: that process must queue it.
     const last = this.store.runs.lastOfSession(row.session_id) ?? row;
+    // A live terminal program: the message is typed into it (same run).
+    const liveCtx = this.#runs.get(last.id);
+    if (liveCtx?.session?.terminal) {
+      await liveCtx.session.terminal.send({ text: message, enter: true });
+      return this.summarize(liveCtx.row);
+    }
     const host = this.#foreignHost(last);
     if (host)
       return this.#callRemote(host, { op: 'follow_up', run: last.id, message, ...(label ? { label } : {}) });
@@ -543,6 +561,12 @@ export class Engine {
         throw new BatonError(
           'REQUEST_NOT_FOUND',
           `run ${row.id} has no pending request ${requestId}; pending: ${[...ctx.pending.keys()].join(', ')}`,
+        );
+      }
+      if (ctx.row.waiting_for?.kind === 'input') {
+        throw new BatonError(
+          'RUN_NOT_WAITING',
+          `run ${row.id} waits for input at a prompt, not for a permission answer: use follow_up or send_keys`,
         );
       }
       throw new BatonError(
@@ -711,7 +735,9 @@ export class Engine {
         );
       }
     }
-    if (prompt === undefined || prompt.trim() === '') {
+    // A terminal program may start without input (it asks its own questions).
+    if (prompt === undefined && this.#agent(input.agent).driver === 'terminal') prompt = '';
+    else if (prompt === undefined || prompt.trim() === '') {
       throw new BatonError(
         'INVALID_PARAMS',
         'prompt is required (or prompt_file): say what the agent should do',
@@ -925,6 +951,23 @@ export class Engine {
           isFinalStatus(ctx.row.status)
             ? Promise.resolve({ outcome: 'cancelled' as const })
             : this.#askPermission(ctx, ask, signal),
+        setInputWaiting: (w) => {
+          // A permission question outranks the prompt; the run waits on that first.
+          if (isFinalStatus(ctx.row.status) || ctx.pending.size > 0 || ctx.abortReason) return;
+          if (w) {
+            this.#setStatus(ctx, 'waiting', {
+              waiting_for: {
+                kind: 'input',
+                request_id: newId('i'),
+                title: `the program waits for input: ${w.prompt}`.trim(),
+                prompt: w.prompt,
+                options: [],
+              },
+            });
+          } else if (ctx.row.status === 'waiting' && ctx.row.waiting_for?.kind === 'input') {
+            this.#setStatus(ctx, 'running', { waiting_for: null });
+          }
+        },
       };
       const schema = ctx.row.output_schema ?? undefined;
       const native = schema !== undefined && this.#driverOf(ctx.row.agent).nativeStructuredOutput;
@@ -1232,6 +1275,15 @@ export class Engine {
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),
       policy: ctx.row.policy,
+      ...(entry.driver === 'terminal'
+        ? {
+            terminal: {
+              ...entry.terminal,
+              width: this.config.terminal.width,
+              height: this.config.terminal.height,
+            },
+          }
+        : {}),
       onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
       onProcess: (pid, pidStart) => {
         const run = this.#pool.get(sid)?.busyRun;
@@ -1298,7 +1350,8 @@ export class Engine {
     const e = this.#pool.get(sid);
     if (!e || e.session !== session) return;
     e.busyRun = undefined;
-    if (this.#stopping) {
+    if (this.#stopping || session.terminal) {
+      // A terminal run ends when its program exits: nothing to keep warm.
       this.#pool.delete(sid);
       void this.#close(session, 1000);
       return;
@@ -1327,13 +1380,87 @@ export class Engine {
     return isProcessAlive(row.host_pid, row.host_start) ? row.host_pid : undefined;
   }
 
-  async #callRemote(hostPid: number, op: RemoteOp): Promise<RunSummary> {
+  async #callRemote<T = RunSummary>(hostPid: number, op: RemoteOp): Promise<T> {
     if (!this.remote) {
       throw new BatonError(
         'HOST_UNREACHABLE',
         `run ${op.run} is hosted by another baton process (pid ${hostPid})`,
       );
     }
-    return this.remote.call(hostPid, op);
+    return (await this.remote.call(hostPid, op)) as T;
+  }
+
+  /** The live terminal of an active terminal run hosted here, or undefined when it is elsewhere. */
+  #terminalOf(row: RunRow): { ctx: RunCtx; terminal: TerminalControl } | undefined {
+    const ctx = this.#runs.get(row.id);
+    if (!ctx) {
+      if (isFinalStatus(row.status)) {
+        throw new BatonError('RUN_FINISHED', `run ${row.id} is ${row.status}; its program is gone`);
+      }
+      return undefined;
+    }
+    if (this.#agent(row.agent).driver !== 'terminal') {
+      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
+    }
+    if (!ctx.session?.terminal) {
+      throw new BatonError(
+        'RUN_NOT_WAITING',
+        `run ${row.id} is ${ctx.row.status}: its program has not started yet`,
+      );
+    }
+    return { ctx, terminal: ctx.session.terminal };
+  }
+
+  /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
+  async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
+    const row = this.resolveRun(ref);
+    if (this.#agent(row.agent).driver !== 'terminal') {
+      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
+    }
+    if (isFinalStatus(row.status) || !this.#runs.has(row.id)) {
+      const host = this.#foreignHost(row);
+      if (host)
+        return this.#callRemote<TerminalScreen>(host, { op: 'read_terminal', run: row.id, lines, raw });
+      // Over (or not started here): the last recorded screen.
+      this.store.eventWriter.flush();
+      const last = this.store.events
+        .page(row.id, { types: ['terminal'], limit: 200, tail: true })
+        .events.reverse()
+        .find((e) => e.data.kind === 'screen');
+      const screen = String(last?.data.screen ?? '');
+      return {
+        run_id: row.id,
+        status: row.status,
+        lines,
+        screen: screen.split('\n').slice(-lines).join('\n'),
+      };
+    }
+    const live = this.#terminalOf(row);
+    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
+    return {
+      run_id: row.id,
+      status: live.ctx.row.status,
+      lines,
+      screen: await live.terminal.read(lines, raw),
+    };
+  }
+
+  /** Types into a terminal run: text (pasted whole), named keys, then Enter when asked. */
+  async sendKeys(
+    ref: string,
+    input: { text?: string; keys?: string[]; enter?: boolean },
+  ): Promise<RunSummary> {
+    const row = this.resolveRun(ref);
+    if (!input.text && !input.keys?.length && !input.enter) {
+      throw new BatonError('INVALID_PARAMS', 'send_keys needs text, keys or enter');
+    }
+    const live = this.#terminalOf(row);
+    if (!live) {
+      const host = this.#foreignHost(row);
+      if (host) return this.#callRemote(host, { op: 'send_keys', run: row.id, ...input });
+      throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
+    }
+    await live.terminal.send(input);
+    return this.summarize(live.ctx.row);
   }
 }

@@ -60,6 +60,9 @@ export class RunRecorder {
         // Metadata an agent may send at any moment (mid-message too): it does not split the answer.
         this.#other('raw', event.data);
         return;
+      case 'terminal':
+        this.#other('terminal', event.data);
+        return;
       default: {
         const never: never = event;
         this.#other('raw', { unknown: never as unknown });

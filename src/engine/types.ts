@@ -78,12 +78,15 @@ export type ToolCallInfo = {
 
 /** The pending question of a `waiting` run. */
 export type WaitingFor = {
-  kind: 'permission';
+  /** `permission`: answer with answer_permission. `input`: a terminal program waits at a prompt (follow_up or send_keys). */
+  kind: 'permission' | 'input';
   request_id: string;
   title: string;
   tool_call?: ToolCallInfo;
   options: PermissionOption[];
-  deadline: string;
+  deadline?: string;
+  /** `input`: the prompt line the program shows. */
+  prompt?: string;
 };
 
 /** Token usage and cost, whatever the agent reported. */
@@ -141,3 +144,32 @@ export type RunEvent = {
   /** Fields of `data` moved to artifact files; read them with get_artifact. */
   artifacts?: { field_path: string; total_bytes: number }[];
 };
+
+/** Named keys `send_keys` accepts (tmux key names). */
+export const TERMINAL_KEYS = [
+  'Enter',
+  'Escape',
+  'Tab',
+  'BTab',
+  'Space',
+  'BSpace',
+  'Up',
+  'Down',
+  'Left',
+  'Right',
+  'Home',
+  'End',
+  'PageUp',
+  'PageDown',
+  'Delete',
+  'C-a',
+  'C-c',
+  'C-d',
+  'C-e',
+  'C-k',
+  'C-l',
+  'C-r',
+  'C-u',
+  'C-w',
+  'C-z',
+] as const;

@@ -88,6 +88,10 @@ async function handle(engine: Engine, line: string): Promise<unknown> {
         return { result: await engine.cancelRun(op.run, op.force ?? false) };
       case 'follow_up':
         return { result: await engine.followUp(op.run, op.message, op.label) };
+      case 'read_terminal':
+        return { result: await engine.readTerminal(op.run, op.lines, op.raw) };
+      case 'send_keys':
+        return { result: await engine.sendKeys(op.run, op) };
       default:
         return { error: { code: 'INVALID_PARAMS', message: `unknown op` } };
     }
@@ -104,7 +108,7 @@ export class ControlClient implements RemoteHosts {
     this.#home = home;
   }
 
-  call(hostPid: number, op: RemoteOp): Promise<RunSummary> {
+  call(hostPid: number, op: RemoteOp): Promise<unknown> {
     const path = controlSocketPath(this.#home, hostPid);
     return new Promise((resolve, reject) => {
       const socket = createConnection(path);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Engine } from '../engine/engine.js';
-import { APPROVERS, EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES } from '../engine/types.js';
+import { APPROVERS, EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES, TERMINAL_KEYS } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -201,6 +201,33 @@ export const TOOLS: readonly ToolDef[] = [
     input: z.strictObject({ run: runRef, force: z.boolean().optional() }),
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.cancelRun(args.run, args.force ?? false),
+  }),
+  tool({
+    name: 'read_terminal',
+    title: 'Read a terminal run',
+    description:
+      'The screen of a terminal run (an interactive program in tmux): its last `lines` lines, plain text unless raw=true (ANSI kept). Works after the run ended too (the last recorded screen).',
+    input: z.strictObject({
+      run: runRef,
+      lines: z.number().int().min(1).max(2000).optional().describe('how many lines, default 50'),
+      raw: z.boolean().optional().describe('keep ANSI escape sequences'),
+    }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.readTerminal(args.run, args.lines ?? 50, args.raw ?? false),
+  }),
+  tool({
+    name: 'send_keys',
+    title: 'Type into a terminal run',
+    description:
+      'Types into the program of a terminal run: `text` (pasted whole, multi-line kept), then named `keys` (Enter, Escape, Tab, Up, Down, C-c, C-d...), then Enter when enter=true. Every key sent is recorded as an event.',
+    input: z.strictObject({
+      run: runRef,
+      text: z.string().max(1_000_000).optional(),
+      keys: z.array(z.enum(TERMINAL_KEYS)).max(100).optional(),
+      enter: z.boolean().optional(),
+    }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: (engine, args) => engine.sendKeys(args.run, { text: args.text, keys: args.keys, enter: args.enter }),
   }),
   tool({
     name: 'server_status',

@@ -1,0 +1,375 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatonError } from '../errors.js';
+import { TERMINAL_KEYS } from '../engine/types.js';
+import type { ChildEnd } from '../process/child.js';
+import { processStartTime, signalGroup } from '../process/identity.js';
+import type {
+  AgentSession,
+  Driver,
+  OpenOptions,
+  PermissionAsk,
+  TerminalControl,
+  TerminalOptions,
+  TurnOptions,
+  TurnOutcome,
+  TurnSink,
+} from './driver.js';
+
+/** How often the screen is read. */
+const POLL_MS = 150;
+/** A screen unchanged this long is "stable": a prompt on it means the program waits for input. */
+const DEFAULT_IDLE_MS = 800;
+/** Screen snapshots are recorded at most this often. */
+const SNAPSHOT_MS = 1000;
+
+/** A yes/no question on the last line: `Continue? [y/N]`, `(y/n)`, `[yes/no]`. */
+const CONFIRM = /(\[|\()\s*(y(?:es)?\s*\/\s*n(?:o)?)\s*(\]|\))\s*[:?]?\s*$/i;
+/** Shell-like prompts at the end of the cursor line: `>>> `, `$ `, `# `, `> `, `❯ `, `% `, `In [3]: `. */
+const PROMPT = /(^|\s)(>>>|\.\.\.|\$|#|>|❯|›|%|In \[\d+\]:)\s*$/;
+
+/** Runs a tmux command on baton's own server; resolves with its stdout, rejects on failure. */
+function tmuxRun(socket: string, conf: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      'tmux',
+      ['-L', socket, '-f', conf, ...args],
+      { maxBuffer: 16 * 1024 * 1024, timeout: 10_000 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+          reject(
+            new BatonError(
+              missing ? 'AGENT_NOT_INSTALLED' : 'AGENT_ERROR',
+              missing
+                ? 'tmux is not installed; install it (apt-get install tmux, brew install tmux)'
+                : `tmux ${args[0]}: ${stderr.trim() || err.message}`,
+            ),
+          );
+        } else resolve(stdout);
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** The tmux socket name of a baton home: one tmux server per `$BATON_HOME`, never the user's. */
+export function tmuxSocket(home: string): string {
+  return `baton-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`;
+}
+
+/** Strips ANSI escape sequences (for patterns on the raw screen). */
+function plain(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]/g, '');
+}
+
+/** The last non-empty lines of a screen. */
+function tailLines(screen: string, n: number): string[] {
+  const lines = screen.replace(/\s+$/, '').split('\n');
+  return lines.slice(-n);
+}
+
+/**
+ * One program in a tmux session on baton's tmux server. The run's turn lasts until the program
+ * exits; meanwhile the screen decides the status: `running` while it changes, `waiting` for input
+ * when it is stable at a prompt, a permission request at a yes/no question.
+ */
+class TerminalSession implements AgentSession {
+  readonly agentSessionId: string;
+  readonly pid: number;
+  readonly pidStart: string | undefined;
+  readonly capabilities = { load: false, resume: false };
+  readonly notes: string[] = [];
+  readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
+  readonly terminal: TerminalControl;
+  readonly #tmux: (args: string[], input?: string) => Promise<string>;
+  readonly #opts: TerminalOptions;
+  #resolveExit!: (v: { end: ChildEnd; stderrTail: string }) => void;
+  #closed = false;
+  #dead: { code: number | null } | undefined;
+  #lastScreen = '';
+  #lastChange = Date.now();
+  #typed: ((what: Record<string, unknown>) => void) | undefined;
+
+  constructor(
+    socket: string,
+    name: string,
+    pid: number,
+    tmux: (args: string[], input?: string) => Promise<string>,
+    opts: TerminalOptions,
+  ) {
+    this.agentSessionId = name;
+    this.pid = pid;
+    this.pidStart = processStartTime(pid);
+    this.#tmux = tmux;
+    this.#opts = opts;
+    this.exited = new Promise((r) => (this.#resolveExit = r));
+    this.terminal = {
+      read: (lines, raw) => this.#read(lines, raw),
+      send: (input) => this.#send(input),
+      attachArgs: (write) => ['-L', socket, 'attach-session', ...(write ? [] : ['-r']), '-t', name],
+    };
+  }
+
+  /** The screen (visible part plus `lines` of history when asked), plain or with ANSI kept. */
+  async #read(lines: number, raw: boolean): Promise<string> {
+    const out = await this.#tmux([
+      'capture-pane',
+      '-p',
+      '-J',
+      ...(raw ? ['-e'] : []),
+      '-S',
+      `-${Math.max(0, lines - this.#opts.height)}`,
+      '-t',
+      this.agentSessionId,
+    ]);
+    return tailLines(out, lines).join('\n');
+  }
+
+  /** Types text (a paste buffer, bracketed when the program asked for it) and named keys. */
+  async #send(input: { text?: string; keys?: string[]; enter?: boolean }): Promise<{ delivered: string }> {
+    if (this.#closed || this.#dead) throw new BatonError('RUN_FINISHED', 'the program has exited');
+    const target = this.agentSessionId;
+    const before = await this.#screen();
+    if (input.text) {
+      const buf = `baton-${randomBytes(4).toString('hex')}`;
+      await this.#tmux(['load-buffer', '-b', buf, '-'], input.text);
+      await this.#tmux(['paste-buffer', '-p', '-d', '-b', buf, '-t', target]);
+    }
+    for (const key of input.keys ?? []) await this.#tmux(['send-keys', '-t', target, key]);
+    if (input.enter) {
+      // Give the program a moment to take the paste, then Enter; if the screen did not move,
+      // Enter again once (a TUI that was still redrawing may have dropped it).
+      await sleep(input.text ? 60 : 0);
+      await this.#tmux(['send-keys', '-t', target, 'Enter']);
+      const changed = await this.#waitChange(before, 1500);
+      if (!changed && !this.#dead) await this.#tmux(['send-keys', '-t', target, 'Enter']);
+    }
+    const delivered = [
+      input.text ?? '',
+      ...(input.keys ?? []).map((k) => `<${k}>`),
+      input.enter ? '<Enter>' : '',
+    ]
+      .filter(Boolean)
+      .join('');
+    this.#typed?.({ input: delivered });
+    return { delivered };
+  }
+
+  async #waitChange(before: string, ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      await sleep(50);
+      const now = await this.#screen().catch(() => before);
+      if (now !== before) return true;
+    }
+    return false;
+  }
+
+  /** The visible screen, plain text. */
+  async #screen(): Promise<string> {
+    return this.#tmux(['capture-pane', '-p', '-J', '-t', this.agentSessionId]);
+  }
+
+  /** Whether the program has exited (`remain-on-exit` keeps the pane to read its status). */
+  async #probe(): Promise<{ dead: boolean; code: number | null; screen: string }> {
+    const out = await this.#tmux([
+      'display-message',
+      '-p',
+      '-t',
+      this.agentSessionId,
+      '#{pane_dead} #{pane_dead_status}',
+      ';',
+      'capture-pane',
+      '-p',
+      '-J',
+      '-t',
+      this.agentSessionId,
+    ]);
+    const nl = out.indexOf('\n');
+    const [dead, status] = out.slice(0, nl).trim().split(' ');
+    return {
+      dead: dead === '1',
+      code: status !== undefined && status !== '' ? Number(status) : null,
+      screen: out.slice(nl + 1),
+    };
+  }
+
+  async prompt(text: string, sink: TurnSink, _options?: TurnOptions): Promise<TurnOutcome> {
+    this.#typed = (what) => sink.emit({ type: 'terminal', data: { kind: 'input', ...what } });
+    const idleMs = this.#opts.idleMs ?? DEFAULT_IDLE_MS;
+    const ready = this.#opts.readyPattern ? new RegExp(this.#opts.readyPattern, 'm') : undefined;
+    const idle = this.#opts.idlePattern ? new RegExp(this.#opts.idlePattern, 'm') : PROMPT;
+    let delivered = !text.trim();
+    let lastSnapshot = 0;
+    let snapshotted = '';
+    let waiting: 'input' | 'confirm' | undefined;
+    let asked: string | undefined;
+    const abort = new AbortController();
+    try {
+      for (;;) {
+        if (this.#closed) throw new BatonError('AGENT_EXITED', 'the terminal session was closed');
+        const p = await this.#probe().catch((err: unknown) => {
+          if (this.#closed) return { dead: true, code: null, screen: this.#lastScreen };
+          throw err;
+        });
+        const now = Date.now();
+        if (p.screen !== this.#lastScreen) {
+          this.#lastScreen = p.screen;
+          this.#lastChange = now;
+          if (waiting === 'input') sink.setInputWaiting?.(undefined);
+          if (waiting) waiting = undefined;
+        }
+        if (p.screen !== snapshotted && (now - lastSnapshot >= SNAPSHOT_MS || p.dead)) {
+          snapshotted = p.screen;
+          lastSnapshot = now;
+          sink.emit({ type: 'terminal', data: { kind: 'screen', screen: p.screen.replace(/\s+$/, '') } });
+        }
+        if (p.dead) {
+          this.#dead = { code: p.code };
+          // The end of the output (history included), without tmux's "Pane is dead" line.
+          const all = await this.#tmux(['capture-pane', '-p', '-J', '-S', '-200', '-t', this.agentSessionId]);
+          const kept = all.split('\n').filter((l) => !/^Pane is dead \(/.test(l));
+          const tail = tailLines(plain(kept.join('\n')), 20)
+            .join('\n')
+            .trim();
+          if (tail) sink.emit({ type: 'message_chunk', text: tail });
+          return { stop_reason: p.code === null ? 'exited' : `exit ${p.code}` };
+        }
+        const stable = now - this.#lastChange >= idleMs;
+        const screen = plain(p.screen);
+        if (!delivered) {
+          if ((ready ? ready.test(screen) : true) && stable) {
+            delivered = true;
+            await this.#send({ text, enter: true });
+          }
+        } else if (stable && !waiting) {
+          const last = tailLines(screen, 1)[0] ?? '';
+          if (CONFIRM.test(last) && asked !== screen) {
+            asked = screen;
+            waiting = 'confirm';
+            void this.#confirm(last, sink, abort.signal);
+          } else if (idle.test(this.#opts.idlePattern ? screen : last)) {
+            waiting = 'input';
+            sink.setInputWaiting?.({ prompt: last.trim() });
+          }
+        }
+        await sleep(POLL_MS);
+      }
+    } finally {
+      abort.abort();
+      this.#typed = undefined;
+    }
+  }
+
+  /** A yes/no question becomes a permission request; the answer is typed. */
+  async #confirm(line: string, sink: TurnSink, signal: AbortSignal): Promise<void> {
+    const ask: PermissionAsk = {
+      title: line.trim(),
+      tool_call: { kind: 'terminal', title: line.trim() },
+      options: [
+        { option_id: 'y', name: 'Yes (types y)', kind: 'allow_once' },
+        { option_id: 'n', name: 'No (types n)', kind: 'reject_once' },
+      ],
+    };
+    const answer = await sink.requestPermission(ask, signal);
+    if (answer.outcome !== 'selected' || this.#closed || this.#dead) return;
+    await this.#send({ text: answer.option_id, enter: true }).catch(() => undefined);
+  }
+
+  /** The exit keys (then C-c) — the gentle rung of the cancel ladder. */
+  async cancel(): Promise<void> {
+    if (this.#closed || this.#dead) return;
+    for (const key of this.#opts.exitKeys ?? []) {
+      if (TERMINAL_KEYS.includes(key as (typeof TERMINAL_KEYS)[number])) {
+        await this.#tmux(['send-keys', '-t', this.agentSessionId, key]).catch(() => undefined);
+      } else await this.#send({ text: key, enter: true }).catch(() => undefined);
+    }
+    if ((this.#opts.exitKeys ?? []).length > 0) await sleep(500);
+    if (!this.#dead) await this.#tmux(['send-keys', '-t', this.agentSessionId, 'C-c']).catch(() => undefined);
+  }
+
+  /** Kills the tmux session and the program's process group. */
+  async close(graceMs = 2000): Promise<ChildEnd> {
+    if (!this.#closed) {
+      this.#closed = true;
+      await this.#tmux(['kill-session', '-t', this.agentSessionId]).catch(() => undefined);
+      // tmux sends SIGHUP; a program that ignores it is stopped with its group.
+      signalGroup(this.pid, 'SIGTERM');
+      await sleep(Math.min(graceMs, 200));
+      signalGroup(this.pid, 'SIGKILL');
+      this.#resolveExit({ end: { code: this.#dead?.code ?? null, signal: null }, stderrTail: '' });
+    }
+    return (await this.exited).end;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The terminal driver: any interactive program as a run, inside tmux. */
+export class TerminalDriver implements Driver {
+  readonly name = 'terminal';
+  readonly nativeStructuredOutput = false;
+  readonly policyInProcess = false;
+  readonly #socket: string;
+  readonly #conf: string;
+
+  constructor(home: string) {
+    this.#socket = tmuxSocket(home);
+    // The server's settings, read when baton's tmux server starts: panes stay after the program
+    // exits (to read its exit status), fixed window size, no status bar.
+    mkdirSync(home, { recursive: true });
+    this.#conf = join(home, 'tmux.conf');
+    writeFileSync(
+      this.#conf,
+      [
+        // (An error in this file makes the server exit: window-size is left alone.)
+        'set -g remain-on-exit on',
+        'set -g status off',
+        'set -g history-limit 20000',
+        'set -g default-terminal xterm-256color',
+        'set -s escape-time 10',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** The socket name (`tmux -L <name>`) of baton's tmux server. */
+  get socket(): string {
+    return this.#socket;
+  }
+
+  async open(o: OpenOptions): Promise<AgentSession> {
+    const t = o.terminal ?? { width: 200, height: 50 };
+    const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
+    const name = `b_${randomBytes(6).toString('hex')}`;
+    const env = Object.entries(o.agent.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    await tmux([
+      'new-session',
+      '-d',
+      '-s',
+      name,
+      '-x',
+      String(t.width),
+      '-y',
+      String(t.height),
+      '-c',
+      o.cwd,
+      ...env,
+      '--',
+      o.agent.command,
+      ...o.agent.args,
+    ]);
+    const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
+    if (!Number.isInteger(pid) || pid <= 0) {
+      await tmux(['kill-session', '-t', name]).catch(() => undefined);
+      throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
+    }
+    return new TerminalSession(this.#socket, name, pid, tmux, t);
+  }
+}
