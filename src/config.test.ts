@@ -49,6 +49,7 @@ describe('loadConfig', () => {
       sessionIdleTimeoutMs: 5 * 60_000,
       agents: {},
       webhooks: [],
+      terminal: { width: 200, height: 50, allowAnyCommand: false },
     });
     expect(statSync(home).isDirectory()).toBe(true);
   });
@@ -82,6 +83,7 @@ describe('loadConfig', () => {
         minimal: { driver: 'acp', command: 'm' },
       },
       webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
+      terminal: { width: 100, height: 30, allow_any_command: true },
     });
     expect(loadConfig(env())).toEqual({
       home,
@@ -102,6 +104,7 @@ describe('loadConfig', () => {
         minimal: { driver: 'acp', command: 'm' },
       },
       webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
+      terminal: { width: 100, height: 30, allowAnyCommand: true },
     });
   });
 
@@ -131,6 +134,10 @@ describe('loadConfig', () => {
     [{ agents: { a: { driver: 'smoke', command: 'x' } } }, 'agents.a.driver: '],
     [{ agents: { a: { driver: 'acp' } } }, 'agents.a.command: '],
     [{ agents: { a: { driver: 'acp', command: '' } } }, 'agents.a.command: '],
+    [{ agents: { a: { driver: 'terminal', command: 'x', idle_pattern: '(' } } }, 'agents.a.idle_pattern: '],
+    [{ agents: { a: { driver: 'terminal', command: 'x', idle_time: 'soon' } } }, 'agents.a.idle_time'],
+    [{ terminal: { width: 5 } }, 'terminal.width: '],
+    [{ terminal: { allow_any_command: 'yes' } }, 'terminal.allow_any_command: '],
   ])('rejects %j naming the path', (value, path) => {
     const err = configError(value);
     expect(err.code).toBe('INVALID_CONFIG');

@@ -16,6 +16,7 @@ export function runRow(id: string, over: Partial<NewRun> = {}): NewRun {
     prompt: `prompt of ${id}`,
     policy: 'ask',
     approver: 'any',
+    command: null,
     model: null,
     timeout_ms: 60_000,
     output_schema: null,

@@ -150,6 +150,38 @@ describe('terminal runs (tmux)', () => {
     expect(done.result.text).toContain('done');
   });
 
+  it('any command only when the config allows it: fail closed with the fix, then run it', async () => {
+    t = env();
+    s = await startServer(t);
+    const refused = (await s.raw('spawn_run', {
+      agent: 'terminal',
+      cwd: t.work,
+      command: ['sh', '-c', 'echo hi'],
+    })) as Summary;
+    expect(refused.structuredContent.error.code).toBe('FORBIDDEN');
+    expect(refused.structuredContent.error.message).toContain('"allow_any_command": true');
+    const notTerminal = (await s.raw('spawn_run', {
+      agent: 'python',
+      cwd: t.work,
+      command: ['sh'],
+    })) as Summary;
+    expect(notTerminal.structuredContent.error.code).toBe('INVALID_PARAMS');
+    await s.close();
+    t.cleanup();
+    t = makeEnv({ terminal: { allow_any_command: true } });
+    s = await startServer(t);
+    const run = (await s.call('spawn_run', {
+      agent: 'terminal',
+      cwd: t.work,
+      command: ['sh', '-c', 'echo "from any command"; exit 7'],
+    })) as Summary;
+    const done = await waitStatus(s, run.run_id, ['completed', 'failed']);
+    expect(done.result).toMatchObject({ stop_reason: 'exit 7' });
+    expect(done.result.text).toContain('from any command');
+    const screen = (await s.call('read_terminal', { run: run.run_id })) as Summary;
+    expect(screen.screen).toContain('from any command');
+  });
+
   it('20 terminal runs at once, all cancelled: no tmux session or process left', async () => {
     t = env();
     s = await startServer(t);

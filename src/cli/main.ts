@@ -12,6 +12,9 @@ import {
 import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { formatDuration } from '../duration.js';
+import { tmuxSocket } from '../drivers/terminal.js';
+import { findExecutable, readVersion } from '../process/which.js';
+import { spawnSync } from 'node:child_process';
 import { runMcpStdio } from './mcp.js';
 import { runServe } from './serve.js';
 import {
@@ -233,6 +236,32 @@ program
     });
   });
 
+program
+  .command('attach')
+  .description("attach this terminal to a terminal run's tmux session (read-only unless --write)")
+  .argument('<run>', 'run id or label')
+  .option('--write', 'take over: your keystrokes go to the program')
+  .action(async (ref: string, opts) => {
+    await withApp(false, async ({ engine, config, store }) => {
+      const row = engine.resolveRun(ref);
+      const session = store.sessions.get(row.session_id);
+      if (isFinalStatus(row.status) || !session?.agent_session_id) {
+        throw new BatonError(
+          'RUN_FINISHED',
+          `run ${row.id} is ${row.status}: it has no live terminal (read_terminal shows its last screen)`,
+        );
+      }
+      if (!process.stdin.isTTY) {
+        throw new BatonError('INVALID_PARAMS', 'baton attach needs a terminal (stdin is not a TTY)');
+      }
+      err(dim(`attaching ${opts.write ? '' : 'read-only '}to ${row.id}; detach with Ctrl-b d`));
+      const args = ['-L', tmuxSocket(config.home), 'attach-session', ...(opts.write ? [] : ['-r'])];
+      const r = spawnSync('tmux', [...args, '-t', session.agent_session_id], { stdio: 'inherit' });
+      if (r.error) throw new BatonError('AGENT_NOT_INSTALLED', `tmux: ${r.error.message}`);
+      if (r.status) process.exitCode = r.status;
+    });
+  });
+
 for (const [name, withFix] of [
   ['agents', false],
   ['doctor', true],
@@ -248,11 +277,20 @@ for (const [name, withFix] of [
     .action(async (opts) => {
       await withApp(Boolean(opts.json), async ({ engine, config, store }) => {
         const agents = await engine.listAgents();
+        // tmux is what terminal agents run in.
+        const tmuxPath = findExecutable('tmux');
+        const tmux = {
+          installed: Boolean(tmuxPath),
+          ...(tmuxPath ? { version: (await readVersion(tmuxPath, ['-V']))?.replace(/^tmux\s+/, '') } : {}),
+          ...(tmuxPath
+            ? {}
+            : { fix: 'install tmux (apt-get install tmux, brew install tmux) to run terminal agents' }),
+        };
         if (opts.json) {
           out(
             JSON.stringify(
               withFix
-                ? { home: config.home, config: config.configPath, store: store.file, agents }
+                ? { home: config.home, config: config.configPath, store: store.file, tmux, agents }
                 : { agents },
             ),
           );
@@ -264,6 +302,9 @@ for (const [name, withFix] of [
           out(`config    ${config.configPath}`);
           out(`database  ${store.file} ${green('ok')}`);
           out(`roots     ${config.roots.join(', ')}`);
+          out(
+            `tmux      ${tmux.installed ? `${tmux.version ?? ''} ${green('ok')}` : `not installed: ${tmux.fix}`}`,
+          );
           out('');
         }
         out(formatAgents(agents, withFix));

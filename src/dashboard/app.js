@@ -252,6 +252,7 @@ function toolContent(content) {
 function eventRenderer(log) {
   const tools = new Map();
   let lastText;
+  let screen;
   return (e) => {
     const d = e.data ?? {};
     if ((e.type === 'message' || e.type === 'thought') && d.continued && lastText?.type === e.type) {
@@ -338,6 +339,18 @@ function eventRenderer(log) {
       case 'stderr':
         el = h('details', { class: 'stderr' }, h('summary', {}, 'stderr'), pre(d.text ?? ''));
         break;
+      case 'terminal':
+        if (d.kind === 'screen') {
+          // One live screen, updated in place.
+          if (!screen) {
+            screen = h('pre', { class: 'screen', id: 'screen' });
+            log.prepend(h('div', { class: 'label' }, 'Screen'), screen);
+          }
+          screen.textContent = d.screen ?? '';
+          return;
+        }
+        el = h('div', { class: 'event muted' }, `typed: ${d.input ?? ''}`);
+        break;
       case 'usage':
       case 'raw':
       case 'result':
@@ -394,7 +407,32 @@ function runView(id) {
     );
     const w = r.status === 'waiting' ? r.waiting_for : undefined;
     if (!w) pending.replaceChildren();
-    else {
+    else if (w.kind === 'input') {
+      const keys = ['Enter', 'C-c', 'C-d', 'Escape'].map((k) =>
+        h(
+          'button',
+          {
+            type: 'button',
+            'data-key': k,
+            onclick: (e) =>
+              act(e.currentTarget, async () =>
+                drawSummary(await api(`/runs/${r.run_id}/keys`, { method: 'POST', body: { keys: [k] } })),
+              ),
+          },
+          k,
+        ),
+      );
+      pending.replaceChildren(
+        h(
+          'div',
+          { class: 'card permission', role: 'group', 'aria-label': 'Waiting for input' },
+          h('h2', {}, 'Waiting for input'),
+          h('p', { class: 'title' }, w.prompt ?? ''),
+          h('p', { class: 'muted' }, 'Type below (sent with Enter), or send a key:'),
+          h('div', { class: 'options' }, keys),
+        ),
+      );
+    } else {
       const tc = w.tool_call ?? {};
       pending.replaceChildren(
         h(
@@ -457,7 +495,16 @@ function runView(id) {
             });
           },
         },
-        h('label', {}, final ? 'Continue the conversation' : 'Queue a follow-up', message),
+        h(
+          'label',
+          {},
+          final
+            ? 'Continue the conversation'
+            : r.waiting_for?.kind === 'input'
+              ? 'Type into the program'
+              : 'Queue a follow-up',
+          message,
+        ),
         h(
           'div',
           { class: 'row' },

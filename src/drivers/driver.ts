@@ -46,8 +46,6 @@ export interface TerminalControl {
   read(lines: number, raw: boolean): Promise<string>;
   /** Types `text` (pasted whole), then named keys, then Enter when asked; says what was delivered. */
   send(input: { text?: string; keys?: string[]; enter?: boolean }): Promise<{ delivered: string }>;
-  /** tmux arguments that attach a terminal to this session (read-only unless `write`). */
-  attachArgs(write: boolean): string[];
 }
 
 /** How a turn ended, from the agent's point of view. */

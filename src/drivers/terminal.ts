@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../errors.js';
 import { TERMINAL_KEYS } from '../engine/types.js';
@@ -60,6 +60,53 @@ export function tmuxSocket(home: string): string {
   return `baton-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`;
 }
 
+/** One line of a numbered choice menu: `❯ 1. Yes`, `  2) No`. */
+const MENU_LINE = /^\s*(?:[❯›>▸]\s*)?([1-9])[.)]\s+(\S.*?)\s*$/;
+
+/** A question with numbered choices, as agent TUIs show their permission prompts. */
+export type Menu = { question: string; options: { key: string; name: string }[] };
+
+/**
+ * The last numbered menu on a screen with a question (a line ending in `?`) at most 12 lines above
+ * it: `Do you want to create hello.txt?` / `❯ 1. Yes` / `2. Yes, and …` / `3. No`.
+ */
+export function detectMenu(screen: string): Menu | undefined {
+  const lines = screen.split('\n');
+  for (let end = lines.length - 1; end >= 0; end--) {
+    if (!MENU_LINE.test(lines[end] ?? '')) continue;
+    let start = end;
+    while (start > 0 && MENU_LINE.test(lines[start - 1] ?? '')) start--;
+    const block = lines.slice(start, end + 1).map((l) => MENU_LINE.exec(l) as RegExpExecArray);
+    // Choices numbered 1, 2, 3... in order.
+    if (block.length < 2 || block.some((m, i) => m[1] !== String(i + 1))) {
+      end = start;
+      continue;
+    }
+    for (let q = start - 1; q >= Math.max(0, start - 12); q--) {
+      const line = (lines[q] ?? '').trim();
+      if (line.endsWith('?')) {
+        return {
+          question: line,
+          options: block.map((m) => ({ key: m[1] ?? '', name: (m[2] ?? '').slice(0, 120) })),
+        };
+      }
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+/** The permission kind of a menu choice, from its words. */
+function choiceKind(name: string): 'allow_once' | 'allow_always' | 'reject_once' {
+  if (/^(no|deny|reject|cancel|abort|don't)\b/i.test(name)) return 'reject_once';
+  if (/^(yes|allow|approve|accept|proceed|ok|continue|run)\b/i.test(name)) {
+    return /always|don't ask|do not ask|for this session|auto-approve|all\b/i.test(name)
+      ? 'allow_always'
+      : 'allow_once';
+  }
+  return 'reject_once';
+}
+
 /** Strips ANSI escape sequences (for patterns on the raw screen). */
 function plain(text: string): string {
   // eslint-disable-next-line no-control-regex
@@ -94,13 +141,16 @@ class TerminalSession implements AgentSession {
   #lastChange = Date.now();
   #typed: ((what: Record<string, unknown>) => void) | undefined;
 
+  readonly #exitFile: string;
+
   constructor(
-    socket: string,
     name: string,
     pid: number,
     tmux: (args: string[], input?: string) => Promise<string>,
     opts: TerminalOptions,
+    exitFile: string,
   ) {
+    this.#exitFile = exitFile;
     this.agentSessionId = name;
     this.pid = pid;
     this.pidStart = processStartTime(pid);
@@ -110,8 +160,18 @@ class TerminalSession implements AgentSession {
     this.terminal = {
       read: (lines, raw) => this.#read(lines, raw),
       send: (input) => this.#send(input),
-      attachArgs: (write) => ['-L', socket, 'attach-session', ...(write ? [] : ['-r']), '-t', name],
     };
+  }
+
+  /** The program's exit status, written by the wrapper it runs under (absent: killed by a signal). */
+  #exitCode(): number | null {
+    try {
+      const text = readFileSync(this.#exitFile, 'utf8').trim();
+      rmSync(this.#exitFile, { force: true });
+      return /^\d+$/.test(text) ? Number(text) : null;
+    } catch {
+      return null;
+    }
   }
 
   /** The screen (visible part plus `lines` of history when asked), plain or with ANSI kept. */
@@ -175,13 +235,13 @@ class TerminalSession implements AgentSession {
   }
 
   /** Whether the program has exited (`remain-on-exit` keeps the pane to read its status). */
-  async #probe(): Promise<{ dead: boolean; code: number | null; screen: string }> {
+  async #probe(): Promise<{ dead: boolean; screen: string }> {
     const out = await this.#tmux([
       'display-message',
       '-p',
       '-t',
       this.agentSessionId,
-      '#{pane_dead} #{pane_dead_status}',
+      '#{pane_dead}',
       ';',
       'capture-pane',
       '-p',
@@ -190,12 +250,7 @@ class TerminalSession implements AgentSession {
       this.agentSessionId,
     ]);
     const nl = out.indexOf('\n');
-    const [dead, status] = out.slice(0, nl).trim().split(' ');
-    return {
-      dead: dead === '1',
-      code: status !== undefined && status !== '' ? Number(status) : null,
-      screen: out.slice(nl + 1),
-    };
+    return { dead: out.slice(0, nl).trim() === '1', screen: out.slice(nl + 1) };
   }
 
   async prompt(text: string, sink: TurnSink, _options?: TurnOptions): Promise<TurnOutcome> {
@@ -223,21 +278,29 @@ class TerminalSession implements AgentSession {
           if (waiting === 'input') sink.setInputWaiting?.(undefined);
           if (waiting) waiting = undefined;
         }
-        if (p.screen !== snapshotted && (now - lastSnapshot >= SNAPSHOT_MS || p.dead)) {
+        if (p.dead) {
+          const code = this.#exitCode();
+          this.#dead = { code };
+          // The end of the output (history included: tmux may scroll it off the visible screen
+          // when the pane dies), without tmux's "Pane is dead" line.
+          const all = await this.#tmux(['capture-pane', '-p', '-J', '-S', '-200', '-t', this.agentSessionId]);
+          const kept = all
+            .split('\n')
+            .filter((l) => !/^Pane is dead \(/.test(l))
+            .join('\n')
+            .replace(/\s+$/, '');
+          sink.emit({
+            type: 'terminal',
+            data: { kind: 'screen', screen: tailLines(kept, this.#opts.height).join('\n'), final: true },
+          });
+          const tail = tailLines(plain(kept), 20).join('\n').trim();
+          if (tail) sink.emit({ type: 'message_chunk', text: tail });
+          return { stop_reason: code === null ? 'exited' : `exit ${code}` };
+        }
+        if (p.screen !== snapshotted && now - lastSnapshot >= SNAPSHOT_MS) {
           snapshotted = p.screen;
           lastSnapshot = now;
           sink.emit({ type: 'terminal', data: { kind: 'screen', screen: p.screen.replace(/\s+$/, '') } });
-        }
-        if (p.dead) {
-          this.#dead = { code: p.code };
-          // The end of the output (history included), without tmux's "Pane is dead" line.
-          const all = await this.#tmux(['capture-pane', '-p', '-J', '-S', '-200', '-t', this.agentSessionId]);
-          const kept = all.split('\n').filter((l) => !/^Pane is dead \(/.test(l));
-          const tail = tailLines(plain(kept.join('\n')), 20)
-            .join('\n')
-            .trim();
-          if (tail) sink.emit({ type: 'message_chunk', text: tail });
-          return { stop_reason: p.code === null ? 'exited' : `exit ${p.code}` };
         }
         const stable = now - this.#lastChange >= idleMs;
         const screen = plain(p.screen);
@@ -248,7 +311,12 @@ class TerminalSession implements AgentSession {
           }
         } else if (stable && !waiting) {
           const last = tailLines(screen, 1)[0] ?? '';
-          if (CONFIRM.test(last) && asked !== screen) {
+          const menu = detectMenu(screen);
+          if (menu && asked !== screen) {
+            asked = screen;
+            waiting = 'confirm';
+            void this.#choose(menu, sink, abort.signal);
+          } else if (CONFIRM.test(last) && asked !== screen) {
             asked = screen;
             waiting = 'confirm';
             void this.#confirm(last, sink, abort.signal);
@@ -280,6 +348,23 @@ class TerminalSession implements AgentSession {
     await this.#send({ text: answer.option_id, enter: true }).catch(() => undefined);
   }
 
+  /** A numbered menu becomes a permission request; the answer types the choice's number. */
+  async #choose(menu: Menu, sink: TurnSink, signal: AbortSignal): Promise<void> {
+    const ask: PermissionAsk = {
+      title: menu.question,
+      tool_call: { kind: 'terminal', title: menu.question },
+      options: menu.options.map((o) => ({ option_id: o.key, name: o.name, kind: choiceKind(o.name) })),
+    };
+    const answer = await sink.requestPermission(ask, signal);
+    if (answer.outcome !== 'selected' || this.#closed || this.#dead) return;
+    // Menus take the number at once; one that wants Enter too gets it when the screen stays put.
+    const before = await this.#screen().catch(() => '');
+    await this.#send({ keys: [answer.option_id] }).catch(() => undefined);
+    if (!(await this.#waitChange(before, 1000)) && !this.#dead) {
+      await this.#send({ enter: true }).catch(() => undefined);
+    }
+  }
+
   /** The exit keys (then C-c) — the gentle rung of the cancel ladder. */
   async cancel(): Promise<void> {
     if (this.#closed || this.#dead) return;
@@ -301,6 +386,7 @@ class TerminalSession implements AgentSession {
       signalGroup(this.pid, 'SIGTERM');
       await sleep(Math.min(graceMs, 200));
       signalGroup(this.pid, 'SIGKILL');
+      rmSync(this.#exitFile, { force: true });
       this.#resolveExit({ end: { code: this.#dead?.code ?? null, signal: null }, stderrTail: '' });
     }
     return (await this.exited).end;
@@ -318,9 +404,12 @@ export class TerminalDriver implements Driver {
   readonly policyInProcess = false;
   readonly #socket: string;
   readonly #conf: string;
+  readonly #exitDir: string;
 
   constructor(home: string) {
     this.#socket = tmuxSocket(home);
+    this.#exitDir = join(home, 'terminal');
+    mkdirSync(this.#exitDir, { recursive: true });
     // The server's settings, read when baton's tmux server starts: panes stay after the program
     // exits (to read its exit status), fixed window size, no status bar.
     mkdirSync(home, { recursive: true });
@@ -348,6 +437,7 @@ export class TerminalDriver implements Driver {
     const t = o.terminal ?? { width: 200, height: 50 };
     const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
     const name = `b_${randomBytes(6).toString('hex')}`;
+    const exitFile = join(this.#exitDir, `${name}.exit`);
     const env = Object.entries(o.agent.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     await tmux([
       'new-session',
@@ -362,6 +452,13 @@ export class TerminalDriver implements Driver {
       o.cwd,
       ...env,
       '--',
+      // tmux does not always report a dead pane's exit status (seen with 3.3a): a wrapper shell
+      // writes it to a file. Not exec'd, so the status is known; C-c reaches both (one group).
+      'sh',
+      '-c',
+      'f=$1; shift; "$@"; c=$?; echo "$c" > "$f"; exit "$c"',
+      'baton-terminal',
+      exitFile,
       o.agent.command,
       ...o.agent.args,
     ]);
@@ -370,6 +467,6 @@ export class TerminalDriver implements Driver {
       await tmux(['kill-session', '-t', name]).catch(() => undefined);
       throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
     }
-    return new TerminalSession(this.#socket, name, pid, tmux, t);
+    return new TerminalSession(name, pid, tmux, t, exitFile);
   }
 }

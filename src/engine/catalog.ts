@@ -267,6 +267,35 @@ export const BUILTIN_AGENTS: readonly AgentEntry[] = [
     'Augment Code CLI over ACP (auggie --acp)',
     'npm install -g @augmentcode/auggie',
   ),
+  {
+    name: 'claude-tui',
+    driver: 'terminal',
+    command: 'claude',
+    args: [],
+    env: {},
+    description:
+      "Claude Code's interactive UI in a terminal (tmux): watch or take over with baton attach. Its permission menus become permission requests.",
+    source: 'builtin',
+    install:
+      'npm install -g @anthropic-ai/claude-code (then run claude once yourself to finish its first-run setup)',
+    credentials: ANTHROPIC_CREDENTIALS,
+    capabilities: TERMINAL_CAPABILITIES,
+    // The empty input box: `❯ ` alone on its line (the screen is stable: no spinner).
+    terminal: { readyPattern: '^\\s*❯\\s*$', idlePattern: '^\\s*❯\\s*$', exitKeys: ['/exit'] },
+  },
+  {
+    name: 'terminal',
+    driver: 'terminal',
+    command: 'sh',
+    args: [],
+    env: {},
+    description:
+      'Any program in a terminal (tmux): spawn_run with command (argv). Off unless the config sets "terminal": { "allow_any_command": true }',
+    source: 'builtin',
+    install: 'install tmux',
+    capabilities: TERMINAL_CAPABILITIES,
+    terminal: {},
+  },
 ];
 
 /**
@@ -282,6 +311,7 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
   }
   for (const [name, a] of Object.entries(userAgents)) {
     const base = catalog.get(name);
+    const inheritedTerminal = base?.driver === a.driver ? base.terminal : undefined;
     const inherited =
       base && base.driver === a.driver && !base.demo
         ? {
@@ -304,11 +334,15 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       ...(a.driver === 'terminal'
         ? {
             capabilities: TERMINAL_CAPABILITIES,
+            // A config entry named like a built-in terminal agent keeps the patterns it does not set.
             terminal: {
-              readyPattern: a.ready_pattern,
-              idlePattern: a.idle_pattern,
-              exitKeys: a.exit_keys,
-              idleMs: a.idle_time === undefined ? undefined : parseDuration(a.idle_time, 'idle_time'),
+              readyPattern: a.ready_pattern ?? inheritedTerminal?.readyPattern,
+              idlePattern: a.idle_pattern ?? inheritedTerminal?.idlePattern,
+              exitKeys: a.exit_keys ?? inheritedTerminal?.exitKeys,
+              idleMs:
+                a.idle_time === undefined
+                  ? inheritedTerminal?.idleMs
+                  : parseDuration(a.idle_time, 'idle_time'),
             },
           }
         : {}),

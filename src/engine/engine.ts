@@ -97,6 +97,8 @@ export type SpawnInput = {
   timeout?: string | number;
   policy?: PermissionPolicy;
   approver?: Approver;
+  /** Terminal runs of agent `terminal`: the program to run (argv); needs `terminal.allow_any_command`. */
+  command?: string[];
   output_schema?: Record<string, unknown>;
   session_id?: string;
   isolation?: 'none' | 'worktree';
@@ -480,6 +482,7 @@ export class Engine {
       timeoutMs,
       policy,
       approver,
+      command: this.#checkCommand(agent, input.command),
       outputSchema: input.output_schema,
       sessionId,
       metadata: input.metadata,
@@ -516,6 +519,7 @@ export class Engine {
       timeoutMs: row.timeout_ms,
       policy: row.policy,
       approver: row.approver,
+      command: row.command,
       outputSchema: row.output_schema ?? undefined,
       sessionId: row.session_id,
       metadata: undefined,
@@ -752,6 +756,33 @@ export class Engine {
     return prompt;
   }
 
+  /** spawn_run `command`: only for agent `terminal`, and only when the config allows any command. */
+  #checkCommand(agent: AgentEntry, command: string[] | undefined): string[] | null {
+    if (agent.name === 'terminal' && agent.source === 'builtin' && !command?.length) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        'agent "terminal" runs the program given in command (argv, e.g. ["python3", "-q"]); or configure a terminal agent under agents',
+      );
+    }
+    if (command === undefined) return null;
+    if (agent.name !== 'terminal' || agent.source !== 'builtin') {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `command is only for agent "terminal"; agent ${agent.name} runs its configured command`,
+      );
+    }
+    if (!this.config.terminal.allowAnyCommand) {
+      throw new BatonError(
+        'FORBIDDEN',
+        `running any command in a terminal is off: only configured agents may start. To allow it, set "terminal": { "allow_any_command": true } in ${this.config.configPath}`,
+      );
+    }
+    if (command.length === 0 || command.some((a) => typeof a !== 'string') || !command[0]) {
+      throw new BatonError('INVALID_PARAMS', 'command must be a non-empty argv array of strings');
+    }
+    return command;
+  }
+
   #checkLabel(label: string | undefined): void {
     if (label === undefined) return;
     if (!LABEL_PATTERN.test(label) || label.startsWith('r_')) {
@@ -798,6 +829,7 @@ export class Engine {
     timeoutMs: number;
     policy: PermissionPolicy;
     approver: Approver;
+    command: string[] | null;
     outputSchema: Record<string, unknown> | undefined;
     sessionId: string | undefined;
     metadata: Record<string, unknown> | undefined;
@@ -829,6 +861,7 @@ export class Engine {
           prompt: p.prompt,
           policy: p.policy,
           approver: p.approver,
+          command: p.command,
           model: p.model ?? null,
           timeout_ms: p.timeoutMs,
           output_schema: p.outputSchema ?? null,
@@ -1269,8 +1302,9 @@ export class Engine {
     const sessionRow = this.store.sessions.get(sid);
     this.#opening++;
     let session: AgentSession;
+    const [command, ...args] = ctx.row.command ?? [entry.command, ...entry.args];
     const opening = driver.open({
-      agent: { name: entry.name, command: entry.command, args: entry.args, env: launchEnv(entry) },
+      agent: { name: entry.name, command: command ?? entry.command, args, env: launchEnv(entry) },
       cwd: ctx.row.cwd,
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),

@@ -288,6 +288,17 @@ export function createHttpApp(
   app.post('/api/runs/:run/cancel', async (c) =>
     c.json(await runTool(c, engine, 'cancel_run', { ...(await jsonBody(c)), run: c.req.param('run') })),
   );
+  app.get('/api/runs/:run/terminal', async (c) =>
+    c.json(
+      await runTool(c, engine, 'read_terminal', {
+        ...queryArgs(c, ['lines'], [], ['raw']),
+        run: c.req.param('run'),
+      }),
+    ),
+  );
+  app.post('/api/runs/:run/keys', async (c) =>
+    c.json(await runTool(c, engine, 'send_keys', { ...(await jsonBody(c)), run: c.req.param('run') })),
+  );
   app.get('/api/runs/:run/artifact', async (c) =>
     c.json(
       await runTool(c, engine, 'get_artifact', {

@@ -139,6 +139,26 @@ export function buildMcpServer(
     async (uri, vars) => json(uri, engine.getEvents(String(vars.run_id), { tail: true, limit: 50 })),
   );
 
+  const text = (uri: URL, value: string) => ({
+    contents: [{ uri: uri.href, mimeType: 'text/plain', text: value }],
+  });
+  server.registerResource(
+    'run-terminal',
+    new ResourceTemplate('baton://runs/{run_id}/terminal', { list: undefined }),
+    { title: 'Run terminal', description: "A terminal run's screen, plain text", mimeType: 'text/plain' },
+    async (uri, vars) => text(uri, (await engine.readTerminal(String(vars.run_id), 200, false)).screen),
+  );
+  server.registerResource(
+    'run-terminal-raw',
+    new ResourceTemplate('baton://runs/{run_id}/terminal/raw', { list: undefined }),
+    {
+      title: 'Run terminal (ANSI)',
+      description: "A terminal run's screen with ANSI escape sequences",
+      mimeType: 'text/plain',
+    },
+    async (uri, vars) => text(uri, (await engine.readTerminal(String(vars.run_id), 200, true)).screen),
+  );
+
   // A per-request server (HTTP) keeps no subscriptions: the handler's bus serves those.
   if (opts.subscriptions === false) return { server, dispose: () => undefined };
   // Subscriptions (2025 protocol: resources/subscribe; 2026-07-28 clients use subscriptions/listen,
@@ -174,7 +194,11 @@ export function buildMcpServer(
     notify(`baton://runs/${runId}`);
     notify('baton://runs');
   };
-  const onEvents = (runId: string) => notify(`baton://runs/${runId}/events`);
+  const onEvents = (runId: string) => {
+    notify(`baton://runs/${runId}/events`);
+    notify(`baton://runs/${runId}/terminal`);
+    notify(`baton://runs/${runId}/terminal/raw`);
+  };
   engine.bus.on('run', onRun);
   engine.bus.on('events', onEvents);
   return {

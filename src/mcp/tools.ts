@@ -89,6 +89,14 @@ export const TOOLS: readonly ToolDef[] = [
         .describe(
           'who may answer permission prompts: "any" (default), "caller" (only you, with answer_permission), or "human" (a person: the dashboard, baton approve/deny, or your client\'s elicitation prompt during wait_run)',
         ),
+      command: z
+        .array(z.string())
+        .min(1)
+        .max(256)
+        .optional()
+        .describe(
+          'agent "terminal" only: the program to run in a terminal, as argv (needs terminal.allow_any_command in the config)',
+        ),
       output_schema: z
         .record(z.string(), z.unknown())
         .optional()

@@ -66,6 +66,7 @@ describe('RunTable', () => {
       prompt: 'prompt of run-1',
       policy: 'auto_edit',
       approver: 'human',
+      command: null,
       model: 'fast',
       timeout_ms: 60_000,
       output_schema: { type: 'object', required: ['ok'] },

@@ -24,6 +24,8 @@ export type RunRow = {
   prompt: string;
   policy: PermissionPolicy;
   approver: Approver;
+  /** A terminal run's program (argv) when given with spawn_run `command`. */
+  command: string[] | null;
   model: string | null;
   timeout_ms: number;
   output_schema: Record<string, unknown> | null;
@@ -68,7 +70,7 @@ export type RunFilter = {
   cursor?: { created_at: string; id: string };
 };
 
-const JSON_COLUMNS = ['output_schema', 'metadata', 'waiting_for', 'result', 'error'] as const;
+const JSON_COLUMNS = ['output_schema', 'metadata', 'waiting_for', 'result', 'error', 'command'] as const;
 
 function parseRow(raw: Record<string, unknown> | undefined): RunRow | undefined {
   if (!raw) return undefined;
@@ -96,9 +98,9 @@ export class RunTable {
   constructor(db: Db) {
     this.#db = db;
     this.#insert = db.prepare(
-      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, model, timeout_ms,
+      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, command, model, timeout_ms,
          output_schema, metadata, created_at, last_seq)
-       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @model, @timeout_ms,
+       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @command, @model, @timeout_ms,
          @output_schema, @metadata, @created_at, 0)`,
     );
     this.#get = db.prepare('SELECT * FROM runs WHERE id = ?');
@@ -120,6 +122,7 @@ export class RunTable {
       | 'prompt'
       | 'policy'
       | 'approver'
+      | 'command'
       | 'model'
       | 'timeout_ms'
       | 'output_schema'
@@ -131,6 +134,7 @@ export class RunTable {
       ...row,
       output_schema: encodeValue('output_schema', row.output_schema),
       metadata: encodeValue('metadata', row.metadata),
+      command: encodeValue('command', row.command),
     });
   }
 
