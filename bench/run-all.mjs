@@ -6,7 +6,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, benchProcesses, fmt, killPids, machine, sleep, table, waitGone } from './lib.mjs';
 
-const BENCHES = ['startup.mjs', 'overhead.mjs', 'ingest.mjs', 'memory.mjs', 'real-agents.mjs', 'http.mjs'];
+const BENCHES = [
+  'startup.mjs',
+  'overhead.mjs',
+  'ingest.mjs',
+  'memory.mjs',
+  'real-agents.mjs',
+  'http.mjs',
+  'terminal.mjs',
+];
 /** Each benchmark is stopped (SIGTERM, then SIGKILL) after this long. */
 const LIMIT_MS = 120_000;
 
