@@ -7,13 +7,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { CHROMIUM, CHROMIUM_ARGS } from '../test/fixtures/chromium.mjs';
 import { CLI, fmt, makeEnv, median, percentile, report, runBench, sleep, steps, waitGone } from './lib.mjs';
 
 const CLIENTS = 20;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LISTENERS = 10;
 const BROWSER_LISTENERS = 5;
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'bench-token-0123456789';
 
 const t = makeEnv();
@@ -28,13 +28,7 @@ async function browserListeners(port, agent, runId, count) {
   const { chromium } = await import('playwright-core');
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
   const pages = [];
   for (let i = 0; i < count; i++) {
