@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       agents: {},
       webhooks: [],
       terminal: { width: 200, height: 50, allowAnyCommand: false },
+      worktrees: { include: [] },
     });
     expect(statSync(home).isDirectory()).toBe(true);
   });
@@ -84,6 +85,7 @@ describe('loadConfig', () => {
       },
       webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
       terminal: { width: 100, height: 30, allow_any_command: true },
+      worktrees: { setup: 'npm ci', include: ['.env'] },
     });
     expect(loadConfig(env())).toEqual({
       home,
@@ -105,6 +107,7 @@ describe('loadConfig', () => {
       },
       webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
       terminal: { width: 100, height: 30, allowAnyCommand: true },
+      worktrees: { setup: 'npm ci', include: ['.env'] },
     });
   });
 

@@ -30,6 +30,13 @@ const agentSchema = z.strictObject({
   idle_time: durationSchema.optional(),
 });
 
+const worktreesSchema = z.strictObject({
+  /** A shell command run in each new work tree before the agent starts (e.g. "npm ci"). */
+  setup: z.string().min(1).optional(),
+  /** Untracked files to copy into each new work tree (glob patterns, e.g. ".env"). */
+  include: z.array(z.string().min(1)).optional(),
+});
+
 const terminalSchema = z.strictObject({
   width: z.number().int().min(20).max(1000).optional(),
   height: z.number().int().min(5).max(500).optional(),
@@ -58,6 +65,7 @@ const fileSchema = z.strictObject({
   agents: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), agentSchema).optional(),
   webhooks: z.array(webhookSchema).optional(),
   terminal: terminalSchema.optional(),
+  worktrees: worktreesSchema.optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -75,6 +83,7 @@ export type Config = {
   agents: Record<string, AgentConfig>;
   webhooks: WebhookConfig[];
   terminal: { width: number; height: number; allowAnyCommand: boolean };
+  worktrees: { setup?: string; include: string[] };
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -160,6 +169,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       width: file.terminal?.width ?? 200,
       height: file.terminal?.height ?? 50,
       allowAnyCommand: file.terminal?.allow_any_command ?? false,
+    },
+    worktrees: {
+      ...(file.worktrees?.setup ? { setup: file.worktrees.setup } : {}),
+      include: file.worktrees?.include ?? [],
     },
   };
 }

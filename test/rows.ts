@@ -17,6 +17,8 @@ export function runRow(id: string, over: Partial<NewRun> = {}): NewRun {
     policy: 'ask',
     approver: 'any',
     command: null,
+    isolation: 'none',
+    worktree: null,
     model: null,
     timeout_ms: 60_000,
     output_schema: null,

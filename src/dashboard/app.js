@@ -29,6 +29,7 @@ const EVENT_TYPES = [
   'terminal',
   'result',
   'error',
+  'warning',
   'raw',
 ];
 
@@ -335,6 +336,9 @@ function eventRenderer(log) {
         break;
       case 'error':
         el = h('div', { class: 'event error' }, `${d.code ?? 'error'}: ${d.message ?? ''}`);
+        break;
+      case 'warning':
+        el = h('div', { class: 'event ask' }, `warning: ${d.message ?? d.kind ?? ''}`);
         break;
       case 'stderr':
         el = h('details', { class: 'stderr' }, h('summary', {}, 'stderr'), pre(d.text ?? ''));

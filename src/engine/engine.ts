@@ -1,5 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
+import picomatch from 'picomatch';
 import type { Config } from '../config.js';
 import type {
   AgentSession,
@@ -11,10 +13,20 @@ import type {
 } from '../drivers/driver.js';
 import { parseDuration } from '../duration.js';
 import { BatonError, toBatonError } from '../errors.js';
+import {
+  addWorktree,
+  changedFiles,
+  commitExists,
+  diffText,
+  git,
+  removeWorktree,
+  repoRoot,
+  snapshotTree,
+} from '../git/git.js';
 import { isInside, realpathLoose } from '../paths.js';
 import { settlesWithin } from '../process/child.js';
 import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
-import type { RunRow } from '../store/runs.js';
+import type { RunRow, WorktreeInfo } from '../store/runs.js';
 import type { Store } from '../store/store.js';
 import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
 import { EngineBus } from './bus.js';
@@ -36,7 +48,9 @@ import {
   PERMISSION_POLICIES,
   type Approver,
   isFinalStatus,
+  type ChangedFile,
   type EventType,
+  type Overlap,
   type PermissionPolicy,
   type RunError,
   type RunEvent,
@@ -46,6 +60,11 @@ import {
   type Usage,
   type WaitingFor,
 } from './types.js';
+
+/** Changed files listed in a run summary; get_diff shows every one. */
+const CHANGED_FILES_MAX = 200;
+/** Longest a worktree `setup` command may run. */
+const SETUP_TIMEOUT_MS = 10 * 60_000;
 
 /** The result text kept in a run summary; the whole text is in the `result` event. */
 export const SUMMARY_TEXT_MAX = 2048;
@@ -102,6 +121,10 @@ export type SpawnInput = {
   output_schema?: Record<string, unknown>;
   session_id?: string;
   isolation?: 'none' | 'worktree';
+  /** Worktree isolation: the branch point (default HEAD). */
+  base_ref?: string;
+  /** Worktree isolation: untracked files of the repository to copy in (glob patterns, e.g. ".env"). */
+  include?: string[];
   metadata?: Record<string, unknown>;
   parent_run_id?: string;
 };
@@ -150,6 +173,9 @@ type Pending = {
 type AbortReason = { status: 'cancelled' | 'timed_out' | 'interrupted'; force: boolean; error: RunError };
 
 type RunCtx = {
+  /** Files the agent named in tool calls and permission requests (absolute), for overlap warnings. */
+  touched: Set<string>;
+  overlaps: Overlap[];
   id: string;
   row: RunRow;
   recorder: RunRecorder;
@@ -191,6 +217,8 @@ export class Engine {
   readonly #runs = new Map<string, RunCtx>();
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
+  /** Worktree runs not started yet: the branch point and the files to copy in. */
+  readonly #worktreeSetup = new Map<string, { base: string; include: string[] }>();
   #opening = 0;
   readonly #closing = new Set<Promise<unknown>>();
   readonly #openings = new Set<Promise<unknown>>();
@@ -423,9 +451,6 @@ export class Engine {
     if (notReady) {
       throw new BatonError(notReady.code, `agent ${agent.name}: ${notReady.problem}. Fix: ${notReady.fix}`);
     }
-    if (input.isolation === 'worktree') {
-      throw new BatonError('NOT_SUPPORTED', 'isolation "worktree" is not available yet; use "none"');
-    }
     const policy = input.policy ?? 'ask';
     if (!(PERMISSION_POLICIES as readonly string[]).includes(policy)) {
       throw new BatonError('INVALID_PARAMS', `policy must be one of ${PERMISSION_POLICIES.join(', ')}`);
@@ -473,7 +498,38 @@ export class Engine {
     } else {
       cwd = this.#checkCwd(input.cwd);
     }
+    const runId = newId('r');
+    let worktree: WorktreeInfo | null = null;
+    if (input.isolation === 'worktree') {
+      if (sessionId) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          'isolation "worktree" starts a new session; use follow_up to continue one',
+        );
+      }
+      const repo = repoRoot(cwd);
+      if (!repo) {
+        throw new BatonError(
+          'NOT_A_GIT_REPO',
+          `${cwd} is not inside a git repository: isolation "worktree" needs one (git init, or use isolation "none")`,
+        );
+      }
+      const base = input.base_ref ?? 'HEAD';
+      if (!commitExists(repo, base)) {
+        throw new BatonError('INVALID_PARAMS', `base_ref "${base}" is not a commit of ${repo}`);
+      }
+      const path = join(this.config.home, 'worktrees', runId);
+      worktree = { repo, path, branch: `baton/${input.label ?? runId}` };
+      // The same folder inside the run's work tree.
+      cwd = join(path, relative(realpathLoose(repo), cwd));
+      this.#worktreeSetup.set(runId, { base, include: input.include ?? [] });
+    } else if (input.base_ref !== undefined || input.include !== undefined) {
+      throw new BatonError('INVALID_PARAMS', 'base_ref and include go with isolation "worktree"');
+    }
     return this.#createRun({
+      id: runId,
+      isolation: input.isolation ?? 'none',
+      worktree,
       agent: agent.name,
       cwd,
       prompt,
@@ -520,6 +576,8 @@ export class Engine {
       policy: row.policy,
       approver: row.approver,
       command: row.command,
+      isolation: row.isolation,
+      worktree: row.worktree,
       outputSchema: row.output_schema ?? undefined,
       sessionId: row.session_id,
       metadata: undefined,
@@ -821,6 +879,9 @@ export class Engine {
   }
 
   #createRun(p: {
+    id?: string;
+    isolation?: 'none' | 'worktree';
+    worktree?: WorktreeInfo | null;
     agent: string;
     cwd: string;
     prompt: string;
@@ -836,7 +897,7 @@ export class Engine {
     parentRunId: string | undefined;
   }): RunSummary {
     const now = new Date().toISOString();
-    const runId = newId('r');
+    const runId = p.id ?? newId('r');
     const sessionId = p.sessionId ?? newId('s');
     try {
       this.store.transaction(() => {
@@ -862,6 +923,8 @@ export class Engine {
           policy: p.policy,
           approver: p.approver,
           command: p.command,
+          isolation: p.isolation ?? 'none',
+          worktree: p.worktree ?? null,
           model: p.model ?? null,
           timeout_ms: p.timeoutMs,
           output_schema: p.outputSchema ?? null,
@@ -880,6 +943,8 @@ export class Engine {
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
     const ctx: RunCtx = {
+      touched: new Set(),
+      overlaps: [],
       id: runId,
       row,
       recorder: new RunRecorder((type, data) => this.#append(ctx, type, data)),
@@ -965,6 +1030,7 @@ export class Engine {
     }, timeoutMs);
     try {
       this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
+      await this.#raceAbort(ctx, this.#prepareGit(ctx));
       const session = await this.#raceAbort(
         ctx,
         this.#acquireSession(ctx),
@@ -978,12 +1044,16 @@ export class Engine {
         allowWrites: ctx.row.policy !== 'deny_all',
         // Output that arrives after the run is over does not reopen it.
         emit: (event) => {
-          if (!isFinalStatus(ctx.row.status)) ctx.recorder.handle(event);
+          if (isFinalStatus(ctx.row.status)) return;
+          if (event.type === 'tool_call' || event.type === 'tool_update')
+            this.#touch(ctx, event.data.locations);
+          ctx.recorder.handle(event);
         },
-        requestPermission: (ask, signal) =>
-          isFinalStatus(ctx.row.status)
-            ? Promise.resolve({ outcome: 'cancelled' as const })
-            : this.#askPermission(ctx, ask, signal),
+        requestPermission: (ask, signal) => {
+          if (isFinalStatus(ctx.row.status)) return Promise.resolve({ outcome: 'cancelled' as const });
+          this.#touch(ctx, ask.tool_call.locations);
+          return this.#askPermission(ctx, ask, signal);
+        },
         setInputWaiting: (w) => {
           // A permission question outranks the prompt; the run waits on that first.
           if (isFinalStatus(ctx.row.status) || ctx.pending.size > 0 || ctx.abortReason) return;
@@ -1016,8 +1086,10 @@ export class Engine {
       }
       // Release first: finishing starts the next queued run, which may need this process's slot.
       this.#release(ctx, session);
-      this.#complete(ctx, outcome.stop_reason, outcome.usage, outcome.structured);
+      const changes = await this.#recordChanges(ctx);
+      this.#complete(ctx, outcome.stop_reason, outcome.usage, outcome.structured, changes);
     } catch (err) {
+      await this.#recordChanges(ctx);
       if (ctx.abortReason) {
         if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
         this.#finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
@@ -1107,7 +1179,13 @@ export class Engine {
     return ctx.done;
   }
 
-  #complete(ctx: RunCtx, stopReason: string, promptUsage: Usage | undefined, structured?: unknown): void {
+  #complete(
+    ctx: RunCtx,
+    stopReason: string,
+    promptUsage: Usage | undefined,
+    structured?: unknown,
+    changes?: { files: ChangedFile[]; overlaps: Overlap[] },
+  ): void {
     ctx.recorder.flush();
     const rec = ctx.recorder;
     const fullText = rec.lastMessage || rec.turnText;
@@ -1117,6 +1195,11 @@ export class Engine {
     if (Object.keys(usage).length > 0) result.usage = usage;
     if (ctx.row.output_schema)
       Object.assign(result, validateOutput(ctx.row.output_schema, fullText, structured));
+    if (changes) {
+      result.changed_files = changes.files.slice(0, CHANGED_FILES_MAX);
+      if (changes.files.length > CHANGED_FILES_MAX) result.changed_files_truncated = true;
+      if (changes.overlaps.length > 0) result.overlaps = changes.overlaps;
+    }
     this.#append(ctx, 'result', { ...result, text: fullText, text_truncated: undefined });
     const status: RunStatus = stopReason === 'cancelled' ? 'cancelled' : 'completed';
     this.#finish(ctx, status, { result });
@@ -1412,6 +1495,187 @@ export class Engine {
   #foreignHost(row: RunRow): number | undefined {
     if (isFinalStatus(row.status) || !row.host_pid || row.host_pid === this.hostPid) return undefined;
     return isProcessAlive(row.host_pid, row.host_start) ? row.host_pid : undefined;
+  }
+
+  // ---------------------------------------------------------------- git: work trees, changes
+
+  /**
+   * Before the agent starts: creates the run's work tree (isolation "worktree": branch, copied
+   * `include` files, the config's setup command) and snapshots the work tree it runs in, so its
+   * changes can be told apart afterwards.
+   */
+  async #prepareGit(ctx: RunCtx): Promise<void> {
+    const wt = ctx.row.worktree;
+    if (wt && !existsSync(wt.path)) {
+      const setup = this.#worktreeSetup.get(ctx.id) ?? { base: 'HEAD', include: [] };
+      this.#worktreeSetup.delete(ctx.id);
+      mkdirSync(dirname(wt.path), { recursive: true });
+      await addWorktree(wt.repo, wt.path, wt.branch, setup.base);
+      const include = [...this.config.worktrees.include, ...setup.include];
+      if (include.length > 0) {
+        // Untracked files (ignored ones too, such as .env) that match a pattern.
+        const isMatch = picomatch(include, { dot: true });
+        const listed = await git(wt.repo, ['ls-files', '-z', '--others', '--exclude-standard']);
+        const ignored = await git(wt.repo, ['ls-files', '-z', '--others', '--ignored', '--exclude-standard']);
+        const copied: string[] = [];
+        for (const file of new Set([...listed.split('\0'), ...ignored.split('\0')])) {
+          if (!file || !isMatch(file)) continue;
+          mkdirSync(dirname(join(wt.path, file)), { recursive: true });
+          copyFileSync(join(wt.repo, file), join(wt.path, file));
+          copied.push(file);
+        }
+        if (copied.length > 0)
+          this.#append(ctx, 'raw', { note: `copied into the work tree: ${copied.join(', ')}` });
+      }
+      this.#append(ctx, 'raw', { note: `work tree ${wt.path} on branch ${wt.branch} from ${setup.base}` });
+      if (this.config.worktrees.setup) await this.#runSetup(ctx, wt.path, this.config.worktrees.setup);
+    }
+    const root = repoRoot(ctx.row.cwd);
+    if (!root) return;
+    const base = await snapshotTree(root).catch((err: unknown) => {
+      this.#append(ctx, 'warning', {
+        kind: 'git',
+        message: `changes will not be tracked: ${toBatonError(err).message}`,
+      });
+      return null;
+    });
+    this.store.runs.update(ctx.id, { repo_root: root, base_tree: base });
+    ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
+  }
+
+  /** The config's worktree setup command, in the new work tree; its failure fails the run. */
+  async #runSetup(ctx: RunCtx, cwd: string, command: string): Promise<void> {
+    const { execFile } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        'sh',
+        ['-c', command],
+        { cwd, timeout: SETUP_TIMEOUT_MS, maxBuffer: 8 * 1024 * 1024, signal: ctx.abort.signal },
+        (err, stdout, stderr) => {
+          const output = `${stdout}${stderr}`.slice(-4000);
+          this.#append(ctx, 'raw', { note: `setup: ${command}`, output });
+          if (err) {
+            reject(
+              new BatonError(
+                'AGENT_ERROR',
+                `the worktree setup command failed (${command}): ${output.trim() || err.message}`,
+              ),
+            );
+          } else resolve();
+        },
+      );
+    });
+  }
+
+  /** After the turn: the work tree's state, the changed files, and overlaps with other runs. */
+  async #recordChanges(ctx: RunCtx): Promise<{ files: ChangedFile[]; overlaps: Overlap[] } | undefined> {
+    const { repo_root: root, base_tree: base } = ctx.row;
+    if (!root || !base) return undefined;
+    try {
+      const end = await snapshotTree(root);
+      this.store.runs.update(ctx.id, { end_tree: end });
+      ctx.row = { ...ctx.row, end_tree: end };
+      const files = await changedFiles(root, base, end);
+      for (const f of files) this.#touch(ctx, [resolvePath(root, f.path)]);
+      return { files, overlaps: ctx.overlaps };
+    } catch (err) {
+      this.#append(ctx, 'warning', {
+        kind: 'git',
+        message: `changes not recorded: ${toBatonError(err).message}`,
+      });
+      return undefined;
+    }
+  }
+
+  /**
+   * Records files a run touches; when another active run in the same work tree (neither isolated)
+   * touched one too, both get an `overlap` warning.
+   */
+  #touch(ctx: RunCtx, locations: unknown): void {
+    if (!Array.isArray(locations) || !ctx.row.repo_root) return;
+    for (const loc of locations) {
+      if (typeof loc !== 'string' || !loc) continue;
+      const path = resolvePath(ctx.row.cwd, loc);
+      if (ctx.touched.has(path)) continue;
+      ctx.touched.add(path);
+      for (const other of this.#runs.values()) {
+        if (other === ctx || other.row.repo_root !== ctx.row.repo_root || !other.touched.has(path)) continue;
+        const rel = relative(ctx.row.repo_root, path);
+        for (const [a, b] of [
+          [ctx, other],
+          [other, ctx],
+        ] as const) {
+          if (a.overlaps.some((o) => o.path === rel && o.run_id === b.id)) continue;
+          a.overlaps.push({ path: rel, run_id: b.id });
+          if (!isFinalStatus(a.row.status)) {
+            this.#append(a, 'warning', {
+              kind: 'overlap',
+              path: rel,
+              other_run: b.id,
+              message: `${rel} is also being changed by run ${b.id} in the same work tree`,
+            });
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * The diff of what a run changed (against the state when it started), paged by bytes; live for
+   * an active run.
+   */
+  async getDiff(
+    ref: string,
+    opts: { path?: string; offset?: number; limit?: number } = {},
+  ): Promise<{
+    run_id: string;
+    path?: string;
+    diff: string;
+    offset: number;
+    total_bytes: number;
+    next_offset?: number;
+  }> {
+    const row = this.resolveRun(ref);
+    if (!row.repo_root || !row.base_tree) {
+      throw new BatonError(
+        'NOT_A_GIT_REPO',
+        `run ${row.id} did not work in a git repository: there is no diff`,
+      );
+    }
+    const end = row.end_tree ?? (await snapshotTree(row.repo_root));
+    const text = await diffText(row.repo_root, row.base_tree, end, opts.path);
+    const bytes = Buffer.from(text, 'utf8');
+    const offset = opts.offset ?? 0;
+    const limit = opts.limit ?? 65536;
+    const slice = bytes.subarray(offset, offset + limit);
+    const next = offset + slice.length;
+    return {
+      run_id: row.id,
+      ...(opts.path ? { path: opts.path } : {}),
+      diff: slice.toString('utf8'),
+      offset,
+      total_bytes: bytes.length,
+      ...(next < bytes.length ? { next_offset: next } : {}),
+    };
+  }
+
+  /** Removes a finished run's work tree and branch (isolation "worktree"). */
+  async discardRun(ref: string): Promise<{ run_id: string; path: string; branch: string; discarded: true }> {
+    const row = this.resolveRun(ref);
+    const wt = row.worktree;
+    if (!wt)
+      throw new BatonError('INVALID_PARAMS', `run ${row.id} has no work tree (it ran with isolation "none")`);
+    const active = this.store.runs.lastOfSession(row.session_id);
+    if (!isFinalStatus(row.status) || (active && !isFinalStatus(active.status))) {
+      throw new BatonError('RUN_NOT_WAITING', `run ${row.id}'s session is still active: cancel it first`);
+    }
+    if (!wt.discarded) {
+      await removeWorktree(wt.repo, wt.path, wt.branch);
+      for (const r of this.store.runs.ofSession(row.session_id)) {
+        this.store.runs.update(r.id, { worktree: { ...wt, discarded: true } });
+      }
+    }
+    return { run_id: row.id, path: wt.path, branch: wt.branch, discarded: true };
   }
 
   async #callRemote<T = RunSummary>(hostPid: number, op: RemoteOp): Promise<T> {

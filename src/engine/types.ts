@@ -49,6 +49,7 @@ export const EVENT_TYPES = [
   'terminal',
   'result',
   'error',
+  'warning',
   'raw',
 ] as const;
 /** One of {@link EVENT_TYPES}. */
@@ -102,6 +103,19 @@ export type Usage = {
 };
 
 /** What a finished run produced. */
+/** One file a run changed, against the state when it started. */
+export type ChangedFile = {
+  path: string;
+  status: 'added' | 'modified' | 'deleted' | 'renamed' | 'type_changed';
+  additions: number;
+  deletions: number;
+  /** The old path of a rename. */
+  from?: string;
+};
+
+/** A file this run and another active run in the same work tree both touched. */
+export type Overlap = { path: string; run_id: string };
+
 export type RunResult = {
   text: string;
   text_truncated?: boolean;
@@ -109,6 +123,11 @@ export type RunResult = {
   structured_error?: { message: string; errors: string[] };
   stop_reason?: string;
   usage?: Usage;
+  /** Files changed in the run's git work tree (at most 200; get_diff shows them). */
+  changed_files?: ChangedFile[];
+  changed_files_truncated?: boolean;
+  /** Files another active run in the same work tree touched too. */
+  overlaps?: Overlap[];
 };
 
 /** Why a run did not complete. */

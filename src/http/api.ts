@@ -27,6 +27,7 @@ export type HttpOptions = {
 function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 503 {
   switch (code) {
     case 'INVALID_PARAMS':
+    case 'NOT_A_GIT_REPO':
     case 'CWD_NOT_ALLOWED':
     case 'CWD_NOT_FOUND':
       return 400;
@@ -298,6 +299,14 @@ export function createHttpApp(
   );
   app.post('/api/runs/:run/keys', async (c) =>
     c.json(await runTool(c, engine, 'send_keys', { ...(await jsonBody(c)), run: c.req.param('run') })),
+  );
+  app.get('/api/runs/:run/diff', async (c) =>
+    c.json(
+      await runTool(c, engine, 'get_diff', { ...queryArgs(c, ['offset', 'limit']), run: c.req.param('run') }),
+    ),
+  );
+  app.post('/api/runs/:run/discard', async (c) =>
+    c.json(await runTool(c, engine, 'discard_run', { run: c.req.param('run') })),
   );
   app.get('/api/runs/:run/artifact', async (c) =>
     c.json(

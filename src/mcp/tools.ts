@@ -102,7 +102,22 @@ export const TOOLS: readonly ToolDef[] = [
         .optional()
         .describe('JSON Schema the final answer must match'),
       session_id: z.string().optional().describe('continue this session (from a run summary)'),
-      isolation: z.enum(['none', 'worktree']).optional(),
+      isolation: z
+        .enum(['none', 'worktree'])
+        .optional()
+        .describe(
+          '"worktree": the run works in its own git work tree on branch baton/<label or run id>, kept until discard_run',
+        ),
+      base_ref: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('worktree isolation: the commit to branch from (default HEAD)'),
+      include: z
+        .array(z.string().min(1))
+        .max(100)
+        .optional()
+        .describe('worktree isolation: untracked files to copy in, as glob patterns (e.g. ".env")'),
       metadata: z.record(z.string(), z.unknown()).optional(),
     }),
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
@@ -236,6 +251,29 @@ export const TOOLS: readonly ToolDef[] = [
     }),
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
     run: (engine, args) => engine.sendKeys(args.run, { text: args.text, keys: args.keys, enter: args.enter }),
+  }),
+  tool({
+    name: 'get_diff',
+    title: "Show a run's changes",
+    description:
+      'The unified diff of what a run changed in its git work tree since it started (live while it runs), of one path or all; paged by bytes with offset/next_offset. result.changed_files lists the files.',
+    input: z.strictObject({
+      run: runRef,
+      path: z.string().min(1).optional().describe('one file, relative to the repository root'),
+      offset: z.number().int().min(0).optional(),
+      limit: z.number().int().min(1).max(1048576).optional().describe('bytes, default 65536'),
+    }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.getDiff(args.run, args),
+  }),
+  tool({
+    name: 'discard_run',
+    title: "Discard a run's work tree",
+    description:
+      'Removes the git work tree and branch of a finished run started with isolation "worktree" (and its follow-ups). Merge or copy what you want first.',
+    input: z.strictObject({ run: runRef }),
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.discardRun(args.run),
   }),
   tool({
     name: 'server_status',

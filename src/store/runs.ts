@@ -26,6 +26,13 @@ export type RunRow = {
   approver: Approver;
   /** A terminal run's program (argv) when given with spawn_run `command`. */
   command: string[] | null;
+  isolation: 'none' | 'worktree';
+  /** The run's own git work tree (isolation "worktree"). */
+  worktree: WorktreeInfo | null;
+  /** The git work tree root the run works in, and its content when the run started and ended. */
+  repo_root: string | null;
+  base_tree: string | null;
+  end_tree: string | null;
   model: string | null;
   timeout_ms: number;
   output_schema: Record<string, unknown> | null;
@@ -43,6 +50,9 @@ export type RunRow = {
   agent_start: string | null;
 };
 
+/** A run's own git work tree. */
+export type WorktreeInfo = { repo: string; path: string; branch: string; discarded?: boolean };
+
 /** Columns a run update may change. */
 export type RunPatch = Partial<
   Pick<
@@ -57,6 +67,10 @@ export type RunPatch = Partial<
     | 'host_start'
     | 'agent_pid'
     | 'agent_start'
+    | 'worktree'
+    | 'repo_root'
+    | 'base_tree'
+    | 'end_tree'
   >
 >;
 
@@ -70,7 +84,15 @@ export type RunFilter = {
   cursor?: { created_at: string; id: string };
 };
 
-const JSON_COLUMNS = ['output_schema', 'metadata', 'waiting_for', 'result', 'error', 'command'] as const;
+const JSON_COLUMNS = [
+  'output_schema',
+  'metadata',
+  'waiting_for',
+  'result',
+  'error',
+  'command',
+  'worktree',
+] as const;
 
 function parseRow(raw: Record<string, unknown> | undefined): RunRow | undefined {
   if (!raw) return undefined;
@@ -98,9 +120,9 @@ export class RunTable {
   constructor(db: Db) {
     this.#db = db;
     this.#insert = db.prepare(
-      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, command, model, timeout_ms,
+      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, command, isolation, worktree, model, timeout_ms,
          output_schema, metadata, created_at, last_seq)
-       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @command, @model, @timeout_ms,
+       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @command, @isolation, @worktree, @model, @timeout_ms,
          @output_schema, @metadata, @created_at, 0)`,
     );
     this.#get = db.prepare('SELECT * FROM runs WHERE id = ?');
@@ -123,6 +145,8 @@ export class RunTable {
       | 'policy'
       | 'approver'
       | 'command'
+      | 'isolation'
+      | 'worktree'
       | 'model'
       | 'timeout_ms'
       | 'output_schema'
@@ -135,6 +159,7 @@ export class RunTable {
       output_schema: encodeValue('output_schema', row.output_schema),
       metadata: encodeValue('metadata', row.metadata),
       command: encodeValue('command', row.command),
+      worktree: encodeValue('worktree', row.worktree),
     });
   }
 
@@ -225,6 +250,15 @@ export class RunTable {
         .prepare('SELECT * FROM runs WHERE session_id = ? ORDER BY created_at DESC, id DESC LIMIT 1')
         .get(sessionId) as Record<string, unknown> | undefined,
     );
+  }
+
+  /** Every run of a session, oldest first. */
+  ofSession(sessionId: string): RunRow[] {
+    return (
+      this.#db
+        .prepare('SELECT * FROM runs WHERE session_id = ? ORDER BY created_at, id')
+        .all(sessionId) as Record<string, unknown>[]
+    ).map((r) => parseRow(r) as RunRow);
   }
 
   /** Counts by status group. */

@@ -1,0 +1,140 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChangedFile } from '../engine/types.js';
+import { BatonError } from '../errors.js';
+
+const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' };
+
+/** Runs git in `cwd`; resolves with stdout, rejects with a BatonError carrying git's message. */
+export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'git',
+      args,
+      { cwd, env: { ...GIT_ENV, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+          reject(
+            new BatonError(
+              missing ? 'NOT_SUPPORTED' : 'GIT_ERROR',
+              missing ? 'git is not installed' : `git ${args[0]}: ${(stderr || err.message).trim()}`,
+            ),
+          );
+        } else resolve(stdout);
+      },
+    );
+  });
+}
+
+/** True when `ref` names a commit in the repository at `root`. */
+export function commitExists(root: string, ref: string): boolean {
+  try {
+    execFileSync('git', ['rev-parse', '--verify', '-q', `${ref}^{commit}`], {
+      cwd: root,
+      env: GIT_ENV,
+      stdio: 'ignore',
+      timeout: 10_000,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The top folder of the git work tree holding `cwd`, or undefined when it is not in one. */
+export function repoRoot(cwd: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--show-toplevel'], {
+      cwd,
+      env: GIT_ENV,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The whole work tree as a git tree object (tracked files and untracked ones that are not ignored),
+ * written without touching the user's index or any ref: a snapshot to diff against later.
+ */
+export async function snapshotTree(root: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-index-'));
+  const env = { GIT_INDEX_FILE: join(dir, 'index') };
+  try {
+    const head = await git(root, ['rev-parse', '--verify', '-q', 'HEAD']).catch(() => '');
+    if (head.trim()) await git(root, ['read-tree', 'HEAD'], env);
+    await git(root, ['add', '-A', '--', '.'], env);
+    return (await git(root, ['write-tree'], env)).trim();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const STATUS: Record<string, ChangedFile['status']> = {
+  A: 'added',
+  M: 'modified',
+  D: 'deleted',
+  R: 'renamed',
+  T: 'type_changed',
+};
+
+/** The files that differ between two trees, with line counts (binary files count 0). */
+export async function changedFiles(root: string, from: string, to: string): Promise<ChangedFile[]> {
+  const [names, nums] = await Promise.all([
+    git(root, ['diff', '--name-status', '-z', '-M', from, to]),
+    git(root, ['diff', '--numstat', '-z', '-M', from, to]),
+  ]);
+  const files: ChangedFile[] = [];
+  const n = names.split('\0');
+  for (let i = 0; i < n.length - 1;) {
+    const code = n[i++] ?? '';
+    const kind = STATUS[code[0] ?? ''] ?? 'modified';
+    if (kind === 'renamed') {
+      const fromPath = n[i++] ?? '';
+      files.push({ path: n[i++] ?? '', status: kind, additions: 0, deletions: 0, from: fromPath });
+    } else files.push({ path: n[i++] ?? '', status: kind, additions: 0, deletions: 0 });
+  }
+  // numstat -z: "add\tdel\tpath\0", or for renames "add\tdel\t\0from\0to\0".
+  const parts = nums.split('\0');
+  for (let i = 0; i < parts.length - 1;) {
+    const [add = '0', del = '0', path = ''] = (parts[i++] ?? '').split('\t');
+    const target = path === '' ? (i++, parts[i++] ?? '') : path;
+    const f = files.find((x) => x.path === target);
+    if (f) {
+      f.additions = add === '-' ? 0 : Number(add);
+      f.deletions = del === '-' ? 0 : Number(del);
+    }
+  }
+  return files;
+}
+
+/** The unified diff between two trees, of one path or all. */
+export function diffText(root: string, from: string, to: string, path?: string): Promise<string> {
+  return git(root, ['diff', '-M', from, to, ...(path ? ['--', path] : [])]);
+}
+
+/** Adds a work tree at `path` on a new branch from `baseRef` (default HEAD). */
+export async function addWorktree(
+  root: string,
+  path: string,
+  branch: string,
+  baseRef = 'HEAD',
+): Promise<void> {
+  await git(root, ['worktree', 'add', '-b', branch, path, baseRef]);
+}
+
+/** Removes a work tree (with its changes) and deletes its branch. */
+export async function removeWorktree(root: string, path: string, branch: string): Promise<void> {
+  await git(root, ['worktree', 'remove', '--force', path]).catch(async (err: unknown) => {
+    // Already gone by hand: let git forget it.
+    await git(root, ['worktree', 'prune']);
+    if (!String((err as Error).message).includes('is not a working tree')) throw err;
+  });
+  await git(root, ['branch', '-D', branch]).catch(() => undefined);
+}
