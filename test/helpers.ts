@@ -237,7 +237,8 @@ export async function serve(t: TestEnv, env: NodeJS.ProcessEnv = {}, args: strin
   child.stderr?.on('data', (d: Buffer) => (stdout += d.toString()));
   const m = await eventually(() => /serving http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout), 15_000);
   const token = env.BATON_TOKEN ?? readFileSync(join(t.home, 'token'), 'utf8').trim();
-  const login = /Dashboard: (http:\S+)/.exec(stdout)?.[1] ?? '';
+  // The login line is printed right after the first one (it may arrive in a later chunk).
+  const login = (await eventually(() => /Dashboard: (http:\S+)/.exec(stdout), 15_000))[1] ?? '';
   return { child, port: Number(m[1]), token, loginUrl: login, stdout: () => stdout };
 }
 
