@@ -84,6 +84,28 @@ export function waitTimeoutMs(timeout: string | number | undefined): number {
 }
 const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** The corrective follow-up for an answer that did not match the output schema. */
+function correctionPrompt(schema: Record<string, unknown>, errors: string[]): string {
+  return [
+    'Your previous answer did not match the required JSON Schema:',
+    ...errors.slice(0, 20).map((e) => `- ${e}`),
+    '',
+    'Reply again with only the JSON value, nothing else, matching this JSON Schema:',
+    JSON.stringify(schema),
+  ].join('\n');
+}
+
+/** The sum of two usages (numeric fields added; either may be missing). */
+function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
+  if (!a || !b) return b ?? a;
+  const out: Usage = { ...a };
+  for (const [k, v] of Object.entries(b) as [keyof Usage, number][]) {
+    // Context size and use are states, not amounts: the later value stands.
+    out[k] = k === 'context_size' || k === 'context_used' ? v : (out[k] ?? 0) + v;
+  }
+  return out;
+}
+
 /** Channels a program answers through (MCP tool call, REST with the bearer token). */
 const PROGRAM_CHANNELS = ['caller', 'api'];
 /** Channels a person answers through (the dashboard, `baton approve/deny`, MCP elicitation). */
@@ -1083,6 +1105,35 @@ export class Engine {
       } catch (err) {
         if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, turn);
         throw err;
+      }
+      // An answer that does not match output_schema gets one corrective follow-up in the same turn
+      // context; the result then comes from that second answer.
+      if (schema) {
+        const first = validateOutput(
+          schema,
+          ctx.recorder.lastMessage || ctx.recorder.turnText,
+          outcome.structured,
+        );
+        if ('structured_error' in first) {
+          const errors = first.structured_error.errors;
+          ctx.recorder.startTurn();
+          this.#append(ctx, 'warning', {
+            kind: 'structured_output',
+            message: 'the answer did not match output_schema; asking the agent once more',
+            errors,
+          });
+          const correction = correctionPrompt(schema, errors);
+          this.#append(ctx, 'message', { role: 'user', text: correction, correction: true });
+          const retry = session.prompt(correction, sink, native ? { outputSchema: schema } : {});
+          retry.catch(() => undefined);
+          try {
+            const second = await this.#raceAbort(ctx, retry);
+            outcome = { ...second, usage: addUsage(outcome.usage, second.usage) };
+          } catch (err) {
+            if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, retry);
+            throw err;
+          }
+        }
       }
       // Release first: finishing starts the next queued run, which may need this process's slot.
       this.#release(ctx, session);

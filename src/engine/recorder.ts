@@ -30,6 +30,14 @@ export class RunRecorder {
     this.#write = write;
   }
 
+  /** A new turn of the same run (a corrective follow-up): the result comes from it alone. */
+  startTurn(): void {
+    this.flush();
+    this.lastMessage = '';
+    this.turnText = '';
+    this.#segmentOpen = false;
+  }
+
   /** Records one driver event. */
   handle(event: DriverEvent): void {
     switch (event.type) {
