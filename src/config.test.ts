@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       webhooks: [],
       terminal: { width: 200, height: 50, allowAnyCommand: false },
       worktrees: { include: [] },
+      profiles: {},
     });
     expect(statSync(home).isDirectory()).toBe(true);
   });
@@ -86,6 +87,7 @@ describe('loadConfig', () => {
       webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
       terminal: { width: 100, height: 30, allow_any_command: true },
       worktrees: { setup: 'npm ci', include: ['.env'] },
+      profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
     });
     expect(loadConfig(env())).toEqual({
       home,
@@ -108,6 +110,7 @@ describe('loadConfig', () => {
       webhooks: [{ url: 'https://hooks.example/baton', events: ['waiting'], headers: { 'x-k': 'v' } }],
       terminal: { width: 100, height: 30, allowAnyCommand: true },
       worktrees: { setup: 'npm ci', include: ['.env'] },
+      profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
     });
   });
 

@@ -37,6 +37,25 @@ const worktreesSchema = z.strictObject({
   include: z.array(z.string().min(1)).optional(),
 });
 
+const profileSchema = z.strictObject({
+  agent: z.string().min(1).optional(),
+  policy: z.enum(['ask', 'auto_edit', 'allow_all', 'deny_all']).optional(),
+  approver: z.enum(['any', 'caller', 'human']).optional(),
+  model: z.string().min(1).optional(),
+  timeout: durationSchema.optional(),
+  isolation: z.enum(['none', 'worktree']).optional(),
+  /** Text added to every prompt of the run. */
+  instructions: z.string().min(1).optional(),
+  /** Permission requests whose tool (title or kind) matches one of these globs are allowed. */
+  allow_tools: z.array(z.string().min(1)).optional(),
+  /** ... and denied (deny wins over allow). */
+  deny_tools: z.array(z.string().min(1)).optional(),
+  description: z.string().optional(),
+});
+
+/** A named preset of spawn_run settings, as written in the config file. */
+export type ProfileConfig = z.infer<typeof profileSchema>;
+
 const terminalSchema = z.strictObject({
   width: z.number().int().min(20).max(1000).optional(),
   height: z.number().int().min(5).max(500).optional(),
@@ -66,6 +85,7 @@ const fileSchema = z.strictObject({
   webhooks: z.array(webhookSchema).optional(),
   terminal: terminalSchema.optional(),
   worktrees: worktreesSchema.optional(),
+  profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), profileSchema).optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -84,6 +104,7 @@ export type Config = {
   webhooks: WebhookConfig[];
   terminal: { width: number; height: number; allowAnyCommand: boolean };
   worktrees: { setup?: string; include: string[] };
+  profiles: Record<string, ProfileConfig>;
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -142,6 +163,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     if (a.idle_time !== undefined) duration(a.idle_time, `agents.${name}.idle_time`, 0);
   }
+  // A profile's agent is checked against the catalog at spawn time (AGENT_NOT_FOUND names the choices).
+  for (const [name, p] of Object.entries(file.profiles ?? {})) {
+    if (p.timeout !== undefined) duration(p.timeout, `profiles.${name}.timeout`, 0);
+    for (const key of ['allow_tools', 'deny_tools'] as const) {
+      for (const glob of p[key] ?? []) {
+        if (glob.length > 500) {
+          throw new BatonError(
+            'INVALID_CONFIG',
+            `invalid config ${configPath}: profiles.${name}.${key}: pattern too long`,
+          );
+        }
+      }
+    }
+  }
   const roots = (file.roots ?? [homedir()]).map((root) => {
     if (!isAbsolute(root)) {
       throw new BatonError(
@@ -174,5 +209,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(file.worktrees?.setup ? { setup: file.worktrees.setup } : {}),
       include: file.worktrees?.include ?? [],
     },
+    profiles: file.profiles ?? {},
   };
 }

@@ -19,6 +19,7 @@ export function runRow(id: string, over: Partial<NewRun> = {}): NewRun {
     command: null,
     isolation: 'none',
     worktree: null,
+    profile: null,
     model: null,
     timeout_ms: 60_000,
     output_schema: null,

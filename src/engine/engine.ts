@@ -40,7 +40,7 @@ import {
 } from './catalog.js';
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
-import { decideByPolicy, rejectOption } from './policy.js';
+import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
 import { RunRecorder } from './recorder.js';
 import {
   APPROVERS,
@@ -129,7 +129,10 @@ function checkApprover(row: RunRow, by: string): void {
 
 /** Input of {@link Engine.spawnRun}, as front ends pass it (shape already checked). */
 export type SpawnInput = {
-  agent: string;
+  /** Required unless the profile names one. */
+  agent?: string;
+  /** A named preset from the config's `profiles`; explicit parameters override its values. */
+  profile?: string;
   cwd: string;
   prompt?: string;
   prompt_file?: string;
@@ -455,6 +458,7 @@ export class Engine {
     };
     if (row.label) s.label = row.label;
     if (row.approver !== 'any') s.approver = row.approver;
+    if (row.profile) s.profile = row.profile.name;
     if (row.started_at) s.started_at = row.started_at;
     if (row.waiting_for) s.waiting_for = row.waiting_for;
     if (row.result) s.result = row.result;
@@ -465,8 +469,12 @@ export class Engine {
   // ---------------------------------------------------------------- runs: write
 
   /** Validates and queues a new run; returns at once with its summary (status `queued`). */
-  spawnRun(input: SpawnInput): RunSummary {
+  spawnRun(request: SpawnInput): RunSummary {
     if (this.#stopping) throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
+    const { input, profile } = this.#applyProfile(request);
+    if (!input.agent) {
+      throw new BatonError('INVALID_PARAMS', 'agent is required (or a profile that names one)');
+    }
     const agent = this.#agent(input.agent);
     // Fail fast, before anything is queued: a run of an agent that cannot start would only hang or fail later.
     const notReady = readinessProblem(agent);
@@ -481,7 +489,9 @@ export class Engine {
     if (!(APPROVERS as readonly string[]).includes(approver)) {
       throw new BatonError('INVALID_PARAMS', `approver must be one of ${APPROVERS.join(', ')}`);
     }
-    const prompt = this.#readPrompt(input);
+    const asked = this.#readPrompt(input);
+    const instructions = profile?.values.instructions;
+    const prompt = typeof instructions === 'string' && asked ? `${asked}\n\n${instructions}` : asked;
     const timeoutMs =
       input.timeout === undefined ? this.config.defaultTimeoutMs : parseDuration(input.timeout, 'timeout');
     if (input.output_schema !== undefined) compileOutputSchema(input.output_schema);
@@ -552,6 +562,7 @@ export class Engine {
       id: runId,
       isolation: input.isolation ?? 'none',
       worktree,
+      profile,
       agent: agent.name,
       cwd,
       prompt,
@@ -600,6 +611,7 @@ export class Engine {
       command: row.command,
       isolation: row.isolation,
       worktree: row.worktree,
+      profile: row.profile,
       outputSchema: row.output_schema ?? undefined,
       sessionId: row.session_id,
       metadata: undefined,
@@ -820,7 +832,7 @@ export class Engine {
       }
     }
     // A terminal program may start without input (it asks its own questions).
-    if (prompt === undefined && this.#agent(input.agent).driver === 'terminal') prompt = '';
+    if (prompt === undefined && this.#agent(input.agent ?? '').driver === 'terminal') prompt = '';
     else if (prompt === undefined || prompt.trim() === '') {
       throw new BatonError(
         'INVALID_PARAMS',
@@ -834,6 +846,37 @@ export class Engine {
       );
     }
     return prompt;
+  }
+
+  /**
+   * spawn_run with a `profile`: the profile's values fill what the caller did not give; its
+   * instructions go after the prompt. Returns the input to use and what the profile applied.
+   */
+  #applyProfile(input: SpawnInput): {
+    input: SpawnInput;
+    profile: { name: string; values: Record<string, unknown> } | null;
+  } {
+    if (input.profile === undefined) return { input, profile: null };
+    const p = this.config.profiles[input.profile];
+    if (!p) {
+      const names = Object.keys(this.config.profiles);
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `no profile "${input.profile}"; ${names.length ? `configured: ${names.join(', ')}` : `add one under "profiles" in ${this.config.configPath}`}`,
+      );
+    }
+    const values: Record<string, unknown> = {};
+    const out: SpawnInput = { ...input };
+    for (const key of ['agent', 'policy', 'approver', 'model', 'timeout', 'isolation'] as const) {
+      if (out[key] === undefined && p[key] !== undefined) {
+        (out as Record<string, unknown>)[key] = p[key];
+        values[key] = p[key];
+      }
+    }
+    if (p.instructions) values.instructions = p.instructions;
+    if (p.allow_tools) values.allow_tools = p.allow_tools;
+    if (p.deny_tools) values.deny_tools = p.deny_tools;
+    return { input: out, profile: { name: input.profile, values } };
   }
 
   /** spawn_run `command`: only for agent `terminal`, and only when the config allows any command. */
@@ -902,6 +945,7 @@ export class Engine {
 
   #createRun(p: {
     id?: string;
+    profile?: { name: string; values: Record<string, unknown> } | null;
     isolation?: 'none' | 'worktree';
     worktree?: WorktreeInfo | null;
     agent: string;
@@ -947,6 +991,7 @@ export class Engine {
           command: p.command,
           isolation: p.isolation ?? 'none',
           worktree: p.worktree ?? null,
+          profile: p.profile ?? null,
           model: p.model ?? null,
           timeout_ms: p.timeoutMs,
           output_schema: p.outputSchema ?? null,
@@ -980,6 +1025,8 @@ export class Engine {
     this.#queue.push(ctx);
     this.#append(ctx, 'status', { status: 'queued' });
     this.#append(ctx, 'message', { role: 'user', text: p.prompt });
+    // Which profile and which of its values this run uses.
+    if (p.profile) this.#append(ctx, 'raw', { profile: p.profile.name, values: p.profile.values });
     this.store.eventWriter.flush();
     this.bus.emit('run', runId);
     queueMicrotask(() => this.#pump());
@@ -1311,6 +1358,23 @@ export class Engine {
         by: ctx.abortReason.status,
       });
       return Promise.resolve({ outcome: 'cancelled' });
+    }
+    // The profile's tool rules first (deny wins), then the policy.
+    const byProfile = decideByProfile(
+      ctx.row.profile?.values as { allow_tools?: string[]; deny_tools?: string[] },
+      ask,
+    );
+    if (byProfile) {
+      const by = `profile:${ctx.row.profile?.name}`;
+      this.store.permissions.resolve(id, 'answered', byProfile.option_id, by);
+      this.#append(ctx, 'permission_resolved', {
+        request_id: id,
+        outcome: 'selected',
+        option_id: byProfile.option_id,
+        kind: byProfile.kind,
+        by,
+      });
+      return Promise.resolve({ outcome: 'selected', option_id: byProfile.option_id });
     }
     const decided = decideByPolicy(ctx.row.policy, ask, ctx.row.cwd);
     if (decided) {

@@ -1,3 +1,4 @@
+import picomatch from 'picomatch';
 import { isConfined } from '../paths.js';
 import type { PermissionAsk } from '../drivers/driver.js';
 import type { PermissionOption, PermissionOptionKind, PermissionPolicy } from './types.js';
@@ -48,4 +49,22 @@ export function decideByPolicy(
       return never;
     }
   }
+}
+
+/**
+ * What a profile's tool rules answer: a request whose tool (title or kind, case-insensitive glob)
+ * matches `deny_tools` is rejected, else one matching `allow_tools` is allowed once; undefined when
+ * neither matches (the policy and the approver decide).
+ */
+export function decideByProfile(
+  rules: { allow_tools?: string[]; deny_tools?: string[] } | undefined,
+  ask: PermissionAsk,
+): PermissionOption | undefined {
+  if (!rules) return undefined;
+  const names = [ask.tool_call.title, ask.title, ask.tool_call.kind].filter((n): n is string => Boolean(n));
+  const matches = (globs: string[] | undefined) =>
+    Boolean(globs?.length) && names.some((n) => picomatch(globs ?? [], { nocase: true, dot: true })(n));
+  if (matches(rules.deny_tools)) return rejectOption(ask.options);
+  if (matches(rules.allow_tools)) return pick(ask.options, ['allow_once', 'allow_always']);
+  return undefined;
 }

@@ -145,6 +145,8 @@ export type RunSummary = {
   policy: PermissionPolicy;
   /** Present when not `any`: who may answer this run's permission requests. */
   approver?: Approver;
+  /** The profile the run was started with (its applied values are in get_run's row, not here). */
+  profile?: string;
   created_at: string;
   started_at?: string;
   ended_at: string | null;

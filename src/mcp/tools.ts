@@ -69,7 +69,20 @@ export const TOOLS: readonly ToolDef[] = [
       'Start a sub-agent run and return its summary at once (status "queued"); it does not wait for the agent. ' +
       'Then call wait_run to block until it finishes or needs an answer (permission prompt).',
     input: z.strictObject({
-      agent: z.string().min(1).describe('agent name from list_agents, e.g. "demo", "gemini"'),
+      agent: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'agent name from list_agents, e.g. "demo", "gemini" (required unless the profile names one)',
+        ),
+      profile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'a named preset from the config (agent, policy, model, timeout, isolation, instructions, tool rules)',
+        ),
       cwd: z.string().min(1).describe('absolute working directory, inside the configured roots'),
       prompt: z.string().optional().describe('what the agent should do'),
       prompt_file: z

@@ -72,6 +72,7 @@ describe('RunTable', () => {
       repo_root: null,
       base_tree: null,
       end_tree: null,
+      profile: null,
       model: 'fast',
       timeout_ms: 60_000,
       output_schema: { type: 'object', required: ['ok'] },

@@ -33,6 +33,8 @@ export type RunRow = {
   repo_root: string | null;
   base_tree: string | null;
   end_tree: string | null;
+  /** The profile the run was started with and the values it applied. */
+  profile: { name: string; values: Record<string, unknown> } | null;
   model: string | null;
   timeout_ms: number;
   output_schema: Record<string, unknown> | null;
@@ -92,6 +94,7 @@ const JSON_COLUMNS = [
   'error',
   'command',
   'worktree',
+  'profile',
 ] as const;
 
 function parseRow(raw: Record<string, unknown> | undefined): RunRow | undefined {
@@ -120,9 +123,9 @@ export class RunTable {
   constructor(db: Db) {
     this.#db = db;
     this.#insert = db.prepare(
-      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, command, isolation, worktree, model, timeout_ms,
+      `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, command, isolation, worktree, profile, model, timeout_ms,
          output_schema, metadata, created_at, last_seq)
-       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @command, @isolation, @worktree, @model, @timeout_ms,
+       VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @command, @isolation, @worktree, @profile, @model, @timeout_ms,
          @output_schema, @metadata, @created_at, 0)`,
     );
     this.#get = db.prepare('SELECT * FROM runs WHERE id = ?');
@@ -147,6 +150,7 @@ export class RunTable {
       | 'command'
       | 'isolation'
       | 'worktree'
+      | 'profile'
       | 'model'
       | 'timeout_ms'
       | 'output_schema'
@@ -160,6 +164,7 @@ export class RunTable {
       metadata: encodeValue('metadata', row.metadata),
       command: encodeValue('command', row.command),
       worktree: encodeValue('worktree', row.worktree),
+      profile: encodeValue('profile', row.profile),
     });
   }
 
