@@ -13,6 +13,7 @@ import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { formatDuration } from '../duration.js';
 import { tmuxSocket } from '../drivers/terminal.js';
+import { verificationOf } from '../engine/verify.js';
 import { findExecutable, readVersion } from '../process/which.js';
 import { spawnSync } from 'node:child_process';
 import { runMcpStdio } from './mcp.js';
@@ -233,6 +234,66 @@ program
     await withApp(Boolean(opts.json), async ({ engine }) => {
       const r = await engine.cancelRun(ref, Boolean(opts.force));
       out(opts.json ? JSON.stringify(r) : `${r.run_id} ${statusWord(r.status)}`);
+    });
+  });
+
+program
+  .command('diff')
+  .description('what a run changed in its git work tree (unified diff)')
+  .argument('<run>', 'run id or label')
+  .argument('[path]', 'one file, relative to the repository root')
+  .action(async (ref: string, path: string | undefined) => {
+    await withApp(false, async ({ engine }) => {
+      let offset = 0;
+      for (;;) {
+        const page = await engine.getDiff(ref, { ...(path ? { path } : {}), offset, limit: 1_048_576 });
+        process.stdout.write(page.diff);
+        if (page.next_offset === undefined) return;
+        offset = page.next_offset;
+      }
+    });
+  });
+
+program
+  .command('discard')
+  .description('remove the git work tree and branch of a finished worktree run')
+  .argument('<run>', 'run id or label')
+  .option('--json', 'JSON output')
+  .action(async (ref: string, opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      const r = await engine.discardRun(ref);
+      out(opts.json ? JSON.stringify(r) : `removed ${r.path} and branch ${r.branch}`);
+    });
+  });
+
+program
+  .command('verify')
+  .description("review a run's changes read-only against its task (or --task) and print the verdict")
+  .argument('<run>', 'run id or label')
+  .option('--task <text>', "what the work must do (default: the run's prompt)")
+  .option('--agent <name>', "the reviewer (default: the run's agent)")
+  .option('--json', 'JSON output')
+  .action(async (ref: string, opts) => {
+    await withApp(Boolean(opts.json), async ({ engine }) => {
+      let r = await engine.verifyRun({ run: ref, task: opts.task, agent: opts.agent });
+      while (!r.verdict) {
+        await engine.waitRuns({ runs: [r.run_id], until: 'finished' });
+        const done = engine.getRun(r.run_id);
+        if (isFinalStatus(done.status)) {
+          r = {
+            ...r,
+            status: done.status,
+            ...(done.result?.verification ?? verificationOf(done.status, done.result, done.error)),
+          };
+        }
+      }
+      if (opts.json) out(JSON.stringify(r));
+      else {
+        out(`${bold(r.verdict)} (review run ${r.run_id})`);
+        for (const f of r.findings ?? []) out(`  ${f.severity}: ${f.message}${f.path ? ` (${f.path})` : ''}`);
+        if (r.evidence?.length) out(`  evidence: ${r.evidence.join(', ')}`);
+      }
+      if (r.verdict !== 'pass' && r.verdict !== 'pass_with_restrictions') process.exitCode = 1;
     });
   });
 

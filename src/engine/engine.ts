@@ -41,6 +41,7 @@ import {
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
+import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
 import { RunRecorder } from './recorder.js';
 import {
   APPROVERS,
@@ -934,7 +935,9 @@ export class Engine {
     }
     if (!st.isDirectory()) throw new BatonError('CWD_NOT_FOUND', `cwd ${cwd} is not a directory`);
     const real = realpathLoose(cwd);
-    if (!this.config.roots.some((root) => isInside(root, real))) {
+    // baton's own work trees (isolation "worktree") are allowed too: a review or a new run there.
+    const worktrees = realpathLoose(join(this.config.home, 'worktrees'));
+    if (!this.config.roots.some((root) => isInside(root, real)) && !isInside(worktrees, real)) {
       throw new BatonError(
         'CWD_NOT_ALLOWED',
         `cwd ${cwd}${real !== cwd ? ` (really ${real})` : ''} is outside the allowed roots (${this.config.roots.join(', ')}); add a root under "roots" in ${this.config.configPath}`,
@@ -1293,6 +1296,9 @@ export class Engine {
     if (Object.keys(usage).length > 0) result.usage = usage;
     if (ctx.row.output_schema)
       Object.assign(result, validateOutput(ctx.row.output_schema, fullText, structured));
+    if (ctx.row.metadata && REVIEW_OF in ctx.row.metadata) {
+      result.verification = verificationOf('completed', result);
+    }
     if (changes) {
       result.changed_files = changes.files.slice(0, CHANGED_FILES_MAX);
       if (changes.files.length > CHANGED_FILES_MAX) result.changed_files_truncated = true;
@@ -1772,6 +1778,61 @@ export class Engine {
       total_bytes: bytes.length,
       ...(next < bytes.length ? { next_offset: next } : {}),
     };
+  }
+
+  /**
+   * Starts a read-only review run (policy deny_all, the verdict schema) of another run's changes
+   * or of evidence files against a task, and waits up to `wait` for its verdict. An answer that
+   * does not validate, or a review that fails, is `fail_closed`.
+   */
+  async verifyRun(input: {
+    run?: string;
+    task?: string;
+    evidence?: string[];
+    cwd?: string;
+    agent?: string;
+    profile?: string;
+    timeout?: string | number;
+    wait?: string | number;
+    signal?: AbortSignal;
+  }): Promise<{ run_id: string; status: RunStatus; reviewed_run?: string } & Partial<Verification>> {
+    const reviewed = input.run ? this.getRun(input.run) : undefined;
+    if (!reviewed && !(input.evidence?.length && input.cwd)) {
+      throw new BatonError('INVALID_PARAMS', 'give run (whose changes to review), or evidence with cwd');
+    }
+    const row = reviewed ? this.resolveRun(reviewed.run_id) : undefined;
+    const task = input.task ?? row?.prompt;
+    if (!task) throw new BatonError('INVALID_PARAMS', 'task is required: what the work must do');
+    let diff: { text: string; truncated: boolean } | undefined;
+    if (row?.repo_root && row.base_tree) {
+      const d = await this.getDiff(row.id, { limit: 100_000 });
+      diff = { text: d.diff, truncated: d.next_offset !== undefined };
+    }
+    const agent = input.agent ?? (input.profile ? undefined : reviewed?.agent);
+    const review = this.spawnRun({
+      ...(agent ? { agent } : {}),
+      ...(input.profile ? { profile: input.profile } : {}),
+      cwd: input.cwd ?? reviewed?.cwd ?? '',
+      prompt: reviewPrompt({ task, reviewed, diff, evidence: input.evidence ?? [] }),
+      policy: 'deny_all',
+      output_schema: VERIFICATION_SCHEMA as unknown as Record<string, unknown>,
+      ...(input.timeout !== undefined ? { timeout: input.timeout } : {}),
+      metadata: { [REVIEW_OF]: reviewed?.run_id ?? null },
+    });
+    const waited = await this.waitRuns({
+      runs: [review.run_id],
+      until: 'finished',
+      timeout: input.wait ?? WAIT_DEFAULT_MS / 1000,
+      signal: input.signal,
+    });
+    const r = waited.runs[0] ?? this.getRun(review.run_id);
+    const base = {
+      run_id: r.run_id,
+      status: r.status,
+      ...(reviewed ? { reviewed_run: reviewed.run_id } : {}),
+    };
+    if (!isFinalStatus(r.status)) return base;
+    return { ...base, ...(r.result?.verification ?? verificationOf(r.status, r.result, r.error)) };
   }
 
   /** Removes a finished run's work tree and branch (isolation "worktree"). */

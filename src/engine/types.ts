@@ -1,3 +1,5 @@
+import type { Verification } from './verify.js';
+
 /** Run statuses, in lifecycle order. The last five are final. */
 export const RUN_STATUSES = [
   'queued',
@@ -128,6 +130,8 @@ export type RunResult = {
   changed_files_truncated?: boolean;
   /** Files another active run in the same work tree touched too. */
   overlaps?: Overlap[];
+  /** A review run's verdict (verify_run). */
+  verification?: Verification;
 };
 
 /** Why a run did not complete. */

@@ -280,6 +280,32 @@ export const TOOLS: readonly ToolDef[] = [
     run: (engine, args) => engine.getDiff(args.run, args),
   }),
   tool({
+    name: 'verify_run',
+    title: 'Verify a run',
+    description:
+      "Starts a read-only review run (policy deny_all) of another run's changes (its diff) or of evidence files against a task, and waits (up to `wait`, default 50s) for the verdict: pass, pass_with_restrictions, fail_closed or insufficient_evidence, with findings and the evidence cited. An answer that does not validate is fail_closed. If it is still reviewing, wait_run on run_id; the verdict is then in result.verification.",
+    input: z.strictObject({
+      run: runRef.optional().describe('the run whose changes to review'),
+      task: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("what the work must do (default: the reviewed run's prompt)"),
+      evidence: z.array(z.string().min(1)).max(100).optional().describe('files the reviewer must examine'),
+      cwd: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("where the reviewer works (default: the reviewed run's cwd)"),
+      agent: z.string().min(1).optional().describe("the reviewer (default: the reviewed run's agent)"),
+      profile: z.string().min(1).optional(),
+      timeout: duration.optional(),
+      wait: duration.optional().describe('how long to wait for the verdict (default 50s, at most 55s)'),
+    }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: (engine, args, ctx) => engine.verifyRun({ ...args, signal: ctx.signal }),
+  }),
+  tool({
     name: 'discard_run',
     title: "Discard a run's work tree",
     description:
