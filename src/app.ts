@@ -19,6 +19,8 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   const engine = new Engine({
     config,
     store,
+    // Started by an agent of another run (its baton mcp): new runs are that run's children.
+    parentRun: env.BATON_PARENT_RUN,
     drivers: {
       acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
       'claude-code': new LazyDriver(

@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       terminal: { width: 200, height: 50, allowAnyCommand: false },
       worktrees: { include: [] },
       profiles: {},
+      delegation: { offerToAgents: false, maxDepth: 2 },
     });
     expect(statSync(home).isDirectory()).toBe(true);
   });
@@ -88,6 +89,7 @@ describe('loadConfig', () => {
       terminal: { width: 100, height: 30, allow_any_command: true },
       worktrees: { setup: 'npm ci', include: ['.env'] },
       profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
+      delegation: { offer_to_agents: true, max_depth: 1 },
     });
     expect(loadConfig(env())).toEqual({
       home,
@@ -111,6 +113,7 @@ describe('loadConfig', () => {
       terminal: { width: 100, height: 30, allowAnyCommand: true },
       worktrees: { setup: 'npm ci', include: ['.env'] },
       profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
+      delegation: { offerToAgents: true, maxDepth: 1 },
     });
   });
 

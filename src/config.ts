@@ -56,6 +56,13 @@ const profileSchema = z.strictObject({
 /** A named preset of spawn_run settings, as written in the config file. */
 export type ProfileConfig = z.infer<typeof profileSchema>;
 
+const delegationSchema = z.strictObject({
+  /** Offer baton to ACP agents as an MCP server in session/new, so a sub-agent can start runs. */
+  offer_to_agents: z.boolean().optional(),
+  /** How deep runs started by sub-agents may nest (a top-level run is depth 0). */
+  max_depth: z.number().int().min(0).max(20).optional(),
+});
+
 const terminalSchema = z.strictObject({
   width: z.number().int().min(20).max(1000).optional(),
   height: z.number().int().min(5).max(500).optional(),
@@ -86,6 +93,7 @@ const fileSchema = z.strictObject({
   terminal: terminalSchema.optional(),
   worktrees: worktreesSchema.optional(),
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), profileSchema).optional(),
+  delegation: delegationSchema.optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -105,6 +113,7 @@ export type Config = {
   terminal: { width: number; height: number; allowAnyCommand: boolean };
   worktrees: { setup?: string; include: string[] };
   profiles: Record<string, ProfileConfig>;
+  delegation: { offerToAgents: boolean; maxDepth: number };
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -210,5 +219,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       include: file.worktrees?.include ?? [],
     },
     profiles: file.profiles ?? {},
+    delegation: {
+      offerToAgents: file.delegation?.offer_to_agents ?? false,
+      maxDepth: file.delegation?.max_depth ?? 2,
+    },
   };
 }

@@ -52,13 +52,19 @@ export type Step =
   | { prompt_usage: { input: number; output: number } }
   | { stderr: string }
   | { recall: true }
+  | { mcp_servers: true }
   | { echo: true }
   | { stop_reason: acp.StopReason }
   | { late_message: string }
   | { after_turn: { delay: number; steps: Step[] } };
 
 type Scenario = { turns?: { match: string; steps: Step[] }[]; default?: Step[] };
-type SessionState = { cwd: string; history: { role: 'user' | 'agent'; text: string }[] };
+type SessionState = {
+  cwd: string;
+  history: { role: 'user' | 'agent'; text: string }[];
+  /** The MCP servers the client offered in session/new (name and env variable names). */
+  mcpServers?: { name: string; env: string[] }[];
+};
 
 const args = process.argv.slice(2);
 const argValue = (name: string): string | undefined => {
@@ -119,7 +125,14 @@ const app = acp
   }))
   .onRequest(acp.methods.agent.session.new, ({ params }) => {
     const sessionId = `sess-${randomUUID()}`;
-    const state: SessionState = { cwd: params.cwd, history: [] };
+    const state: SessionState = {
+      cwd: params.cwd,
+      history: [],
+      mcpServers: params.mcpServers.map((m) => ({
+        name: m.name,
+        env: 'env' in m && Array.isArray(m.env) ? m.env.map((e) => e.name) : [],
+      })),
+    };
     sessions.set(sessionId, state);
     saveState(sessionId, state);
     return { sessionId };
@@ -299,6 +312,7 @@ const app = acp
         else if ('recall' in step)
           await say(earlier.length ? `I remember: ${earlier.join(' | ')}` : 'I remember nothing yet.');
         else if ('echo' in step) await say(`You said: ${prompt}`);
+        else if ('mcp_servers' in step) await say(`MCP servers: ${JSON.stringify(state.mcpServers ?? [])}`);
         else if ('stop_reason' in step) stopReason = step.stop_reason;
         else if ('late_message' in step) late.push(step.late_message);
         else if ('after_turn' in step) afterTurn.push(step.after_turn);

@@ -143,9 +143,19 @@ program
         status: opts.status as RunStatus | undefined,
         limit: Number(opts.limit),
       });
-      if (opts.json) out(JSON.stringify(page));
+      const totals = engine.usageTotals();
+      if (opts.json) out(JSON.stringify({ ...page, totals }));
       else if (page.runs.length === 0) out(dim('no runs yet: try  baton run demo "hello"'));
-      else for (const r of page.runs) out(formatRunLine(r));
+      else {
+        for (const r of page.runs) out(formatRunLine(r));
+        const u = totals.usage;
+        const tokens = u.total_tokens ?? (u.input_tokens ?? 0) + (u.output_tokens ?? 0);
+        out(
+          dim(
+            `all ${totals.runs} runs: ${tokens.toLocaleString()} tokens${u.cost_usd ? `, $${u.cost_usd.toFixed(4)}` : ''}`,
+          ),
+        );
+      }
     });
   });
 

@@ -57,6 +57,16 @@ class AcpSession implements AgentSession {
   /** The agent's name from `initialize` (`agentInfo.name`), for agent-specific workarounds. */
   #agentName: string | undefined;
 
+  /** The MCP servers offered to the session (baton itself when delegation is on), in ACP's shape. */
+  #mcpServers(): acp.McpServer[] {
+    return (this.#options.mcpServers ?? []).map((m) => ({
+      name: m.name,
+      command: m.command,
+      args: m.args,
+      env: Object.entries(m.env).map(([name, value]) => ({ name, value })),
+    }));
+  }
+
   constructor(child: ChildHandle, options: OpenOptions) {
     this.#child = child;
     this.#options = options;
@@ -119,7 +129,11 @@ class AcpSession implements AgentSession {
         this.#replaying = true;
         try {
           const res = await this.#bounded(
-            agent.request(acp.methods.agent.session.load, { sessionId: resumeId, cwd, mcpServers: [] }),
+            agent.request(acp.methods.agent.session.load, {
+              sessionId: resumeId,
+              cwd,
+              mcpServers: this.#mcpServers(),
+            }),
             'session/load',
           );
           configOptions = res?.configOptions;
@@ -130,7 +144,11 @@ class AcpSession implements AgentSession {
         }
       } else if (this.capabilities.resume) {
         const res = await this.#bounded(
-          agent.request(acp.methods.agent.session.resume, { sessionId: resumeId, cwd, mcpServers: [] }),
+          agent.request(acp.methods.agent.session.resume, {
+            sessionId: resumeId,
+            cwd,
+            mcpServers: this.#mcpServers(),
+          }),
           'session/resume',
         );
         configOptions = res.configOptions;
@@ -144,7 +162,7 @@ class AcpSession implements AgentSession {
       this.agentSessionId = resumeId;
     } else {
       const res = await this.#bounded(
-        agent.request(acp.methods.agent.session.new, { cwd, mcpServers: [] }),
+        agent.request(acp.methods.agent.session.new, { cwd, mcpServers: this.#mcpServers() }),
         'session/new',
       );
       this.agentSessionId = res.sessionId;

@@ -118,6 +118,8 @@ export type OpenOptions = {
   onStderr?: (text: string) => void;
   /** Terminal settings (the `terminal` driver). */
   terminal?: TerminalOptions;
+  /** MCP servers to offer the agent's session (ACP `mcpServers`): baton itself, for delegation. */
+  mcpServers?: { name: string; command: string; args: string[]; env: Record<string, string> }[];
 };
 
 /** Settings of a terminal agent: patterns, exit keys, window size. */

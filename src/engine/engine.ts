@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import picomatch from 'picomatch';
 import type { Config } from '../config.js';
 import type {
@@ -61,6 +62,9 @@ import {
   type Usage,
   type WaitingFor,
 } from './types.js';
+
+/** The built CLI, offered to agents as an MCP server (`baton mcp`). */
+const BATON_CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /** Changed files listed in a run summary; get_diff shows every one. */
 const CHANGED_FILES_MAX = 200;
@@ -243,6 +247,8 @@ export class Engine {
   readonly #runs = new Map<string, RunCtx>();
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
+  /** The run whose agent started this baton (BATON_PARENT_RUN): new runs are its children. */
+  readonly #parentRun: string | undefined;
   /** Worktree runs not started yet: the branch point and the files to copy in. */
   readonly #worktreeSetup = new Map<string, { base: string; include: string[] }>();
   #opening = 0;
@@ -253,10 +259,16 @@ export class Engine {
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
-  constructor(options: { config: Config; store: Store; drivers: Record<string, Driver> }) {
+  constructor(options: {
+    config: Config;
+    store: Store;
+    drivers: Record<string, Driver>;
+    parentRun?: string;
+  }) {
     this.config = options.config;
     this.store = options.store;
     this.#drivers = options.drivers;
+    this.#parentRun = options.parentRun || undefined;
     this.#catalog = buildCatalog(options.config.agents, options.config.home);
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
@@ -559,6 +571,7 @@ export class Engine {
     } else if (input.base_ref !== undefined || input.include !== undefined) {
       throw new BatonError('INVALID_PARAMS', 'base_ref and include go with isolation "worktree"');
     }
+    const parentRunId = this.#checkDepth(input.parent_run_id ?? this.#parentRun);
     return this.#createRun({
       id: runId,
       isolation: input.isolation ?? 'none',
@@ -576,7 +589,7 @@ export class Engine {
       outputSchema: input.output_schema,
       sessionId,
       metadata: input.metadata,
-      parentRunId: input.parent_run_id,
+      parentRunId,
     });
   }
 
@@ -878,6 +891,63 @@ export class Engine {
     if (p.allow_tools) values.allow_tools = p.allow_tools;
     if (p.deny_tools) values.deny_tools = p.deny_tools;
     return { input: out, profile: { name: input.profile, values } };
+  }
+
+  /**
+   * A run started by a sub-agent (its baton has BATON_PARENT_RUN) is that run's child; it may nest
+   * at most `delegation.max_depth` levels below a top-level run.
+   */
+  #checkDepth(parentId: string | undefined): string | undefined {
+    if (!parentId) return undefined;
+    let depth = 0;
+    let cursor: string | null | undefined = parentId;
+    const seen = new Set<string>();
+    while (cursor && !seen.has(cursor) && seen.size < 100) {
+      seen.add(cursor);
+      const row = this.store.runs.get(cursor);
+      if (!row) break;
+      depth++;
+      cursor = row.parent_run_id;
+    }
+    if (depth === 0) return undefined; // an unknown parent (another BATON_HOME): a top-level run
+    if (depth > this.config.delegation.maxDepth) {
+      throw new BatonError(
+        'FORBIDDEN',
+        `run ${parentId} is already ${depth - 1} level(s) below a top-level run: delegation.max_depth (${this.config.delegation.maxDepth}) allows no deeper run; raise it in ${this.config.configPath}`,
+      );
+    }
+    return parentId;
+  }
+
+  /** Every run's usage added up (server_status, baton ls). */
+  usageTotals(): { runs: number; usage: Usage } {
+    const { runs, results } = this.store.runs.usageTotals();
+    let usage: Usage = {};
+    for (const r of results) {
+      if (!r) continue;
+      usage = addUsage(usage, (JSON.parse(r) as RunResult).usage) ?? usage;
+    }
+    return { runs, usage };
+  }
+
+  /** Usage of a run, of its session, and of its run tree (it and every run started below it). */
+  getUsage(ref: string): {
+    run_id: string;
+    run: Usage;
+    session: { runs: number; usage: Usage };
+    tree: { runs: number; usage: Usage };
+  } {
+    const row = this.resolveRun(ref);
+    const sum = (rows: RunRow[]) => ({
+      runs: rows.length,
+      usage: rows.reduce<Usage>((acc, r) => addUsage(acc, r.result?.usage) ?? acc, {}),
+    });
+    return {
+      run_id: row.id,
+      run: row.result?.usage ?? {},
+      session: sum(this.store.runs.ofSession(row.session_id)),
+      tree: sum(this.store.runs.tree(row.id)),
+    };
   }
 
   /** spawn_run `command`: only for agent `terminal`, and only when the config allows any command. */
@@ -1507,8 +1577,22 @@ export class Engine {
     this.#opening++;
     let session: AgentSession;
     const [command, ...args] = ctx.row.command ?? [entry.command, ...entry.args];
+    // The agent's own baton calls (a `baton mcp` it starts) make child runs of this one.
+    const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.config.home };
     const opening = driver.open({
-      agent: { name: entry.name, command: command ?? entry.command, args, env: launchEnv(entry) },
+      agent: {
+        name: entry.name,
+        command: command ?? entry.command,
+        args,
+        env: { ...launchEnv(entry), ...delegation },
+      },
+      ...(this.config.delegation.offerToAgents
+        ? {
+            mcpServers: [
+              { name: 'baton', command: process.execPath, args: [BATON_CLI, 'mcp'], env: delegation },
+            ],
+          }
+        : {}),
       cwd: ctx.row.cwd,
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),

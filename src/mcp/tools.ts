@@ -306,6 +306,15 @@ export const TOOLS: readonly ToolDef[] = [
     run: (engine, args, ctx) => engine.verifyRun({ ...args, signal: ctx.signal }),
   }),
   tool({
+    name: 'get_usage',
+    title: 'Usage of a run, its session and its tree',
+    description:
+      'Tokens and cost of a run, of its whole session (follow-ups), and of its run tree: it and every run started below it by sub-agents through baton (parent_run_id).',
+    input: z.strictObject({ run: runRef }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.getUsage(args.run),
+  }),
+  tool({
     name: 'discard_run',
     title: "Discard a run's work tree",
     description:
@@ -328,6 +337,7 @@ export const TOOLS: readonly ToolDef[] = [
         store: engine.store.file,
         roots: engine.config.roots,
         runs: engine.status(),
+        usage: engine.usageTotals().usage,
         agents_ready: agents.filter((a) => a.ready).map((a) => a.name),
       };
     },

@@ -257,6 +257,27 @@ export class RunTable {
     );
   }
 
+  /** A run and every run started below it (parent_run_id), oldest first. */
+  tree(runId: string): RunRow[] {
+    return (
+      this.#db
+        .prepare(
+          `WITH RECURSIVE t(id, depth) AS (
+             SELECT id, 0 FROM runs WHERE id = ?
+             UNION ALL SELECT r.id, t.depth + 1 FROM runs r JOIN t ON r.parent_run_id = t.id WHERE t.depth < 50
+           )
+           SELECT runs.* FROM runs JOIN t USING (id) ORDER BY created_at, id`,
+        )
+        .all(runId) as Record<string, unknown>[]
+    ).map((r) => parseRow(r) as RunRow);
+  }
+
+  /** Totals over every run: how many, and their summed usage. */
+  usageTotals(): { runs: number; results: (string | null)[] } {
+    const rows = this.#db.prepare('SELECT result FROM runs').all() as { result: string | null }[];
+    return { runs: rows.length, results: rows.map((r) => r.result) };
+  }
+
   /** Every run of a session, oldest first. */
   ofSession(sessionId: string): RunRow[] {
     return (
