@@ -102,6 +102,36 @@ describe('runs in git repositories', () => {
     expect(existsSync(db.cwd)).toBe(true);
   });
 
+  it("the config's worktree setup runs in the new work tree before the agent; its failure fails the run", async () => {
+    t = makeEnv({ worktrees: { setup: 'test -f .env && echo ready > .setup-done', include: ['.env'] } });
+    repo(t);
+    s = await startServer(t);
+    const ok = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: steps({ read_file: { path: '.setup-done' } }),
+      isolation: 'worktree',
+    })) as Summary;
+    const done = await finished(s, ok.run_id);
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toContain('ready');
+    await s.close();
+    // Without .env to copy, the setup command fails: so does the run, with its output.
+    t.cleanup();
+    t = makeEnv({ worktrees: { setup: 'echo no env here; test -f .env' } });
+    repo(t);
+    s = await startServer(t);
+    const bad = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: 'hi',
+      isolation: 'worktree',
+    })) as Summary;
+    const failed = await finished(s, bad.run_id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error.message).toContain('no env here');
+  });
+
   it('worktree isolation outside a git repository: NOT_A_GIT_REPO', async () => {
     t = makeEnv();
     s = await startServer(t);
