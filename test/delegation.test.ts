@@ -3,10 +3,8 @@
 // depth limit refuses deeper runs; with delegation.offer_to_agents, ACP agents get baton as an
 // MCP server in session/new.
 import { afterEach, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import {
-  FIXTURE_AGENT,
-  SCENARIO,
+  fixtureAgent,
   makeEnv,
   startServer,
   steps,
@@ -68,11 +66,7 @@ describe('delegation and usage roll-ups', () => {
     t = makeEnv((dir) => ({
       delegation: { offer_to_agents: true },
       agents: {
-        fixture: {
-          driver: 'acp',
-          command: process.execPath,
-          args: [FIXTURE_AGENT, '--scenario', SCENARIO, '--state', join(dir, 'state')],
-        },
+        fixture: fixtureAgent(dir),
         shell: { driver: 'terminal', command: 'sh', args: ['-c', 'echo "parent=$BATON_PARENT_RUN"'] },
       },
     }));

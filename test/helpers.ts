@@ -308,3 +308,29 @@ export async function dashboardLogin(port: number, token: string): Promise<{ coo
   const session = await call(port, 'GET', '/api/session', { headers: { cookie } });
   return { cookie, csrf: session.json.csrf_token as string };
 }
+
+/**
+ * The config entry of a fixture agent that answers prompts matching `match` (a regex) with `reply`
+ * and echoes the rest (its scenario is written to `dir/<name>.json`).
+ */
+export function replyingAgent(dir: string, name: string, match: string, reply: string) {
+  const scenario = join(dir, `${name}.json`);
+  writeFileSync(
+    scenario,
+    JSON.stringify({ turns: [{ match, steps: [{ message: reply }] }], default: [{ echo: true }] }),
+  );
+  return {
+    driver: 'acp',
+    command: process.execPath,
+    args: [FIXTURE_AGENT, '--scenario', scenario, '--state', join(dir, 'state')],
+  };
+}
+
+/** The config entry of the plain fixture agent (test/fixtures/scenario.json), state under `dir`. */
+export function fixtureAgent(dir: string) {
+  return {
+    driver: 'acp',
+    command: process.execPath,
+    args: [FIXTURE_AGENT, '--scenario', SCENARIO, '--state', join(dir, 'state')],
+  };
+}

@@ -1,10 +1,8 @@
 // output_schema with one corrective follow-up: an answer that does not validate is sent back once
 // with its violations; the second answer decides (result.structured or structured_error).
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  FIXTURE_AGENT,
+  replyingAgent,
   makeEnv,
   startServer,
   steps,
@@ -14,23 +12,6 @@ import {
 } from './helpers.js';
 
 const SCHEMA = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] };
-
-/** A fixture agent whose answer to the corrective prompt is `reply`. */
-function agentReplying(dir: string, name: string, reply: string) {
-  const scenario = join(dir, `${name}.json`);
-  writeFileSync(
-    scenario,
-    JSON.stringify({
-      turns: [{ match: 'did not match', steps: [{ message: reply }] }],
-      default: [{ echo: true }],
-    }),
-  );
-  return {
-    driver: 'acp',
-    command: process.execPath,
-    args: [FIXTURE_AGENT, '--scenario', scenario, '--state', join(dir, 'state')],
-  };
-}
 
 describe('output_schema: one corrective follow-up', () => {
   let t: TestEnv;
@@ -44,8 +25,8 @@ describe('output_schema: one corrective follow-up', () => {
   it('invalid JSON gets one corrective follow-up; a valid second answer is the result', async () => {
     t = makeEnv((dir) => ({
       agents: {
-        fixes: agentReplying(dir, 'fixes', '{"ok": true}'),
-        stubborn: agentReplying(dir, 'stubborn', '{"ok": "still no"}'),
+        fixes: replyingAgent(dir, 'fixes', 'did not match', '{"ok": true}'),
+        stubborn: replyingAgent(dir, 'stubborn', 'did not match', '{"ok": "still no"}'),
       },
     }));
     s = await startServer(t);

@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  FIXTURE_AGENT,
-  SCENARIO,
+  fixtureAgent,
+  replyingAgent,
   makeEnv,
   startServer,
   steps,
@@ -14,23 +14,6 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-
-/** A fixture agent that answers every review prompt (and the corrective one) with `reply`. */
-function reviewer(dir: string, name: string, reply: string) {
-  const scenario = join(dir, `${name}.json`);
-  writeFileSync(
-    scenario,
-    JSON.stringify({
-      turns: [{ match: 'reviewing|did not match', steps: [{ message: reply }] }],
-      default: [{ echo: true }],
-    }),
-  );
-  return {
-    driver: 'acp',
-    command: process.execPath,
-    args: [FIXTURE_AGENT, '--scenario', scenario, '--state', join(dir, 'state')],
-  };
-}
 
 describe('verify_run', () => {
   let t: TestEnv;
@@ -44,21 +27,18 @@ describe('verify_run', () => {
   it("reviews a run's change read-only and returns the validated verdict; nonsense is fail_closed", async () => {
     t = makeEnv((dir) => ({
       agents: {
-        fixture: {
-          driver: 'acp',
-          command: process.execPath,
-          args: [FIXTURE_AGENT, '--scenario', SCENARIO, '--state', join(dir, 'state')],
-        },
-        approves: reviewer(
+        fixture: fixtureAgent(dir),
+        approves: replyingAgent(
           dir,
           'approves',
+          'reviewing|did not match',
           JSON.stringify({
             verdict: 'pass_with_restrictions',
             findings: [{ severity: 'minor', message: 'no test for the new line', path: 'notes.txt' }],
             evidence: ['notes.txt:2'],
           }),
         ),
-        rambles: reviewer(dir, 'rambles', 'Looks great to me, ship it!'),
+        rambles: replyingAgent(dir, 'rambles', 'reviewing|did not match', 'Looks great to me, ship it!'),
       },
     }));
     execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: t.work });
