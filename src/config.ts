@@ -50,6 +50,8 @@ const profileSchema = z.strictObject({
   allow_tools: z.array(z.string().min(1)).optional(),
   /** ... and denied (deny wins over allow). */
   deny_tools: z.array(z.string().min(1)).optional(),
+  /** The most agent turns (model round trips) per prompt, where the agent supports a limit (claude-code). */
+  max_turns: z.number().int().min(1).max(1000).optional(),
   description: z.string().optional(),
 });
 

@@ -82,6 +82,7 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
           claude,
           'claude-refused': { ...claude, env: { ...claude.env, ANTHROPIC_BASE_URL: refusingUrl } },
         },
+        profiles: { 'one-turn': { agent: 'claude', policy: 'allow_all', max_turns: 1 } },
       };
     });
     mkdirSync(claudeHome, { recursive: true });
@@ -92,6 +93,19 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     // baton stops its agents' process groups when it exits: no claude process may outlive the test.
     await eventually(() => pidsWithEnv(claudeHome).length === 0, 10_000);
     t.cleanup();
+  });
+
+  it("a profile's max_turns reaches claude as --max-turns: the run ends with stop_reason max_turns", async () => {
+    const spawned = (await s.call('spawn_run', {
+      profile: 'one-turn',
+      cwd: t.work,
+      prompt: 'WRITE_FILE budget.txt within-budget',
+    })) as Summary;
+    const done = (await waitFor(s, spawned.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.stop_reason).toBe('max_turns');
+    // One model turn (the tool call); the answer after the tool result was never asked for.
+    expect(turnRequests(model)).toHaveLength(1);
   });
 
   it('asks permission for Write over stdio, writes the file once allowed, and completes', async () => {

@@ -226,6 +226,7 @@ class ClaudeCodeSession implements AgentSession {
       'stdio',
       ...(this.#persisted ? ['--resume', this.agentSessionId] : ['--session-id', this.agentSessionId]),
       ...(o.model ? ['--model', o.model] : []),
+      ...(o.maxTurns ? ['--max-turns', String(o.maxTurns)] : []),
       ...(o.policy === 'auto_edit' ? ['--permission-mode', 'acceptEdits'] : []),
     ];
     const child = await ChildHandle.start({
@@ -573,6 +574,11 @@ class ClaudeCodeSession implements AgentSession {
       if (usage) outcome.usage = usage;
       if (turn.hasSchema && msg.structured_output !== undefined) outcome.structured = msg.structured_output;
       turn.resolve(outcome);
+      return;
+    }
+    // The profile's turn budget ran out: the run ends, not failed, with what it did so far.
+    if (msg.subtype === 'error_max_turns') {
+      turn.resolve({ stop_reason: 'max_turns', ...(usage ? { usage } : {}) });
       return;
     }
     const why = [...(msg.errors ?? []), ...(msg.is_error && msg.result ? [msg.result] : [])].join('; ');

@@ -118,6 +118,8 @@ export type OpenOptions = {
   onStderr?: (text: string) => void;
   /** Terminal settings (the `terminal` driver). */
   terminal?: TerminalOptions;
+  /** The most agent turns per prompt (profile max_turns), for drivers whose agent takes a limit. */
+  maxTurns?: number;
   /** MCP servers to offer the agent's session (ACP `mcpServers`): baton itself, for delegation. */
   mcpServers?: { name: string; command: string; args: string[]; env: Record<string, string> }[];
 };

@@ -888,6 +888,7 @@ export class Engine {
       }
     }
     if (p.instructions) values.instructions = p.instructions;
+    if (p.max_turns) values.max_turns = p.max_turns;
     if (p.allow_tools) values.allow_tools = p.allow_tools;
     if (p.deny_tools) values.deny_tools = p.deny_tools;
     return { input: out, profile: { name: input.profile, values } };
@@ -1181,6 +1182,14 @@ export class Engine {
       ctx.session = session;
       this.store.runs.update(ctx.id, { agent_pid: session.pid, agent_start: session.pidStart ?? null });
       for (const note of session.notes.splice(0)) this.#append(ctx, 'raw', { note });
+      if (
+        ctx.row.profile?.values.max_turns !== undefined &&
+        this.#agent(ctx.row.agent).driver !== 'claude-code'
+      ) {
+        this.#append(ctx, 'raw', {
+          note: `max_turns is not applied: agent ${ctx.row.agent} takes no turn limit`,
+        });
+      }
       this.#setStatus(ctx, 'running', {}, { pid: session.pid });
       const sink: TurnSink = {
         allowWrites: ctx.row.policy !== 'deny_all',
@@ -1586,6 +1595,9 @@ export class Engine {
         args,
         env: { ...launchEnv(entry), ...delegation },
       },
+      ...(typeof ctx.row.profile?.values.max_turns === 'number'
+        ? { maxTurns: ctx.row.profile.values.max_turns }
+        : {}),
       ...(this.config.delegation.offerToAgents
         ? {
             mcpServers: [
