@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -597,6 +598,9 @@ export class Engine {
   async followUp(ref: string, message: string, label?: string): Promise<RunSummary> {
     const row = this.resolveRun(ref);
     if (!message.trim()) throw new BatonError('INVALID_PARAMS', 'message must not be empty');
+    if (message.length > PROMPT_MAX_CHARS) {
+      throw new BatonError('INVALID_PARAMS', `message is longer than ${PROMPT_MAX_CHARS} characters`);
+    }
     // The session's newest run may be active in another baton process: that process must queue it.
     const last = this.store.runs.lastOfSession(row.session_id) ?? row;
     // A live terminal program: the message is typed into it (same run).
@@ -608,9 +612,6 @@ export class Engine {
     const host = this.#foreignHost(last);
     if (host)
       return this.#callRemote(host, { op: 'follow_up', run: last.id, message, ...(label ? { label } : {}) });
-    if (message.length > PROMPT_MAX_CHARS) {
-      throw new BatonError('INVALID_PARAMS', `message is longer than ${PROMPT_MAX_CHARS} characters`);
-    }
     this.#agent(row.agent);
     this.#checkLabel(label);
     return this.#createRun({
@@ -922,13 +923,7 @@ export class Engine {
 
   /** Every run's usage added up (server_status, baton ls). */
   usageTotals(): { runs: number; usage: Usage } {
-    const { runs, results } = this.store.runs.usageTotals();
-    let usage: Usage = {};
-    for (const r of results) {
-      if (!r) continue;
-      usage = addUsage(usage, (JSON.parse(r) as RunResult).usage) ?? usage;
-    }
-    return { runs, usage };
+    return this.store.runs.usageTotals();
   }
 
   /** Usage of a run, of its session, and of its run tree (it and every run started below it). */
@@ -1762,7 +1757,6 @@ export class Engine {
 
   /** The config's worktree setup command, in the new work tree; its failure fails the run. */
   async #runSetup(ctx: RunCtx, cwd: string, command: string): Promise<void> {
-    const { execFile } = await import('node:child_process');
     await new Promise<void>((resolve, reject) => {
       execFile(
         'sh',

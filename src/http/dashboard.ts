@@ -42,8 +42,5 @@ export function serveDashboard<E extends object>(app: Hono<E>): void {
     return new Response(new Uint8Array(f.body), { headers: { 'content-type': f.type, ...HEADERS } });
   };
   app.get('/', () => send('index.html'));
-  app.get('/assets/:name', (c) => {
-    const name = c.req.param('name');
-    return name === 'index.html' ? send('') : send(name);
-  });
+  app.get('/assets/:name', (c) => send(c.req.param('name')));
 }

@@ -5,8 +5,19 @@ import {
   type RunError,
   type RunResult,
   type RunStatus,
+  type Usage,
   type WaitingFor,
 } from '../engine/types.js';
+
+/** Usage fields that add up across runs (context size and use are states, not amounts). */
+const SUMMED_USAGE = [
+  'input_tokens',
+  'output_tokens',
+  'total_tokens',
+  'thought_tokens',
+  'cached_read_tokens',
+  'cost_usd',
+] as const satisfies readonly (keyof Usage)[];
 
 /** The active statuses as an SQL list, from the one status set. */
 const ACTIVE_SQL = ACTIVE_STATUSES.map((s) => `'${s}'`).join(',');
@@ -272,10 +283,17 @@ export class RunTable {
     ).map((r) => parseRow(r) as RunRow);
   }
 
-  /** Totals over every run: how many, and their summed usage. */
-  usageTotals(): { runs: number; results: (string | null)[] } {
-    const rows = this.#db.prepare('SELECT result FROM runs').all() as { result: string | null }[];
-    return { runs: rows.length, results: rows.map((r) => r.result) };
+  /** Totals over every run: how many, and their summed usage (added up by SQLite, not in memory). */
+  usageTotals(): { runs: number; usage: Usage } {
+    const row = this.#db
+      .prepare(
+        `SELECT COUNT(*) AS runs, ${SUMMED_USAGE.map((k) => `SUM(json_extract(result, '$.usage.${k}')) AS ${k}`).join(', ')}
+         FROM runs`,
+      )
+      .get() as Record<string, number | null>;
+    const usage: Usage = {};
+    for (const k of SUMMED_USAGE) if (row[k] != null) usage[k] = row[k];
+    return { runs: row.runs ?? 0, usage };
   }
 
   /** Every run of a session, oldest first. */
