@@ -283,12 +283,26 @@ class TerminalSession implements AgentSession {
           this.#dead = { code };
           // The end of the output (history included: tmux may scroll it off the visible screen
           // when the pane dies), without tmux's "Pane is dead" line.
-          const all = await this.#tmux(['capture-pane', '-p', '-J', '-S', '-200', '-t', this.agentSessionId]);
-          const kept = all
-            .split('\n')
-            .filter((l) => !/^Pane is dead \(/.test(l))
-            .join('\n')
-            .replace(/\s+$/, '');
+          // A program that prints and exits at once may be seen dead a moment before tmux has drawn
+          // its last output (seen in the suite): read again briefly while the screen is empty.
+          let kept = '';
+          for (let i = 0; i < 6 && !kept; i++) {
+            if (i > 0) await sleep(50);
+            const all = await this.#tmux([
+              'capture-pane',
+              '-p',
+              '-J',
+              '-S',
+              '-200',
+              '-t',
+              this.agentSessionId,
+            ]);
+            kept = all
+              .split('\n')
+              .filter((l) => !/^Pane is dead \(/.test(l))
+              .join('\n')
+              .replace(/\s+$/, '');
+          }
           sink.emit({
             type: 'terminal',
             data: { kind: 'screen', screen: tailLines(kept, this.#opts.height).join('\n'), final: true },

@@ -99,7 +99,12 @@ export function createMcpEndpoint(engine: Engine): McpEndpoint {
   };
 
   return {
-    fetch: async (req) => ((await isLegacyRequest(req.clone())) ? legacy(req) : modern.fetch(req)),
+    // Classified under the same body bound as the modern handler (else 4-8 MB bodies of 2025
+    // clients would be routed to it).
+    fetch: async (req) =>
+      (await isLegacyRequest(req.clone(), undefined, { maxRequestBodySize: MAX_BODY_BYTES }))
+        ? legacy(req)
+        : modern.fetch(req),
     close: async () => {
       clearInterval(sweep);
       engine.bus.off('run', onRun);
