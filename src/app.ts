@@ -13,14 +13,17 @@ export type App = { config: Config; store: Store; engine: Engine; close: () => P
  * Loads the config, opens the store, recovers runs a dead baton left in flight, and starts the
  * control socket. Throws INVALID_CONFIG / STORE_ERROR with what to fix.
  */
-export function openApp(env: NodeJS.ProcessEnv = process.env): App {
+export function openApp(env: NodeJS.ProcessEnv = process.env, opts: { daemon?: boolean } = {}): App {
   const config = loadConfig(env);
   const store = new Store(config.home);
   const engine = new Engine({
     config,
     store,
     // Started by an agent of another run (its baton mcp): new runs are that run's children.
-    parentRun: env.BATON_PARENT_RUN,
+    parentRun: opts.daemon ? undefined : env.BATON_PARENT_RUN,
+    // A sub-agent's `baton mcp` joins the daemon when its parent run is hosted there; otherwise
+    // it stays in the agent's process, like the baton that started it.
+    ...(opts.daemon ? {} : { childMcpEnv: { BATON_MCP_STANDALONE: '1' } }),
     drivers: {
       acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
       'claude-code': new LazyDriver(

@@ -72,6 +72,11 @@ const terminalSchema = z.strictObject({
   allow_any_command: z.boolean().optional(),
 });
 
+const daemonSchema = z.strictObject({
+  /** The daemon stops after this long with no runs and no clients ("0" = never). */
+  idle_stop: durationSchema.optional(),
+});
+
 /** Events a webhook can ask for. */
 export const WEBHOOK_EVENTS = ['waiting', 'finished'] as const;
 
@@ -96,6 +101,7 @@ const fileSchema = z.strictObject({
   worktrees: worktreesSchema.optional(),
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), profileSchema).optional(),
   delegation: delegationSchema.optional(),
+  daemon: daemonSchema.optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -116,6 +122,8 @@ export type Config = {
   worktrees: { setup?: string; include: string[] };
   profiles: Record<string, ProfileConfig>;
   delegation: { offerToAgents: boolean; maxDepth: number };
+  /** `idleStopMs` 0: never stops by itself. */
+  daemon: { idleStopMs: number };
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -224,6 +232,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     delegation: {
       offerToAgents: file.delegation?.offer_to_agents ?? false,
       maxDepth: file.delegation?.max_depth ?? 2,
+    },
+    daemon: {
+      idleStopMs: [0, '0', 'never'].includes(file.daemon?.idle_stop ?? 1)
+        ? 0
+        : duration(file.daemon?.idle_stop, 'daemon.idle_stop', 15 * 60_000),
     },
   };
 }

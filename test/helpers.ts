@@ -55,7 +55,40 @@ export function makeEnv(
     }),
   );
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, BATON_HOME: home };
-  return { dir, home, work, state, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const cleanup = () => {
+    stopDaemon(home);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { dir, home, work, state, env, cleanup };
+}
+
+/** The pid in `home`'s daemon.pid, when a daemon wrote one. */
+export function daemonPid(home: string): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(home, 'daemon.pid'), 'utf8')) as { pid: number }).pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stops a daemon a test started (SIGTERM, then SIGKILL after 10 s), synchronously. */
+export function stopDaemon(home: string): void {
+  const pid = daemonPid(home);
+  if (pid === undefined) return;
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (alive() && Date.now() < deadline) Atomics.wait(pause, 0, 0, 50);
+  if (alive()) process.kill(pid, 'SIGKILL');
 }
 
 /** A script for the fixture agent's next turn. */
@@ -78,11 +111,17 @@ export type Server = {
   stderr: () => string;
 };
 
-/** Starts `baton mcp` over stdio; `opts.client` replaces the default client (to declare capabilities). */
-export async function startServer(t: TestEnv, opts: { client?: Client } = {}): Promise<Server> {
+/**
+ * Starts `baton mcp` over stdio; `opts.client` replaces the default client (to declare
+ * capabilities). Standalone (the runs live in that process) unless `opts.daemon`.
+ */
+export async function startServer(
+  t: TestEnv,
+  opts: { client?: Client; daemon?: boolean } = {},
+): Promise<Server> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CLI, 'mcp'],
+    args: [CLI, 'mcp', ...(opts.daemon ? [] : ['--standalone'])],
     env: t.env as Record<string, string>,
     stderr: 'pipe',
   });

@@ -17,6 +17,10 @@ import { verificationOf } from '../engine/verify.js';
 import { findExecutable, readVersion } from '../process/which.js';
 import { spawnSync } from 'node:child_process';
 import { runMcpStdio } from './mcp.js';
+import { registerDaemonCommands } from './daemon.js';
+import { DaemonControl, sameVersion } from '../daemon/client.js';
+import { runMcpFront } from '../daemon/front.js';
+import { resolveHome } from '../config.js';
 import { runServe } from './serve.js';
 import {
   bold,
@@ -78,14 +82,23 @@ program
 
 program
   .command('mcp')
-  .description('MCP server on stdio (what an MCP host launches)')
-  .action(async () => {
+  .description(
+    'MCP server on stdio (what an MCP host launches): relays to the baton daemon, starting it when needed, so runs outlive the host',
+  )
+  .option(
+    '--standalone',
+    'serve in this process instead (runs end with it); also BATON_MCP_STANDALONE=1',
+  )
+  .action(async (opts: { standalone?: boolean }) => {
     try {
-      await runMcpStdio();
+      if (opts.standalone || process.env.BATON_MCP_STANDALONE === '1') await runMcpStdio();
+      else await runMcpFront(resolveHome(), process.env.BATON_PARENT_RUN || undefined);
     } catch (e) {
       fail(e, false);
     }
   });
+
+registerDaemonCommands(program, fail);
 
 program
   .command('serve')
@@ -450,7 +463,7 @@ async function followNewRun(
   json: boolean,
 ): Promise<number> {
   const { engine } = app;
-  const run = engine.spawnRun({
+  const input = {
     agent,
     cwd: opts.cwd ?? process.cwd(),
     prompt,
@@ -458,10 +471,30 @@ async function followNewRun(
     ...(opts.timeout ? { timeout: opts.timeout } : {}),
     ...(opts.policy ? { policy: opts.policy as (typeof PERMISSION_POLICIES)[number] } : {}),
     ...(opts.model ? { model: opts.model } : {}),
-  });
+  };
+  // With a daemon running, the run is the daemon's: it goes on if this command is stopped.
+  const daemon = await DaemonControl.open(app.config.home).catch(() => undefined);
+  let run: RunSummary;
+  if (daemon && sameVersion(daemon.welcome)) {
+    try {
+      run = await daemon.request<RunSummary>({ op: 'spawn_run', input });
+    } finally {
+      daemon.close();
+    }
+  } else {
+    daemon?.close();
+    run = engine.spawnRun(input);
+  }
   const runId = run.run_id;
+  const hosted = Boolean(daemon && sameVersion(daemon.welcome));
   const interactive = process.stdin.isTTY === true && !json;
-  if (!json) err(dim(`run ${runId} started (${agent}); Ctrl-C cancels`));
+  if (!json) {
+    err(
+      dim(
+        `run ${runId} started (${agent})${hosted ? ` in the baton daemon (pid ${daemon?.welcome.pid})` : ''}; Ctrl-C cancels`,
+      ),
+    );
+  }
   let printed = 0;
   // A status line on the terminal (stderr), redrawn every 250 ms and cleared before each printed event.
   const live = process.stderr.isTTY === true && !json;
@@ -542,6 +575,14 @@ async function followNewRun(
       };
       engine.bus.on('run', check);
       check(runId);
+      // A run the daemon hosts: its events reach this process through the store only.
+      if (hosted) {
+        const poll = setInterval(() => {
+          printNew();
+          check(runId);
+          if (isFinalStatus(engine.getRun(runId).status)) clearInterval(poll);
+        }, 250);
+      }
     });
     printNew();
     if (json) out(JSON.stringify(final));

@@ -256,6 +256,7 @@ export class Engine {
   readonly #closing = new Set<Promise<unknown>>();
   readonly #openings = new Set<Promise<unknown>>();
   #stopping = false;
+  readonly #childMcpEnv: Record<string, string>;
   remote: RemoteHosts | undefined;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
@@ -265,7 +266,10 @@ export class Engine {
     store: Store;
     drivers: Record<string, Driver>;
     parentRun?: string;
+    /** Added to the environment of the `baton mcp` an agent starts (delegation). */
+    childMcpEnv?: Record<string, string>;
   }) {
+    this.#childMcpEnv = options.childMcpEnv ?? {};
     this.config = options.config;
     this.store = options.store;
     this.#drivers = options.drivers;
@@ -788,6 +792,11 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------- lifecycle
+
+  /** Runs this process hosts that are not finished (queued, starting, running, waiting). */
+  get activeRunCount(): number {
+    return this.#runs.size;
+  }
 
   /**
    * Stops every run this process hosts (they become `interrupted`, resumable with follow_up),
@@ -1582,7 +1591,7 @@ export class Engine {
     let session: AgentSession;
     const [command, ...args] = ctx.row.command ?? [entry.command, ...entry.args];
     // The agent's own baton calls (a `baton mcp` it starts) make child runs of this one.
-    const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.config.home };
+    const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.config.home, ...this.#childMcpEnv };
     const opening = driver.open({
       agent: {
         name: entry.name,

@@ -80,18 +80,24 @@ async function handle(engine: Engine, line: string): Promise<unknown> {
   } catch {
     return { error: { code: 'INVALID_PARAMS', message: 'not JSON' } };
   }
+  return handleControlOp(engine, op);
+}
+
+/** Runs one forwarded operation; the answer is `{ result }` or `{ error: { code, message } }`. */
+export async function handleControlOp(engine: Engine, op: RemoteOp | { op?: string }): Promise<unknown> {
   try {
-    switch (op.op) {
+    const o = op as RemoteOp;
+    switch (o.op) {
       case 'answer_permission':
-        return { result: await engine.answerPermission(op.run, op.option_id, op.request_id, op.by) };
+        return { result: await engine.answerPermission(o.run, o.option_id, o.request_id, o.by) };
       case 'cancel_run':
-        return { result: await engine.cancelRun(op.run, op.force ?? false) };
+        return { result: await engine.cancelRun(o.run, o.force ?? false) };
       case 'follow_up':
-        return { result: await engine.followUp(op.run, op.message, op.label) };
+        return { result: await engine.followUp(o.run, o.message, o.label) };
       case 'read_terminal':
-        return { result: await engine.readTerminal(op.run, op.lines, op.raw) };
+        return { result: await engine.readTerminal(o.run, o.lines, o.raw) };
       case 'send_keys':
-        return { result: await engine.sendKeys(op.run, op) };
+        return { result: await engine.sendKeys(o.run, o) };
       default:
         return { error: { code: 'INVALID_PARAMS', message: `unknown op` } };
     }

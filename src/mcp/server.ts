@@ -43,7 +43,7 @@ function fail(err: unknown) {
   };
 }
 
-function registerTool(server: McpServer, engine: Engine, def: ToolDef): void {
+function registerTool(server: McpServer, engine: Engine, def: ToolDef, parentRun?: string): void {
   const jsonSchema = z.toJSONSchema(def.input, { io: 'input' }) as Record<string, unknown>;
   delete jsonSchema.$schema;
   server.registerTool(
@@ -80,7 +80,11 @@ function registerTool(server: McpServer, engine: Engine, def: ToolDef): void {
           });
           return 'resultType' in value ? value : ok(value);
         }
-        const value = await def.run(engine, parsed as never, { signal: ctx.mcpReq.signal, progress });
+        const value = await def.run(engine, parsed as never, {
+          signal: ctx.mcpReq.signal,
+          progress,
+          ...(parentRun ? { parentRun } : {}),
+        });
         return ok(value);
       } catch (err) {
         return fail(err);
@@ -96,7 +100,11 @@ function registerTool(server: McpServer, engine: Engine, def: ToolDef): void {
  */
 export function buildMcpServer(
   engine: Engine,
-  opts: { subscriptions?: boolean } = {},
+  opts: {
+    subscriptions?: boolean;
+    /** The run whose agent is this client (a daemon front's BATON_PARENT_RUN): new runs are its children. */
+    parentRun?: string;
+  } = {},
 ): { server: McpServer; dispose: () => void } {
   const server = new McpServer(
     { name: 'baton', version: VERSION },
@@ -106,7 +114,7 @@ export function buildMcpServer(
       requestState: { verify: askedStateCodec.verify },
     },
   );
-  for (const def of TOOLS) registerTool(server, engine, def);
+  for (const def of TOOLS) registerTool(server, engine, def, opts.parentRun);
 
   const json = (uri: URL, value: unknown) => ({
     contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(value) }],

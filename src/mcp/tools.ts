@@ -35,6 +35,8 @@ export type ToolCtx = {
   progress?: (elapsedMs: number, message: string) => void;
   /** Who acts, recorded with permission answers (`caller` for MCP, `api` for REST, `cli`...). */
   by?: string;
+  /** Runs this caller starts are children of this run (a sub-agent's baton, through the daemon). */
+  parentRun?: string;
 };
 
 function tool<S extends z.ZodObject>(def: {
@@ -134,7 +136,8 @@ export const TOOLS: readonly ToolDef[] = [
       metadata: z.record(z.string(), z.unknown()).optional(),
     }),
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-    run: (engine, args) => engine.spawnRun(args),
+    run: (engine, args, ctx) =>
+      engine.spawnRun(ctx.parentRun ? { ...args, parent_run_id: ctx.parentRun } : args),
   }),
   tool({
     name: 'get_run',

@@ -152,3 +152,29 @@ export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean>
 export function killAllChildrenNow(): void {
   for (const c of live) c.killNow();
 }
+
+/**
+ * Starts a long-lived background process that outlives this one: its own session (setsid via
+ * `detached`), no stdin, stdout and stderr appended to `logFile`, not waited for. Returns its pid,
+ * or throws when it cannot be started.
+ */
+export function spawnDaemon(options: {
+  command: string;
+  args: readonly string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  logFd: number;
+}): number {
+  const child = spawn(options.command, options.args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: ['ignore', options.logFd, options.logFd],
+  });
+  child.on('error', () => undefined);
+  child.unref();
+  if (child.pid === undefined) {
+    throw new BatonError('INTERNAL', `could not start ${options.command} ${options.args.join(' ')}`);
+  }
+  return child.pid;
+}

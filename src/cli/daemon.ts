@@ -1,0 +1,176 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { resolveHome } from '../config.js';
+import { DaemonControl, logTail, sameVersion, startDaemon, versionMismatchMessage } from '../daemon/client.js';
+import { daemonLogPath, type DaemonStatus } from '../daemon/wire.js';
+import { formatDuration } from '../duration.js';
+import { BatonError } from '../errors.js';
+import { isProcessAlive } from '../process/identity.js';
+import { bold, dim, err, out } from './print.js';
+
+/** `baton daemon status` exits with this when no daemon runs (as `systemctl status` does). */
+const EXIT_NOT_RUNNING = 3;
+
+type Fail = (e: unknown, json: boolean) => never;
+
+function printStatus(s: DaemonStatus, stale: boolean): void {
+  out(`${bold('baton daemon')} ${s.version} running (pid ${s.pid}), up ${formatDuration(s.uptime_ms)}`);
+  out(`  socket       ${s.socket}`);
+  out(`  log          ${s.log}`);
+  out(`  MCP clients  ${s.clients}`);
+  out(`  active runs  ${s.active_runs}`);
+  out(
+    `  idle stop    ${s.idle_stop_ms > 0 ? `after ${formatDuration(s.idle_stop_ms)} with no runs and no clients` : 'never'}`,
+  );
+  if (stale) out(dim('  (another version than this baton: `baton daemon stop` replaces it on the next call)'));
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !isProcessAlive(pid);
+}
+
+/** Registers `baton daemon start|run|status|stop|logs`. */
+export function registerDaemonCommands(program: Command, fail: Fail): void {
+  const daemon = program
+    .command('daemon')
+    .description(
+      'the background baton that owns runs for every MCP host (`baton mcp` starts it when needed)',
+    );
+
+  daemon
+    .command('status')
+    .description('whether the daemon runs, its pid, version, clients and active runs (exit 3: not running)')
+    .option('--json', 'JSON output')
+    .action(async (opts: { json?: boolean }) => {
+      try {
+        const control = await DaemonControl.open(resolveHome());
+        if (!control) {
+          if (opts.json) out(JSON.stringify({ running: false }));
+          else out('baton daemon is not running');
+          process.exit(EXIT_NOT_RUNNING);
+        }
+        const s = await control.status();
+        control.close();
+        if (opts.json) out(JSON.stringify({ running: true, same_version: sameVersion(control.welcome), ...s }));
+        else printStatus(s, !sameVersion(control.welcome));
+        process.exit(0);
+      } catch (e) {
+        fail(e, Boolean(opts.json));
+      }
+    });
+
+  daemon
+    .command('start')
+    .description('start the daemon in the background (no-op when it runs)')
+    .option('--json', 'JSON output')
+    .action(async (opts: { json?: boolean }) => {
+      try {
+        const home = resolveHome();
+        let control = await DaemonControl.open(home);
+        const already = control !== undefined;
+        control ??= new DaemonControl(await startDaemon(home, { mode: 'control' }));
+        const s = await control.status();
+        control.close();
+        if (opts.json) out(JSON.stringify({ started: !already, ...s }));
+        else {
+          out(`baton daemon ${s.version} ${already ? 'already running' : 'started'} (pid ${s.pid})`);
+          if (!sameVersion(control.welcome)) err(versionMismatchMessage(control.welcome));
+        }
+        process.exit(0);
+      } catch (e) {
+        fail(e, Boolean(opts.json));
+      }
+    });
+
+  daemon
+    .command('stop')
+    .description('stop the daemon (refused while runs are active, unless --force)')
+    .option('--force', 'stop even with active runs: they become interrupted (follow_up continues them)')
+    .option('--json', 'JSON output')
+    .action(async (opts: { force?: boolean; json?: boolean }) => {
+      try {
+        const control = await DaemonControl.open(resolveHome());
+        if (!control) {
+          if (opts.json) out(JSON.stringify({ running: false, stopped: false }));
+          else out('baton daemon is not running');
+          process.exit(0);
+        }
+        const pid = control.welcome.pid;
+        const r = await control.request<{ interrupted_runs: number }>({
+          op: 'stop',
+          force: Boolean(opts.force),
+        });
+        control.close();
+        if (!(await waitGone(pid, 60_000))) {
+          throw new BatonError('TIMED_OUT', `the baton daemon (pid ${pid}) did not stop within 60s`);
+        }
+        if (opts.json) out(JSON.stringify({ running: false, stopped: true, pid, ...r }));
+        else {
+          out(
+            `baton daemon stopped (pid ${pid})${r.interrupted_runs ? `; ${r.interrupted_runs} run(s) interrupted` : ''}`,
+          );
+        }
+        process.exit(0);
+      } catch (e) {
+        fail(e, Boolean(opts.json));
+      }
+    });
+
+  daemon
+    .command('logs')
+    .description("the daemon's log ($BATON_HOME/daemon.log)")
+    .option('-n, --lines <n>', 'how many of the last lines', '50')
+    .option('-f, --follow', 'keep printing what is appended')
+    .action(async (opts: { lines: string; follow?: boolean }) => {
+      const path = daemonLogPath(resolveHome());
+      const n = Number(opts.lines);
+      if (!Number.isInteger(n) || n < 0) {
+        fail(new BatonError('INVALID_PARAMS', `--lines must be a whole number (got ${opts.lines})`), false);
+      }
+      const tail = logTail(path, n);
+      if (tail) out(tail);
+      else if (!opts.follow) err(dim(`no daemon log yet (${path})`));
+      if (!opts.follow) process.exit(0);
+      let offset = (() => {
+        try {
+          return statSync(path).size;
+        } catch {
+          return 0;
+        }
+      })();
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 250));
+        let size: number;
+        try {
+          size = statSync(path).size;
+        } catch {
+          continue;
+        }
+        if (size < offset) offset = 0; // rotated
+        if (size === offset) continue;
+        const fd = openSync(path, 'r');
+        const buf = Buffer.alloc(size - offset);
+        readSync(fd, buf, 0, buf.length, offset);
+        closeSync(fd);
+        offset = size;
+        process.stdout.write(buf);
+      }
+    });
+
+  daemon
+    .command('run')
+    .description('run the daemon in the foreground (for a service manager; logs go to stderr)')
+    .action(async () => {
+      try {
+        const { runDaemon } = await import('../daemon/daemon.js');
+        await runDaemon();
+      } catch (e) {
+        fail(e, false);
+      }
+    });
+}
