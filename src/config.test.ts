@@ -53,6 +53,7 @@ describe('loadConfig', () => {
       worktrees: { include: [] },
       profiles: {},
       delegation: { offerToAgents: false, maxDepth: 2 },
+      daemon: { idleStopMs: 15 * 60_000 },
     });
     expect(statSync(home).isDirectory()).toBe(true);
   });
@@ -90,6 +91,7 @@ describe('loadConfig', () => {
       worktrees: { setup: 'npm ci', include: ['.env'] },
       profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
       delegation: { offer_to_agents: true, max_depth: 1 },
+      daemon: { idle_stop: '0' },
     });
     expect(loadConfig(env())).toEqual({
       home,
@@ -114,6 +116,7 @@ describe('loadConfig', () => {
       worktrees: { setup: 'npm ci', include: ['.env'] },
       profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
       delegation: { offerToAgents: true, maxDepth: 1 },
+      daemon: { idleStopMs: 0 },
     });
   });
 

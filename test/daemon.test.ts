@@ -82,14 +82,24 @@ describe('baton daemon', () => {
     expect(daemonsOf(t.home)).toEqual([daemon]);
 
     const status = JSON.parse((await runCli(t, ['daemon', 'status', '--json'])).stdout) as Summary;
-    expect(status).toMatchObject({ running: true, pid: daemon, clients: 1, active_runs: 0, same_version: true });
+    expect(status).toMatchObject({
+      running: true,
+      pid: daemon,
+      clients: 1,
+      active_runs: 0,
+      same_version: true,
+    });
   });
 
   it('two hosts at once share one daemon and see each other’s runs', async () => {
     t = makeEnv();
     // Both start at the same moment: one daemon wins, the other front joins it.
     const [a, b] = await Promise.all([front(), front()]);
-    const run = (await a.call('spawn_run', { agent: 'fixture', cwd: t.work, prompt: 'hello from A' })) as Summary;
+    const run = (await a.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: 'hello from A',
+    })) as Summary;
     const done = (await waitFor(b, run.run_id, 'finished')) as Summary;
     expect(done.status).toBe('completed');
     const listed = (await b.call('list_runs', {})) as { runs: Summary[] };
@@ -174,7 +184,9 @@ describe('baton daemon', () => {
       cwd: t.work,
       prompt: steps({ sleep: 60_000 }),
     })) as Summary;
-    await eventually(async () => ((await s.call('get_run', { run: busy.run_id })) as Summary).status === 'running');
+    await eventually(
+      async () => ((await s.call('get_run', { run: busy.run_id })) as Summary).status === 'running',
+    );
     const refused = await runCli(t, ['daemon', 'stop']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/1 run\(s\) are still active.*--force/);
@@ -264,7 +276,11 @@ describe('baton daemon', () => {
   it('stops itself after daemon.idle_stop with no runs and no clients', async () => {
     t = makeEnv({ daemon: { idle_stop: '1s' } });
     const s = await front();
-    const run = (await s.call('spawn_run', { agent: 'fixture', cwd: t.work, prompt: steps({ sleep: 2000 }) })) as Summary;
+    const run = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: steps({ sleep: 2000 }),
+    })) as Summary;
     const pid = daemonPid(t.home) as number;
     // A client connected and a run active: it stays.
     await sleep(1500);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer } from './fixtures/model-server.mjs';
 import { realAgentConfig, setupAgentHome } from './fixtures/real-agents.mjs';
-import { CLI, eventually, makeEnv, pidsWithEnv, runCli, type Summary, type TestEnv } from './helpers.js';
+import { CLI, eventually, makeEnv, pidsWithEnv, runCli, stopDaemon, type Summary, type TestEnv } from './helpers.js';
 
 /** Runs a CLI with stdin closed; resolves with its exit code and output. */
 function run(
@@ -109,6 +109,9 @@ describe.each(HOSTS)('$name as an MCP host of baton (offline)', (host) => {
     env = { ...t.env, ...cfg.env, BATON_HOME: t.home };
   });
   afterEach(async () => {
+    // The host's `baton mcp` started a daemon with the host's environment: it outlives the host
+    // by design, so stop it before looking for leftovers.
+    stopDaemon(t.home);
     await eventually(() => pidsWithEnv(hostHome).length === 0, 10_000);
     t.cleanup();
   });

@@ -428,7 +428,7 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
     writeCodexConfig(`${model.url}/v1`, [
       '[mcp_servers.inner]',
       `command = "${process.execPath}"`,
-      `args = ["${CLI}", "mcp"]`,
+      `args = ["${CLI}", "mcp", "--standalone"]`,
       `env = { BATON_HOME = "${inner}" }`,
     ]);
     // list_agents is marked read-only and codex runs it unasked; spawn_run is not.

@@ -1,7 +1,13 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveHome } from '../config.js';
-import { DaemonControl, logTail, sameVersion, startDaemon, versionMismatchMessage } from '../daemon/client.js';
+import {
+  DaemonControl,
+  logTail,
+  sameVersion,
+  startDaemon,
+  versionMismatchMessage,
+} from '../daemon/client.js';
 import { daemonLogPath, type DaemonStatus } from '../daemon/wire.js';
 import { formatDuration } from '../duration.js';
 import { BatonError } from '../errors.js';
@@ -22,7 +28,8 @@ function printStatus(s: DaemonStatus, stale: boolean): void {
   out(
     `  idle stop    ${s.idle_stop_ms > 0 ? `after ${formatDuration(s.idle_stop_ms)} with no runs and no clients` : 'never'}`,
   );
-  if (stale) out(dim('  (another version than this baton: `baton daemon stop` replaces it on the next call)'));
+  if (stale)
+    out(dim('  (another version than this baton: `baton daemon stop` replaces it on the next call)'));
 }
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
@@ -56,7 +63,8 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
         }
         const s = await control.status();
         control.close();
-        if (opts.json) out(JSON.stringify({ running: true, same_version: sameVersion(control.welcome), ...s }));
+        if (opts.json)
+          out(JSON.stringify({ running: true, same_version: sameVersion(control.welcome), ...s }));
         else printStatus(s, !sameVersion(control.welcome));
         process.exit(0);
       } catch (e) {

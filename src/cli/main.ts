@@ -85,10 +85,7 @@ program
   .description(
     'MCP server on stdio (what an MCP host launches): relays to the baton daemon, starting it when needed, so runs outlive the host',
   )
-  .option(
-    '--standalone',
-    'serve in this process instead (runs end with it); also BATON_MCP_STANDALONE=1',
-  )
+  .option('--standalone', 'serve in this process instead (runs end with it); also BATON_MCP_STANDALONE=1')
   .action(async (opts: { standalone?: boolean }) => {
     try {
       if (opts.standalone || process.env.BATON_MCP_STANDALONE === '1') await runMcpStdio();

@@ -47,7 +47,10 @@ export function connectDaemon(
     const onError = (err: NodeJS.ErrnoException) => {
       socket.destroy();
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
-      else reject(new BatonError('DAEMON_UNAVAILABLE', `cannot reach the baton daemon at ${path}: ${err.message}`));
+      else
+        reject(
+          new BatonError('DAEMON_UNAVAILABLE', `cannot reach the baton daemon at ${path}: ${err.message}`),
+        );
     };
     socket.once('error', onError);
     socket.once('connect', () => {
@@ -72,7 +75,12 @@ export function connectDaemon(
         },
         (err: Error) => {
           socket.destroy();
-          reject(new BatonError('DAEMON_UNAVAILABLE', `the baton daemon at ${path} did not answer: ${err.message}`));
+          reject(
+            new BatonError(
+              'DAEMON_UNAVAILABLE',
+              `the baton daemon at ${path} did not answer: ${err.message}`,
+            ),
+          );
         },
       );
     });
@@ -98,7 +106,13 @@ export async function startDaemon(
   delete env.BATON_MCP_STANDALONE;
   let pid: number;
   try {
-    pid = spawnDaemon({ command: process.execPath, args: [CLI_MAIN, 'daemon', 'run'], cwd: home, env, logFd: fd });
+    pid = spawnDaemon({
+      command: process.execPath,
+      args: [CLI_MAIN, 'daemon', 'run'],
+      cwd: home,
+      env,
+      logFd: fd,
+    });
   } finally {
     closeSync(fd);
   }
@@ -111,7 +125,10 @@ export async function startDaemon(
       // Ours exited: fine when another one won the lock and is coming up; otherwise it failed.
       const tail = logTail(logFile, 5);
       if (!/already serves/.test(tail)) {
-        throw new BatonError('DAEMON_UNAVAILABLE', `the baton daemon did not start. From ${logFile}:\n${tail}`);
+        throw new BatonError(
+          'DAEMON_UNAVAILABLE',
+          `the baton daemon did not start. From ${logFile}:\n${tail}`,
+        );
       }
     }
     if (Date.now() > deadline) {

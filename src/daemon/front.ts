@@ -52,7 +52,8 @@ export async function runMcpFront(home: string, parentRun?: string): Promise<voi
         const msg = parse(line);
         if (msg && msg.method === undefined && msg.id !== undefined) {
           if (replayId !== undefined && msg.id === replayId) {
-            if ('error' in msg) log(`the new daemon refused the replayed initialize: ${JSON.stringify(msg.error)}`);
+            if ('error' in msg)
+              log(`the new daemon refused the replayed initialize: ${JSON.stringify(msg.error)}`);
             return;
           }
           pending.delete(key(msg.id));
@@ -66,7 +67,8 @@ export async function runMcpFront(home: string, parentRun?: string): Promise<voi
       if (socket !== s) return;
       socket = undefined;
       asked.clear();
-      if (pending.size > 0 || !stdinEnded) log('the baton daemon went away; the next request starts a new one');
+      if (pending.size > 0 || !stdinEnded)
+        log('the baton daemon went away; the next request starts a new one');
       for (const id of pending.values()) {
         errorTo(
           id,
