@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer } from './fixtures/model-server.mjs';
 import { realAgentConfig, setupAgentHome } from './fixtures/real-agents.mjs';
-import { CLI, eventually, makeEnv, pidsWithEnv, runCli, stopDaemon, type Summary, type TestEnv } from './helpers.js';
+import {
+  CLI,
+  eventually,
+  makeEnv,
+  pidsWithEnv,
+  runCli,
+  stopDaemon,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
 
 /** Runs a CLI with stdin closed; resolves with its exit code and output. */
 function run(
