@@ -13,7 +13,14 @@ export type App = { config: Config; store: Store; engine: Engine; close: () => P
  * Loads the config, opens the store, recovers runs a dead baton left in flight, and starts the
  * control socket. Throws INVALID_CONFIG / STORE_ERROR with what to fix.
  */
-export function openApp(env: NodeJS.ProcessEnv = process.env, opts: { daemon?: boolean } = {}): App {
+export function openApp(
+  env: NodeJS.ProcessEnv = process.env,
+  opts: {
+    daemon?: boolean;
+    /** A long-lived process (daemon, serve, standalone mcp): it takes over remote runs of dead ones. */
+    longLived?: boolean;
+  } = {},
+): App {
   const config = loadConfig(env);
   const store = new Store(config.home);
   const engine = new Engine({
@@ -24,6 +31,7 @@ export function openApp(env: NodeJS.ProcessEnv = process.env, opts: { daemon?: b
     // A sub-agent's `baton mcp` joins the daemon when its parent run is hosted there; otherwise
     // it stays in the agent's process, like the baton that started it.
     ...(opts.daemon ? {} : { childMcpEnv: { BATON_MCP_STANDALONE: '1' } }),
+    adoptRemoteRuns: Boolean(opts.daemon || opts.longLived),
     drivers: {
       acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
       'claude-code': new LazyDriver(
@@ -34,6 +42,9 @@ export function openApp(env: NodeJS.ProcessEnv = process.env, opts: { daemon?: b
       codex: new LazyDriver('codex', async () => new (await import('./drivers/codex.js')).CodexDriver(), {
         nativeStructuredOutput: true,
         policyInProcess: true,
+      }),
+      a2a: new LazyDriver('a2a', async () => new (await import('./drivers/a2a.js')).A2aDriver(), {
+        followsRemoteTasks: true,
       }),
       terminal: new LazyDriver(
         'terminal',

@@ -6,7 +6,7 @@ import { parseDuration } from './duration.js';
 import { BatonError } from './errors.js';
 
 /** Drivers baton ships. Agents in the config name one of these. */
-export const DRIVER_NAMES = ['acp', 'claude-code', 'codex', 'terminal'] as const;
+export const DRIVER_NAMES = ['acp', 'claude-code', 'codex', 'terminal', 'a2a'] as const;
 /** One of {@link DRIVER_NAMES}. */
 export type DriverName = (typeof DRIVER_NAMES)[number];
 
@@ -14,7 +14,19 @@ const durationSchema = z.union([z.string(), z.number()]);
 
 const agentSchema = z.strictObject({
   driver: z.enum(DRIVER_NAMES),
-  command: z.string().min(1),
+  /** The program to start (every driver but a2a). */
+  command: z.string().min(1).optional(),
+  /** a2a: the remote agent's base URL (its card is at <url>/.well-known/agent-card.json). */
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  /** a2a: the bearer token the remote agent requires. */
+  token: z.string().min(1).optional(),
+  /** a2a: the environment variable that holds the bearer token (keeps it out of the file). */
+  token_env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .optional(),
+  /** a2a: extra HTTP headers sent with every request. */
+  headers: z.record(z.string(), z.string()).optional(),
   args: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()).optional(),
   description: z.string().optional(),
@@ -168,6 +180,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   };
   for (const [name, a] of Object.entries(file.agents ?? {})) {
+    if (a.driver === 'a2a' && !a.url) {
+      throw new BatonError(
+        'INVALID_CONFIG',
+        `invalid config ${configPath}: agents.${name}.url: an a2a agent needs the remote agent's URL (e.g. "http://host:7420/a2a/claude-code/")`,
+      );
+    }
+    if (a.driver !== 'a2a' && !a.command) {
+      throw new BatonError(
+        'INVALID_CONFIG',
+        `invalid config ${configPath}: agents.${name}.command: required for driver ${a.driver} (the program to start)`,
+      );
+    }
     for (const key of ['ready_pattern', 'idle_pattern'] as const) {
       const pattern = a[key];
       if (pattern === undefined) continue;

@@ -100,7 +100,7 @@ registerDaemonCommands(program, fail);
 program
   .command('serve')
   .description(
-    'HTTP server: REST + SSE API at /api (bearer token); MCP over HTTP and the dashboard are coming',
+    'HTTP server: dashboard at /, MCP at /mcp, REST + SSE at /api, and with --a2a the agents over A2A (bearer token)',
   )
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port (0 = any free one)', '7420')
@@ -108,20 +108,30 @@ program
     '--allow-remote',
     'allow a non-loopback --host (anyone who can reach it with the token can run agents)',
   )
-  .action(async (opts: { host: string; port: string; allowRemote?: boolean }) => {
-    try {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        throw new BatonError(
-          'INVALID_PARAMS',
-          `--port must be a whole number from 0 to 65535 (got ${opts.port})`,
-        );
+  .option('--a2a', "also serve this baton's agents over A2A at /a2a/<agent>/ (same token)")
+  .option('--a2a-cwd <dir>', 'where runs started over A2A work (default: the first root)')
+  .action(
+    async (opts: { host: string; port: string; allowRemote?: boolean; a2a?: boolean; a2aCwd?: string }) => {
+      try {
+        const port = Number(opts.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) {
+          throw new BatonError(
+            'INVALID_PARAMS',
+            `--port must be a whole number from 0 to 65535 (got ${opts.port})`,
+          );
+        }
+        await runServe({
+          host: opts.host,
+          port,
+          allowRemote: Boolean(opts.allowRemote),
+          a2a: Boolean(opts.a2a),
+          ...(opts.a2aCwd ? { a2aCwd: opts.a2aCwd } : {}),
+        });
+      } catch (e) {
+        fail(e, false);
       }
-      await runServe({ host: opts.host, port, allowRemote: Boolean(opts.allowRemote) });
-    } catch (e) {
-      fail(e, false);
-    }
-  });
+    },
+  );
 
 program
   .command('run')

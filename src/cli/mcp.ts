@@ -7,7 +7,7 @@ import { buildMcpServer } from '../mcp/server.js';
  * Ends when the host closes stdin or on SIGTERM/SIGINT; runs in flight become `interrupted`.
  */
 export async function runMcpStdio(): Promise<void> {
-  const app = openApp();
+  const app = openApp(process.env, { longLived: true });
   const built: { dispose: () => void }[] = [];
   const handle = serveStdio(
     () => {

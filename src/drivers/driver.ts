@@ -38,6 +38,8 @@ export interface TurnSink {
    * The run shows `waiting` with `waiting_for.kind = "input"`.
    */
   setInputWaiting?(waiting: { prompt: string } | undefined): void;
+  /** A remote agent's task id for this run (A2A), kept so the run can follow the task after a restart. */
+  setRemoteTask?(taskId: string): void;
 }
 
 /** The screen and keyboard of a terminal run (the `terminal` driver). */
@@ -87,6 +89,16 @@ export interface AgentSession {
   readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
   /** Present for terminal programs: read the screen, type into it. */
   readonly terminal?: TerminalControl;
+  /**
+   * Answers the input request the current turn waits on (the run shows `waiting_for.kind =
+   * "input"`): a remote agent's question. follow_up delivers its message here.
+   */
+  reply?(text: string): Promise<void>;
+  /**
+   * Follows a task the agent still runs remotely, started by a baton process that is gone (A2A
+   * resubscribe), as the rest of that run's turn.
+   */
+  followTask?(taskId: string, sink: TurnSink): Promise<TurnOutcome>;
 }
 
 /** How to start an agent: resolved from the catalog or the config file. */
@@ -95,6 +107,8 @@ export type AgentLaunch = {
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** A remote agent (driver a2a): its base URL and the headers to send (auth included). */
+  remote?: { url: string; headers: Record<string, string> };
 };
 
 /** Options of {@link Driver.open}. */
@@ -144,6 +158,8 @@ export interface Driver {
    * live process opened for one policy must not serve a run with another.
    */
   readonly policyInProcess: boolean;
+  /** True when its sessions can follow a remote task again after a restart ({@link AgentSession.followTask}). */
+  readonly followsRemoteTasks?: boolean;
   /** Starts the agent and opens (or reopens) a session. Throws a BatonError with a fix on failure. */
   open(options: OpenOptions): Promise<AgentSession>;
 }

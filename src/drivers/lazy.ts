@@ -11,13 +11,19 @@ export class LazyDriver implements Driver {
 
   readonly nativeStructuredOutput: boolean;
   readonly policyInProcess: boolean;
+  readonly followsRemoteTasks: boolean;
 
   constructor(
     name: string,
     load: () => Promise<Driver>,
-    traits: { nativeStructuredOutput?: boolean; policyInProcess?: boolean } = {},
+    traits: {
+      nativeStructuredOutput?: boolean;
+      policyInProcess?: boolean;
+      followsRemoteTasks?: boolean;
+    } = {},
   ) {
     this.name = name;
+    this.followsRemoteTasks = traits.followsRemoteTasks ?? false;
     this.nativeStructuredOutput = traits.nativeStructuredOutput ?? false;
     this.policyInProcess = traits.policyInProcess ?? false;
     this.#load = load;

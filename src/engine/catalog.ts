@@ -60,7 +60,26 @@ export type AgentEntry = {
   demo?: boolean;
   /** Terminal agents: screen patterns, exit keys, stable-screen time. */
   terminal?: { readyPattern?: string; idlePattern?: string; exitKeys?: string[]; idleMs?: number };
+  /** Remote (a2a) agents: where they are and how to authenticate. */
+  remote?: RemoteAgent;
 };
+
+/** A remote agent (driver a2a) as configured. */
+export type RemoteAgent = {
+  url: string;
+  token?: string;
+  tokenEnv?: string;
+  headers: Record<string, string>;
+};
+
+/** The HTTP headers for a remote agent: its own, plus `Authorization: Bearer` from token or token_env. */
+export function remoteHeaders(
+  remote: RemoteAgent,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const token = remote.token ?? (remote.tokenEnv ? env[remote.tokenEnv] : undefined);
+  return { ...remote.headers, ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+}
 
 /** What `list_agents` / `baton doctor` report about one agent. */
 export type AgentInfo = {
@@ -86,6 +105,15 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const SCRIPTED_AGENT_PATH = join(here, '..', 'agents', 'scripted-agent.js');
 
 const ACP_CAPABILITIES: AgentCapabilities = {
+  resume: true,
+  permissions: true,
+  structured_output: true,
+  cancel: true,
+  terminal: false,
+};
+
+/** Remote A2A agents: tasks continue by context id; permissions come back as input-required. */
+const A2A_CAPABILITIES: AgentCapabilities = {
   resume: true,
   permissions: true,
   structured_output: true,
@@ -325,11 +353,24 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       ...inherited,
       name,
       driver: a.driver,
-      command: a.command,
+      command: a.command ?? a.url ?? '',
       args: a.args ?? [],
       env: a.env ?? {},
-      description: a.description ?? `${a.command} ${(a.args ?? []).join(' ')}`.trim(),
+      description:
+        a.description ??
+        (a.driver === 'a2a' ? `A2A agent at ${a.url}` : `${a.command} ${(a.args ?? []).join(' ')}`.trim()),
       source: 'config',
+      ...(a.driver === 'a2a' && a.url
+        ? {
+            capabilities: A2A_CAPABILITIES,
+            remote: {
+              url: a.url,
+              ...(a.token ? { token: a.token } : {}),
+              ...(a.token_env ? { tokenEnv: a.token_env } : {}),
+              headers: a.headers ?? {},
+            },
+          }
+        : {}),
       ...(a.check_credentials === false ? { checkCredentials: false } : {}),
       ...(a.driver === 'terminal'
         ? {
@@ -426,6 +467,17 @@ export function readinessProblem(
   entry: AgentEntry,
   env: NodeJS.ProcessEnv = process.env,
 ): { code: 'AGENT_NOT_INSTALLED' | 'AGENT_NOT_READY'; problem: string; fix: string } | undefined {
+  if (entry.remote) {
+    const { tokenEnv, token } = entry.remote;
+    if (!token && tokenEnv && !env[tokenEnv]) {
+      return {
+        code: 'AGENT_NOT_READY',
+        problem: `${tokenEnv} is not set (the bearer token of the remote agent at ${entry.remote.url})`,
+        fix: `set ${tokenEnv} in baton's environment to the remote baton's token`,
+      };
+    }
+    return undefined;
+  }
   if (!findExecutable(entry.command, agentEnv(entry, env).PATH)) {
     return {
       code: 'AGENT_NOT_INSTALLED',
@@ -469,6 +521,7 @@ export async function inspectAgent(
     command: [entry.command, ...entry.args].join(' '),
     capabilities: entry.capabilities ?? ACP_CAPABILITIES,
   };
+  if (entry.remote) return inspectRemote(entry, entry.remote, base, env);
   const full = agentEnv(entry, env);
   const path = findExecutable(entry.command, full.PATH);
   const problem = readinessProblem(entry, env);
@@ -498,4 +551,61 @@ export async function inspectAgent(
     ...(problem ? { problem: problem.problem, fix: problem.fix } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
+}
+
+/**
+ * A remote agent is ready when its agent card can be fetched with its headers (5 s at most): the
+ * card's version is reported; a refused token or an unreachable host is the problem, with the fix.
+ */
+async function inspectRemote(
+  entry: AgentEntry,
+  remote: RemoteAgent,
+  base: Omit<AgentInfo, 'installed' | 'ready'>,
+  env: NodeJS.ProcessEnv,
+): Promise<AgentInfo> {
+  const problem = readinessProblem(entry, env);
+  if (problem) return { ...base, installed: true, ready: false, problem: problem.problem, fix: problem.fix };
+  const cardUrl = new URL(
+    '.well-known/agent-card.json',
+    remote.url.endsWith('/') ? remote.url : `${remote.url}/`,
+  );
+  try {
+    const res = await fetch(cardUrl, {
+      headers: { ...remoteHeaders(remote, env), 'A2A-Version': '1.0' },
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status === 401 || res.status === 403) {
+      return {
+        ...base,
+        installed: true,
+        ready: false,
+        problem: `${cardUrl.origin} refused the token (HTTP ${res.status})`,
+        fix: `set agents.${entry.name}.token or token_env to the remote baton's token`,
+      };
+    }
+    if (!res.ok) {
+      return {
+        ...base,
+        installed: true,
+        ready: false,
+        problem: `no agent card at ${cardUrl.href} (HTTP ${res.status})`,
+        fix: `check agents.${entry.name}.url (a baton serves its agents at http://host:port/a2a/<agent>/ with --a2a)`,
+      };
+    }
+    const card = (await res.json()) as { version?: unknown };
+    return {
+      ...base,
+      installed: true,
+      ready: true,
+      ...(typeof card.version === 'string' ? { version: card.version } : {}),
+    };
+  } catch (err) {
+    return {
+      ...base,
+      installed: true,
+      ready: false,
+      problem: `cannot reach ${cardUrl.origin}: ${err instanceof Error ? err.message : String(err)}`,
+      fix: `start the remote baton (baton serve --a2a) or fix agents.${entry.name}.url`,
+    };
+  }
 }

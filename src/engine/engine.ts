@@ -36,6 +36,7 @@ import {
   buildCatalog,
   inspectAgent,
   launchEnv,
+  remoteHeaders,
   readinessProblem,
   type AgentEntry,
   type AgentInfo,
@@ -216,6 +217,8 @@ type RunCtx = {
   session?: AgentSession;
   timeoutTimer?: NodeJS.Timeout;
   started: boolean;
+  /** Adopted after a restart: follow this remote task instead of sending the prompt. */
+  followTaskId?: string;
   done: Promise<void>;
   resolveDone: () => void;
 };
@@ -257,6 +260,7 @@ export class Engine {
   readonly #openings = new Set<Promise<unknown>>();
   #stopping = false;
   readonly #childMcpEnv: Record<string, string>;
+  readonly #adoptRemoteRuns: boolean;
   remote: RemoteHosts | undefined;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
@@ -268,7 +272,10 @@ export class Engine {
     parentRun?: string;
     /** Added to the environment of the `baton mcp` an agent starts (delegation). */
     childMcpEnv?: Record<string, string>;
+    /** Take over remote-agent runs of dead baton processes (long-lived processes only). */
+    adoptRemoteRuns?: boolean;
   }) {
+    this.#adoptRemoteRuns = options.adoptRemoteRuns ?? false;
     this.#childMcpEnv = options.childMcpEnv ?? {};
     this.config = options.config;
     this.store = options.store;
@@ -305,6 +312,7 @@ export class Engine {
     if (isFinalStatus(row.status) || this.#runs.has(row.id)) return false;
     if (row.host_pid && row.host_pid !== this.hostPid && isProcessAlive(row.host_pid, row.host_start))
       return false;
+    if (this.#adoptOrphan(row)) return false;
     if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
       signalGroup(row.agent_pid, 'SIGKILL');
     const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
@@ -323,11 +331,40 @@ export class Engine {
     return true;
   }
 
+  /**
+   * A run of a remote agent whose host is gone is not over: its task goes on at the remote side.
+   * A long-lived baton (daemon, serve, standalone mcp) takes the run over and follows the task
+   * again. Returns true when this process now hosts it.
+   */
+  #adoptOrphan(row: RunRow): boolean {
+    if (!this.#adoptRemoteRuns || this.#stopping || !row.remote_task_id || row.status === 'queued')
+      return false;
+    const entry = this.#catalog.get(row.agent);
+    if (!entry || !this.#drivers[entry.driver]?.followsRemoteTasks) return false;
+    if (!this.store.runs.adoptIfOrphan(row.id, row.host_pid, this.hostPid, this.hostStart)) return false;
+    this.store.permissions.expireForRun(row.id, 'restart');
+    const ctx = this.#newCtx(this.store.runs.get(row.id) as RunRow);
+    ctx.started = true;
+    ctx.followTaskId = row.remote_task_id;
+    this.#append(ctx, 'raw', {
+      note: `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped; pid ${this.hostPid} follows remote task ${row.remote_task_id} again`,
+    });
+    this.store.eventWriter.flush();
+    Object.assign(row, ctx.row);
+    void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
+    return true;
+  }
+
   // ---------------------------------------------------------------- agents
 
   /** Every agent baton knows (built-in and configured), with installation status. */
   async listAgents(): Promise<AgentInfo[]> {
     return Promise.all([...this.#catalog.values()].map((a) => inspectAgent(a)));
+  }
+
+  /** One agent, with installation status (cheaper than {@link listAgents}). */
+  async agentInfo(name: string): Promise<AgentInfo> {
+    return inspectAgent(this.#agent(name));
   }
 
   #agent(name: string): AgentEntry {
@@ -481,6 +518,7 @@ export class Engine {
     if (row.waiting_for) s.waiting_for = row.waiting_for;
     if (row.result) s.result = row.result;
     if (row.error) s.error = row.error;
+    if (row.remote_task_id) s.remote_task_id = row.remote_task_id;
     return s;
   }
 
@@ -609,6 +647,11 @@ export class Engine {
     const last = this.store.runs.lastOfSession(row.session_id) ?? row;
     // A live terminal program: the message is typed into it (same run).
     const liveCtx = this.#runs.get(last.id);
+    // A remote agent's question: the message is its answer (same run).
+    if (liveCtx?.session?.reply && liveCtx.row.waiting_for?.kind === 'input') {
+      await liveCtx.session.reply(message);
+      return this.summarize(liveCtx.row);
+    }
     if (liveCtx?.session?.terminal) {
       await liveCtx.session.terminal.send({ text: message, enter: true });
       return this.summarize(liveCtx.row);
@@ -1084,22 +1127,8 @@ export class Engine {
       }
       throw toBatonError(err);
     }
-    const row = this.store.runs.get(runId) as RunRow;
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    const ctx: RunCtx = {
-      touched: new Set(),
-      overlaps: [],
-      id: runId,
-      row,
-      recorder: new RunRecorder((type, data) => this.#append(ctx, type, data)),
-      abort: new AbortController(),
-      pending: new Map(),
-      started: false,
-      done,
-      resolveDone,
-    };
-    this.#runs.set(runId, ctx);
+    const ctx = this.#newCtx(this.store.runs.get(runId) as RunRow);
+    const row = ctx.row;
     this.#queue.push(ctx);
     this.#append(ctx, 'status', { status: 'queued' });
     this.#append(ctx, 'message', { role: 'user', text: p.prompt });
@@ -1109,6 +1138,26 @@ export class Engine {
     this.bus.emit('run', runId);
     queueMicrotask(() => this.#pump());
     return this.summarize(row);
+  }
+
+  /** The in-memory state of a run this process hosts, registered in #runs. */
+  #newCtx(row: RunRow): RunCtx {
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const ctx: RunCtx = {
+      touched: new Set(),
+      overlaps: [],
+      id: row.id,
+      row,
+      recorder: new RunRecorder((type, data) => this.#append(ctx, type, data)),
+      abort: new AbortController(),
+      pending: new Map(),
+      started: false,
+      done,
+      resolveDone,
+    };
+    this.#runs.set(row.id, ctx);
+    return ctx;
   }
 
   #append(ctx: RunCtx, type: EventType, data: Record<string, unknown>): void {
@@ -1165,26 +1214,36 @@ export class Engine {
 
   async #execute(ctx: RunCtx): Promise<void> {
     const timeoutMs = ctx.row.timeout_ms;
-    ctx.timeoutTimer = setTimeout(() => {
-      void this.#abortRun(ctx, {
-        status: 'timed_out',
-        force: false,
-        error: {
-          code: 'TIMED_OUT',
-          message: `the run exceeded its timeout of ${Math.round(timeoutMs / 1000)}s`,
-        },
-      });
-    }, timeoutMs);
+    // An adopted run keeps its original deadline.
+    const elapsed = ctx.followTaskId && ctx.row.started_at ? Date.now() - Date.parse(ctx.row.started_at) : 0;
+    ctx.timeoutTimer = setTimeout(
+      () => {
+        void this.#abortRun(ctx, {
+          status: 'timed_out',
+          force: false,
+          error: {
+            code: 'TIMED_OUT',
+            message: `the run exceeded its timeout of ${Math.round(timeoutMs / 1000)}s`,
+          },
+        });
+      },
+      Math.max(0, timeoutMs - elapsed),
+    );
     try {
-      this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
-      await this.#raceAbort(ctx, this.#prepareGit(ctx));
+      if (!ctx.followTaskId) {
+        this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
+        await this.#raceAbort(ctx, this.#prepareGit(ctx));
+      }
       const session = await this.#raceAbort(
         ctx,
         this.#acquireSession(ctx),
         (late) => void this.#close(late, 500),
       );
       ctx.session = session;
-      this.store.runs.update(ctx.id, { agent_pid: session.pid, agent_start: session.pidStart ?? null });
+      this.store.runs.update(ctx.id, {
+        agent_pid: session.pid || null,
+        agent_start: session.pidStart ?? null,
+      });
       for (const note of session.notes.splice(0)) this.#append(ctx, 'raw', { note });
       if (
         ctx.row.profile?.values.max_turns !== undefined &&
@@ -1226,11 +1285,20 @@ export class Engine {
             this.#setStatus(ctx, 'running', { waiting_for: null });
           }
         },
+        setRemoteTask: (taskId) => {
+          if (ctx.row.remote_task_id === taskId) return;
+          this.store.runs.update(ctx.id, { remote_task_id: taskId });
+          ctx.row.remote_task_id = taskId;
+          this.#append(ctx, 'raw', { remote_task_id: taskId });
+        },
       };
       const schema = ctx.row.output_schema ?? undefined;
       const native = schema !== undefined && this.#driverOf(ctx.row.agent).nativeStructuredOutput;
       const text = schema && !native ? withSchemaInstruction(ctx.row.prompt, schema) : ctx.row.prompt;
-      const turn = session.prompt(text, sink, native ? { outputSchema: schema } : {});
+      const turn =
+        ctx.followTaskId && session.followTask
+          ? session.followTask(ctx.followTaskId, sink)
+          : session.prompt(text, sink, native ? { outputSchema: schema } : {});
       turn.catch(() => undefined);
       let outcome;
       try {
@@ -1598,6 +1666,7 @@ export class Engine {
         command: command ?? entry.command,
         args,
         env: { ...launchEnv(entry), ...delegation },
+        ...(entry.remote ? { remote: { url: entry.remote.url, headers: remoteHeaders(entry.remote) } } : {}),
       },
       ...(typeof ctx.row.profile?.values.max_turns === 'number'
         ? { maxTurns: ctx.row.profile.values.max_turns }

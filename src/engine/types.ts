@@ -157,6 +157,8 @@ export type RunSummary = {
   waiting_for?: WaitingFor;
   result?: RunResult;
   error?: RunError;
+  /** Remote (A2A) agents: the task id on the remote side. */
+  remote_task_id?: string;
   last_seq: number;
 };
 

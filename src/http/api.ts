@@ -9,6 +9,7 @@ import { TOOLS, parseArgs } from '../mcp/tools.js';
 import { DashboardAuth, SESSION_COOKIE, sameSecret } from './auth.js';
 import { serveDashboard } from './dashboard.js';
 import { createMcpEndpoint } from './mcp.js';
+import { mountA2a } from './a2a.js';
 
 /** Largest request body /api reads. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -21,6 +22,8 @@ export type HttpOptions = {
   hostnames: string[];
   /** The port it listens on (the Host header must name it). */
   port: number;
+  /** Serve this baton's agents over A2A under /a2a; their runs work in `cwd`. */
+  a2a?: { cwd: string };
 };
 
 /** HTTP status for each error code a caller can get (JSON body `{ error: { code, message } }`). */
@@ -228,6 +231,18 @@ export function createHttpApp(
     }),
   );
   app.use('/mcp', requireToken);
+  if (opts.a2a) {
+    app.use(
+      '/a2a/*',
+      bodyLimit({
+        maxSize: MAX_BODY_BYTES,
+        onError: () => {
+          throw new BatonError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+        },
+      }),
+    );
+    mountA2a(app, engine, { cwd: opts.a2a.cwd, requireToken });
+  }
 
   // MCP over streamable HTTP (2026-07-28 per request, 2025 clients in stateful sessions).
   const mcp = createMcpEndpoint(engine);

@@ -49,7 +49,7 @@ export type HttpServer = {
  */
 export async function startHttpServer(
   app: App,
-  opts: { host: string; port: number; allowRemote: boolean; token: string },
+  opts: { host: string; port: number; allowRemote: boolean; token: string; a2a?: { cwd: string } },
 ): Promise<HttpServer> {
   const loopback = LOOPBACK.has(opts.host);
   if (!loopback && !opts.allowRemote) {
@@ -79,7 +79,12 @@ export async function startHttpServer(
     );
   });
   const port = (http.address() as AddressInfo).port;
-  ready.api = createHttpApp(app.engine, { token: opts.token, hostnames, port });
+  ready.api = createHttpApp(app.engine, {
+    token: opts.token,
+    hostnames,
+    port,
+    ...(opts.a2a ? { a2a: opts.a2a } : {}),
+  });
   const api = ready.api;
   const shown = opts.host.includes(':') && !opts.host.startsWith('[') ? `[${opts.host}]` : opts.host;
   const url = `http://${shown}:${port}`;

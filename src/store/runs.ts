@@ -61,6 +61,8 @@ export type RunRow = {
   host_start: string | null;
   agent_pid: number | null;
   agent_start: string | null;
+  /** Remote (A2A) agents: the task id on the remote side. */
+  remote_task_id: string | null;
 };
 
 /** A run's own git work tree. */
@@ -80,6 +82,7 @@ export type RunPatch = Partial<
     | 'host_start'
     | 'agent_pid'
     | 'agent_start'
+    | 'remote_task_id'
     | 'worktree'
     | 'repo_root'
     | 'base_tree'
@@ -215,6 +218,20 @@ export class RunTable {
           `UPDATE runs SET status = 'interrupted', ended_at = ?, waiting_for = NULL, error = ? WHERE id = ? AND status IN (${ACTIVE_SQL})`,
         )
         .run(new Date().toISOString(), JSON.stringify(error), id).changes === 1
+    );
+  }
+
+  /**
+   * Takes over an active run whose host process `deadPid` is gone (the run goes on here); false
+   * when another process took it first or it is no longer active.
+   */
+  adoptIfOrphan(id: string, deadPid: number | null, pid: number, start: string | null): boolean {
+    return (
+      this.#db
+        .prepare(
+          `UPDATE runs SET host_pid = ?, host_start = ?, waiting_for = NULL WHERE id = ? AND host_pid IS ? AND status IN (${ACTIVE_SQL})`,
+        )
+        .run(pid, start, id, deadPid).changes === 1
     );
   }
 
