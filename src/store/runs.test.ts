@@ -88,6 +88,7 @@ describe('RunTable', () => {
       host_start: null,
       agent_pid: null,
       agent_start: null,
+      remote_task_id: null,
     });
     expect(store.runs.getByLabel('fix-tests')?.id).toBe('run-1');
     expect(store.runs.getByLabel('nope')).toBeUndefined();
