@@ -14,6 +14,7 @@ const BENCHES = [
   'real-agents.mjs',
   'http.mjs',
   'terminal.mjs',
+  'a2a.mjs',
 ];
 /** Each benchmark is stopped (SIGTERM, then SIGKILL) after this long. */
 const LIMIT_MS = 120_000;
