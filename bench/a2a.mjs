@@ -6,8 +6,20 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, request } from 'node:http';
-import { CLI, fmt, makeEnv, median, percentile, report, runBench, sleep, steps, waitGone } from './lib.mjs';
+import { Agent } from 'node:http';
+import {
+  CLI,
+  apiCall,
+  fmt,
+  makeEnv,
+  median,
+  percentile,
+  report,
+  runBench,
+  sleep,
+  steps,
+  waitGone,
+} from './lib.mjs';
 
 const WORKERS = 3;
 const HOP_RUNS = Number(process.env.BENCH_HOP_RUNS ?? 20);
@@ -18,40 +30,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const envs = [];
 const children = [];
 
-function call(port, token, method, path, body) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: {
-          host: `127.0.0.1:${port}`,
-          authorization: `Bearer ${token}`,
-          ...(data ? { 'content-type': 'application/json' } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode, json: JSON.parse(text) });
-          } catch {
-            resolve({ status: res.statusCode, json: {} });
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
+const call = (port, token, method, path, body) => apiCall(port, token, method, path, body, agent);
 
 async function startServe(t, token, args) {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {

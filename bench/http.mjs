@@ -8,7 +8,19 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { CHROMIUM, CHROMIUM_ARGS } from '../test/fixtures/chromium.mjs';
-import { CLI, fmt, makeEnv, median, percentile, report, runBench, sleep, steps, waitGone } from './lib.mjs';
+import {
+  CLI,
+  apiCall,
+  fmt,
+  makeEnv,
+  median,
+  percentile,
+  report,
+  runBench,
+  sleep,
+  steps,
+  waitGone,
+} from './lib.mjs';
 
 const CLIENTS = 20;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -72,33 +84,7 @@ async function browserListeners(port, agent, runId, count) {
     ).flat();
 }
 
-function call(port, agent, method, path, body) {
-  return new Promise((resolve, reject) => {
-    const data = body ? JSON.stringify(body) : undefined;
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: {
-          authorization: `Bearer ${TOKEN}`,
-          ...(data ? { 'content-type': 'application/json' } : {}),
-        },
-      },
-      (res) => {
-        let raw = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (raw += d));
-        res.on('end', () => resolve({ status: res.statusCode, json: raw ? JSON.parse(raw) : {} }));
-      },
-    );
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
+const call = (port, agent, method, path, body) => apiCall(port, TOKEN, method, path, body, agent);
 
 /** Listens to a run's event stream; resolves with the delays (ms) from each event's ts to its arrival. */
 function listen(port, runId) {

@@ -2,6 +2,7 @@
 // statistics and table printing. Plain ESM, imports only the built dist/ and dependencies.
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
+import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import * as acp from '@agentclientprotocol/sdk/unstable';
@@ -309,4 +310,45 @@ export async function bareAcpTurn(child, cwd, prompt) {
     prompt: [{ type: 'text', text: prompt }],
   });
   return { res, text, conn };
+}
+
+/**
+ * One request to a `baton serve` on 127.0.0.1 with the bearer token; resolves with the status and
+ * the parsed JSON body ({} when the body is not JSON).
+ */
+export function apiCall(port, token, method, path, body, agent) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        ...(agent ? { agent } : {}),
+        headers: {
+          host: `127.0.0.1:${port}`,
+          authorization: `Bearer ${token}`,
+          ...(data ? { 'content-type': 'application/json' } : {}),
+        },
+      },
+      (res) => {
+        let raw = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (raw += d));
+        res.on('end', () => {
+          let json = {};
+          try {
+            json = raw ? JSON.parse(raw) : {};
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (data) req.write(data);
+    req.end();
+  });
 }

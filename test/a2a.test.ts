@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  alive,
   call,
   daemonPid,
   eventually,
@@ -232,14 +233,7 @@ describe('A2A between two baton instances', () => {
     await eventually(async () => ((await s.call('get_run', { run: run.run_id })) as Summary).remote_task_id);
     const old = daemonPid(a.home) as number;
     process.kill(old, 'SIGKILL');
-    await eventually(() => {
-      try {
-        process.kill(old, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await eventually(() => !alive(old));
     await sleep(200);
     // The next call starts a new daemon, which takes the run over and follows B's task again.
     const after = (await s.call('get_run', { run: run.run_id })) as Summary;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CLI,
+  alive,
   daemonPid,
   eventually,
   makeEnv,
@@ -31,15 +32,6 @@ function daemonsOf(home: string): number[] {
       return false;
     }
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('baton daemon', () => {

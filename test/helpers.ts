@@ -71,24 +71,25 @@ export function daemonPid(home: string): number | undefined {
   }
 }
 
+/** True while process `pid` exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Stops a daemon a test started (SIGTERM, then SIGKILL after 10 s), synchronously. */
 export function stopDaemon(home: string): void {
   const pid = daemonPid(home);
-  if (pid === undefined) return;
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!alive()) return;
+  if (pid === undefined || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  while (alive() && Date.now() < deadline) Atomics.wait(pause, 0, 0, 50);
-  if (alive()) process.kill(pid, 'SIGKILL');
+  while (alive(pid) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 50);
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 /** A script for the fixture agent's next turn. */

@@ -4,7 +4,7 @@ import { StdioServerTransport, serveStdio } from '@modelcontextprotocol/server/s
 import { openApp, type App } from '../app.js';
 import { resolveHome } from '../config.js';
 import { toBatonError } from '../errors.js';
-import { handleControlOp } from '../ipc/control.js';
+import { answerLines, handleControlOp } from '../ipc/control.js';
 import { buildMcpServer } from '../mcp/server.js';
 import { killAllChildrenNow } from '../process/child.js';
 import { processStartTime } from '../process/identity.js';
@@ -168,29 +168,7 @@ export async function runDaemon(): Promise<void> {
     socket.resume();
   };
 
-  const serveControlChannel = (socket: Socket) => {
-    let buf = '';
-    let chain = Promise.resolve();
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > 8 * 1024 * 1024) {
-        socket.destroy();
-        return;
-      }
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        // Answers go out in request order.
-        chain = chain.then(async () => {
-          const answer = await controlRequest(line);
-          if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
-        });
-      }
-    });
-    socket.resume();
-  };
+  const serveControlChannel = (socket: Socket) => answerLines(socket, 8 * 1024 * 1024, controlRequest);
 
   const controlRequest = async (line: string): Promise<unknown> => {
     let op: { op?: string; force?: boolean; input?: unknown };

@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Engine, RemoteHosts, RemoteOp } from '../engine/engine.js';
 import type { RunSummary } from '../engine/types.js';
@@ -30,22 +30,8 @@ export function serveControl(
     // no stale socket
   }
   const server: Server = createServer((socket) => {
-    let buf = '';
-    socket.setEncoding('utf8');
     socket.on('error', () => undefined);
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE) {
-        socket.destroy();
-        return;
-      }
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        void handle(engine, line).then((answer) => socket.write(`${JSON.stringify(answer)}\n`));
-      }
-    });
+    answerLines(socket, MAX_LINE, (line) => handle(engine, line));
   });
   server.on('error', (err) =>
     onError(
@@ -71,6 +57,37 @@ export function serveControl(
       }
     },
   };
+}
+
+/**
+ * Reads one JSON request per line from `socket` and writes one JSON answer per line, in request
+ * order. A line over `maxBytes` closes the connection.
+ */
+export function answerLines(
+  socket: Socket,
+  maxBytes: number,
+  handle: (line: string) => Promise<unknown>,
+): void {
+  let buf = '';
+  let chain = Promise.resolve();
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buf += chunk;
+    if (buf.length > maxBytes) {
+      socket.destroy();
+      return;
+    }
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      chain = chain.then(async () => {
+        const answer = await handle(line);
+        if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+      });
+    }
+  });
+  socket.resume();
 }
 
 async function handle(engine: Engine, line: string): Promise<unknown> {
