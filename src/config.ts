@@ -40,6 +40,8 @@ const agentSchema = z.strictObject({
   exit_keys: z.array(z.string()).optional(),
   /** Terminal agents: how long the screen must be unchanged to count as stable. */
   idle_time: durationSchema.optional(),
+  /** Terminal agents: how long after pasting a prompt Enter is pressed (default 60ms). */
+  enter_delay: durationSchema.optional(),
 });
 
 const worktreesSchema = z.strictObject({
@@ -205,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
     if (a.idle_time !== undefined) duration(a.idle_time, `agents.${name}.idle_time`, 0);
+    if (a.enter_delay !== undefined) duration(a.enter_delay, `agents.${name}.enter_delay`, 0);
   }
   // A profile's agent is checked against the catalog at spawn time (AGENT_NOT_FOUND names the choices).
   for (const [name, p] of Object.entries(file.profiles ?? {})) {

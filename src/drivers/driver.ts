@@ -144,6 +144,8 @@ export type TerminalOptions = {
   idlePattern?: string;
   exitKeys?: string[];
   idleMs?: number;
+  /** Milliseconds between a paste and its Enter (default 60). */
+  enterDelayMs?: number;
   width: number;
   height: number;
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectMenu } from './terminal.js';
+import { choiceKind, detectMenu } from './terminal.js';
 
 describe('detectMenu', () => {
   it("reads Claude Code's permission menu: the question and every numbered choice", () => {
@@ -38,5 +38,56 @@ describe('detectMenu', () => {
         { key: '2', name: 'b' },
       ],
     });
+  });
+
+  it("reads Gemini CLI's boxed dialog (│ borders, ● marker) and Codex's approval menu", () => {
+    const gemini = [
+      '╭──────────────────────────────────────────────────────────╮',
+      '│ ? WriteFile  Writing to hello.txt                        │',
+      '│ ╭──────────────────────────────────────────────────────╮ │',
+      '│ │ 1 written through the gemini TUI                     │ │',
+      '│ ╰──────────────────────────────────────────────────────╯ │',
+      '│ Apply this change?                                       │',
+      '│                                                          │',
+      '│ ● 1. Allow once                                          │',
+      '│   2. Allow for this session                              │',
+      '│   3. Modify with external editor                         │',
+      '│   4. No, suggest changes (esc)                           │',
+      '╰──────────────────────────────────────────────────────────╯',
+    ].join('\n');
+    expect(detectMenu(gemini)).toEqual({
+      question: 'Apply this change?',
+      options: [
+        { key: '1', name: 'Allow once' },
+        { key: '2', name: 'Allow for this session' },
+        { key: '3', name: 'Modify with external editor' },
+        { key: '4', name: 'No, suggest changes (esc)' },
+      ],
+    });
+    const codex = [
+      '  Would you like to make the following edits?',
+      '',
+      '  Destination: /work/hello.txt',
+      '',
+      '› 1. Yes, proceed (y)',
+      "  2. Yes, and don't ask again for these files (a)",
+      '  3. No, and tell Codex what to do differently (esc)',
+      '',
+      '  Press enter to confirm or esc to cancel',
+    ].join('\n');
+    expect(detectMenu(codex)?.question).toBe('Would you like to make the following edits?');
+    expect(detectMenu(codex)?.options.map((o) => o.key)).toEqual(['1', '2', '3']);
+  });
+});
+
+describe('choiceKind', () => {
+  it('allows, always allows, rejects, and leaves out a choice that is neither', () => {
+    expect(choiceKind('Yes, proceed (y)')).toBe('allow_once');
+    expect(choiceKind('Allow for this session')).toBe('allow_always');
+    expect(choiceKind("Yes, and don't ask again for these files (a)")).toBe('allow_always');
+    expect(choiceKind('No, suggest changes (esc)')).toBe('reject_once');
+    expect(choiceKind('Modify with external editor')).toBeUndefined();
+    // Unknown words fail closed.
+    expect(choiceKind('Something else')).toBe('reject_once');
   });
 });

@@ -22,6 +22,8 @@ import type {
 const POLL_MS = 150;
 /** A screen unchanged this long is "stable": a prompt on it means the program waits for input. */
 const DEFAULT_IDLE_MS = 800;
+/** How long after a paste Enter is pressed (a TUI may take an Enter right after a paste as a newline). */
+const DEFAULT_ENTER_DELAY_MS = 60;
 /** Screen snapshots are recorded at most this often. */
 const SNAPSHOT_MS = 1000;
 
@@ -60,8 +62,13 @@ export function tmuxSocket(home: string): string {
   return `baton-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`;
 }
 
-/** One line of a numbered choice menu: `❯ 1. Yes`, `  2) No`. */
-const MENU_LINE = /^\s*(?:[❯›>▸]\s*)?([1-9])[.)]\s+(\S.*?)\s*$/;
+/** One line of a numbered choice menu: `❯ 1. Yes`, `  2) No`, `● 1. Allow once`. */
+const MENU_LINE = /^\s*(?:[❯›>▸●]\s*)?([1-9])[.)]\s+(\S.*?)\s*$/;
+
+/** A line without the box drawn around it (`│ … │`, as Gemini CLI frames its dialogs). */
+function unboxed(line: string): string {
+  return line.replace(/^\s*(?:[│┃]\s?)+/, '').replace(/(?:\s*[│┃])+\s*$/, '');
+}
 
 /** A question with numbered choices, as agent TUIs show their permission prompts. */
 export type Menu = { question: string; options: { key: string; name: string }[] };
@@ -71,7 +78,7 @@ export type Menu = { question: string; options: { key: string; name: string }[] 
  * it: `Do you want to create hello.txt?` / `❯ 1. Yes` / `2. Yes, and …` / `3. No`.
  */
 export function detectMenu(screen: string): Menu | undefined {
-  const lines = screen.split('\n');
+  const lines = screen.split('\n').map(unboxed);
   for (let end = lines.length - 1; end >= 0; end--) {
     if (!MENU_LINE.test(lines[end] ?? '')) continue;
     let start = end;
@@ -96,9 +103,13 @@ export function detectMenu(screen: string): Menu | undefined {
   return undefined;
 }
 
-/** The permission kind of a menu choice, from its words. */
-function choiceKind(name: string): 'allow_once' | 'allow_always' | 'reject_once' {
+/**
+ * The permission kind of a menu choice, from its words; undefined for a choice that is neither
+ * (Gemini CLI's "Modify with external editor" opens a dialog): it is not offered.
+ */
+export function choiceKind(name: string): 'allow_once' | 'allow_always' | 'reject_once' | undefined {
   if (/^(no|deny|reject|cancel|abort|don't)\b/i.test(name)) return 'reject_once';
+  if (/external editor|^modify\b|^edit\b/i.test(name)) return undefined;
   if (/^(yes|allow|approve|accept|proceed|ok|continue|run)\b/i.test(name)) {
     return /always|don't ask|do not ask|for this session|auto-approve|all\b/i.test(name)
       ? 'allow_always'
@@ -197,13 +208,19 @@ class TerminalSession implements AgentSession {
     if (input.text) {
       const buf = `baton-${randomBytes(4).toString('hex')}`;
       await this.#tmux(['load-buffer', '-b', buf, '-'], input.text);
+      // tmux 3.3a's server crashes on a paste into a dead pane (every session on it is lost):
+      // look right before pasting, not only at the last poll.
+      if ((await this.#probe()).dead) {
+        await this.#tmux(['delete-buffer', '-b', buf]).catch(() => undefined);
+        throw new BatonError('RUN_FINISHED', 'the program has exited');
+      }
       await this.#tmux(['paste-buffer', '-p', '-d', '-b', buf, '-t', target]);
     }
     for (const key of input.keys ?? []) await this.#tmux(['send-keys', '-t', target, key]);
     if (input.enter) {
       // Give the program a moment to take the paste, then Enter; if the screen did not move,
       // Enter again once (a TUI that was still redrawing may have dropped it).
-      await sleep(input.text ? 60 : 0);
+      await sleep(input.text ? (this.#opts.enterDelayMs ?? DEFAULT_ENTER_DELAY_MS) : 0);
       await this.#tmux(['send-keys', '-t', target, 'Enter']);
       const changed = await this.#waitChange(before, 1500);
       if (!changed && !this.#dead) await this.#tmux(['send-keys', '-t', target, 'Enter']);
@@ -367,7 +384,10 @@ class TerminalSession implements AgentSession {
     const ask: PermissionAsk = {
       title: menu.question,
       tool_call: { kind: 'terminal', title: menu.question },
-      options: menu.options.map((o) => ({ option_id: o.key, name: o.name, kind: choiceKind(o.name) })),
+      options: menu.options.flatMap((o) => {
+        const kind = choiceKind(o.name);
+        return kind ? [{ option_id: o.key, name: o.name, kind }] : [];
+      }),
     };
     const answer = await sink.requestPermission(ask, signal);
     if (answer.outcome !== 'selected' || this.#closed || this.#dead) return;

@@ -59,7 +59,13 @@ export type AgentEntry = {
   capabilities?: AgentCapabilities;
   demo?: boolean;
   /** Terminal agents: screen patterns, exit keys, stable-screen time. */
-  terminal?: { readyPattern?: string; idlePattern?: string; exitKeys?: string[]; idleMs?: number };
+  terminal?: {
+    readyPattern?: string;
+    idlePattern?: string;
+    exitKeys?: string[];
+    idleMs?: number;
+    enterDelayMs?: number;
+  };
   /** Remote (a2a) agents: where they are and how to authenticate. */
   remote?: RemoteAgent;
 };
@@ -312,6 +318,54 @@ export const BUILTIN_AGENTS: readonly AgentEntry[] = [
     terminal: { readyPattern: '^\\s*❯\\s*$', idlePattern: '^\\s*❯\\s*$', exitKeys: ['/exit'] },
   },
   {
+    name: 'codex-tui',
+    driver: 'terminal',
+    command: 'codex',
+    // No background app-server daemon: it would outlive the run (its own session) and a sandboxed
+    // write through it failed offline.
+    args: ['--no-daemon'],
+    env: {},
+    description:
+      "OpenAI Codex's interactive UI in a terminal (tmux): watch or take over with baton attach. Its approval menus become permission requests.",
+    source: 'builtin',
+    install:
+      'npm install -g @openai/codex (then run codex once yourself: log in, trust the folder, dismiss the model notices)',
+    credentials: OPENAI_CREDENTIALS,
+    capabilities: TERMINAL_CAPABILITIES,
+    terminal: {
+      readyPattern: '^› Ask Codex to do anything\\s*$',
+      // The input box stays on screen while codex works (and streams text without a status line):
+      // idle is the box under "Worked for …" or "■ …" (a finished or interrupted turn), or a fresh screen.
+      idlePattern:
+        '^\\s*(?:Worked for .*|■ .*)\\n\\s*\\n› Ask Codex to do anything\\s*$|(?<![\\s\\S])(?![\\s\\S]*^› (?!Ask Codex to do anything))[\\s\\S]*^› Ask Codex to do anything\\s*$',
+      exitKeys: ['/quit'],
+    },
+  },
+  {
+    name: 'gemini-tui',
+    driver: 'terminal',
+    command: 'gemini',
+    args: [],
+    // Like the gemini ACP entry: the run's cwd is a folder the caller chose (within baton's roots).
+    env: { GEMINI_CLI_TRUST_WORKSPACE: 'true' },
+    description:
+      "Gemini CLI's interactive UI in a terminal (tmux): watch or take over with baton attach. Its approval dialogs become permission requests.",
+    source: 'builtin',
+    install: 'npm install -g @google/gemini-cli (then run gemini once yourself to choose how it logs in)',
+    credentials: GEMINI_CREDENTIALS,
+    capabilities: TERMINAL_CAPABILITIES,
+    terminal: {
+      readyPattern: '^ >   Type your message or @path/to/file\\s*$',
+      // Working, the line above the input box animates ("⠋ Thinking... (esc to cancel, 5s)");
+      // idle, it holds only the shortcuts hint.
+      idlePattern:
+        '^\\s+\\? for shortcuts\\s*\\n─+\\s*\\n(?:.*\\n){0,3}? >   Type your message or @path/to/file\\s*$',
+      exitKeys: ['C-c', 'C-c'],
+      // Gemini CLI takes an Enter within 40 ms of a paste as a newline.
+      enterDelayMs: 300,
+    },
+  },
+  {
     name: 'terminal',
     driver: 'terminal',
     command: 'sh',
@@ -384,6 +438,10 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
                 a.idle_time === undefined
                   ? inheritedTerminal?.idleMs
                   : parseDuration(a.idle_time, 'idle_time'),
+              enterDelayMs:
+                a.enter_delay === undefined
+                  ? inheritedTerminal?.enterDelayMs
+                  : parseDuration(a.enter_delay, 'enter_delay'),
             },
           }
         : {}),
