@@ -22,6 +22,7 @@ function env(): TestEnv {
     agents: {
       python: { driver: 'terminal', command: 'python3', args: ['-q'], exit_keys: ['C-d'] },
       confirm: { driver: 'terminal', command: 'sh', args: [join(DIR, 'confirm.sh')] },
+      lettered: { driver: 'terminal', command: 'sh', args: [join(DIR, 'lettered.sh')] },
       checksum: {
         driver: 'terminal',
         command: 'python3',
@@ -112,6 +113,23 @@ describe('terminal runs (tmux)', () => {
     expect(done.result.stop_reason).toBe('exit 3');
     expect(done.result.text).toContain('Aborted.');
     await eventually(() => tmuxSessions(t).length === 0);
+  });
+
+  it("a question with lettered choices (aider's (Y)es/(N)o/(D)on't ask again) waits with those options", async () => {
+    t = env();
+    s = await startServer(t);
+    const run = (await s.call('spawn_run', { agent: 'lettered', cwd: t.work })) as Summary;
+    const asked = await waitStatus(s, run.run_id, ['waiting']);
+    expect(asked.waiting_for).toMatchObject({ kind: 'permission', title: 'Create new file hello.txt?' });
+    expect(asked.waiting_for.options.map((o: Summary) => [o.option_id, o.kind])).toEqual([
+      ['y', 'allow_once'],
+      ['n', 'reject_once'],
+      ['d', 'reject_always'],
+    ]);
+    await s.call('answer_permission', { run: run.run_id, option_id: 'd' });
+    const done = await waitStatus(s, run.run_id, ['completed', 'failed']);
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toContain('answer=d');
   });
 
   it('a 5 KB multi-line prompt is delivered whole', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { choiceKind, detectMenu } from './terminal.js';
+import { choiceKind, detectLettered, detectMenu } from './terminal.js';
 
 describe('detectMenu', () => {
   it("reads Claude Code's permission menu: the question and every numbered choice", () => {
@@ -89,5 +89,25 @@ describe('choiceKind', () => {
     expect(choiceKind('Modify with external editor')).toBeUndefined();
     // Unknown words fail closed.
     expect(choiceKind('Something else')).toBe('reject_once');
+  });
+});
+
+describe('detectLettered', () => {
+  it("reads aider's lettered questions, and nothing else", () => {
+    expect(detectLettered("Create new file hello.txt? (Y)es/(N)o/(D)on't ask again [Yes]: ")).toEqual({
+      question: 'Create new file hello.txt?',
+      options: [
+        { key: 'y', name: 'Yes' },
+        { key: 'n', name: 'No' },
+        { key: 'd', name: "Don't ask again" },
+      ],
+    });
+    expect(
+      detectLettered("Run shell command? (Y)es/(N)o/(A)ll/(S)kip all/(D)on't ask again [Yes]:")?.options.map(
+        (o) => o.key,
+      ),
+    ).toEqual(['y', 'n', 'a', 's', 'd']);
+    expect(detectLettered('Continue? [y/N]')).toBeUndefined();
+    expect(detectLettered('> ')).toBeUndefined();
   });
 });

@@ -29,6 +29,30 @@ const SNAPSHOT_MS = 1000;
 
 /** A yes/no question on the last line: `Continue? [y/N]`, `(y/n)`, `[yes/no]`. */
 const CONFIRM = /(\[|\()\s*(y(?:es)?\s*\/\s*n(?:o)?)\s*(\]|\))\s*[:?]?\s*$/i;
+/** Aider-style lettered choices on the last line: `Create new file? (Y)es/(N)o/(D)on't ask again [Yes]: `. */
+const LETTERED = /^(.*?)\s*\(Y\)es\/\(N\)o((?:\/\([A-Z]\)[^/[]+)*)\s*\[[^\]]*\]:\s*$/;
+const LETTER_KINDS: Record<string, 'allow_once' | 'allow_always' | 'reject_once' | 'reject_always'> = {
+  y: 'allow_once',
+  n: 'reject_once',
+  a: 'allow_always',
+  s: 'reject_always',
+  d: 'reject_always',
+};
+
+/**
+ * A question with lettered choices (as aider asks): the question and the choices, answered by
+ * typing the letter; undefined when the line is not one.
+ */
+export function detectLettered(line: string): Menu | undefined {
+  const m = LETTERED.exec(line.trim());
+  if (!m) return undefined;
+  const options = [...`(Y)es/(N)o${m[2] ?? ''}`.matchAll(/\(([A-Z])\)([^/[]*)/g)].map((c) => ({
+    key: (c[1] ?? '').toLowerCase(),
+    name: `${c[1]}${(c[2] ?? '').trim()}`,
+  }));
+  return { question: (m[1] ?? '').trim() || line.trim(), options };
+}
+
 /** Shell-like prompts at the end of the cursor line: `>>> `, `$ `, `# `, `> `, `❯ `, `% `, `In [3]: `. */
 const PROMPT = /(^|\s)(>>>|\.\.\.|\$|#|>|❯|›|%|In \[\d+\]:)\s*$/;
 
@@ -347,6 +371,10 @@ class TerminalSession implements AgentSession {
             asked = screen;
             waiting = 'confirm';
             void this.#choose(menu, sink, abort.signal);
+          } else if (detectLettered(last) && asked !== screen) {
+            asked = screen;
+            waiting = 'confirm';
+            void this.#confirmLettered(detectLettered(last) as Menu, sink, abort.signal);
           } else if (CONFIRM.test(last) && asked !== screen) {
             asked = screen;
             waiting = 'confirm';
@@ -373,6 +401,21 @@ class TerminalSession implements AgentSession {
         { option_id: 'y', name: 'Yes (types y)', kind: 'allow_once' },
         { option_id: 'n', name: 'No (types n)', kind: 'reject_once' },
       ],
+    };
+    const answer = await sink.requestPermission(ask, signal);
+    if (answer.outcome !== 'selected' || this.#closed || this.#dead) return;
+    await this.#send({ text: answer.option_id, enter: true }).catch(() => undefined);
+  }
+
+  /** Lettered choices become a permission request; the answer types the letter and Enter. */
+  async #confirmLettered(menu: Menu, sink: TurnSink, signal: AbortSignal): Promise<void> {
+    const ask: PermissionAsk = {
+      title: menu.question,
+      tool_call: { kind: 'terminal', title: menu.question },
+      options: menu.options.flatMap((o) => {
+        const kind = LETTER_KINDS[o.key];
+        return kind ? [{ option_id: o.key, name: `${o.name} (types ${o.key})`, kind }] : [];
+      }),
     };
     const answer = await sink.requestPermission(ask, signal);
     if (answer.outcome !== 'selected' || this.#closed || this.#dead) return;

@@ -366,6 +366,21 @@ export const BUILTIN_AGENTS: readonly AgentEntry[] = [
     },
   },
   {
+    name: 'aider',
+    driver: 'terminal',
+    command: 'aider',
+    args: [],
+    env: {},
+    description:
+      'Aider, the AI pair programmer, in a terminal (tmux): its (Y)es/(N)o questions become permission requests. Patterns not yet tested against the real aider.',
+    source: 'builtin',
+    install:
+      'python -m pip install aider-install && aider-install (then give it a model and key in ~/.aider.conf.yml)',
+    capabilities: TERMINAL_CAPABILITIES,
+    // Its input prompt: "> " (code mode) or "<mode>> " (architect, ask...).
+    terminal: { readyPattern: '^(?:[a-z-]+)?> ?$', idlePattern: '^(?:[a-z-]+)?> ?$', exitKeys: ['/exit'] },
+  },
+  {
     name: 'terminal',
     driver: 'terminal',
     command: 'sh',
