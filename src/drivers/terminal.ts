@@ -325,9 +325,10 @@ class TerminalSession implements AgentSession {
           // The end of the output (history included: tmux may scroll it off the visible screen
           // when the pane dies), without tmux's "Pane is dead" line.
           // A program that prints and exits at once may be seen dead a moment before tmux has drawn
-          // its last output (seen in the suite): read again briefly while the screen is empty.
+          // its last output (seen in the suite, more often on a loaded machine): read again for up
+          // to a second while the screen is empty.
           let kept = '';
-          for (let i = 0; i < 6 && !kept; i++) {
+          for (let i = 0; i < 20 && !kept; i++) {
             if (i > 0) await sleep(50);
             const all = await this.#tmux([
               'capture-pane',
