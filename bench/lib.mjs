@@ -51,10 +51,11 @@ export function makeEnv(extraConfig = {}) {
 export const steps = (...s) => JSON.stringify({ steps: s });
 
 /** Starts `baton mcp` and connects an MCP client; returns timing of the connect (initialize). */
-export async function startServer(t) {
+export async function startServer(t, opts = {}) {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CLI, 'mcp'],
+    // Standalone unless asked: the runs (and the memory measured) are in this process.
+    args: [CLI, 'mcp', ...(opts.daemon ? [] : ['--standalone'])],
     env: t.env,
     stderr: 'pipe',
   });
@@ -310,6 +311,19 @@ export async function bareAcpTurn(child, cwd, prompt) {
     prompt: [{ type: 'text', text: prompt }],
   });
   return { res, text, conn };
+}
+
+/** Stops the daemon of a bench's BATON_HOME, if one runs (SIGTERM, waits up to 10 s). */
+export async function stopDaemon(home) {
+  let pid;
+  try {
+    pid = JSON.parse(readFileSync(join(home, 'daemon.pid'), 'utf8')).pid;
+  } catch {
+    return;
+  }
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  killPids(await waitGone([pid], 10_000));
 }
 
 /**

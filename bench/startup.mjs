@@ -1,5 +1,7 @@
 // Startup of `baton mcp`: time from spawning `node dist/cli/main.js mcp` to the MCP initialize
-// answer (the client's connect resolving), N=10 after a first start on a fresh BATON_HOME.
+// answer (the client's connect resolving), N=10 after a first start on a fresh BATON_HOME; in
+// standalone mode (the server in that process) and as the daemon's front (the daemon running,
+// and the first call that has to start it).
 import { spawn } from 'node:child_process';
 import {
   fmt,
@@ -10,6 +12,7 @@ import {
   report,
   runBench,
   startServer,
+  stopDaemon,
   waitGone,
 } from './lib.mjs';
 
@@ -18,8 +21,8 @@ const t = makeEnv();
 let server;
 
 /** One start: connect (spawn + initialize + initialized), then close and check it is gone. */
-async function once() {
-  server = await startServer(t);
+async function once(daemon = false) {
+  server = await startServer(t, { daemon });
   const ms = server.connectMs;
   const pid = server.pid;
   await server.close();
@@ -43,12 +46,17 @@ async function main() {
   const first = await once(); // creates the database and applies the migrations
   const xs = [];
   for (let i = 0; i < N; i++) xs.push(await once());
+  // Daemon mode: the first call starts the daemon, later ones only start the front.
+  const daemonFirst = await once(true);
+  const fronts = [];
+  for (let i = 0; i < N; i++) fronts.push(await once(true));
+  await stopDaemon(t.home);
   const nodeXs = [];
   for (let i = 0; i < 5; i++) nodeXs.push(await bareNode());
   const med = median(xs);
   const p90 = percentile(xs, 90);
   report(
-    `startup — spawn of baton mcp → MCP initialize answered, N=${N}`,
+    `startup — spawn of baton mcp → MCP initialize answered, N=${N} (rows without "daemon": --standalone)`,
     ['figure', 'ms'],
     [
       ['median', `${fmt(med)} ${med < 300 ? '(< 300 ok)' : '(ABOVE 300 target)'}`],
@@ -56,6 +64,11 @@ async function main() {
       ['min', fmt(Math.min(...xs))],
       ['max', fmt(Math.max(...xs))],
       ['first start (fresh BATON_HOME, migrations)', fmt(first)],
+      [
+        'daemon front, daemon running: median / p90',
+        `${fmt(median(fronts))} / ${fmt(percentile(fronts, 90))}`,
+      ],
+      ['daemon front, first call starts the daemon', fmt(daemonFirst)],
       ['reference: node -e 0 spawn → exit, median of 5', fmt(median(nodeXs))],
     ],
     [`Samples ms: ${xs.map((x) => fmt(x)).join(', ')}.`],
@@ -68,5 +81,6 @@ runBench(main, async () => {
     await server.close();
     killPids(await waitGone([pid], 3000));
   }
+  await stopDaemon(t.home);
   t.cleanup();
 });
