@@ -198,15 +198,21 @@ class TerminalSession implements AgentSession {
     };
   }
 
-  /** The program's exit status, written by the wrapper it runs under (absent: killed by a signal). */
-  #exitCode(): number | null {
+  /**
+   * The program's exit status, written by the wrapper it runs under: a number once the program
+   * has exited (the wrapper then holds the terminal open until the file is removed), null when
+   * it was killed by a signal, undefined while it runs.
+   */
+  #exitStatus(): number | null | undefined {
+    let text: string;
     try {
-      const text = readFileSync(this.#exitFile, 'utf8').trim();
-      rmSync(this.#exitFile, { force: true });
-      return /^\d+$/.test(text) ? Number(text) : null;
+      text = readFileSync(this.#exitFile, 'utf8');
     } catch {
-      return null;
+      return undefined;
     }
+    // Written but not yet flushed: next poll.
+    if (!text.endsWith('\n')) return undefined;
+    return /^\d+$/.test(text.trim()) ? Number(text.trim()) : null;
   }
 
   /** The screen (visible part plus `lines` of history when asked), plain or with ANSI kept. */
@@ -319,8 +325,9 @@ class TerminalSession implements AgentSession {
           if (waiting === 'input') sink.setInputWaiting?.(undefined);
           if (waiting) waiting = undefined;
         }
-        if (p.dead) {
-          const code = this.#exitCode();
+        const status = this.#exitStatus();
+        if (p.dead || status !== undefined) {
+          const code = status ?? null;
           this.#dead = { code };
           // The end of the output (history included: tmux may scroll it off the visible screen
           // when the pane dies), without tmux's "Pane is dead" line.
@@ -345,6 +352,8 @@ class TerminalSession implements AgentSession {
               .join('\n')
               .replace(/\s+$/, '');
           }
+          // Read: the wrapper may let the terminal close now.
+          rmSync(this.#exitFile, { force: true });
           sink.emit({
             type: 'terminal',
             data: { kind: 'screen', screen: tailLines(kept, this.#opts.height).join('\n'), final: true },
@@ -532,9 +541,12 @@ export class TerminalDriver implements Driver {
       '--',
       // tmux does not always report a dead pane's exit status (seen with 3.3a): a wrapper shell
       // writes it to a file. Not exec'd, so the status is known; C-c reaches both (one group).
+      // Then it keeps the terminal open until baton has read the screen and removed the file (5 s
+      // at most): a program that prints and exits at once lost its output when the terminal
+      // closed before tmux had read it (seen under load).
       'sh',
       '-c',
-      'f=$1; shift; "$@"; c=$?; echo "$c" > "$f"; exit "$c"',
+      'f=$1; shift; "$@"; c=$?; echo "$c" > "$f"; i=0; while [ -e "$f" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit "$c"',
       'baton-terminal',
       exitFile,
       o.agent.command,

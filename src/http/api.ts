@@ -27,7 +27,7 @@ export type HttpOptions = {
 };
 
 /** HTTP status for each error code a caller can get (JSON body `{ error: { code, message } }`). */
-function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 503 {
+function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 500 | 503 {
   switch (code) {
     case 'INVALID_PARAMS':
     case 'NOT_A_GIT_REPO':
@@ -61,6 +61,8 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 50
       return 422;
     case 'PAYLOAD_TOO_LARGE':
       return 413;
+    case 'RATE_LIMITED':
+      return 429;
     case 'HOST_UNREACHABLE':
       return 503;
     default:
@@ -108,6 +110,45 @@ function parseHost(host: string): { name: string; port: string | undefined } {
 
 /** What the /api middleware learned about the request: who acts (`api` with the token, `dashboard` with a login cookie). */
 type Env = { Variables: { by: string } };
+
+/** The client's address (the TCP peer), for per-client limits. */
+function remoteAddress(c: Context<Env>): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+/**
+ * Wrong bearer tokens per client address: after 20 in a minute, that address is refused (429)
+ * until the minute is over, whatever token it sends (so a guess cannot be confirmed meanwhile).
+ */
+class GuessLimiter {
+  static readonly LIMIT = 20;
+  static readonly WINDOW_MS = 60_000;
+  readonly #failures = new Map<string, number[]>();
+
+  #recent(from: string): number[] {
+    const now = Date.now();
+    const list = (this.#failures.get(from) ?? []).filter((t) => now - t < GuessLimiter.WINDOW_MS);
+    if (list.length) this.#failures.set(from, list);
+    else this.#failures.delete(from);
+    return list;
+  }
+
+  failed(from: string): void {
+    const list = this.#recent(from);
+    list.push(Date.now());
+    this.#failures.set(from, list);
+    // Bounded: a flood of addresses cannot grow the map without limit.
+    if (this.#failures.size > 10_000) this.#failures.delete(this.#failures.keys().next().value as string);
+  }
+
+  /** Milliseconds until `from` may try again (0: it may). */
+  blockedFor(from: string): number {
+    const list = this.#recent(from);
+    if (list.length < GuessLimiter.LIMIT) return 0;
+    return GuessLimiter.WINDOW_MS - (Date.now() - (list[list.length - GuessLimiter.LIMIT] as number));
+  }
+}
 
 function runTool(c: Context<Env>, engine: Engine, name: string, args: unknown) {
   const def = TOOLS.find((t) => t.name === name);
@@ -183,8 +224,19 @@ export function createHttpApp(
   });
 
   const bearer = (c: Context<Env>) => /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
+  const guesses = new GuessLimiter();
   const requireToken = async (c: Context<Env>, next: () => Promise<void>) => {
     const m = bearer(c);
+    const from = remoteAddress(c);
+    const wait = guesses.blockedFor(from);
+    if (wait > 0) {
+      c.header('Retry-After', String(Math.ceil(wait / 1000)));
+      throw new BatonError(
+        'RATE_LIMITED',
+        `too many wrong tokens from ${from}; try again in ${Math.ceil(wait / 1000)}s`,
+      );
+    }
+    if (m && !sameSecret(m[1] ?? '', opts.token)) guesses.failed(from);
     if (!m || !sameSecret(m[1] ?? '', opts.token)) {
       c.header('WWW-Authenticate', 'Bearer realm="baton"');
       throw new BatonError(

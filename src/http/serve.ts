@@ -64,6 +64,9 @@ export async function startHttpServer(
   const http = createAdaptorServer({
     fetch: (req, env) =>
       ready.api ? ready.api.app.fetch(req, env) : new Response('starting', { status: 503 }),
+    // Slow clients (slow-loris) are cut off: headers within 10 s, a whole request within 2 min,
+    // checked every 2 s.
+    serverOptions: { headersTimeout: 10_000, requestTimeout: 120_000, connectionsCheckingInterval: 2_000 },
   }) as Server;
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err: NodeJS.ErrnoException) =>
