@@ -225,6 +225,15 @@ export function createHttpApp(
 
   const bearer = (c: Context<Env>) => /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
   const guesses = new GuessLimiter();
+  // Bodies past the limit are refused unread; the connection is closed (the rest of the body is
+  // still on its way, so it cannot carry another request).
+  const tooLarge = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => {
+      c.header('Connection', 'close');
+      throw new BatonError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    },
+  });
   const requireToken = async (c: Context<Env>, next: () => Promise<void>) => {
     const m = bearer(c);
     const from = remoteAddress(c);
@@ -273,26 +282,10 @@ export function createHttpApp(
     await next();
   });
   // A prompt may be 1,000,000 characters (up to 4 MB of UTF-8): bodies past 8 MB are refused unread.
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new BatonError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  app.use('/api/*', tooLarge);
   app.use('/mcp', requireToken);
   if (opts.a2a) {
-    app.use(
-      '/a2a/*',
-      bodyLimit({
-        maxSize: MAX_BODY_BYTES,
-        onError: () => {
-          throw new BatonError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-        },
-      }),
-    );
+    app.use('/a2a/*', tooLarge);
     mountA2a(app, engine, { cwd: opts.a2a.cwd, requireToken });
   }
 
