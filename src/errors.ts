@@ -73,5 +73,24 @@ export class BatonError extends Error {
 export function toBatonError(err: unknown): BatonError {
   if (err instanceof BatonError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new BatonError(
+      'STORE_ERROR',
+      `no space left to write baton's state (${message}); free space in BATON_HOME`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+    return new BatonError(
+      'STORE_ERROR',
+      code === 'SQLITE_FULL'
+        ? `the disk holding baton's database is full (${message}); free space in BATON_HOME`
+        : `the database cannot be written (${code}: ${message})`,
+      { cause: err },
+    );
+  }
   return new BatonError('INTERNAL', message, { cause: err });
 }

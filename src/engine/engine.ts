@@ -386,6 +386,9 @@ export class Engine {
     if (!row) {
       throw new BatonError('RUN_NOT_FOUND', `no run with id or label "${ref}"; list_runs shows the runs`);
     }
+    // What the store could not take yet (a full disk) is still the truth.
+    const unsaved = this.#unsaved.get(row.id);
+    if (unsaved) Object.assign(row, unsaved);
     // Honest status: a run whose baton process died since this one started is interrupted now.
     this.#interruptOrphan(row);
     return row;
@@ -781,7 +784,7 @@ export class Engine {
       isFinalStatus(row.status) || (until === 'attention' && row.status === 'waiting');
     const check = (): RunSummary[] =>
       ids
-        .map((id) => this.store.runs.get(id))
+        .map((id) => this.#row(id))
         .filter((r): r is RunRow => r !== undefined && (this.#interruptOrphan(r), isReady(r)))
         .map((r) => this.summarize(r));
     const now = check();
@@ -824,7 +827,7 @@ export class Engine {
 
   #pendingOf(ids: string[]): NonNullable<WaitResult['pending']> {
     return ids
-      .map((id) => this.store.runs.get(id))
+      .map((id) => this.#row(id))
       .filter((r): r is RunRow => r !== undefined)
       .map((r) => ({
         run_id: r.id,
@@ -1176,9 +1179,50 @@ export class Engine {
     this.#append(ctx, 'status', { status, ...eventData });
     const full = { status, ...patch };
     // The status event and the row change are stored in one transaction, then announced.
-    this.store.eventWriter.flush(() => this.store.runs.update(ctx.id, full));
+    try {
+      this.store.eventWriter.flush(() => this.store.runs.update(ctx.id, full));
+    } catch (err) {
+      // The store cannot be written (a full disk): the run goes on in memory, callers of this
+      // process see its real status, and the row is written once the store takes writes again.
+      this.#unsaved.set(ctx.id, { ...this.#unsaved.get(ctx.id), ...full });
+      this.#retryUnsaved();
+      this.onInternalError?.(
+        new BatonError(
+          'STORE_ERROR',
+          `run ${ctx.id} is ${status} but the store cannot be written: ${String((err as Error).message)}`,
+        ),
+      );
+    }
     Object.assign(ctx.row, full);
     this.bus.emit('run', ctx.id);
+  }
+
+  /** A run's row from the store, with what the store could not take yet laid over it. */
+  #row(id: string): RunRow | undefined {
+    const row = this.store.runs.get(id);
+    const unsaved = row && this.#unsaved.get(id);
+    return unsaved ? Object.assign(row, unsaved) : row;
+  }
+
+  /** Status changes the store refused (see #setStatus), per run, until they are written. */
+  readonly #unsaved = new Map<string, Partial<RunRow>>();
+  #unsavedTimer: NodeJS.Timeout | undefined;
+
+  #retryUnsaved(): void {
+    if (this.#unsavedTimer) return;
+    this.#unsavedTimer = setTimeout(() => {
+      this.#unsavedTimer = undefined;
+      for (const [id, patch] of [...this.#unsaved]) {
+        try {
+          this.store.eventWriter.flush(() => this.store.runs.update(id, patch));
+          this.#unsaved.delete(id);
+        } catch {
+          break;
+        }
+      }
+      if (this.#unsaved.size > 0) this.#retryUnsaved();
+    }, 2000);
+    this.#unsavedTimer.unref();
   }
 
   #activeCount(): number {
@@ -1467,7 +1511,11 @@ export class Engine {
       this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, 'run end');
     ctx.recorder.flush();
     if (out.error) this.#append(ctx, 'error', { ...out.error });
-    this.store.permissions.expireForRun(ctx.id, 'run end');
+    try {
+      this.store.permissions.expireForRun(ctx.id, 'run end');
+    } catch (err) {
+      this.onInternalError?.(err);
+    }
     this.#setStatus(
       ctx,
       status,

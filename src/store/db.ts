@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatonError } from '../errors.js';
@@ -25,9 +25,11 @@ export function openDb(file: string): Db {
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
   } catch (err) {
-    throw new BatonError('STORE_ERROR', `cannot open the database ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new BatonError(
+      'STORE_ERROR',
+      `cannot open the database ${file}: ${(err as Error).message}${whyNotWritable(dirname(file))}`,
+      { cause: err },
+    );
   }
   try {
     migrate(db);
@@ -70,4 +72,17 @@ export function migrate(db: Db): number {
     return version;
   });
   return apply.immediate();
+}
+
+/** Why a folder cannot be written to (read-only file system, permissions), or '' when it can. */
+function whyNotWritable(dir: string): string {
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EROFS'
+      ? ` (${dir} is on a read-only file system; point BATON_HOME at a writable folder)`
+      : ` (${dir} is not writable: ${code}; point BATON_HOME at a writable folder)`;
+  }
+  return '';
 }

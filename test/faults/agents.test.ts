@@ -8,6 +8,7 @@ import {
   ROOT,
   SCENARIO,
   eventually,
+  fixtureAgent,
   makeEnv,
   pidsMatching,
   startServer,
@@ -36,6 +37,7 @@ describe('agents that fail', () => {
   const start = async (agents: Record<string, unknown> = {}) => {
     t = makeEnv((dir) => ({
       agents: {
+        fixture: fixtureAgent(dir),
         'exits-at-once': { driver: 'acp', command: process.execPath, args: ['-e', 'process.exit(3)'] },
         forking: {
           driver: 'acp',
@@ -120,6 +122,7 @@ describe('agents that fail', () => {
     const done = await finished(id);
     clearInterval(sampler);
     expect(done.status).toBe('completed');
+    console.log(`100 MB flood: baton peak RSS ${peak.toFixed(0)} MiB, ${done.last_seq} events`);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThan(400);
     // Kept whole: messages are stored in pieces of at most 8,000 characters, 100 MB of them.

@@ -66,7 +66,10 @@ describe('disk full and read-only BATON_HOME', () => {
     expect(status.runs.total).toBeGreaterThanOrEqual(1);
     // A new run is refused or fails with the reason, never hangs.
     const next = await s.raw('spawn_run', { agent: 'fixture', cwd: t.work, prompt: 'hi' });
-    if (next.isError) expect((next.structuredContent as Summary).error.code).toBe('STORE_ERROR');
+    if (next.isError)
+      expect((next.structuredContent as Summary).error, JSON.stringify(next.structuredContent)).toMatchObject(
+        { code: 'STORE_ERROR' },
+      );
     else {
       const n = (await waitFor(s, (next.structuredContent as Summary).run_id, 'finished')) as Summary;
       expect(['completed', 'failed']).toContain(n.status);

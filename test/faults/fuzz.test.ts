@@ -8,7 +8,7 @@ import { ERROR_CODES } from '../../src/errors.js';
 import { TOOLS } from '../../src/mcp/tools.js';
 import { makeEnv, startServer, type Server, type Summary, type TestEnv } from '../helpers.js';
 
-const RUNS_PER_TOOL = Number(process.env.FUZZ_RUNS ?? 250);
+const RUNS_PER_TOOL = Number(process.env.FUZZ_RUNS ?? 1000);
 
 /** Values that break naive code: huge, negative, non-finite-ish, paths out of the roots, pointers. */
 const hostile = fc.oneof(
