@@ -11,6 +11,8 @@ const BENCHES = [
   'overhead.mjs',
   'ingest.mjs',
   'memory.mjs',
+  'scale.mjs',
+  'context.mjs',
   'real-agents.mjs',
   'http.mjs',
   'terminal.mjs',
