@@ -45,7 +45,7 @@ async function main() {
   }
   const spawnedMs = performance.now() - t0;
   for (const deadline = Date.now() + 110_000; ;) {
-    const n = (await server.call('list_runs', { status: 'running', limit: 500 })).runs.length;
+    const n = (await server.call('list_runs', { status: 'running', limit: 200 })).runs.length;
     if (n >= RUNS) break;
     if (Date.now() > deadline) throw new Error(`only ${n} of ${RUNS} runs reached running`);
     await sleep(200);

@@ -21,7 +21,6 @@ import { registerDaemonCommands } from './daemon.js';
 import { DaemonControl, sameVersion } from '../daemon/client.js';
 import { runMcpFront } from '../daemon/front.js';
 import { resolveHome } from '../config.js';
-import { runServe } from './serve.js';
 import {
   bold,
   cyan,
@@ -120,6 +119,8 @@ program
             `--port must be a whole number from 0 to 65535 (got ${opts.port})`,
           );
         }
+        // Loaded on demand: the HTTP stack (hono, the A2A SDK) is not needed by `baton mcp`.
+        const { runServe } = await import('./serve.js');
         await runServe({
           host: opts.host,
           port,
