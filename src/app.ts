@@ -62,6 +62,9 @@ export function openApp(
   );
   engine.onInternalError = (err) => log(`internal error: ${err instanceof Error ? err.stack : String(err)}`);
   const control = serveControl(engine, log);
+  // Long-lived processes show other processes' runs live (the dashboard of a serve whose runs the
+  // daemon hosts, a daemon with a standalone baton next to it).
+  const stopWatching = opts.daemon || opts.longLived ? engine.watchOtherProcesses() : () => undefined;
   const stopWebhooks = startWebhooks(engine, config.webhooks, log);
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -70,6 +73,7 @@ export function openApp(
         await engine.shutdown();
       } finally {
         stopWebhooks();
+        stopWatching();
         control.close();
         store.close();
       }

@@ -14,6 +14,9 @@ import {
   pidsMatching,
   pidsWithEnv,
   runCli,
+  serve,
+  sse,
+  stopServe,
   sleep,
   startServer,
   steps,
@@ -283,6 +286,45 @@ describe('baton daemon', () => {
     await eventually(() => !alive(pid), 15_000);
     const log = readFileSync(join(t.home, 'daemon.log'), 'utf8');
     expect(log).toContain('stopping: idle for 1s');
+  });
+
+  it("baton serve shows the daemon's runs live: SSE of a run it does not host, and the runs list", async () => {
+    t = makeEnv();
+    const s = await front();
+    const http = await serve(t);
+    try {
+      const run = (await s.call('spawn_run', {
+        agent: 'fixture',
+        cwd: t.work,
+        prompt: steps(
+          { message: 'one' },
+          { sleep: 1500 },
+          { message: 'two' },
+          { sleep: 1500 },
+          { message: 'three' },
+        ),
+      })) as Summary;
+      const arrivals: { text: string; late: number }[] = [];
+      const listed = sse(http.port, '/api/events', http.token, {}, (evs) =>
+        evs.some((e) => e.data.run_id === run.run_id && e.data.status === 'completed'),
+      );
+      await sse(http.port, `/api/runs/${run.run_id}/events`, http.token, {}, (evs) => {
+        const last = evs.at(-1);
+        if (last?.event === 'message' && last.data.data.role !== 'user') {
+          arrivals.push({ text: last.data.data.text, late: Date.now() - Date.parse(last.data.ts) });
+        }
+        return evs.some((e) => e.event === 'status' && e.data.data.status === 'completed');
+      });
+      const statuses = (await listed).filter((e) => e.data.run_id === run.run_id).map((e) => e.data.status);
+      expect(statuses).toContain('completed');
+      // 'two' and 'three' were stored while the stream was open: they came within a second, not
+      // at the 15 s keep-alive.
+      const live = arrivals.filter((a) => a.text.includes('two') || a.text.includes('three'));
+      expect(live.length).toBeGreaterThan(0);
+      for (const a of live) expect(a.late).toBeLessThan(1000);
+    } finally {
+      await stopServe(http);
+    }
   });
 
   it('an invalid config: the daemon cannot start and the host is told why', async () => {

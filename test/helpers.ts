@@ -374,3 +374,61 @@ export function fixtureAgent(dir: string) {
     args: [FIXTURE_AGENT, '--scenario', SCENARIO, '--state', join(dir, 'state')],
   };
 }
+
+/** Reads an SSE stream until it ends (or `until` says stop); returns the parsed events. */
+export function sse(
+  port: number,
+  path: string,
+  token: string,
+  headers: Record<string, string> = {},
+  until?: (events: { id?: string; event?: string; data: Summary }[]) => boolean,
+): Promise<{ id?: string; event?: string; data: Summary }[]> {
+  return new Promise((resolve, reject) => {
+    const events: { id?: string; event?: string; data: Summary }[] = [];
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        headers: {
+          host: `127.0.0.1:${port}`,
+          authorization: `Bearer ${token}`,
+          accept: 'text/event-stream',
+          ...headers,
+        },
+      },
+      (res) => {
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          buf += d;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const e: { id?: string; event?: string; data: Summary } = { data: {} };
+            let has = false;
+            for (const line of frame.split('\n')) {
+              if (line.startsWith('id: ')) e.id = line.slice(4);
+              else if (line.startsWith('event: ')) e.event = line.slice(7);
+              else if (line.startsWith('data: ')) {
+                e.data = JSON.parse(line.slice(6)) as Summary;
+                has = true;
+              }
+            }
+            if (has) events.push(e);
+            if (until?.(events)) {
+              req.destroy();
+              resolve(events);
+              return;
+            }
+          }
+        });
+        res.on('end', () => resolve(events));
+      },
+    );
+    req.on('error', (err) => (until ? resolve(events) : reject(err)));
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}

@@ -796,6 +796,7 @@ export class Engine {
       const timers: NodeJS.Timeout[] = [];
       const finish = (result: WaitResult) => {
         this.bus.off('run', onRun);
+        this.bus.off('foreign', onRun);
         input.signal?.removeEventListener('abort', onAbort);
         for (const t of timers) clearTimeout(t);
         resolve(result);
@@ -809,6 +810,7 @@ export class Engine {
       };
       const onAbort = () => finish({ runs: [], timed_out: true, pending: this.#pendingOf(ids) });
       this.bus.on('run', onRun);
+      this.bus.on('foreign', onRun);
       input.signal?.addEventListener('abort', onAbort);
       timers.push(setTimeout(onAbort, timeoutMs));
       if (input.onProgress) {
@@ -838,6 +840,46 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Announces on the bus (`foreign`) the changes other baton processes make to runs: their
+   * status and their events, for this process's live views (SSE, MCP resource subscriptions,
+   * wait_run). Checks SQLite's data_version every `intervalMs`; reads rows only when another
+   * process wrote. Returns the function that stops it.
+   */
+  watchOtherProcesses(intervalMs = 300): () => void {
+    const seen = new Map<string, string>();
+    const look = (announce: boolean) => {
+      const rows = [...this.store.runs.listActive(), ...this.store.runs.list({ limit: 100 })];
+      for (const row of rows) {
+        if (this.#runs.has(row.id)) continue;
+        const key = `${row.status}:${row.last_seq}:${row.waiting_for?.request_id ?? ''}`;
+        if (seen.get(row.id) === key) continue;
+        const known = seen.has(row.id);
+        seen.set(row.id, key);
+        if (announce || known) this.bus.emit('foreign', row.id);
+      }
+      // Bounded: forget runs that are neither active nor recent.
+      if (seen.size > 1000) {
+        const keep = new Set(rows.map((r) => r.id));
+        for (const id of seen.keys()) if (!keep.has(id)) seen.delete(id);
+      }
+    };
+    let version = this.store.dataVersion();
+    look(false);
+    const timer = setInterval(() => {
+      try {
+        const v = this.store.dataVersion();
+        if (v === version) return;
+        version = v;
+        look(true);
+      } catch (err) {
+        this.onInternalError?.(err);
+      }
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
 
   /** Runs this process hosts that are not finished (queued, starting, running, waiting). */
   get activeRunCount(): number {

@@ -402,6 +402,7 @@ export function createHttpApp(
       };
       engine.bus.on('events', onEvents);
       engine.bus.on('run', onEvents);
+      engine.bus.on('foreign', onEvents);
       stream.onAbort(() => waker.wake());
       try {
         for (;;) {
@@ -430,6 +431,7 @@ export function createHttpApp(
       } finally {
         engine.bus.off('events', onEvents);
         engine.bus.off('run', onEvents);
+        engine.bus.off('foreign', onEvents);
       }
     });
   });
@@ -444,6 +446,7 @@ export function createHttpApp(
         waker.wake();
       };
       engine.bus.on('run', onRun);
+      engine.bus.on('foreign', onRun);
       stream.onAbort(() => waker.wake());
       try {
         while (!stream.aborted) {
@@ -457,6 +460,7 @@ export function createHttpApp(
         }
       } finally {
         engine.bus.off('run', onRun);
+        engine.bus.off('foreign', onRun);
       }
     }),
   );

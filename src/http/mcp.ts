@@ -49,6 +49,11 @@ export function createMcpEndpoint(engine: Engine): McpEndpoint {
   const onEvents = (runId: string) => modern.notify.resourceUpdated(`baton://runs/${runId}/events`);
   engine.bus.on('run', onRun);
   engine.bus.on('events', onEvents);
+  const onForeign = (runId: string) => {
+    onRun(runId);
+    onEvents(runId);
+  };
+  engine.bus.on('foreign', onForeign);
 
   const sessions = new Map<string, LegacySession>();
   const closeSession = async (id: string) => {
@@ -109,6 +114,7 @@ export function createMcpEndpoint(engine: Engine): McpEndpoint {
       clearInterval(sweep);
       engine.bus.off('run', onRun);
       engine.bus.off('events', onEvents);
+      engine.bus.off('foreign', onForeign);
       await Promise.all([...sessions.keys()].map(closeSession));
       await modern.close();
     },

@@ -207,13 +207,20 @@ export function buildMcpServer(
     notify(`baton://runs/${runId}/terminal`);
     notify(`baton://runs/${runId}/terminal/raw`);
   };
+  // A run of another baton process: its row or its events may have changed.
+  const onForeign = (runId: string) => {
+    onRun(runId);
+    onEvents(runId);
+  };
   engine.bus.on('run', onRun);
   engine.bus.on('events', onEvents);
+  engine.bus.on('foreign', onForeign);
   return {
     server,
     dispose: () => {
       engine.bus.off('run', onRun);
       engine.bus.off('events', onEvents);
+      engine.bus.off('foreign', onForeign);
       for (const t of timers.values()) clearTimeout(t);
     },
   };
