@@ -1,7 +1,6 @@
 // `baton serve`: the REST + SSE API over real HTTP on 127.0.0.1, the built CLI as a child process,
 // the fixture ACP agent behind it. Raw node:http requests, so Host and Origin can be forged.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
