@@ -178,8 +178,12 @@ describe.each(CASES)('$agent: the real interactive UI in a terminal run', (c) =>
     expect(existsSync(join(t.work, 'hello.txt'))).toBe(false);
 
     await s.call('answer_permission', { run: run.run_id, option_id: '1' });
-    await eventually(() => existsSync(join(t.work, 'hello.txt')), 30_000);
-    expect(readFileSync(join(t.work, 'hello.txt'), 'utf8')).toContain('written through the TUI');
+    // The CLI may create the file and write it in two steps: wait for the content.
+    const file = join(t.work, 'hello.txt');
+    await eventually(
+      () => existsSync(file) && readFileSync(file, 'utf8').includes('written through the TUI'),
+      30_000,
+    );
     // Back at the empty input box: waiting for input, the answer on screen.
     const idle = await eventually(async () => {
       const r = (await s!.call('get_run', { run: run.run_id })) as Summary;
