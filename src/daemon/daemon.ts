@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { StdioServerTransport, serveStdio } from '@modelcontextprotocol/server/stdio';
 import { openApp, type App } from '../app.js';
@@ -6,6 +6,7 @@ import { resolveHome } from '../config.js';
 import { toBatonError } from '../errors.js';
 import { answerLines, handleControlOp } from '../ipc/control.js';
 import { buildMcpServer } from '../mcp/server.js';
+import { TOOLS, parseArgs, type ToolDef } from '../mcp/tools.js';
 import { killAllChildrenNow } from '../process/child.js';
 import { processStartTime } from '../process/identity.js';
 import { VERSION } from '../version.js';
@@ -89,10 +90,10 @@ export async function runDaemon(): Promise<void> {
       try {
         await app.close();
       } finally {
+        // Ours: no other daemon can have written them while this one holds the lock.
         for (const p of [socketPath, daemonPidPath(home)]) {
           try {
-            // Only our own files: a newer daemon may have replaced them.
-            if (p === socketPath || readFileSync(p, 'utf8').includes(`"pid":${process.pid},`)) unlinkSync(p);
+            unlinkSync(p);
           } catch {
             // gone already
           }
@@ -194,8 +195,11 @@ export async function runDaemon(): Promise<void> {
           setImmediate(() => void stop(`baton daemon stop${op.force ? ' --force' : ''}`));
           return { result: { stopping: true, interrupted_runs: active } };
         }
-        case 'spawn_run':
-          return { result: app.engine.spawnRun(op.input as Parameters<App['engine']['spawnRun']>[0]) };
+        case 'spawn_run': {
+          // Validated like the MCP tool's arguments (the CLI sends the same fields).
+          const def = TOOLS.find((d) => d.name === 'spawn_run') as ToolDef;
+          return { result: await def.run(app.engine, parseArgs(def, op.input) as never, {}) };
+        }
         default:
           return handleControlOp(app.engine, op);
       }

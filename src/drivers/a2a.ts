@@ -7,6 +7,7 @@ import {
   RestTransportFactory,
   type Client,
 } from '@a2a-js/sdk/client';
+import { BATON_EVENT, BATON_PERMISSION, dataField, textOf } from '../a2a/parts.js';
 import type { ChildEnd } from '../process/child.js';
 import { BatonError, toBatonError } from '../errors.js';
 import type {
@@ -19,14 +20,6 @@ import type {
   TurnSink,
 } from './driver.js';
 import type { PermissionOption } from '../engine/types.js';
-
-/**
- * What a baton serving a run over A2A puts in its messages (data parts), so a calling baton can
- * show the nested run as it happened and answer its permission requests by option id. Other A2A
- * agents send plain text, which is handled too.
- */
-export const BATON_EVENT = 'baton_event';
-export const BATON_PERMISSION = 'baton_permission';
 
 /** A 401/403 from the remote side, thrown by the fetch wrapper so every call reports it alike. */
 class RefusedToken extends Error {}
@@ -44,17 +37,10 @@ function authFetch(headers: Record<string, string>): typeof fetch {
   };
 }
 
-function textOf(parts: Part[] | undefined): string {
-  return (parts ?? []).map((p) => (p.content?.$case === 'text' ? p.content.value : '')).join('');
-}
-
+/** The object under `key` in a data part (a nested baton's event or permission request). */
 function dataOf(parts: Part[] | undefined, key: string): Record<string, unknown> | undefined {
-  for (const p of parts ?? []) {
-    if (p.content?.$case !== 'data') continue;
-    const v = (p.content.value as Record<string, unknown> | undefined)?.[key];
-    if (v && typeof v === 'object') return v as Record<string, unknown>;
-  }
-  return undefined;
+  const v = dataField(parts, key);
+  return v && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
 }
 
 const stateName = (s: TaskState) => (TaskState[s] ?? String(s)).replace(/^TASK_STATE_/, '').toLowerCase();

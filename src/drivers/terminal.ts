@@ -377,18 +377,23 @@ class TerminalSession implements AgentSession {
         } else if (stable && !waiting) {
           const last = tailLines(screen, 1)[0] ?? '';
           const menu = detectMenu(screen);
+          const lettered = menu ? undefined : detectLettered(last);
           if (menu && asked !== screen) {
             asked = screen;
             waiting = 'confirm';
             void this.#choose(menu, sink, abort.signal);
-          } else if (detectLettered(last) && asked !== screen) {
+          } else if (lettered && asked !== screen) {
             asked = screen;
             waiting = 'confirm';
-            void this.#confirmLettered(detectLettered(last) as Menu, sink, abort.signal);
+            void this.#confirmLettered(lettered, sink, abort.signal);
           } else if (CONFIRM.test(last) && asked !== screen) {
             asked = screen;
             waiting = 'confirm';
-            void this.#confirm(last, sink, abort.signal);
+            const yesNo = [
+              { key: 'y', name: 'Yes' },
+              { key: 'n', name: 'No' },
+            ];
+            void this.#confirmLettered({ question: last.trim(), options: yesNo }, sink, abort.signal);
           } else if (idle.test(this.#opts.idlePattern ? screen : last)) {
             waiting = 'input';
             sink.setInputWaiting?.({ prompt: last.trim() });
@@ -402,22 +407,10 @@ class TerminalSession implements AgentSession {
     }
   }
 
-  /** A yes/no question becomes a permission request; the answer is typed. */
-  async #confirm(line: string, sink: TurnSink, signal: AbortSignal): Promise<void> {
-    const ask: PermissionAsk = {
-      title: line.trim(),
-      tool_call: { kind: 'terminal', title: line.trim() },
-      options: [
-        { option_id: 'y', name: 'Yes (types y)', kind: 'allow_once' },
-        { option_id: 'n', name: 'No (types n)', kind: 'reject_once' },
-      ],
-    };
-    const answer = await sink.requestPermission(ask, signal);
-    if (answer.outcome !== 'selected' || this.#closed || this.#dead) return;
-    await this.#send({ text: answer.option_id, enter: true }).catch(() => undefined);
-  }
-
-  /** Lettered choices become a permission request; the answer types the letter and Enter. */
+  /**
+   * Lettered choices (aider's, or a `[y/N]` question as y and n) become a permission request;
+   * the answer types the letter and Enter.
+   */
   async #confirmLettered(menu: Menu, sink: TurnSink, signal: AbortSignal): Promise<void> {
     const ask: PermissionAsk = {
       title: menu.question,

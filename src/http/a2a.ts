@@ -25,7 +25,7 @@ import {
   type User,
 } from '@a2a-js/sdk/server';
 import type { Context, Hono } from 'hono';
-import { BATON_EVENT, BATON_PERMISSION } from '../drivers/a2a.js';
+import { BATON_EVENT, BATON_PERMISSION, dataField, dataPart, textOf, textPart } from '../a2a/parts.js';
 import type { Engine } from '../engine/engine.js';
 import { isFinalStatus, type PermissionOption, type RunSummary } from '../engine/types.js';
 import { BatonError, toBatonError } from '../errors.js';
@@ -44,30 +44,9 @@ class TokenUser implements User {
 }
 const USER = new TokenUser();
 
-const textPart = (text: string): Part => ({
-  content: { $case: 'text', value: text },
-  mediaType: 'text/plain',
-  filename: '',
-  metadata: undefined,
-});
-const dataPart = (value: Record<string, unknown>): Part => ({
-  content: { $case: 'data', value },
-  mediaType: 'application/json',
-  filename: '',
-  metadata: undefined,
-});
-
-function textOf(parts: Part[] | undefined): string {
-  return (parts ?? []).map((p) => (p.content?.$case === 'text' ? p.content.value : '')).join('');
-}
-
 function optionIdOf(parts: Part[] | undefined): string | undefined {
-  for (const p of parts ?? []) {
-    if (p.content?.$case !== 'data') continue;
-    const id = (p.content.value as Record<string, unknown> | undefined)?.option_id;
-    if (typeof id === 'string') return id;
-  }
-  return undefined;
+  const id = dataField(parts, 'option_id');
+  return typeof id === 'string' ? id : undefined;
 }
 
 /** The option a caller means: its id (data part or text), its name, or yes/no words. */
