@@ -193,6 +193,8 @@ describe.each(CASES)('$agent: the real interactive UI in a terminal run', (c) =>
     const screen = (await s.call('read_terminal', { run: run.run_id, lines: 80 })) as Summary;
     expect(screen.screen).toContain('done: wrote hello.txt');
 
+    // The program runs with the isolated HOME (what afterEach checks is gone).
+    expect(pidsWithEnv(home).length).toBeGreaterThan(0);
     const cancelled = (await s.call('cancel_run', { run: run.run_id })) as Summary;
     expect(cancelled.status).toBe('cancelled');
   });

@@ -1,5 +1,4 @@
 import { readFileSync, statSync } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +25,7 @@ import {
   snapshotTree,
 } from '../git/git.js';
 import { isInside, realpathLoose } from '../paths.js';
-import { settlesWithin } from '../process/child.js';
+import { ChildHandle, settlesWithin } from '../process/child.js';
 import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
 import type { Store } from '../store/store.js';
@@ -643,6 +642,13 @@ export class Engine {
   async followUp(ref: string, message: string, label?: string): Promise<RunSummary> {
     const row = this.resolveRun(ref);
     if (!message.trim()) throw new BatonError('INVALID_PARAMS', 'message must not be empty');
+    if (row.worktree?.discarded) {
+      // A new tree from HEAD would not hold the changes the agent's session remembers making.
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `run ${row.id}'s work tree was discarded; start a new run (spawn_run) instead of a follow-up`,
+      );
+    }
     if (message.length > PROMPT_MAX_CHARS) {
       throw new BatonError('INVALID_PARAMS', `message is longer than ${PROMPT_MAX_CHARS} characters`);
     }
@@ -1222,7 +1228,10 @@ export class Engine {
     const full = { status, ...patch };
     // The status event and the row change are stored in one transaction, then announced.
     try {
-      this.store.eventWriter.flush(() => this.store.runs.update(ctx.id, full));
+      // Changes the store refused before go in with this one (and this one is newer).
+      const earlier = this.#unsaved.get(ctx.id);
+      this.store.eventWriter.flush(() => this.store.runs.update(ctx.id, { ...earlier, ...full }));
+      this.#unsaved.delete(ctx.id);
     } catch (err) {
       // The store cannot be written (a full disk): the run goes on in memory, callers of this
       // process see its real status, and the row is written once the store takes writes again.
@@ -1923,27 +1932,37 @@ export class Engine {
     ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
   }
 
-  /** The config's worktree setup command, in the new work tree; its failure fails the run. */
+  /**
+   * The config's worktree setup command, in the new work tree; its failure fails the run. It runs
+   * in its own process group, stopped whole on cancel, timeout or shutdown (no orphans).
+   */
   async #runSetup(ctx: RunCtx, cwd: string, command: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        'sh',
-        ['-c', command],
-        { cwd, timeout: SETUP_TIMEOUT_MS, maxBuffer: 8 * 1024 * 1024, signal: ctx.abort.signal },
-        (err, stdout, stderr) => {
-          const output = `${stdout}${stderr}`.slice(-4000);
-          this.#append(ctx, 'raw', { note: `setup: ${command}`, output });
-          if (err) {
-            reject(
-              new BatonError(
-                'AGENT_ERROR',
-                `the worktree setup command failed (${command}): ${output.trim() || err.message}`,
-              ),
-            );
-          } else resolve();
-        },
-      );
+    const child = await ChildHandle.start({
+      command: 'sh',
+      args: ['-c', command],
+      cwd,
+      env: process.env,
+      stderrLimit: 4000,
     });
+    child.stdin.end();
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (stdout = (stdout + d).slice(-4000)));
+    const stop = () => void child.stop(1000);
+    ctx.abort.signal.addEventListener('abort', stop, { once: true });
+    const timer = setTimeout(stop, SETUP_TIMEOUT_MS);
+    const end = await child.exited;
+    clearTimeout(timer);
+    ctx.abort.signal.removeEventListener('abort', stop);
+    const output = `${stdout}${child.stderrTail()}`.slice(-4000);
+    this.#append(ctx, 'raw', { note: `setup: ${command}`, output });
+    if (end.code !== 0) {
+      const why = end.signal ? `stopped by ${end.signal}` : `exit ${end.code}`;
+      throw new BatonError(
+        'AGENT_ERROR',
+        `the worktree setup command failed (${command}): ${output.trim() || why}`,
+      );
+    }
   }
 
   /** After the turn: the work tree's state, the changed files, and overlaps with other runs. */

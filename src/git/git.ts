@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChangedFile } from '../engine/types.js';
@@ -9,6 +9,10 @@ const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: 
 
 /** Runs git in `cwd`; resolves with stdout, rejects with a BatonError carrying git's message. */
 export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  // Node reports a missing cwd as the program missing (spawn git ENOENT): say what is gone.
+  if (!existsSync(cwd)) {
+    return Promise.reject(new BatonError('GIT_ERROR', `the folder ${cwd} is gone (a discarded work tree?)`));
+  }
   return new Promise((resolve, reject) => {
     execFile(
       'git',

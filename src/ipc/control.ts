@@ -81,10 +81,15 @@ export function answerLines(
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      chain = chain.then(async () => {
-        const answer = await handle(line);
-        if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
-      });
+      chain = chain
+        .then(async () => {
+          const answer = await handle(line);
+          if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+        })
+        // An answer that cannot be made or sent ends the connection, not the later answers.
+        .catch(() => {
+          socket.destroy();
+        });
     }
   });
   socket.resume();

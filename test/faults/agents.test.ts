@@ -1,7 +1,6 @@
 // Agents that fail at every phase, never answer, flood 100 MB, or leave children that ignore
 // SIGTERM: every run ends in a final state with a reason, baton's memory stays bounded, baton
 // keeps serving, and no process survives.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -11,6 +10,7 @@ import {
   fixtureAgent,
   makeEnv,
   pidsMatching,
+  rssMiB,
   startServer,
   steps,
   waitFor,
@@ -20,11 +20,6 @@ import {
 } from '../helpers.js';
 
 const FORKING = join(ROOT, 'test', 'fixtures', 'forking-agent.mjs');
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) / 1024;
-}
 
 describe('agents that fail', () => {
   let t: TestEnv;

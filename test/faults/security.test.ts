@@ -54,6 +54,7 @@ describe('security', () => {
     // prompt_file outside the roots.
     const pf = await s.raw('spawn_run', { agent: 'fixture', cwd: t.work, prompt_file: '/etc/passwd' });
     expect(pf.isError).toBe(true);
+    expect((pf.structuredContent as Summary).error.code).toMatch(/^(CWD_NOT_ALLOWED|INVALID_PARAMS)$/);
 
     // A real run with an artifact, then pointers and offsets that try to leave it.
     // A 20 KB prompt: its message event keeps the text in an artifact file.
@@ -84,7 +85,7 @@ describe('security', () => {
       field_path: big.artifacts[0].field_path,
       limit: 10,
     })) as Summary;
-    expect(String(ok.content ?? ok.text ?? JSON.stringify(ok))).toContain('q');
+    expect(ok).toMatchObject({ content: 'q'.repeat(10), offset: 0 });
   });
 
   it('oversized bodies, slow-loris clients, token guessing and DNS rebinding: refused, still serving', async () => {

@@ -2,11 +2,12 @@
 // memory beyond stated bounds. 100 of them start a fresh agent (spawn_run); the other 900 are
 // follow-ups on warm sessions. Bounds: open fds +20, RSS +80 MiB between run 100 and run 1,000,
 // never more agent processes than sessions in use.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   makeEnv,
   pidsMatching,
+  rssMiB,
   startServer,
   waitFor,
   type Server,
@@ -18,8 +19,6 @@ const TOTAL = Number(process.env.SOAK_RUNS ?? 1000);
 const SESSIONS = 4;
 
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
-const rssMiB = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 describe('soak', () => {
   let t: TestEnv;
@@ -56,6 +55,8 @@ describe('soak', () => {
     console.log(
       `soak: fds ${base?.fds} → ${end.fds}, RSS ${base?.rss.toFixed(1)} → ${end.rss.toFixed(1)} MiB, at most ${maxAgents} agent processes`,
     );
+    expect(base).toBeDefined();
+    expect(maxAgents).toBeGreaterThan(0);
     expect(end.fds - (base?.fds ?? 0)).toBeLessThanOrEqual(20);
     expect(end.rss - (base?.rss ?? 0)).toBeLessThanOrEqual(80);
     // Warm sessions are kept (session_idle_timeout) but never more than are in use, plus the ones
