@@ -33,7 +33,35 @@ function realpathFollowing(abs: string, depth: number): string {
   }
 }
 
-/** True when `target` (after resolving symlinks) lies inside `root` (after resolving symlinks). */
-export function isConfined(root: string, target: string): boolean {
-  return isInside(realpathLoose(root), realpathLoose(target));
+/**
+ * True when the real `target` lies in one of the `excluded` folders (baton's own state folder) that
+ * does not also hold the real `root`: a run working inside one of baton's work trees may use it, a
+ * run whose cwd merely contains `$BATON_HOME` may not reach into it. Both paths already resolved.
+ */
+export function isExcluded(root: string, target: string, excluded: readonly string[]): boolean {
+  return excluded.some((folder) => {
+    const real = realpathLoose(folder);
+    return isInside(real, target) && !isInside(real, root);
+  });
+}
+
+/**
+ * True when a file about to be changed at `target` stays inside `root`: a relative `target` means
+ * `root`'s file; symlinks are resolved; false for a path with a ".." segment (after a symlink the
+ * kernel resolves it elsewhere than a lexical check does), for a regular file with another hard
+ * link (that name may lie outside `root`) and for anything inside an `excluded` folder that does
+ * not hold `root` ({@link isExcluded}).
+ */
+export function isConfined(root: string, target: string, excluded: readonly string[] = []): boolean {
+  if (target.split(/[\\/]/).includes('..')) return false;
+  const realRoot = realpathLoose(root);
+  const real = realpathLoose(resolve(root, target));
+  if (!isInside(realRoot, real) || isExcluded(realRoot, real, excluded)) return false;
+  try {
+    const st = lstatSync(real);
+    if (st.isFile() && st.nlink > 1) return false;
+  } catch {
+    // not there yet: a new file
+  }
+  return true;
 }

@@ -1,4 +1,5 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { mkdir, open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -6,7 +7,7 @@ import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BatonError } from '../errors.js';
 import { agentFailure, startAgentProcess, withDeadline } from './start.js';
 import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
-import { isInside, realpathLoose } from '../paths.js';
+import { isExcluded, isInside, realpathLoose } from '../paths.js';
 import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../engine/types.js';
 import type {
   AgentSession,
@@ -25,6 +26,7 @@ const SETTLE_QUIET_MS = 30;
 const SETTLE_MAX_MS = 1000;
 /** Largest file the agent may read through the client. */
 const MAX_FILE_BYTES = 10 * 1024 * 1024;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = constants;
 
 /**
  * Drives any Agent Client Protocol agent over stdio (`@agentclientprotocol/sdk` 2.x app builder).
@@ -357,19 +359,56 @@ class AcpSession implements AgentSession {
       );
     }
     const real = realpathLoose(path);
-    if (!isInside(realpathLoose(this.#options.cwd), real)) {
+    this.#checkWhere(path, real);
+    return real;
+  }
+
+  /** Refuses a real path outside the run's cwd, or inside an excluded folder ($BATON_HOME). */
+  #checkWhere(path: string, real: string): void {
+    const cwd = realpathLoose(this.#options.cwd);
+    if (!isInside(cwd, real)) {
       throw acp.RequestError.invalidParams(
         undefined,
         `baton only serves files inside the run's working directory ${this.#options.cwd}; ${path} is outside it`,
       );
     }
-    return real;
+    if (isExcluded(cwd, real, this.#options.excluded ?? [])) {
+      throw acp.RequestError.invalidParams(
+        undefined,
+        `${path} is inside baton's own state folder (BATON_HOME); baton never serves it to agents`,
+      );
+    }
+  }
+
+  /**
+   * The opened file's stats, once it is known to be the confined path's file: a folder swapped for
+   * a symlink between {@link #confine} and the open would have led elsewhere.
+   */
+  async #checkOpened(handle: FileHandle, path: string): Promise<Stats> {
+    const st = await handle.stat();
+    // Linux names the file an fd really is; elsewhere the path must still lead to this very file.
+    const where = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    if (where !== undefined && isAbsolute(where)) {
+      this.#checkWhere(path, where);
+      return st;
+    }
+    const real = await realpath(path).catch(() => '');
+    const now = real ? await stat(real).catch(() => undefined) : undefined;
+    if (!now || now.dev !== st.dev || now.ino !== st.ino) {
+      throw acp.RequestError.invalidParams(undefined, `${path} changed while it was opened; try again`);
+    }
+    this.#checkWhere(path, real);
+    return st;
   }
 
   async #onRead(params: acp.ReadTextFileRequest): Promise<acp.ReadTextFileResponse> {
     const path = this.#confine(params.path);
-    const st = await stat(path).catch(() => undefined);
-    if (!st) {
+    let handle: FileHandle;
+    try {
+      // O_NOFOLLOW: never a symlink put there since; O_NONBLOCK: a FIFO must not block the open.
+      handle = await open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw openFailure(path, err);
       // HACK: gemini-cli (0.61.0 and earlier) does not recognise the resource-not-found error: its ACP
       // connection rejects with the raw JSON-RPC error object, and its check (`err instanceof Error`)
       // never maps it to ENOENT (google-gemini/gemini-cli#17588). Every write_file of a NEW file then
@@ -378,11 +417,17 @@ class AcpSession implements AgentSession {
       if (this.#agentName === 'gemini-cli') return { content: '' };
       throw acp.RequestError.resourceNotFound(path);
     }
-    if (!st.isFile()) throw acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
-    if (st.size > MAX_FILE_BYTES) {
-      throw acp.RequestError.invalidParams(undefined, `${path} is larger than ${MAX_FILE_BYTES} bytes`);
+    let content: string;
+    try {
+      const st = await this.#checkOpened(handle, path);
+      if (!st.isFile()) throw acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
+      if (st.size > MAX_FILE_BYTES) {
+        throw acp.RequestError.invalidParams(undefined, `${path} is larger than ${MAX_FILE_BYTES} bytes`);
+      }
+      content = await readBounded(handle, path);
+    } finally {
+      await handle.close();
     }
-    let content = await readFile(path, 'utf8');
     if (params.line != null || params.limit != null) {
       const lines = content.split('\n');
       const start = Math.max((params.line ?? 1) - 1, 0);
@@ -402,10 +447,31 @@ class AcpSession implements AgentSession {
       );
     }
     const path = this.#confine(params.path);
-    const st = await stat(path).catch(() => undefined);
-    if (st && !st.isFile()) throw acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
     await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, params.content);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw openFailure(path, err);
+      // A new file: created here and now, never through a symlink made meanwhile.
+      handle = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666).catch((e: unknown) => {
+        throw openFailure(path, e);
+      });
+    }
+    try {
+      const st = await this.#checkOpened(handle, path);
+      if (!st.isFile()) throw acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
+      if (st.nlink > 1) {
+        throw acp.RequestError.invalidParams(
+          undefined,
+          `${path} has another hard link (${st.nlink} names, some may lie outside the run's working directory): baton does not write through it`,
+        );
+      }
+      await handle.truncate(0);
+      await handle.writeFile(params.content);
+    } finally {
+      await handle.close();
+    }
     return {};
   }
 
@@ -415,6 +481,35 @@ class AcpSession implements AgentSession {
     const event = mapUpdate(update);
     if (event) this.#sink?.emit(event);
   }
+}
+
+/** Why a file the agent named could not be opened, as the ACP error it gets. */
+function openFailure(path: string, err: unknown): acp.RequestError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP')
+    return acp.RequestError.invalidParams(undefined, `${path} is a symlink now; try again`);
+  // EISDIR: a folder; ENXIO: a FIFO without a reader (O_NONBLOCK); ENODEV and others: a device.
+  if (code === 'EISDIR' || code === 'ENXIO' || code === 'ENODEV') {
+    return acp.RequestError.invalidParams(undefined, `${path} is not a regular file`);
+  }
+  return acp.RequestError.invalidParams(undefined, `${path} cannot be opened (${code ?? String(err)})`);
+}
+
+/** The file's text, refused beyond {@link MAX_FILE_BYTES} (however much it grew since it was stat'ed). */
+async function readBounded(handle: FileHandle, path: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > MAX_FILE_BYTES) {
+      throw acp.RequestError.invalidParams(undefined, `${path} is larger than ${MAX_FILE_BYTES} bytes`);
+    }
+    chunks.push(buf.subarray(0, bytesRead));
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The values a select config option offers (groups flattened); empty for other kinds. */

@@ -115,6 +115,11 @@ export type AgentLaunch = {
 export type OpenOptions = {
   agent: AgentLaunch;
   cwd: string;
+  /**
+   * Folders the files baton serves the agent never include, even inside `cwd` (baton's own state
+   * folder, `$BATON_HOME`), unless the folder also holds `cwd` (a run in one of baton's work trees).
+   */
+  excluded?: string[];
   /** Continue this agent-side session (`session/load` or `session/resume`) instead of a new one. */
   resumeSessionId?: string;
   model?: string;

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import picomatch from 'picomatch';
@@ -43,6 +43,7 @@ import {
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
+import { copyIncluded } from './worktree-include.js';
 import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
 import { RunRecorder } from './recorder.js';
 import {
@@ -668,8 +669,12 @@ export class Engine {
     const host = this.#foreignHost(last);
     if (host)
       return this.#callRemote(host, { op: 'follow_up', run: last.id, message, ...(label ? { label } : {}) });
-    this.#agent(row.agent);
+    const agent = this.#agent(row.agent);
     this.#checkLabel(label);
+    // The config may have changed since: the command and the cwd must still be allowed.
+    this.#checkCommand(agent, row.command ?? undefined);
+    // A work tree that vanished is made again when the run starts, and checked then.
+    if (!row.worktree || existsSync(row.worktree.path)) this.#checkRunCwd(row.cwd, row.worktree);
     return this.#createRun({
       agent: row.agent,
       cwd: row.cwd,
@@ -1106,13 +1111,37 @@ export class Engine {
     const real = realpathLoose(cwd);
     // baton's own work trees (isolation "worktree") are allowed too: a review or a new run there.
     const worktrees = realpathLoose(join(this.config.home, 'worktrees'));
-    if (!this.config.roots.some((root) => isInside(root, real)) && !isInside(worktrees, real)) {
+    const inTree = isInside(worktrees, real) && real !== worktrees;
+    // The rest of baton's state folder (config, token, database) is never a workspace.
+    if (!inTree && isInside(realpathLoose(this.config.home), real)) {
+      throw new BatonError(
+        'CWD_NOT_ALLOWED',
+        `cwd ${cwd}${real !== cwd ? ` (really ${real})` : ''} is baton's own state folder (BATON_HOME ${this.config.home}) or inside it; choose a project folder`,
+      );
+    }
+    if (!this.config.roots.some((root) => isInside(root, real)) && !inTree) {
       throw new BatonError(
         'CWD_NOT_ALLOWED',
         `cwd ${cwd}${real !== cwd ? ` (really ${real})` : ''} is outside the allowed roots (${this.config.roots.join(', ')}); add a root under "roots" in ${this.config.configPath}`,
       );
     }
     return real;
+  }
+
+  /**
+   * A run's cwd, checked again when it starts or is followed up: inside the roots ({@link #checkCwd})
+   * and, for a run with a work tree, inside that work tree (a branch may commit its folder as a
+   * symlink out of it). Returns the real path.
+   */
+  #checkRunCwd(cwd: string, worktree: WorktreeInfo | null | undefined): string {
+    const real = realpathLoose(cwd);
+    if (worktree && !isInside(realpathLoose(worktree.path), real)) {
+      throw new BatonError(
+        'CWD_NOT_ALLOWED',
+        `cwd ${cwd} (really ${real}) is outside its work tree ${worktree.path}: a symlink in the checked-out tree leads out of it; use a base_ref whose folder is a real directory`,
+      );
+    }
+    return this.#checkCwd(cwd);
   }
 
   #createRun(p: {
@@ -1632,7 +1661,7 @@ export class Engine {
       });
       return Promise.resolve({ outcome: 'selected', option_id: byProfile.option_id });
     }
-    const decided = decideByPolicy(ctx.row.policy, ask, ctx.row.cwd);
+    const decided = decideByPolicy(ctx.row.policy, ask, ctx.row.cwd, [this.config.home]);
     if (decided) {
       this.store.permissions.resolve(id, 'answered', decided.option_id, `policy:${ctx.row.policy}`);
       this.#append(ctx, 'permission_resolved', {
@@ -1778,6 +1807,7 @@ export class Engine {
           }
         : {}),
       cwd: ctx.row.cwd,
+      excluded: [this.config.home],
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),
       policy: ctx.row.policy,
@@ -1895,11 +1925,28 @@ export class Engine {
    */
   async #prepareGit(ctx: RunCtx): Promise<void> {
     const wt = ctx.row.worktree;
-    if (wt && !existsSync(wt.path)) {
+    const made = Boolean(wt && !existsSync(wt.path));
+    // Once the tree is checked out, its folder may turn out to be a symlink: refused, and a tree
+    // made for nothing removed.
+    const checkCwd = async () => {
+      try {
+        this.#checkRunCwd(ctx.row.cwd, wt);
+      } catch (err) {
+        if (wt && made) {
+          await removeWorktree(wt.repo, wt.path, wt.branch).catch(() => undefined);
+          const gone = { ...wt, discarded: true };
+          this.store.runs.update(ctx.id, { worktree: gone });
+          ctx.row = { ...ctx.row, worktree: gone };
+        }
+        throw err;
+      }
+    };
+    if (wt && made) {
       const setup = this.#worktreeSetup.get(ctx.id) ?? { base: 'HEAD', include: [] };
       this.#worktreeSetup.delete(ctx.id);
       mkdirSync(dirname(wt.path), { recursive: true });
       await addWorktree(wt.repo, wt.path, wt.branch, setup.base);
+      await checkCwd();
       const include = [...this.config.worktrees.include, ...setup.include];
       if (include.length > 0) {
         // Untracked files (ignored ones too, such as .env) that match a pattern.
@@ -1907,18 +1954,27 @@ export class Engine {
         const listed = await git(wt.repo, ['ls-files', '-z', '--others', '--exclude-standard']);
         const ignored = await git(wt.repo, ['ls-files', '-z', '--others', '--ignored', '--exclude-standard']);
         const copied: string[] = [];
+        const skipped: string[] = [];
         for (const file of new Set([...listed.split('\0'), ...ignored.split('\0')])) {
           if (!file || !isMatch(file)) continue;
-          mkdirSync(dirname(join(wt.path, file)), { recursive: true });
-          copyFileSync(join(wt.repo, file), join(wt.path, file));
-          copied.push(file);
+          const why = await copyIncluded(wt.repo, wt.path, file);
+          if (why) skipped.push(`${file} (${why})`);
+          else copied.push(file);
         }
         if (copied.length > 0)
           this.#append(ctx, 'raw', { note: `copied into the work tree: ${copied.join(', ')}` });
+        if (skipped.length > 0) {
+          this.#append(ctx, 'warning', {
+            kind: 'include',
+            message: `not copied into the work tree (include copies regular files only, never through a symlink): ${skipped.join('; ')}`,
+          });
+        }
       }
       this.#append(ctx, 'raw', { note: `work tree ${wt.path} on branch ${wt.branch} from ${setup.base}` });
       if (this.config.worktrees.setup) await this.#runSetup(ctx, wt.path, this.config.worktrees.setup);
     }
+    // Again after the setup command, and for a follow-up in an existing tree.
+    await checkCwd();
     const root = repoRoot(ctx.row.cwd);
     if (!root) return;
     const base = await snapshotTree(root).catch((err: unknown) => {

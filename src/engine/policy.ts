@@ -22,12 +22,14 @@ export function rejectOption(options: PermissionOption[]): PermissionOption | un
 /**
  * What the run's policy answers on its own, or undefined when a person or the caller must decide.
  * `allow_all` allows, `deny_all` rejects, `auto_edit` allows edits whose every location is inside
- * the run's cwd (symlinks resolved) and asks for the rest, `ask` always asks.
+ * the run's cwd (relative ones mean the cwd's; symlinks resolved; see {@link isConfined}) and not
+ * inside an `excluded` folder such as `$BATON_HOME`, and asks for the rest; `ask` always asks.
  */
 export function decideByPolicy(
   policy: PermissionPolicy,
   ask: PermissionAsk,
   cwd: string,
+  excluded: readonly string[] = [],
 ): PermissionOption | undefined {
   switch (policy) {
     case 'ask':
@@ -39,7 +41,7 @@ export function decideByPolicy(
     case 'auto_edit': {
       const locations = ask.tool_call.locations ?? [];
       const isEdit = EDIT_KINDS.has(ask.tool_call.kind ?? '');
-      if (isEdit && locations.length > 0 && locations.every((l) => isConfined(cwd, l))) {
+      if (isEdit && locations.length > 0 && locations.every((l) => isConfined(cwd, l, excluded))) {
         return pick(ask.options, ['allow_once', 'allow_always']);
       }
       return undefined;
