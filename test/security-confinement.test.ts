@@ -92,8 +92,18 @@ describe('confinement', () => {
     }
     expect(existsSync(join(outside, 'baton-demo.md'))).toBe(false);
     expect(existsSync(join(t.home, 'baton-demo.md'))).toBe(false);
+  });
 
-    // A follow-up in a work tree whose cwd has since become a symlink out of it: refused.
+  it('C1: a follow-up in a work tree whose cwd has since become a symlink out of it is refused', async () => {
+    t = makeEnv();
+    const outside = join(t.dir, 'outside');
+    mkdirSync(outside);
+    gitIn(t.work, 'init', '-q', '-b', 'main');
+    mkdirSync(join(t.work, 'pkg'));
+    writeFileSync(join(t.work, 'pkg', 'a.txt'), 'a\n');
+    gitIn(t.work, 'add', '.');
+    gitIn(t.work, 'commit', '-q', '-m', 'start');
+    s = await startServer(t);
     const ok = (await s.call('spawn_run', {
       agent: 'fixture',
       cwd: join(t.work, 'pkg'),
@@ -115,8 +125,12 @@ describe('confinement', () => {
     expect(existsSync(join(outside, 'again.md'))).toBe(false);
   });
 
-  it('C2: include never writes through a committed symlink, nor copies a symlink or a file outside the repo', async () => {
-    t = makeEnv();
+  /**
+   * A repository whose branch evil commits .env as a symlink to a file outside and conf as a symlink
+   * to a folder outside, while main has untracked regular .env and conf/local.env and an untracked
+   * symlink creds to a secret outside. Returns the finished worktree run from evil and its notes.
+   */
+  async function includeRun(): Promise<{ outside: string; tree: string; notes: string }> {
     const outside = join(t.dir, 'outside');
     mkdirSync(outside);
     writeFileSync(join(outside, 'victim.txt'), 'ORIGINAL\n');
@@ -126,14 +140,12 @@ describe('confinement', () => {
     writeFileSync(join(t.work, 'a.txt'), 'a\n');
     gitIn(t.work, 'add', '.');
     gitIn(t.work, 'commit', '-q', '-m', 'start');
-    // Branch evil commits .env as a symlink to a file outside, and conf as a symlink to a folder outside.
     gitIn(t.work, 'checkout', '-q', '-b', 'evil');
     symlinkSync(join(outside, 'victim.txt'), join(t.work, '.env'));
     symlinkSync(outside, join(t.work, 'conf'));
     gitIn(t.work, 'add', '-f', '.env', 'conf');
     gitIn(t.work, 'commit', '-q', '-m', 'evil');
     gitIn(t.work, 'checkout', '-q', 'main');
-    // main's untracked files: a real .env, a real conf/local.env, and a symlink to a secret outside.
     writeFileSync(join(t.work, '.env'), 'SECRET=from-main-worktree\n');
     mkdirSync(join(t.work, 'conf'));
     writeFileSync(join(t.work, 'conf', 'local.env'), 'LOCAL=1\n');
@@ -149,19 +161,28 @@ describe('confinement', () => {
     })) as Summary;
     const done = await finished(s, run.run_id);
     expect(done.status).toBe('completed');
-    const tree = done.cwd as string;
-    // Nothing written outside; the symlinked secret was not copied in.
+    const { events } = (await s.call('get_events', { run: run.run_id, limit: 200 })) as { events: Summary[] };
+    const notes = JSON.stringify(events.filter((e) => e.type === 'warning' || e.type === 'raw'));
+    return { outside, tree: done.cwd as string, notes };
+  }
+
+  it('C2: include never writes through a symlink the branch committed (file or folder)', async () => {
+    t = makeEnv();
+    const { outside, tree, notes } = await includeRun();
     expect(readFileSync(join(outside, 'victim.txt'), 'utf8')).toBe('ORIGINAL\n');
     expect(existsSync(join(outside, 'local.env'))).toBe(false);
-    expect(() => lstatSync(join(tree, 'creds'))).toThrow();
     // The regular .env replaced the committed symlink inside the tree.
     expect(lstatSync(join(tree, '.env')).isFile()).toBe(true);
     expect(readFileSync(join(tree, '.env'), 'utf8')).toBe('SECRET=from-main-worktree\n');
-    const { events } = (await s.call('get_events', { run: run.run_id, limit: 200 })) as { events: Summary[] };
-    const notes = JSON.stringify(events.filter((e) => e.type === 'warning' || e.type === 'raw'));
     expect(notes).toContain('copied into the work tree: .env');
-    expect(notes).toMatch(/not copied.*creds.*symlink/);
     expect(notes).toMatch(/not copied.*conf\/local\.env/);
+  });
+
+  it('C2: include never copies an untracked symlink (a file outside the repository) into the tree', async () => {
+    t = makeEnv();
+    const { tree, notes } = await includeRun();
+    expect(() => lstatSync(join(tree, 'creds'))).toThrow();
+    expect(notes).toMatch(/not copied.*creds.*symlink/);
   });
 
   it('C14: fs/write_text_file refuses a hardlinked file; the file outside keeps its content', async () => {
@@ -197,7 +218,7 @@ describe('confinement', () => {
     expect(readFileSync(join(t.work, 'plain.txt'), 'utf8')).toBe('new\n');
   });
 
-  it("C12: a follow-up re-checks allow_any_command and the roots for the run's command and cwd", async () => {
+  it("C12: a follow-up re-checks allow_any_command for the run's command", async () => {
     t = makeEnv({ terminal: { allow_any_command: true } });
     const log = join(t.dir, 'anycmd.log');
     s = await startServer(t);
@@ -207,22 +228,34 @@ describe('confinement', () => {
       command: ['sh', '-c', `echo ran >> ${log}`],
     })) as Summary;
     expect((await finished(s, term.run_id)).status).toBe('completed');
-    const proj = join(t.dir, 'proj');
-    mkdirSync(proj);
-    const fx = (await s.call('spawn_run', { agent: 'fixture', cwd: proj, prompt: 'hi' })) as Summary;
-    expect((await finished(s, fx.run_id)).status).toBe('completed');
     await s.close();
-    // The config now allows no arbitrary command, and only the work folder as a root.
+    // The config now allows no arbitrary command.
     const configPath = join(t.home, 'config.json');
     const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-    writeFileSync(configPath, JSON.stringify({ ...config, roots: [t.work], terminal: {} }));
+    writeFileSync(configPath, JSON.stringify({ ...config, terminal: {} }));
     s = await startServer(t);
     const forbidden = await refusal(s, 'follow_up', { run: term.run_id, message: 'again' });
     expect(forbidden.code).toBe('FORBIDDEN');
     expect(forbidden.message).toContain('allow_any_command');
+    expect(readFileSync(log, 'utf8')).toBe('ran\n');
+  });
+
+  it("C12: a follow-up re-checks the roots for the run's cwd", async () => {
+    t = makeEnv();
+    const proj = join(t.dir, 'proj');
+    mkdirSync(proj);
+    s = await startServer(t);
+    const fx = (await s.call('spawn_run', { agent: 'fixture', cwd: proj, prompt: 'hi' })) as Summary;
+    expect((await finished(s, fx.run_id)).status).toBe('completed');
+    await s.close();
+    // The config now has only the work folder as a root.
+    const configPath = join(t.home, 'config.json');
+    const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configPath, JSON.stringify({ ...config, roots: [t.work] }));
+    s = await startServer(t);
     const outOfRoots = await refusal(s, 'follow_up', { run: fx.run_id, message: 'again' });
     expect(outOfRoots.code).toBe('CWD_NOT_ALLOWED');
-    expect(readFileSync(log, 'utf8')).toBe('ran\n');
+    expect(outOfRoots.message).toContain('outside the allowed roots');
   });
 
   it("S2: baton's own state folder is never a run's cwd, and fs/* and auto_edit never reach into it", async () => {
