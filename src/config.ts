@@ -86,6 +86,11 @@ const terminalSchema = z.strictObject({
   allow_any_command: z.boolean().optional(),
 });
 
+const approvalsSchema = z.strictObject({
+  /** An MCP client's elicitation answer counts as a person's (approver "human"); off by default. */
+  elicitation_is_human: z.boolean().optional(),
+});
+
 const daemonSchema = z.strictObject({
   /** The daemon stops after this long with no runs and no clients ("0" = never). */
   idle_stop: durationSchema.optional(),
@@ -116,6 +121,7 @@ const fileSchema = z.strictObject({
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), profileSchema).optional(),
   delegation: delegationSchema.optional(),
   daemon: daemonSchema.optional(),
+  approvals: approvalsSchema.optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -138,6 +144,8 @@ export type Config = {
   delegation: { offerToAgents: boolean; maxDepth: number };
   /** `idleStopMs` 0: never stops by itself. */
   daemon: { idleStopMs: number };
+  /** `elicitationIsHuman`: MCP elicitation answers count as a person's (approver "human"). */
+  approvals: { elicitationIsHuman: boolean };
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -265,5 +273,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? 0
         : duration(file.daemon?.idle_stop, 'daemon.idle_stop', 15 * 60_000),
     },
+    approvals: { elicitationIsHuman: file.approvals?.elicitation_is_human ?? false },
   };
 }
