@@ -1959,7 +1959,7 @@ export class Engine {
     if (wt && !existsSync(wt.path)) {
       const setup = this.#worktreeSetup.get(ctx.id) ?? { base: 'HEAD', include: [] };
       this.#worktreeSetup.delete(ctx.id);
-      mkdirSync(dirname(wt.path), { recursive: true });
+      mkdirSync(dirname(wt.path), { recursive: true, mode: 0o700 });
       await addWorktree(wt.repo, wt.path, wt.branch, setup.base);
       const include = [...this.config.worktrees.include, ...setup.include];
       if (include.length > 0) {
