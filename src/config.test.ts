@@ -54,6 +54,7 @@ describe('loadConfig', () => {
       profiles: {},
       delegation: { offerToAgents: false, maxDepth: 2 },
       daemon: { idleStopMs: 15 * 60_000 },
+      approvals: { elicitationIsHuman: false },
     });
     expect(statSync(home).isDirectory()).toBe(true);
   });
@@ -117,6 +118,7 @@ describe('loadConfig', () => {
       profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
       delegation: { offerToAgents: true, maxDepth: 1 },
       daemon: { idleStopMs: 0 },
+      approvals: { elicitationIsHuman: false },
     });
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -86,6 +86,11 @@ const terminalSchema = z.strictObject({
   allow_any_command: z.boolean().optional(),
 });
 
+const approvalsSchema = z.strictObject({
+  /** An MCP client's elicitation answer counts as a person's (approver "human"); off by default. */
+  elicitation_is_human: z.boolean().optional(),
+});
+
 const daemonSchema = z.strictObject({
   /** The daemon stops after this long with no runs and no clients ("0" = never). */
   idle_stop: durationSchema.optional(),
@@ -116,6 +121,7 @@ const fileSchema = z.strictObject({
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), profileSchema).optional(),
   delegation: delegationSchema.optional(),
   daemon: daemonSchema.optional(),
+  approvals: approvalsSchema.optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -138,6 +144,8 @@ export type Config = {
   delegation: { offerToAgents: boolean; maxDepth: number };
   /** `idleStopMs` 0: never stops by itself. */
   daemon: { idleStopMs: number };
+  /** `elicitationIsHuman`: MCP elicitation answers count as a person's (approver "human"). */
+  approvals: { elicitationIsHuman: boolean };
 };
 
 /** `$BATON_HOME`, default `~/.baton`. */
@@ -145,14 +153,80 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.BATON_HOME || join(homedir(), '.baton'));
 }
 
+/** baton's own entries directly under `$BATON_HOME` (the work trees' contents are the user's). */
+const HOME_DIRS = ['artifacts', 'terminal', 'demo-sessions', 'worktrees', 'hosts'];
+const HOME_FILES = [
+  'baton.db',
+  'baton.db-wal',
+  'baton.db-shm',
+  'token',
+  'tmux.conf',
+  'daemon.log',
+  'daemon.log.1',
+  'daemon.pid',
+];
+const warnedHomes = new Set<string>();
+
+/**
+ * Makes `$BATON_HOME` private to its user, whatever existed before: the folder 0700 (one warning
+ * on stderr per process when it was open to others), baton's own folders in it 0700 and files
+ * 0600 (symlinks left alone). Throws INVALID_CONFIG when the folder is shared (sticky, like /tmp)
+ * or cannot be changed (not yours).
+ */
+export function secureHome(home: string): void {
+  const st = statSync(home);
+  if (!st.isDirectory()) {
+    throw new BatonError('INVALID_CONFIG', `BATON_HOME ${home} is not a folder`);
+  }
+  if (st.mode & 0o1000) {
+    throw new BatonError(
+      'INVALID_CONFIG',
+      `BATON_HOME ${home} is a shared folder (sticky bit, like /tmp); use a folder of its own, e.g. ${join(home, 'baton')}`,
+    );
+  }
+  try {
+    if (st.mode & 0o077) {
+      chmodSync(home, 0o700);
+      if (!warnedHomes.has(home)) {
+        warnedHomes.add(home);
+        process.stderr.write(
+          `baton: ${home} was open to other users (mode ${(st.mode & 0o777).toString(8)}); made it 0700\n`,
+        );
+      }
+    }
+    for (const [names, mode] of [
+      [HOME_DIRS, 0o700],
+      [HOME_FILES, 0o600],
+    ] as const) {
+      for (const name of names) {
+        const path = join(home, name);
+        let entry;
+        try {
+          entry = lstatSync(path);
+        } catch {
+          continue;
+        }
+        if (!entry.isSymbolicLink() && (entry.mode & 0o777) !== mode) chmodSync(path, mode);
+      }
+    }
+  } catch (err) {
+    throw new BatonError(
+      'INVALID_CONFIG',
+      `cannot make BATON_HOME ${home} private (0700): ${(err as Error).message}; it must be a folder you own`,
+      { cause: err },
+    );
+  }
+}
+
 /**
  * Loads the config file (`$BATON_CONFIG`, default `$BATON_HOME/config.json`; missing = defaults),
- * creates `$BATON_HOME`, and resolves every value.
+ * creates `$BATON_HOME` (made private: {@link secureHome}), and resolves every value.
  * Throws INVALID_CONFIG naming the key path of the first problems found.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const home = resolveHome(env);
   mkdirSync(home, { recursive: true, mode: 0o700 });
+  secureHome(home);
   const configPath = resolve(env.BATON_CONFIG || join(home, 'config.json'));
   let raw: unknown = {};
   if (existsSync(configPath)) {
@@ -265,5 +339,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? 0
         : duration(file.daemon?.idle_stop, 'daemon.idle_stop', 15 * 60_000),
     },
+    approvals: { elicitationIsHuman: file.approvals?.elicitation_is_human ?? false },
   };
 }

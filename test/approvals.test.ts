@@ -11,6 +11,7 @@ import {
   eventually,
   makeEnv,
   runCli,
+  runCliOnTty,
   serve,
   startServer,
   stopServe,
@@ -30,6 +31,9 @@ const WRITE = steps({
     rejected: [{ message: 'Not written.' }],
   },
 });
+
+/** The config that lets an MCP client's elicitation answer count as the person's. */
+const ELICITATION_IS_HUMAN = { approvals: { elicitation_is_human: true } };
 
 type Asked = { message: string; requestedSchema: Summary };
 
@@ -84,7 +88,7 @@ describe('approver and elicitation', () => {
   });
 
   it('stdio: a client with elicitation is asked during wait_run and the run finishes in the same call', async () => {
-    t = makeEnv();
+    t = makeEnv(ELICITATION_IS_HUMAN);
     const asked: Asked[] = [];
     const client = elicitingClient(() => ({ action: 'accept', content: { option_id: 'allow_once' } }), asked);
     s = await startServer(t, { client });
@@ -125,8 +129,8 @@ describe('approver and elicitation', () => {
     expect(refused.isError).toBe(true);
     expect(refused.structuredContent.error.code).toBe('NOT_APPROVER');
     expect((await s.call('get_run', { run: run.run_id })).status).toBe('waiting');
-    const approved = await runCli(t, ['approve', run.run_id as string]);
-    expect(approved.code, approved.stderr).toBe(0);
+    const approved = await runCliOnTty(t, ['approve', run.run_id as string]);
+    expect(approved.code, approved.stdout).toBe(0);
     const done = (await s.call('wait_run', {
       runs: [run.run_id],
       until: 'finished',
@@ -144,9 +148,9 @@ describe('approver and elicitation', () => {
       label: 'mine',
     });
     await s.call('wait_run', { runs: [mine.run_id], timeout: 30 });
-    const cli = await runCli(t, ['deny', 'mine']);
+    const cli = await runCliOnTty(t, ['deny', 'mine']);
     expect(cli.code).not.toBe(0);
-    expect(cli.stderr).toContain('NOT_APPROVER');
+    expect(cli.stdout).toContain('NOT_APPROVER');
     await s.call('answer_permission', { run: 'mine', option_id: 'reject_once' });
     const mineDone = (await s.call('wait_run', {
       runs: ['mine'],
@@ -167,7 +171,7 @@ describe('approver and elicitation', () => {
   });
 
   it('HTTP: a 2026-07-28 client answers through input_required; a 2025 client in a stateful session is asked by request, and a dashboard-side answer wins the race', async () => {
-    t = makeEnv();
+    t = makeEnv(ELICITATION_IS_HUMAN);
     http = await serve(t);
     const url = new URL(`http://127.0.0.1:${http.port}/mcp`);
     const headers = { authorization: `Bearer ${http.token}` };
@@ -211,8 +215,8 @@ describe('approver and elicitation', () => {
     });
     const waiting = tool(legacy, 'wait_run', { runs: [slow.run_id], timeout: 40 });
     await eventually(() => legacyAsked.length === 1);
-    const approved = await runCli(t, ['approve', 'race']);
-    expect(approved.code, approved.stderr).toBe(0);
+    const approved = await runCliOnTty(t, ['approve', 'race']);
+    expect(approved.code, approved.stdout).toBe(0);
     const after = await waiting;
     expect(after.isError).toBeUndefined();
     expect(['running', 'completed']).toContain(after.runs[0].status);

@@ -123,7 +123,8 @@ describe('the baton CLI', () => {
       .map((l) => JSON.parse(l) as Summary);
     expect(events.find((e) => e.type === 'permission_resolved')?.data).toMatchObject({
       option_id: 'allow_once',
-      by: 'cli',
+      // Not on a terminal: a program's answer.
+      by: 'script',
     });
     const human = await runCli(t, ['logs', 'cli-job']);
     expect(human.stdout).toContain('? permission: Write cli.txt');

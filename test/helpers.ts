@@ -449,3 +449,31 @@ export function dbIntegrity(file: string): string {
     db.close();
   }
 }
+
+/**
+ * Runs the built CLI on a terminal (a pty from util-linux `script`), as a person would type it;
+ * `stdout` is everything the terminal showed (stdout and stderr).
+ */
+export function runCliOnTty(
+  t: TestEnv,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const line = [process.execPath, CLI, ...args].map(quote).join(' ');
+  return new Promise((resolvePromise) => {
+    const child = spawn('script', ['-q', '-e', '-c', line, '/dev/null'], {
+      cwd: t.work,
+      env: { ...t.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout });
+    });
+  });
+}

@@ -88,8 +88,8 @@ function loadState(id: string): SessionState | undefined {
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as SessionState) : undefined;
 }
 function saveState(id: string, state: SessionState): void {
-  mkdirSync(stateDir, { recursive: true });
-  writeFileSync(sessionFile(id), JSON.stringify(state));
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  writeFileSync(sessionFile(id), JSON.stringify(state), { mode: 0o600 });
 }
 
 function stepsFor(prompt: string): Step[] {

@@ -435,6 +435,14 @@ program
     });
   });
 
+/**
+ * Who answers from this command line: `cli` (a person) when stdin is a terminal and no agent of a
+ * baton run started it, else `script` (a program, as approver "caller" accepts and "human" does not).
+ */
+function cliChannel(): 'cli' | 'script' {
+  return process.stdin.isTTY === true && !process.env.BATON_PARENT_RUN ? 'cli' : 'script';
+}
+
 async function answer(
   engine: App['engine'],
   ref: string,
@@ -456,7 +464,7 @@ async function answer(
     }
     choice = opt.option_id;
   }
-  return engine.answerPermission(run.run_id, choice, run.waiting_for.request_id, 'cli');
+  return engine.answerPermission(run.run_id, choice, run.waiting_for.request_id, cliChannel());
 }
 
 /**
@@ -553,7 +561,7 @@ async function followNewRun(
       const picked = w.options[Number(reply) - 1] ?? w.options.find((o) => o.option_id === reply);
       const chosen = picked ?? w.options.find((o) => o.kind === 'reject_once') ?? w.options[0];
       if (chosen && engine.getRun(runId).waiting_for?.request_id === w.request_id) {
-        await engine.answerPermission(runId, chosen.option_id, w.request_id, 'cli');
+        await engine.answerPermission(runId, chosen.option_id, w.request_id, cliChannel());
       }
     } finally {
       rl.close();

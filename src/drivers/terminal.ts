@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../errors.js';
 import { TERMINAL_KEYS } from '../engine/types.js';
@@ -52,6 +52,9 @@ export function detectLettered(line: string): Menu | undefined {
   }));
   return { question: (m[1] ?? '').trim() || line.trim(), options };
 }
+
+/** A password prompt on the last line: `Password:`, `[sudo] password for me:`, `Enter passphrase for key …:`. */
+const PASSWORD_PROMPT = /(password|passphrase|passcode|\bpin\b)[^\n]*[:?]\s*$/i;
 
 /** Shell-like prompts at the end of the cursor line: `>>> `, `$ `, `# `, `> `, `❯ `, `% `, `In [3]: `. */
 const PROMPT = /(^|\s)(>>>|\.\.\.|\$|#|>|❯|›|%|In \[\d+\]:)\s*$/;
@@ -255,8 +258,12 @@ class TerminalSession implements AgentSession {
       const changed = await this.#waitChange(before, 1500);
       if (!changed && !this.#dead) await this.#tmux(['send-keys', '-t', target, 'Enter']);
     }
+    // What is typed at a password prompt (not echoed, so not on any screen) is not recorded.
+    const secret = input.text && PASSWORD_PROMPT.test(tailLines(before, 1)[0] ?? '');
     const delivered = [
-      input.text ?? '',
+      secret
+        ? `<${input.text?.length} characters typed at a password prompt, not recorded>`
+        : (input.text ?? ''),
       ...(input.keys ?? []).map((k) => `<${k}>`),
       input.enter ? '<Enter>' : '',
     ]
@@ -467,6 +474,8 @@ class TerminalSession implements AgentSession {
       await sleep(Math.min(graceMs, 200));
       signalGroup(this.pid, 'SIGKILL');
       rmSync(this.#exitFile, { force: true });
+      // The env file, if the wrapper never got to read it.
+      rmSync(this.#exitFile.replace(/\.exit$/, '.env'), { force: true });
       this.#resolveExit({ end: { code: this.#dead?.code ?? null, signal: null }, stderrTail: '' });
     }
     return (await this.exited).end;
@@ -475,6 +484,23 @@ class TerminalSession implements AgentSession {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Writes `env` as `export NAME='value'` lines to a new file only its owner can read (never an
+ * existing file or a symlink). Throws INVALID_CONFIG for a name a shell cannot export.
+ */
+function writeEnvFile(file: string, env: Record<string, string>): void {
+  const lines = Object.entries(env).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      throw new BatonError(
+        'INVALID_CONFIG',
+        `env name "${k}" of a terminal agent is not a valid variable name (letters, digits, _)`,
+      );
+    }
+    return `export ${k}='${v.replace(/'/g, `'\\''`)}'\n`;
+  });
+  writeFileSync(file, lines.join(''), { flag: 'wx', mode: 0o600 });
 }
 
 /** The terminal driver: any interactive program as a run, inside tmux. */
@@ -489,10 +515,11 @@ export class TerminalDriver implements Driver {
   constructor(home: string) {
     this.#socket = tmuxSocket(home);
     this.#exitDir = join(home, 'terminal');
-    mkdirSync(this.#exitDir, { recursive: true });
+    mkdirSync(this.#exitDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.#exitDir, 0o700);
     // The server's settings, read when baton's tmux server starts: panes stay after the program
     // exits (to read its exit status), fixed window size, no status bar.
-    mkdirSync(home, { recursive: true });
+    mkdirSync(home, { recursive: true, mode: 0o700 });
     this.#conf = join(home, 'tmux.conf');
     writeFileSync(
       this.#conf,
@@ -505,7 +532,9 @@ export class TerminalDriver implements Driver {
         'set -s escape-time 10',
         '',
       ].join('\n'),
+      { mode: 0o600 },
     );
+    chmodSync(this.#conf, 0o600);
   }
 
   /** The socket name (`tmux -L <name>`) of baton's tmux server. */
@@ -518,7 +547,33 @@ export class TerminalDriver implements Driver {
     const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
     const name = `b_${randomBytes(6).toString('hex')}`;
     const exitFile = join(this.#exitDir, `${name}.exit`);
-    const env = Object.entries(o.agent.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    // The agent's env (API keys...) goes through a 0600 file the wrapper sources and removes, not
+    // `new-session -e K=V`: tmux's argv is world-readable (ps), the server's for its whole life.
+    const envFile = join(this.#exitDir, `${name}.env`);
+    writeEnvFile(envFile, o.agent.env);
+    try {
+      await this.#newSession(tmux, name, t, o, envFile, exitFile);
+    } catch (err) {
+      rmSync(envFile, { force: true });
+      throw err;
+    }
+    const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
+    if (!Number.isInteger(pid) || pid <= 0) {
+      await tmux(['kill-session', '-t', name]).catch(() => undefined);
+      rmSync(envFile, { force: true });
+      throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
+    }
+    return new TerminalSession(name, pid, tmux, t, exitFile);
+  }
+
+  async #newSession(
+    tmux: (args: string[], input?: string) => Promise<string>,
+    name: string,
+    t: { width: number; height: number },
+    o: OpenOptions,
+    envFile: string,
+    exitFile: string,
+  ): Promise<void> {
     await tmux([
       'new-session',
       '-d',
@@ -530,26 +585,21 @@ export class TerminalDriver implements Driver {
       String(t.height),
       '-c',
       o.cwd,
-      ...env,
       '--',
       // tmux does not always report a dead pane's exit status (seen with 3.3a): a wrapper shell
       // writes it to a file. Not exec'd, so the status is known; C-c reaches both (one group).
       // Then it keeps the terminal open until baton has read the screen and removed the file (5 s
       // at most): a program that prints and exits at once lost its output when the terminal
       // closed before tmux had read it (seen under load).
+      // It sources the env file first and removes it (a missing file stops it: fail closed).
       'sh',
       '-c',
-      'f=$1; shift; "$@"; c=$?; echo "$c" > "$f"; i=0; while [ -e "$f" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit "$c"',
+      'e=$1; f=$2; shift 2; . "$e" || exit 126; rm -f -- "$e"; "$@"; c=$?; echo "$c" > "$f"; i=0; while [ -e "$f" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit "$c"',
       'baton-terminal',
+      envFile,
       exitFile,
       o.agent.command,
       ...o.agent.args,
     ]);
-    const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
-    if (!Number.isInteger(pid) || pid <= 0) {
-      await tmux(['kill-session', '-t', name]).catch(() => undefined);
-      throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
-    }
-    return new TerminalSession(name, pid, tmux, t, exitFile);
   }
 }

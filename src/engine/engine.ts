@@ -113,23 +113,45 @@ function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined
   return out;
 }
 
-/** Channels a program answers through (MCP tool call, REST with the bearer token). */
-const PROGRAM_CHANNELS = ['caller', 'api'];
-/** Channels a person answers through (the dashboard, `baton approve/deny`, MCP elicitation). */
+/**
+ * Channels a program answers through: the MCP caller, REST with the bearer token, `baton
+ * approve/deny` from a script (stdin not a terminal, or run by an agent of a baton run).
+ */
+const PROGRAM_CHANNELS = ['caller', 'api', 'script'];
+/**
+ * Channels a person answers through: the dashboard, `baton approve/deny` on a terminal, and MCP
+ * elicitation when the config's `approvals.elicitation_is_human` says the MCP host shows it to a
+ * person (otherwise the MCP client program answers it: a program channel).
+ */
 export const HUMAN_CHANNELS = ['dashboard', 'cli', 'elicitation'];
 
-/** Refuses an answer from a channel the run's `approver` does not accept. */
-function checkApprover(row: RunRow, by: string): void {
-  if (row.approver === 'caller' && !PROGRAM_CHANNELS.includes(by)) {
+/** True when `by` is a person by the config (elicitation only with `approvals.elicitation_is_human`). */
+export function isHumanChannel(by: string, config: Pick<Config, 'approvals'>): boolean {
+  if (by === 'elicitation') return config.approvals.elicitationIsHuman;
+  return HUMAN_CHANNELS.includes(by);
+}
+
+/**
+ * Refuses an answer from a channel the run's `approver` does not accept: `caller` takes programs
+ * only, `human` people only, `any` both. `what` names the answer (a permission answer, typed input).
+ */
+function checkApprover(row: RunRow, by: string, config: Pick<Config, 'approvals'>, what?: string): void {
+  const human = isHumanChannel(by, config);
+  const known = human || PROGRAM_CHANNELS.includes(by) || by === 'elicitation';
+  const subject = what ?? `run ${row.id} was started with approver "${row.approver}"`;
+  if (row.approver === 'caller' && (human || !known)) {
     throw new BatonError(
       'NOT_APPROVER',
-      `run ${row.id} was started with approver "caller": only its MCP caller (answer_permission) or the REST API may answer, not ${by}`,
+      `${subject}: only its MCP caller (answer_permission) or the REST API may answer, not ${by}`,
     );
   }
-  if (row.approver === 'human' && !HUMAN_CHANNELS.includes(by)) {
+  if (row.approver === 'human' && !human) {
+    const elicit = config.approvals.elicitationIsHuman
+      ? "or the MCP client's elicitation prompt"
+      : "or (with approvals.elicitation_is_human in the config) the MCP client's elicitation prompt";
     throw new BatonError(
       'NOT_APPROVER',
-      `run ${row.id} was started with approver "human": a person answers it (dashboard, baton approve/deny, or the MCP client's elicitation prompt), not ${by}`,
+      `${subject}: a person answers it (the dashboard, baton approve/deny typed on a terminal, ${elicit}), not ${by}`,
     );
   }
 }
@@ -639,8 +661,12 @@ export class Engine {
     });
   }
 
-  /** A new run on the same session as `ref`: the agent keeps its context. Queued behind a busy session. */
-  async followUp(ref: string, message: string, label?: string): Promise<RunSummary> {
+  /**
+   * A new run on the same session as `ref`: the agent keeps its context. Queued behind a busy
+   * session. A live terminal program gets the message typed in (`by` is the channel: typed input
+   * at a permission prompt answers it, so the run's approver must accept `by`).
+   */
+  async followUp(ref: string, message: string, label?: string, by = 'caller'): Promise<RunSummary> {
     const row = this.resolveRun(ref);
     if (!message.trim()) throw new BatonError('INVALID_PARAMS', 'message must not be empty');
     if (row.worktree?.discarded) {
@@ -663,6 +689,7 @@ export class Engine {
       return this.summarize(liveCtx.row);
     }
     if (liveCtx?.session?.terminal) {
+      this.#answerByTyping(liveCtx, message, by);
       await liveCtx.session.terminal.send({ text: message, enter: true });
       return this.summarize(liveCtx.row);
     }
@@ -703,7 +730,7 @@ export class Engine {
     by = 'caller',
   ): Promise<RunSummary> {
     const row = this.resolveRun(ref);
-    checkApprover(row, by);
+    checkApprover(row, by, this.config);
     const ctx = this.#runs.get(row.id);
     // A request already settled: the first answer won; say who gave it.
     if (requestId && !ctx?.pending.has(requestId)) {
@@ -1750,6 +1777,40 @@ export class Engine {
     if (!ctx.abortReason && !isFinalStatus(ctx.row.status)) this.#refreshWaiting(ctx);
   }
 
+  /**
+   * Input about to be typed into a terminal program that waits on a permission prompt answers
+   * that prompt: refused (NOT_APPROVER) unless the run's approver accepts `by`; otherwise each
+   * pending request is resolved as answered by `by` (the option whose id is the typed `text`, else
+   * outcome "typed"), and the driver is told not to type an answer of its own.
+   */
+  #answerByTyping(ctx: RunCtx, text: string | undefined, by: string): void {
+    const first = ctx.pending.values().next().value as Pending | undefined;
+    if (!first) return;
+    checkApprover(
+      ctx.row,
+      by,
+      this.config,
+      `run ${ctx.id} waits on the permission prompt "${first.waiting.title}" and was started with approver "${ctx.row.approver}"; typed input would answer it`,
+    );
+    for (const p of [...ctx.pending.values()]) {
+      clearTimeout(p.timer);
+      ctx.pending.delete(p.id);
+      const typed = text?.trim().toLowerCase();
+      const option = typed ? p.waiting.options.find((o) => o.option_id.toLowerCase() === typed) : undefined;
+      this.store.permissions.resolve(p.id, 'answered', option?.option_id ?? null, by);
+      this.#append(ctx, 'permission_resolved', {
+        request_id: p.id,
+        outcome: option ? 'selected' : 'typed',
+        ...(option ? { option_id: option.option_id, kind: option.kind } : {}),
+        by,
+        note: 'answered by typing into the terminal',
+      });
+      // The typed input is the answer: the driver types nothing more.
+      p.resolve({ outcome: 'cancelled' });
+    }
+    this.#refreshWaiting(ctx);
+  }
+
   #refreshWaiting(ctx: RunCtx): void {
     const first = ctx.pending.values().next().value as Pending | undefined;
     if (first) {
@@ -1944,7 +2005,7 @@ export class Engine {
     if (wt && made) {
       const setup = this.#worktreeSetup.get(ctx.id) ?? { base: 'HEAD', include: [] };
       this.#worktreeSetup.delete(ctx.id);
-      mkdirSync(dirname(wt.path), { recursive: true });
+      mkdirSync(dirname(wt.path), { recursive: true, mode: 0o700 });
       await addWorktree(wt.repo, wt.path, wt.branch, setup.base);
       await checkCwd();
       const include = [...this.config.worktrees.include, ...setup.include];
@@ -2252,10 +2313,15 @@ export class Engine {
     };
   }
 
-  /** Types into a terminal run: text (pasted whole), named keys, then Enter when asked. */
+  /**
+   * Types into a terminal run: text (pasted whole), named keys, then Enter when asked. `by` is the
+   * channel: while the program waits on a permission prompt, typed input answers it, so the run's
+   * approver must accept `by` (NOT_APPROVER otherwise), and the answer is recorded as `by`'s.
+   */
   async sendKeys(
     ref: string,
     input: { text?: string; keys?: string[]; enter?: boolean },
+    by = 'caller',
   ): Promise<RunSummary> {
     const row = this.resolveRun(ref);
     if (!input.text && !input.keys?.length && !input.enter) {
@@ -2267,6 +2333,7 @@ export class Engine {
       if (host) return this.#callRemote(host, { op: 'send_keys', run: row.id, ...input });
       throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
     }
+    this.#answerByTyping(live.ctx, input.keys?.length ? undefined : input.text, by);
     await live.terminal.send(input);
     return this.summarize(live.ctx.row);
   }

@@ -49,9 +49,18 @@ function permissionForm(run: RunSummary, w: WaitingFor): ElicitRequestFormParams
   };
 }
 
-/** Runs of `result` waiting for a person that the client has not been asked about in this call. */
-function toAsk(result: WaitResult, asked: Set<string>): { run: RunSummary; waiting: WaitingFor }[] {
+/**
+ * Runs of `result` waiting for a person that the client has not been asked about in this call;
+ * none unless the config counts elicitation as a person (`approvals.elicitation_is_human`): the
+ * client's answer would be refused anyway.
+ */
+function toAsk(
+  result: WaitResult,
+  asked: Set<string>,
+  elicitationIsHuman: boolean,
+): { run: RunSummary; waiting: WaitingFor }[] {
   const out: { run: RunSummary; waiting: WaitingFor }[] = [];
+  if (!elicitationIsHuman) return out;
   for (const run of result.runs) {
     const w = run.waiting_for;
     if (run.status === 'waiting' && run.approver === 'human' && w && !asked.has(w.request_id)) {
@@ -164,7 +173,7 @@ export async function waitWithElicitation(
   for (;;) {
     const result = await engine.waitRuns({ ...input, timeout: `${Math.max(1, deadline - Date.now())}ms` });
     if (!canElicit(server)) return result;
-    const ask = toAsk(result, asked);
+    const ask = toAsk(result, asked, engine.config.approvals.elicitationIsHuman);
     if (ask.length === 0) return result;
     if (modern) {
       const entries = ask.map((a, i) => ({ key: `permission_${i}`, ...a }));

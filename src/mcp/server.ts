@@ -19,7 +19,7 @@ const INSTRUCTIONS = `baton runs coding agents (sub-agents) for you.
 4. A waiting run shows waiting_for.options: answer with answer_permission {run, option_id}.
 5. The summary carries result.text; get_events pages through the whole transcript.
 6. follow_up {run, message} continues the same conversation; cancel_run stops a run.
-7. approver "human" on spawn_run: a person answers permission prompts (dashboard, CLI, or this client's elicitation prompt during wait_run); answer_permission is refused.`;
+7. approver "human" on spawn_run: a person answers permission prompts (dashboard, baton approve/deny on a terminal, or this client's elicitation prompt during wait_run when the config allows it); answer_permission, send_keys and follow_up at a terminal run's prompt are refused.`;
 
 // A validator that accepts everything: tools/list still publishes the real schema, and baton
 // validates itself so bad input gets {error: {code: "INVALID_PARAMS", message}} as the contract says.

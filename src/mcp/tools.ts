@@ -102,7 +102,7 @@ export const TOOLS: readonly ToolDef[] = [
         .enum(APPROVERS)
         .optional()
         .describe(
-          'who may answer permission prompts: "any" (default), "caller" (only you, with answer_permission), or "human" (a person: the dashboard, baton approve/deny, or your client\'s elicitation prompt during wait_run)',
+          'who may answer permission prompts: "any" (default), "caller" (only you, with answer_permission), or "human" (a person: the dashboard, baton approve/deny on a terminal, or your client\'s elicitation prompt during wait_run where the config allows it); typed input (send_keys, follow_up) at a terminal run\'s prompt counts as an answer',
         ),
       command: z
         .array(z.string())
@@ -230,7 +230,7 @@ export const TOOLS: readonly ToolDef[] = [
       'Continue the conversation of a run: a new run on the same session, so the agent keeps its context.',
     input: z.strictObject({ run: runRef, message: z.string().min(1), label: z.string().optional() }),
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-    run: (engine, args) => engine.followUp(args.run, args.message, args.label),
+    run: (engine, args, ctx) => engine.followUp(args.run, args.message, args.label, ctx.by ?? 'caller'),
   }),
   tool({
     name: 'cancel_run',
@@ -266,7 +266,8 @@ export const TOOLS: readonly ToolDef[] = [
       enter: z.boolean().optional(),
     }),
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-    run: (engine, args) => engine.sendKeys(args.run, { text: args.text, keys: args.keys, enter: args.enter }),
+    run: (engine, args, ctx) =>
+      engine.sendKeys(args.run, { text: args.text, keys: args.keys, enter: args.enter }, ctx.by ?? 'caller'),
   }),
   tool({
     name: 'get_diff',

@@ -37,8 +37,8 @@ export function extractArtifacts(
         const bytes = Buffer.byteLength(value);
         if (bytes <= ARTIFACT_THRESHOLD_BYTES) continue;
         const file = join(runId, `${seq}-${refs.length}.txt`);
-        mkdirSync(join(dir, runId), { recursive: true });
-        writeFileSync(join(dir, file), value);
+        mkdirSync(join(dir, runId), { recursive: true, mode: 0o700 });
+        writeFileSync(join(dir, file), value, { mode: 0o600 });
         refs.push({ pointer: here, file, total_bytes: bytes });
         const cut = /[\uD800-\uDBFF]/.test(value.charAt(PREVIEW_CHARS - 1))
           ? PREVIEW_CHARS - 1

@@ -1,5 +1,14 @@
 import Database from 'better-sqlite3';
-import { accessSync, constants, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatonError } from '../errors.js';
@@ -17,13 +26,24 @@ const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations
 export function openDb(file: string): Db {
   let db: Db;
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    // Created 0600 before SQLite opens it: its -wal and -shm files take the database file's mode.
+    closeSync(openSync(file, 'a', 0o600));
+    chmodSync(file, 0o600);
     db = new Database(file);
     // busy_timeout first: switching to WAL needs a lock another process may hold at that moment.
     db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    // WAL files an older baton (or another umask) left behind keep their mode: fix it.
+    for (const suffix of ['-wal', '-shm']) {
+      try {
+        chmodSync(`${file}${suffix}`, 0o600);
+      } catch {
+        // not there
+      }
+    }
   } catch (err) {
     throw new BatonError(
       'STORE_ERROR',
