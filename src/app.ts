@@ -1,37 +1,23 @@
 import { loadConfig, type Config } from './config.js';
 import { LazyDriver } from './drivers/lazy.js';
 import { Engine } from './engine/engine.js';
-import { ControlClient, serveControl } from './ipc/control.js';
-import { killAllChildrenNow } from './process/child.js';
 import { startWebhooks } from './notify/webhooks.js';
 import { Store } from './store/store.js';
 
-/** A running baton: config, store, engine and control socket, wired together. */
+/** The engine of the owner process: config, store and engine, wired together. */
 export type App = { config: Config; store: Store; engine: Engine; close: () => Promise<void> };
 
 /**
- * Loads the config, opens the store, recovers runs a dead baton left in flight, and starts the
- * control socket. Throws INVALID_CONFIG / STORE_ERROR with what to fix.
+ * Loads the config, opens the store and the engine, and recovers the runs a dead owner left in
+ * flight. Only the owner (which holds the owner lock, see `owner/owner.ts`) calls this. Throws
+ * INVALID_CONFIG / STORE_ERROR with what to fix.
  */
-export function openApp(
-  env: NodeJS.ProcessEnv = process.env,
-  opts: {
-    daemon?: boolean;
-    /** A long-lived process (daemon, serve, standalone mcp): it takes over remote runs of dead ones. */
-    longLived?: boolean;
-  } = {},
-): App {
+export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   const config = loadConfig(env);
   const store = new Store(config.home);
   const engine = new Engine({
     config,
     store,
-    // Started by an agent of another run (its baton mcp): new runs are that run's children.
-    parentRun: opts.daemon ? undefined : env.BATON_PARENT_RUN,
-    // A sub-agent's `baton mcp` joins the daemon when its parent run is hosted there; otherwise
-    // it stays in the agent's process, like the baton that started it.
-    ...(opts.daemon ? {} : { childMcpEnv: { BATON_MCP_STANDALONE: '1' } }),
-    adoptRemoteRuns: Boolean(opts.daemon || opts.longLived),
     drivers: {
       acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
       'claude-code': new LazyDriver(
@@ -52,8 +38,6 @@ export function openApp(
       ),
     },
   });
-  engine.remote = new ControlClient(config.home);
-  engine.recover();
   const log = (message: string) => process.stderr.write(`baton: ${message}\n`);
   engine.store.eventWriter.onError((err, dropped) =>
     log(
@@ -61,10 +45,7 @@ export function openApp(
     ),
   );
   engine.onInternalError = (err) => log(`internal error: ${err instanceof Error ? err.stack : String(err)}`);
-  const control = serveControl(engine, log);
-  // Long-lived processes show other processes' runs live (the dashboard of a serve whose runs the
-  // daemon hosts, a daemon with a standalone baton next to it).
-  const stopWatching = opts.daemon || opts.longLived ? engine.watchOtherProcesses() : () => undefined;
+  engine.recover();
   const stopWebhooks = startWebhooks(engine, config.webhooks, log);
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -73,35 +54,10 @@ export function openApp(
         await engine.shutdown();
       } finally {
         stopWebhooks();
-        stopWatching();
-        control.close();
         store.close();
       }
     })();
     return closing;
   };
   return { config, store, engine, close };
-}
-
-/**
- * Stops the app cleanly on SIGTERM/SIGINT/SIGHUP (runs become `interrupted`, agents are stopped),
- * and kills every agent process group if the process exits any other way.
- */
-export function handleSignals(app: App, onStopped: (code: number) => void): void {
-  let count = 0;
-  const stop = (signal: NodeJS.Signals) => {
-    count++;
-    if (count > 1) {
-      killAllChildrenNow();
-      process.exit(130);
-    }
-    void app.close().then(
-      () => onStopped(signal === 'SIGINT' ? 130 : 0),
-      () => onStopped(1),
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('SIGHUP', stop);
-  process.on('exit', () => killAllChildrenNow());
 }

@@ -94,3 +94,11 @@ export function toBatonError(err: unknown): BatonError {
   }
   return new BatonError('INTERNAL', message, { cause: err });
 }
+
+/** The BatonError a wire answer `{ code, message }` stands for (unknown codes become INTERNAL). */
+export function errorFromWire(error: { code?: unknown; message?: unknown }): BatonError {
+  const code = (ERROR_CODES as readonly unknown[]).includes(error.code)
+    ? (error.code as ErrorCode)
+    : 'INTERNAL';
+  return new BatonError(code, typeof error.message === 'string' ? error.message : 'unknown error');
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
@@ -64,4 +65,9 @@ export function isConfined(root: string, target: string, excluded: readonly stri
     // not there yet: a new file
   }
   return true;
+}
+
+/** The name of baton's own tmux server for `home` (`tmux -L <name>`): never the user's default one. */
+export function tmuxSocketName(home: string): string {
+  return `baton-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`;
 }

@@ -243,11 +243,22 @@ describe('baton daemon', () => {
         `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '0' } } })}\n`,
       );
       await eventually(() => stdout.includes('"id":1'));
-      const reply = JSON.parse(stdout.trim().split('\n')[0] ?? '{}') as Summary;
-      expect(reply.error.message).toContain('DAEMON_VERSION_MISMATCH');
-      expect(reply.error.message).toContain('version 0.0.1');
-      expect(reply.error.message).toContain('baton daemon stop');
-      expect(stderr).toContain('baton daemon stop');
+      // The MCP server is this process's own; every tool call says what is wrong and the fix.
+      child.stdin.write(
+        `${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'list_runs', arguments: {} } })}\n`,
+      );
+      await eventually(() => stdout.includes('"id":2'));
+      const reply = JSON.parse(
+        stdout
+          .trim()
+          .split('\n')
+          .find((l) => l.includes('"id":2')) ?? '{}',
+      ) as Summary;
+      expect(reply.result.isError).toBe(true);
+      expect(reply.result.structuredContent.error.code).toBe('DAEMON_VERSION_MISMATCH');
+      expect(reply.result.structuredContent.error.message).toContain('version 0.0.1');
+      expect(reply.result.structuredContent.error.message).toContain('baton daemon stop');
+      await eventually(() => stderr.includes('baton daemon stop'));
       child.stdin.end();
       await new Promise((r) => child.on('exit', r));
 
@@ -337,9 +348,19 @@ describe('baton daemon', () => {
       `${JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '0' } } })}\n`,
     );
     await eventually(() => stdout.includes('"id":7'));
-    const reply = JSON.parse(stdout.trim()) as Summary;
-    expect(reply.error.message).toContain('INVALID_CONFIG');
-    expect(reply.error.message).toContain('roots');
+    child.stdin.write(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'list_runs', arguments: {} } })}\n`,
+    );
+    await eventually(() => stdout.includes('"id":8'));
+    const reply = JSON.parse(
+      stdout
+        .trim()
+        .split('\n')
+        .find((l) => l.includes('"id":8')) ?? '{}',
+    ) as Summary;
+    expect(reply.result.isError).toBe(true);
+    expect(reply.result.structuredContent.error.code).toBe('INVALID_CONFIG');
+    expect(reply.result.structuredContent.error.message).toContain('roots');
     child.stdin.end();
     await new Promise((r) => child.on('exit', r));
   });

@@ -33,7 +33,11 @@ describe('delegation and usage roll-ups', () => {
     await top.call('wait_run', { runs: [parent.run_id], until: 'finished', timeout: 30 });
 
     // What the parent's agent would start: a baton mcp with the parent's run in its environment.
-    const sub = await startServer({ ...t, env: { ...t.env, BATON_PARENT_RUN: parent.run_id } });
+    // The agent's own baton is a front of the owner (here the standalone top one).
+    const sub = await startServer(
+      { ...t, env: { ...t.env, BATON_PARENT_RUN: parent.run_id } },
+      { daemon: true },
+    );
     servers.push(sub);
     const child = (await sub.call('spawn_run', {
       agent: 'fixture',
@@ -51,7 +55,10 @@ describe('delegation and usage roll-ups', () => {
     expect(status.usage).toMatchObject({ input_tokens: 140, output_tokens: 14 });
 
     // The child's agent starting another run: depth 2 > max_depth 1.
-    const subsub = await startServer({ ...t, env: { ...t.env, BATON_PARENT_RUN: child.run_id } });
+    const subsub = await startServer(
+      { ...t, env: { ...t.env, BATON_PARENT_RUN: child.run_id } },
+      { daemon: true },
+    );
     servers.push(subsub);
     const refused = (await subsub.raw('spawn_run', {
       agent: 'fixture',

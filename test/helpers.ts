@@ -72,11 +72,16 @@ export function daemonPid(home: string): number | undefined {
   }
 }
 
-/** True while process `pid` exists. */
+/** True while process `pid` exists and is not a zombie (dead, waiting to be reaped). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
   } catch {
     return false;
   }

@@ -226,7 +226,7 @@ describe('baton serve: REST + SSE API', () => {
     expect(statuses.filter((e) => e.data.run_id === id).map((e) => e.data.status)).toContain('completed');
   });
 
-  it('refuses a non-loopback address without --allow-remote; SIGTERM interrupts runs in flight and exits 0', async () => {
+  it('refuses a non-loopback address without --allow-remote; SIGTERM exits 0 and the runs go on in the owner', async () => {
     t = makeEnv();
     const refused = await runCli(t, ['serve', '--host', '0.0.0.0', '--port', '0']);
     expect(refused.code).toBe(2);
@@ -245,8 +245,11 @@ describe('baton serve: REST + SSE API', () => {
     const exited = new Promise<number | null>((r) => s?.child.once('exit', (code) => r(code)));
     s.child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    // The run is the owner's (the daemon serve started): it goes on without serve.
     const shown = await runCli(t, ['show', id, '--json']);
-    expect(JSON.parse(shown.stdout).status).toBe('interrupted');
+    expect(JSON.parse(shown.stdout).status).toBe('running');
+    const cancelled = await runCli(t, ['cancel', id, '--json']);
+    expect(JSON.parse(cancelled.stdout).status).toBe('cancelled');
   });
   it('serves MCP over streamable HTTP to several clients at once, with the same tools as stdio', async () => {
     t = makeEnv();
@@ -271,7 +274,7 @@ describe('baton serve: REST + SSE API', () => {
     expect(a.getNegotiatedProtocolVersion()).toBe('2025-11-25');
     expect(b.getNegotiatedProtocolVersion()).toBe('2026-07-28');
     const names = (await a.listTools()).tools.map((x) => x.name).sort();
-    const stdio = await startServer(t);
+    const stdio = await startServer(t, { daemon: true });
     const stdioNames = (await stdio.client.listTools()).tools.map((x) => x.name).sort();
     await stdio.close();
     expect(names).toEqual(stdioNames);

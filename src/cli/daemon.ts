@@ -1,14 +1,8 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveHome } from '../config.js';
-import {
-  DaemonControl,
-  logTail,
-  sameVersion,
-  startDaemon,
-  versionMismatchMessage,
-} from '../daemon/client.js';
-import { daemonLogPath, type DaemonStatus } from '../daemon/wire.js';
+import { OwnerClient, logTail, sameVersion, startDaemon, versionMismatchMessage } from '../owner/client.js';
+import { daemonLogPath, type DaemonStatus } from '../owner/protocol.js';
 import { formatDuration } from '../duration.js';
 import { BatonError } from '../errors.js';
 import { isProcessAlive } from '../process/identity.js';
@@ -19,11 +13,18 @@ const EXIT_NOT_RUNNING = 3;
 
 type Fail = (e: unknown, json: boolean) => never;
 
+/** A control connection to the running owner (any version), or undefined when none runs. */
+async function openControl(home: string): Promise<OwnerClient | undefined> {
+  const control = new OwnerClient(home, { kind: 'cli', mode: 'control' }, { start: false });
+  return (await control.connect()) ? control : undefined;
+}
+
 function printStatus(s: DaemonStatus, stale: boolean): void {
-  out(`${bold('baton daemon')} ${s.version} running (pid ${s.pid}), up ${formatDuration(s.uptime_ms)}`);
+  const who = s.role === 'standalone' ? 'a standalone baton mcp' : 'baton daemon';
+  out(`${bold(who)} ${s.version} running (pid ${s.pid}), up ${formatDuration(s.uptime_ms)}`);
   out(`  socket       ${s.socket}`);
   out(`  log          ${s.log}`);
-  out(`  MCP clients  ${s.clients}`);
+  out(`  clients      ${s.clients}`);
   out(`  active runs  ${s.active_runs}`);
   out(
     `  idle stop    ${s.idle_stop_ms > 0 ? `after ${formatDuration(s.idle_stop_ms)} with no runs and no clients` : 'never'}`,
@@ -55,17 +56,17 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
       try {
-        const control = await DaemonControl.open(resolveHome());
-        if (!control) {
+        const control = await openControl(resolveHome());
+        if (!control?.welcome) {
           if (opts.json) out(JSON.stringify({ running: false }));
           else out('baton daemon is not running');
           process.exit(EXIT_NOT_RUNNING);
         }
-        const s = await control.status();
+        const welcome = control.welcome;
+        const s = await control.call<DaemonStatus>('owner.status');
         control.close();
-        if (opts.json)
-          out(JSON.stringify({ running: true, same_version: sameVersion(control.welcome), ...s }));
-        else printStatus(s, !sameVersion(control.welcome));
+        if (opts.json) out(JSON.stringify({ running: true, same_version: sameVersion(welcome), ...s }));
+        else printStatus(s, !sameVersion(welcome));
         process.exit(0);
       } catch (e) {
         fail(e, Boolean(opts.json));
@@ -79,15 +80,21 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
     .action(async (opts: { json?: boolean }) => {
       try {
         const home = resolveHome();
-        let control = await DaemonControl.open(home);
+        let control = await openControl(home);
         const already = control !== undefined;
-        control ??= new DaemonControl(await startDaemon(home, { mode: 'control' }));
-        const s = await control.status();
+        if (!control) {
+          (await startDaemon(home, { mode: 'control' })).socket.destroy();
+          control = await openControl(home);
+        }
+        const welcome = control?.welcome;
+        if (!control || !welcome)
+          throw new BatonError('DAEMON_UNAVAILABLE', 'the baton daemon did not come up');
+        const s = await control.call<DaemonStatus>('owner.status');
         control.close();
         if (opts.json) out(JSON.stringify({ started: !already, ...s }));
         else {
           out(`baton daemon ${s.version} ${already ? 'already running' : 'started'} (pid ${s.pid})`);
-          if (!sameVersion(control.welcome)) err(versionMismatchMessage(control.welcome));
+          if (!sameVersion(welcome)) err(versionMismatchMessage(welcome));
         }
         process.exit(0);
       } catch (e) {
@@ -102,15 +109,14 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
     .option('--json', 'JSON output')
     .action(async (opts: { force?: boolean; json?: boolean }) => {
       try {
-        const control = await DaemonControl.open(resolveHome());
-        if (!control) {
+        const control = await openControl(resolveHome());
+        if (!control?.welcome) {
           if (opts.json) out(JSON.stringify({ running: false, stopped: false }));
           else out('baton daemon is not running');
           process.exit(0);
         }
         const pid = control.welcome.pid;
-        const r = await control.request<{ interrupted_runs: number }>({
-          op: 'stop',
+        const r = await control.call<{ interrupted_runs: number }>('owner.stop', {
           force: Boolean(opts.force),
         });
         control.close();
@@ -175,7 +181,7 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
     .description('run the daemon in the foreground (for a service manager; logs go to stderr)')
     .action(async () => {
       try {
-        const { runDaemon } = await import('../daemon/daemon.js');
+        const { runDaemon } = await import('../owner/daemon.js');
         await runDaemon();
       } catch (e) {
         fail(e, false);

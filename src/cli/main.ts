@@ -1,26 +1,27 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'commander';
-import { openApp, type App } from '../app.js';
 import {
   PERMISSION_POLICIES,
   RUN_STATUSES,
   isFinalStatus,
+  type RunEvent,
   type RunStatus,
   type RunSummary,
 } from '../engine/types.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { formatDuration } from '../duration.js';
-import { tmuxSocket } from '../drivers/terminal.js';
 import { verificationOf } from '../engine/verify.js';
 import { findExecutable, readVersion } from '../process/which.js';
 import { spawnSync } from 'node:child_process';
 import { runMcpStdio } from './mcp.js';
 import { registerDaemonCommands } from './daemon.js';
-import { DaemonControl, sameVersion } from '../daemon/client.js';
-import { runMcpFront } from '../daemon/front.js';
-import { resolveHome } from '../config.js';
+import { loadConfig, resolveHome } from '../config.js';
+import type { AgentInfo } from '../engine/catalog.js';
+import type { Baton } from '../ops/baton.js';
+import { follow } from '../ops/follow.js';
+import { OwnerClient } from '../owner/client.js';
 import {
   bold,
   cyan,
@@ -56,16 +57,27 @@ function fail(e: unknown, json: boolean): never {
   process.exit(BAD_INPUT_CODES.has(be.code) ? EXIT_BAD_INPUT : 1);
 }
 
-/** Runs a command body with an open app, closing it afterwards and turning errors into exit codes. */
-async function withApp(json: boolean, body: (app: App) => Promise<number | void>): Promise<void> {
-  let app: App | undefined;
+/**
+ * Runs a command body as a front of the owner of `BATON_HOME` (the daemon, started when none
+ * runs), closing the connection afterwards and turning errors into exit codes. The config is
+ * checked here first, so a bad one is reported with its key (INVALID_CONFIG) before anything
+ * starts. A sub-agent's CLI (`BATON_PARENT_RUN`) says so to the owner: its runs are that run's
+ * children, and `delegation.max_depth` holds.
+ */
+async function withBaton(json: boolean, body: (baton: Baton) => Promise<number | void>): Promise<void> {
+  let baton: OwnerClient | undefined;
   try {
-    app = openApp();
-    const code = await body(app);
-    await app.close();
+    loadConfig();
+    baton = new OwnerClient(
+      resolveHome(),
+      { kind: 'cli', parentRun: process.env.BATON_PARENT_RUN || undefined },
+      { beforeStart: () => loadConfig() },
+    );
+    const code = await body(baton);
+    baton.close();
     process.exit(code ?? 0);
   } catch (e) {
-    await app?.close().catch(() => undefined);
+    baton?.close();
     fail(e, json);
   }
 }
@@ -82,13 +94,15 @@ program
 program
   .command('mcp')
   .description(
-    'MCP server on stdio (what an MCP host launches): relays to the baton daemon, starting it when needed, so runs outlive the host',
+    'MCP server on stdio (what an MCP host launches): a front of the baton daemon, started when needed, so runs outlive the host',
   )
-  .option('--standalone', 'serve in this process instead (runs end with it); also BATON_MCP_STANDALONE=1')
+  .option(
+    '--standalone',
+    'own the runs in this process instead (runs end with it; refused while a daemon owns BATON_HOME)',
+  )
   .action(async (opts: { standalone?: boolean }) => {
     try {
-      if (opts.standalone || process.env.BATON_MCP_STANDALONE === '1') await runMcpStdio();
-      else await runMcpFront(resolveHome(), process.env.BATON_PARENT_RUN || undefined);
+      await runMcpStdio({ standalone: Boolean(opts.standalone) });
     } catch (e) {
       fail(e, false);
     }
@@ -149,7 +163,7 @@ program
   .option('--json', 'print the final run summary as JSON')
   .action(async (agent: string, promptWords: string[], opts) => {
     const json = Boolean(opts.json);
-    await withApp(json, async (app) => followNewRun(app, agent, promptWords.join(' '), opts, json));
+    await withBaton(json, async (baton) => followNewRun(baton, agent, promptWords.join(' '), opts, json));
   });
 
 program
@@ -159,12 +173,21 @@ program
   .option('--limit <n>', 'how many', '20')
   .option('--json', 'JSON output')
   .action(async (opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      const page = engine.listRuns({
-        status: opts.status as RunStatus | undefined,
+    await withBaton(Boolean(opts.json), async (baton) => {
+      if (!/^\d+$/.test(String(opts.limit)) || Number(opts.limit) < 1 || Number(opts.limit) > 200) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `limit must be a whole number from 1 to 200 (got ${String(opts.limit)})`,
+        );
+      }
+      const page = await baton.call<{ runs: RunSummary[]; next_cursor?: string }>('list_runs', {
+        ...(opts.status ? { status: opts.status as RunStatus } : {}),
         limit: Number(opts.limit),
       });
-      const totals = engine.usageTotals();
+      const totals = await baton.call<{
+        runs: number;
+        usage: NonNullable<RunSummary['result']>['usage'] & object;
+      }>('usage_totals');
       if (opts.json) out(JSON.stringify({ ...page, totals }));
       else if (page.runs.length === 0) out(dim('no runs yet: try  baton run demo "hello"'));
       else {
@@ -186,8 +209,8 @@ program
   .argument('<run>', 'run id or label')
   .option('--json', 'JSON output')
   .action(async (ref: string, opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      const r = engine.getRun(ref);
+    await withBaton(Boolean(opts.json), async (baton) => {
+      const r = await baton.call<RunSummary>('get_run', { run: ref });
       out(opts.json ? JSON.stringify(r) : formatRun(r));
     });
   });
@@ -199,34 +222,25 @@ program
   .option('-f, --follow', 'keep printing new events until the run ends')
   .option('--json', 'one JSON event per line')
   .action(async (ref: string, opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      const runId = engine.resolveRun(ref).id;
-      let after = 0;
-      for (;;) {
-        const page = engine.getEvents(runId, { after_seq: after, limit: 500 });
-        for (const e of page.events) {
-          if (opts.json) out(JSON.stringify(e));
-          else {
-            const line = formatEvent(e);
-            if (line !== undefined) out(line);
-          }
+    await withBaton(Boolean(opts.json), async (baton) => {
+      const print = (e: RunEvent) => {
+        const line = opts.json ? JSON.stringify(e) : formatEvent(e);
+        if (line !== undefined) out(line);
+      };
+      if (!opts.follow) {
+        const run = await baton.call<RunSummary>('get_run', { run: ref });
+        let after = 0;
+        for (;;) {
+          const page = await baton.call<{ events: RunEvent[]; next_seq: number; has_more: boolean }>(
+            'get_events',
+            { run: run.run_id, after_seq: after, limit: 500 },
+          );
+          page.events.forEach(print);
+          after = page.next_seq;
+          if (!page.has_more) return;
         }
-        after = page.next_seq;
-        if (page.has_more) continue;
-        if (!opts.follow || isFinalStatus(engine.getRun(runId).status)) {
-          // One last page: events written together with the final status.
-          if (opts.follow) {
-            const rest = engine.getEvents(runId, { after_seq: after, limit: 1000 });
-            for (const e of rest.events) {
-              const line = opts.json ? JSON.stringify(e) : formatEvent(e);
-              if (line !== undefined) out(line);
-            }
-          }
-          return;
-        }
-        // The run is hosted by another baton process: read its new events from the store.
-        await new Promise((r) => setTimeout(r, 250));
       }
+      for await (const item of follow(baton, ref)) if (item.type === 'events') item.events.forEach(print);
     });
   });
 
@@ -237,8 +251,8 @@ program
   .argument('[option_id]', 'the option to choose (baton show lists them)')
   .option('--json', 'JSON output')
   .action(async (ref: string, optionId: string | undefined, opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      const r = await answer(engine, ref, optionId, ['allow_once', 'allow_always']);
+    await withBaton(Boolean(opts.json), async (baton) => {
+      const r = await answer(baton, ref, optionId, ['allow_once', 'allow_always']);
       out(opts.json ? JSON.stringify(r) : `${r.run_id} ${statusWord(r.status)}`);
     });
   });
@@ -249,8 +263,8 @@ program
   .argument('<run>', 'run id or label')
   .option('--json', 'JSON output')
   .action(async (ref: string, opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      const r = await answer(engine, ref, undefined, ['reject_once', 'reject_always']);
+    await withBaton(Boolean(opts.json), async (baton) => {
+      const r = await answer(baton, ref, undefined, ['reject_once', 'reject_always']);
       out(opts.json ? JSON.stringify(r) : `${r.run_id} ${statusWord(r.status)}`);
     });
   });
@@ -262,8 +276,8 @@ program
   .option('--force', 'kill at once instead of asking the agent to stop first')
   .option('--json', 'JSON output')
   .action(async (ref: string, opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      const r = await engine.cancelRun(ref, Boolean(opts.force));
+    await withBaton(Boolean(opts.json), async (baton) => {
+      const r = await baton.call<RunSummary>('cancel_run', { run: ref, force: Boolean(opts.force) });
       out(opts.json ? JSON.stringify(r) : `${r.run_id} ${statusWord(r.status)}`);
     });
   });
@@ -274,10 +288,15 @@ program
   .argument('<run>', 'run id or label')
   .argument('[path]', 'one file, relative to the repository root')
   .action(async (ref: string, path: string | undefined) => {
-    await withApp(false, async ({ engine }) => {
+    await withBaton(false, async (baton) => {
       let offset = 0;
       for (;;) {
-        const page = await engine.getDiff(ref, { ...(path ? { path } : {}), offset, limit: 1_048_576 });
+        const page = await baton.call<{ diff: string; next_offset?: number }>('get_diff', {
+          run: ref,
+          ...(path ? { path } : {}),
+          offset,
+          limit: 1_048_576,
+        });
         process.stdout.write(page.diff);
         if (page.next_offset === undefined) return;
         offset = page.next_offset;
@@ -291,8 +310,8 @@ program
   .argument('<run>', 'run id or label')
   .option('--json', 'JSON output')
   .action(async (ref: string, opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      const r = await engine.discardRun(ref);
+    await withBaton(Boolean(opts.json), async (baton) => {
+      const r = await baton.call<{ path: string; branch: string }>('discard_run', { run: ref });
       out(opts.json ? JSON.stringify(r) : `removed ${r.path} and branch ${r.branch}`);
     });
   });
@@ -305,11 +324,15 @@ program
   .option('--agent <name>', "the reviewer (default: the run's agent)")
   .option('--json', 'JSON output')
   .action(async (ref: string, opts) => {
-    await withApp(Boolean(opts.json), async ({ engine }) => {
-      let r = await engine.verifyRun({ run: ref, task: opts.task, agent: opts.agent });
+    await withBaton(Boolean(opts.json), async (baton) => {
+      let r = await baton.call<VerifyResult>('verify_run', {
+        run: ref,
+        ...(opts.task ? { task: opts.task } : {}),
+        ...(opts.agent ? { agent: opts.agent } : {}),
+      });
       while (!r.verdict) {
-        await engine.waitRuns({ runs: [r.run_id], until: 'finished' });
-        const done = engine.getRun(r.run_id);
+        await baton.call('wait_run', { runs: [r.run_id], until: 'finished' });
+        const done = await baton.call<RunSummary>('get_run', { run: r.run_id });
         if (isFinalStatus(done.status)) {
           r = {
             ...r,
@@ -334,21 +357,17 @@ program
   .argument('<run>', 'run id or label')
   .option('--write', 'take over: your keystrokes go to the program')
   .action(async (ref: string, opts) => {
-    await withApp(false, async ({ engine, config, store }) => {
-      const row = engine.resolveRun(ref);
-      const session = store.sessions.get(row.session_id);
-      if (isFinalStatus(row.status) || !session?.agent_session_id) {
-        throw new BatonError(
-          'RUN_FINISHED',
-          `run ${row.id} is ${row.status}: it has no live terminal (read_terminal shows its last screen)`,
-        );
-      }
+    await withBaton(false, async (baton) => {
+      const target = await baton.call<{ run_id: string; socket: string; session: string }>(
+        'terminal_target',
+        { run: ref },
+      );
       if (!process.stdin.isTTY) {
         throw new BatonError('INVALID_PARAMS', 'baton attach needs a terminal (stdin is not a TTY)');
       }
-      err(dim(`attaching ${opts.write ? '' : 'read-only '}to ${row.id}; detach with Ctrl-b d`));
-      const args = ['-L', tmuxSocket(config.home), 'attach-session', ...(opts.write ? [] : ['-r'])];
-      const r = spawnSync('tmux', [...args, '-t', session.agent_session_id], { stdio: 'inherit' });
+      err(dim(`attaching ${opts.write ? '' : 'read-only '}to ${target.run_id}; detach with Ctrl-b d`));
+      const args = ['-L', target.socket, 'attach-session', ...(opts.write ? [] : ['-r'])];
+      const r = spawnSync('tmux', [...args, '-t', target.session], { stdio: 'inherit' });
       if (r.error) throw new BatonError('AGENT_NOT_INSTALLED', `tmux: ${r.error.message}`);
       if (r.status) process.exitCode = r.status;
     });
@@ -367,8 +386,11 @@ for (const [name, withFix] of [
     )
     .option('--json', 'JSON output')
     .action(async (opts) => {
-      await withApp(Boolean(opts.json), async ({ engine, config, store }) => {
-        const agents = await engine.listAgents();
+      await withBaton(Boolean(opts.json), async (baton) => {
+        const { agents } = await baton.call<{ agents: AgentInfo[] }>('list_agents');
+        const info = withFix
+          ? await baton.call<{ home: string; config: string; store: string; roots: string[] }>('owner_info')
+          : undefined;
         // tmux is what terminal agents run in.
         const tmuxPath = findExecutable('tmux');
         const tmux = {
@@ -382,7 +404,7 @@ for (const [name, withFix] of [
           out(
             JSON.stringify(
               withFix
-                ? { home: config.home, config: config.configPath, store: store.file, tmux, agents }
+                ? { home: info?.home, config: info?.config, store: info?.store, tmux, agents }
                 : { agents },
             ),
           );
@@ -390,10 +412,10 @@ for (const [name, withFix] of [
         }
         if (withFix) {
           out(`${bold('baton')} ${VERSION} on Node ${process.version}`);
-          out(`home      ${config.home}`);
-          out(`config    ${config.configPath}`);
-          out(`database  ${store.file} ${green('ok')}`);
-          out(`roots     ${config.roots.join(', ')}`);
+          out(`home      ${info?.home ?? ''}`);
+          out(`config    ${info?.config ?? ''}`);
+          out(`database  ${info?.store ?? ''} ${green('ok')}`);
+          out(`roots     ${info?.roots.join(', ') ?? ''}`);
           out(
             `tmux      ${tmux.installed ? `${tmux.version ?? ''} ${green('ok')}` : `not installed: ${tmux.fix}`}`,
           );
@@ -410,16 +432,19 @@ program
     'set up the state folder, check everything with a demo run, and print how to connect an MCP host',
   )
   .action(async () => {
-    await withApp(false, async (app) => {
+    await withBaton(false, async (baton) => {
       const cli = process.argv[1] ?? 'dist/cli/main.js';
-      out(`${bold('baton')} ${VERSION} is set up: database ${app.store.file}`);
+      const info = await baton.call<{ store: string; roots: string[]; pid: number }>('owner_info');
+      out(
+        `${bold('baton')} ${VERSION} is set up: database ${info.store} (owned by the baton daemon, pid ${info.pid})`,
+      );
       out('');
       out('Self-check with the built-in demo agent (no API key needed):');
       const code = await followNewRun(
-        app,
+        baton,
         'demo',
         'Say hello to the new baton user',
-        { policy: 'ask', cwd: app.config.roots[0] },
+        { policy: 'ask', ...(info.roots[0] ? { cwd: info.roots[0] } : {}) },
         false,
       );
       out('');
@@ -443,13 +468,21 @@ function cliChannel(): 'cli' | 'script' {
   return process.stdin.isTTY === true && !process.env.BATON_PARENT_RUN ? 'cli' : 'script';
 }
 
+type VerifyResult = {
+  run_id: string;
+  status?: string;
+  verdict?: string;
+  findings?: { severity: string; message: string; path?: string }[];
+  evidence?: string[];
+};
+
 async function answer(
-  engine: App['engine'],
+  baton: Baton,
   ref: string,
   optionId: string | undefined,
   kinds: string[],
 ): Promise<RunSummary> {
-  const run = engine.getRun(ref);
+  const run = await baton.call<RunSummary>('get_run', { run: ref });
   if (!run.waiting_for) {
     throw new BatonError('RUN_NOT_WAITING', `run ${run.run_id} is ${run.status}, not waiting for an answer`);
   }
@@ -464,21 +497,25 @@ async function answer(
     }
     choice = opt.option_id;
   }
-  return engine.answerPermission(run.run_id, choice, run.waiting_for.request_id, cliChannel());
+  return baton.call<RunSummary>(
+    'answer_permission',
+    { run: run.run_id, option_id: choice, request_id: run.waiting_for.request_id },
+    { via: cliChannel() },
+  );
 }
 
 /**
- * Starts a run and follows it: prints events as they are stored, asks the person at the terminal
- * when a permission request arrives (stdin a TTY), and resolves with the exit code.
+ * Starts a run on the owner and follows it: prints events as they are stored, asks the person at
+ * the terminal when a permission request arrives (stdin a TTY), and resolves with the exit code.
+ * The run is the owner's: it goes on if this command is killed; Ctrl-C cancels it.
  */
 async function followNewRun(
-  app: App,
+  baton: Baton,
   agent: string,
   prompt: string,
   opts: { cwd?: string; label?: string; timeout?: string; policy?: string; model?: string },
   json: boolean,
 ): Promise<number> {
-  const { engine } = app;
   const input = {
     agent,
     cwd: opts.cwd ?? process.cwd(),
@@ -488,59 +525,37 @@ async function followNewRun(
     ...(opts.policy ? { policy: opts.policy as (typeof PERMISSION_POLICIES)[number] } : {}),
     ...(opts.model ? { model: opts.model } : {}),
   };
-  // With a daemon running, the run is the daemon's: it goes on if this command is stopped.
-  const daemon = await DaemonControl.open(app.config.home).catch(() => undefined);
-  let run: RunSummary;
-  if (daemon && sameVersion(daemon.welcome)) {
-    try {
-      run = await daemon.request<RunSummary>({ op: 'spawn_run', input });
-    } finally {
-      daemon.close();
-    }
-  } else {
-    daemon?.close();
-    run = engine.spawnRun(input);
-  }
+  const run = await baton.call<RunSummary>('spawn_run', input, { via: cliChannel() });
   const runId = run.run_id;
-  const hosted = Boolean(daemon && sameVersion(daemon.welcome));
   const interactive = process.stdin.isTTY === true && !json;
   if (!json) {
-    err(
-      dim(
-        `run ${runId} started (${agent})${hosted ? ` in the baton daemon (pid ${daemon?.welcome.pid})` : ''}; Ctrl-C cancels`,
-      ),
-    );
+    const pid = baton instanceof OwnerClient ? baton.welcome?.pid : process.pid;
+    err(dim(`run ${runId} started (${agent}) in the baton daemon (pid ${pid}); Ctrl-C cancels`));
   }
-  let printed = 0;
   // A status line on the terminal (stderr), redrawn every 250 ms and cleared before each printed event.
   const live = process.stderr.isTTY === true && !json;
   const startedAt = Date.now();
   let frame = 0;
   let paused = false;
+  let status: string = run.status;
   const clearStatus = () => {
     if (live) process.stderr.write('\r\x1b[2K');
   };
   const drawStatus = () => {
     if (!live || paused) return;
-    const s = engine.getRun(runId);
     const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[frame++ % 10];
     process.stderr.write(
-      `\r\x1b[2K${dim(`${spin} ${runId} ${s.status} ${formatDuration(Date.now() - startedAt)}`)}`,
+      `\r\x1b[2K${dim(`${spin} ${runId} ${status} ${formatDuration(Date.now() - startedAt)}`)}`,
     );
   };
   const statusTimer = live ? setInterval(drawStatus, 250) : undefined;
-  const printNew = () => {
+  const printEvents = (events: RunEvent[]) => {
     if (json) return;
     clearStatus();
-    for (;;) {
-      const page = engine.getEvents(runId, { after_seq: printed, limit: 500 });
-      for (const e of page.events) {
-        if (e.type === 'message' && e.data.role === 'user') continue;
-        const line = formatEvent(e);
-        if (line !== undefined) out(line);
-      }
-      printed = page.next_seq;
-      if (!page.has_more) break;
+    for (const e of events) {
+      if (e.type === 'message' && e.data.role === 'user') continue;
+      const line = formatEvent(e);
+      if (line !== undefined) out(line);
     }
   };
   let asking: string | undefined;
@@ -560,8 +575,13 @@ async function followNewRun(
       const reply = (await rl.question(cyan(`Answer for "${w.title}" [1-${w.options.length}]: `))).trim();
       const picked = w.options[Number(reply) - 1] ?? w.options.find((o) => o.option_id === reply);
       const chosen = picked ?? w.options.find((o) => o.kind === 'reject_once') ?? w.options[0];
-      if (chosen && engine.getRun(runId).waiting_for?.request_id === w.request_id) {
-        await engine.answerPermission(runId, chosen.option_id, w.request_id, cliChannel());
+      const now = await baton.call<RunSummary>('get_run', { run: runId });
+      if (chosen && now.waiting_for?.request_id === w.request_id) {
+        await baton.call(
+          'answer_permission',
+          { run: runId, option_id: chosen.option_id, request_id: w.request_id },
+          { via: cliChannel() },
+        );
       }
     } finally {
       rl.close();
@@ -572,35 +592,20 @@ async function followNewRun(
   const onSigint = () => {
     interrupts++;
     err(dim(interrupts > 1 ? 'killing the run…' : 'cancelling the run… (Ctrl-C again to kill it)'));
-    void engine.cancelRun(runId, interrupts > 1).catch(() => undefined);
+    void baton.call('cancel_run', { run: runId, force: interrupts > 1 }).catch(() => undefined);
   };
   process.on('SIGINT', onSigint);
-  const onEvents = (id: string) => {
-    if (id === runId) printNew();
-  };
-  engine.bus.on('events', onEvents);
   try {
-    const final = await new Promise<RunSummary>((resolve) => {
-      const check = (id: string) => {
-        if (id !== runId) return;
-        const s = engine.getRun(runId);
-        if (isFinalStatus(s.status)) {
-          engine.bus.off('run', check);
-          resolve(s);
-        } else if (s.status === 'waiting') void ask(s);
-      };
-      engine.bus.on('run', check);
-      check(runId);
-      // A run the daemon hosts: its events reach this process through the store only.
-      if (hosted) {
-        const poll = setInterval(() => {
-          printNew();
-          check(runId);
-          if (isFinalStatus(engine.getRun(runId).status)) clearInterval(poll);
-        }, 250);
+    let final: RunSummary | undefined;
+    for await (const item of follow(baton, runId)) {
+      if (item.type === 'events') printEvents(item.events);
+      else {
+        status = item.run.status;
+        if (isFinalStatus(item.run.status)) final = item.run;
+        else if (item.run.status === 'waiting') void ask(item.run);
       }
-    });
-    printNew();
+    }
+    final ??= await baton.call<RunSummary>('get_run', { run: runId });
     if (json) out(JSON.stringify(final));
     else {
       const usage = final.result?.usage;
@@ -615,7 +620,6 @@ async function followNewRun(
   } finally {
     if (statusTimer) clearInterval(statusTimer);
     clearStatus();
-    engine.bus.off('events', onEvents);
     process.off('SIGINT', onSigint);
   }
 }

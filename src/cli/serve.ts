@@ -1,14 +1,16 @@
 import { resolve } from 'node:path';
-import { openApp } from '../app.js';
+import { loadConfig } from '../config.js';
 import { BatonError } from '../errors.js';
+import { OwnerClient } from '../owner/client.js';
 import { isInside } from '../paths.js';
-import { killAllChildrenNow } from '../process/child.js';
+import { onStopSignals } from '../process/signals.js';
 import { resolveToken, startHttpServer } from '../http/serve.js';
 
 /**
- * `baton serve`: the HTTP server until SIGTERM/SIGINT. On a signal it stops accepting, lets
- * requests in flight finish (open streams are cut after 2 s), then stops the engine: runs in
- * flight become `interrupted`, resumable with follow_up.
+ * `baton serve`: the HTTP server until SIGTERM/SIGINT, a front of the owner of `BATON_HOME` (the
+ * daemon, started when none runs): the runs it starts are the owner's and go on when serve
+ * stops or restarts, and the dashboard shows every run of the home live. On a signal it stops
+ * accepting and lets requests in flight finish (open streams are cut after 2 s).
  */
 export async function runServe(opts: {
   host: string;
@@ -17,20 +19,23 @@ export async function runServe(opts: {
   a2a?: boolean;
   a2aCwd?: string;
 }): Promise<void> {
-  const app = openApp(process.env, { longLived: true });
-  const { token, from } = resolveToken(app.config.home);
+  const config = loadConfig();
+  const { token, from } = resolveToken(config.home);
   let a2a: { cwd: string } | undefined;
   if (opts.a2a) {
-    const cwd = resolve(opts.a2aCwd ?? app.config.roots[0] ?? process.cwd());
-    if (!app.config.roots.some((root) => isInside(root, cwd))) {
+    const cwd = resolve(opts.a2aCwd ?? config.roots[0] ?? process.cwd());
+    if (!config.roots.some((root) => isInside(root, cwd))) {
       throw new BatonError(
         'CWD_NOT_ALLOWED',
-        `--a2a-cwd ${cwd} is outside the configured roots (${app.config.roots.join(', ')})`,
+        `--a2a-cwd ${cwd} is outside the configured roots (${config.roots.join(', ')})`,
       );
     }
     a2a = { cwd };
   }
-  const server = await startHttpServer(app, {
+  const baton = new OwnerClient(config.home, { kind: 'serve' });
+  // Up front: a config the owner refuses, or a daemon of another version, is reported now.
+  await baton.connect();
+  const server = await startHttpServer(baton, {
     host: opts.host,
     port: opts.port,
     allowRemote: opts.allowRemote,
@@ -49,20 +54,12 @@ export async function runServe(opts: {
       `baton: WARNING listening on ${opts.host}: anyone who can reach it and has the token can run agents here\n`,
     );
   }
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      killAllChildrenNow();
-      process.exit(130);
-    }
-    void (async () => {
+  onStopSignals(
+    async (signal) => {
       await server.close();
-      await app.close();
+      baton.close();
       process.exit(signal === 'SIGINT' ? 130 : 0);
-    })();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('exit', () => killAllChildrenNow());
+    },
+    { hangup: 'stop' },
+  );
 }

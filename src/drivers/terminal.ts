@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmuxSocketName } from '../paths.js';
 import { BatonError } from '../errors.js';
 import { TERMINAL_KEYS } from '../engine/types.js';
 import type { ChildEnd } from '../process/child.js';
@@ -86,7 +87,7 @@ function tmuxRun(socket: string, conf: string, args: string[], input?: string): 
 
 /** The tmux socket name of a baton home: one tmux server per `$BATON_HOME`, never the user's. */
 export function tmuxSocket(home: string): string {
-  return `baton-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`;
+  return tmuxSocketName(home);
 }
 
 /** One line of a numbered choice menu: `❯ 1. Yes`, `  2) No`, `● 1. Allow once`. */

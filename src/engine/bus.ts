@@ -7,11 +7,6 @@ export type BusEvents = {
   run: [runId: string];
   /** New events of a run were stored. */
   events: [runId: string, events: RunEvent[]];
-  /**
-   * A run hosted by another baton process (the daemon, another server) changed in the store:
-   * its row or its events. Seen by {@link Engine.watchOtherProcesses}, within half a second.
-   */
-  foreign: [runId: string];
 };
 
 /** The engine's in-process event bus: waiters, MCP subscriptions and the CLI listen here. */

@@ -24,7 +24,7 @@ import {
   repoRoot,
   snapshotTree,
 } from '../git/git.js';
-import { isInside, realpathLoose } from '../paths.js';
+import { isInside, realpathLoose, tmuxSocketName } from '../paths.js';
 import { ChildHandle, settlesWithin } from '../process/child.js';
 import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
@@ -201,19 +201,6 @@ export type WaitResult = {
   pending?: { run_id: string; label?: string; status: RunStatus; last_seq: number }[];
 };
 
-/** Operations another baton process can be asked to perform on runs it hosts. */
-export type RemoteOp =
-  | { op: 'answer_permission'; run: string; option_id: string; request_id?: string; by: string }
-  | { op: 'cancel_run'; run: string; force?: boolean }
-  | { op: 'follow_up'; run: string; message: string; label?: string }
-  | { op: 'read_terminal'; run: string; lines: number; raw: boolean }
-  | { op: 'send_keys'; run: string; text?: string; keys?: string[]; enter?: boolean };
-
-/** Reaches the baton process that hosts a run (the control socket), when it is another one. */
-export interface RemoteHosts {
-  call(hostPid: number, op: RemoteOp): Promise<unknown>;
-}
-
 /** What `read_terminal` returns. */
 export type TerminalScreen = { run_id: string; status: RunStatus; lines: number; screen: string };
 
@@ -273,36 +260,19 @@ export class Engine {
   readonly #runs = new Map<string, RunCtx>();
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
-  /** The run whose agent started this baton (BATON_PARENT_RUN): new runs are its children. */
-  readonly #parentRun: string | undefined;
   /** Worktree runs not started yet: the branch point and the files to copy in. */
   readonly #worktreeSetup = new Map<string, { base: string; include: string[] }>();
   #opening = 0;
   readonly #closing = new Set<Promise<unknown>>();
   readonly #openings = new Set<Promise<unknown>>();
   #stopping = false;
-  readonly #childMcpEnv: Record<string, string>;
-  readonly #adoptRemoteRuns: boolean;
-  remote: RemoteHosts | undefined;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
-  constructor(options: {
-    config: Config;
-    store: Store;
-    drivers: Record<string, Driver>;
-    parentRun?: string;
-    /** Added to the environment of the `baton mcp` an agent starts (delegation). */
-    childMcpEnv?: Record<string, string>;
-    /** Take over remote-agent runs of dead baton processes (long-lived processes only). */
-    adoptRemoteRuns?: boolean;
-  }) {
-    this.#adoptRemoteRuns = options.adoptRemoteRuns ?? false;
-    this.#childMcpEnv = options.childMcpEnv ?? {};
+  constructor(options: { config: Config; store: Store; drivers: Record<string, Driver> }) {
     this.config = options.config;
     this.store = options.store;
     this.#drivers = options.drivers;
-    this.#parentRun = options.parentRun || undefined;
     this.#catalog = buildCatalog(options.config.agents, options.config.home);
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
@@ -316,9 +286,9 @@ export class Engine {
   }
 
   /**
-   * Recovers after a previous baton process: runs it left in flight (its process is gone) become
-   * `interrupted` with the reason, their pending permission requests expire, and agent process
-   * groups it left behind are killed. Runs of other live baton processes are left alone.
+   * Recovers after the previous owner (this process now holds the owner lock, so every active run
+   * in the store is one it left): runs become `interrupted` with the reason, their pending
+   * permission requests expire, and agent process groups left behind are killed.
    */
   recover(): { interrupted: string[] } {
     const interrupted: string[] = [];
@@ -327,19 +297,16 @@ export class Engine {
   }
 
   /**
-   * Marks an active run `interrupted` when the baton process that hosted it is gone (and kills the
-   * agent process group it left). Returns false, changing nothing, when its host is alive.
+   * Marks an active run of a dead owner `interrupted` (and kills the agent process group it left),
+   * unless it can go on under this owner (a remote task). Only the owner calls this, at start.
    */
   #interruptOrphan(row: RunRow): boolean {
     if (isFinalStatus(row.status) || this.#runs.has(row.id)) return false;
-    if (row.host_pid && row.host_pid !== this.hostPid && isProcessAlive(row.host_pid, row.host_start))
-      return false;
     if (this.#adoptOrphan(row)) return false;
     if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
       signalGroup(row.agent_pid, 'SIGKILL');
     const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
     const error = { code: 'INTERRUPTED', message };
-    // Claim the run atomically: two baton processes may recover the same run at once.
     if (!this.store.runs.interruptIfActive(row.id, error)) {
       Object.assign(row, this.store.runs.get(row.id));
       return false;
@@ -355,15 +322,13 @@ export class Engine {
 
   /**
    * A run of a remote agent whose host is gone is not over: its task goes on at the remote side.
-   * A long-lived baton (daemon, serve, standalone mcp) takes the run over and follows the task
-   * again. Returns true when this process now hosts it.
+   * The new owner takes the run over and follows the task again. Returns true when it did.
    */
   #adoptOrphan(row: RunRow): boolean {
-    if (!this.#adoptRemoteRuns || this.#stopping || !row.remote_task_id || row.status === 'queued')
-      return false;
+    if (this.#stopping || !row.remote_task_id || row.status === 'queued') return false;
     const entry = this.#catalog.get(row.agent);
     if (!entry || !this.#drivers[entry.driver]?.followsRemoteTasks) return false;
-    if (!this.store.runs.adoptIfOrphan(row.id, row.host_pid, this.hostPid, this.hostStart)) return false;
+    this.store.runs.update(row.id, { host_pid: this.hostPid, host_start: this.hostStart, waiting_for: null });
     this.store.permissions.expireForRun(row.id, 'restart');
     const ctx = this.#newCtx(this.store.runs.get(row.id) as RunRow);
     ctx.started = true;
@@ -411,8 +376,6 @@ export class Engine {
     // What the store could not take yet (a full disk) is still the truth.
     const unsaved = this.#unsaved.get(row.id);
     if (unsaved) Object.assign(row, unsaved);
-    // Honest status: a run whose baton process died since this one started is interrupted now.
-    this.#interruptOrphan(row);
     return row;
   }
 
@@ -465,7 +428,6 @@ export class Engine {
       cursor,
     });
     const page = rows.slice(0, limit);
-    for (const r of page) this.#interruptOrphan(r);
     const last = page[page.length - 1];
     return {
       runs: page.map((r) => this.summarize(r)),
@@ -600,14 +562,6 @@ export class Engine {
       if (cwd !== session.cwd) {
         throw new BatonError('INVALID_PARAMS', `session ${sessionId} works in ${session.cwd}; pass that cwd`);
       }
-      const last = this.store.runs.lastOfSession(sessionId);
-      const host = last ? this.#foreignHost(last) : undefined;
-      if (host) {
-        throw new BatonError(
-          'INVALID_PARAMS',
-          `session ${sessionId} has run ${last?.id} active in another baton process (pid ${host}); use follow_up on that run so it is queued behind it`,
-        );
-      }
     } else {
       cwd = this.#checkCwd(input.cwd);
     }
@@ -639,7 +593,7 @@ export class Engine {
     } else if (input.base_ref !== undefined || input.include !== undefined) {
       throw new BatonError('INVALID_PARAMS', 'base_ref and include go with isolation "worktree"');
     }
-    const parentRunId = this.#checkDepth(input.parent_run_id ?? this.#parentRun);
+    const parentRunId = this.#checkDepth(input.parent_run_id);
     return this.#createRun({
       id: runId,
       isolation: input.isolation ?? 'none',
@@ -679,7 +633,6 @@ export class Engine {
     if (message.length > PROMPT_MAX_CHARS) {
       throw new BatonError('INVALID_PARAMS', `message is longer than ${PROMPT_MAX_CHARS} characters`);
     }
-    // The session's newest run may be active in another baton process: that process must queue it.
     const last = this.store.runs.lastOfSession(row.session_id) ?? row;
     // A live terminal program: the message is typed into it (same run).
     const liveCtx = this.#runs.get(last.id);
@@ -693,9 +646,6 @@ export class Engine {
       await liveCtx.session.terminal.send({ text: message, enter: true });
       return this.summarize(liveCtx.row);
     }
-    const host = this.#foreignHost(last);
-    if (host)
-      return this.#callRemote(host, { op: 'follow_up', run: last.id, message, ...(label ? { label } : {}) });
     const agent = this.#agent(row.agent);
     this.#checkLabel(label);
     // The config may have changed since: the command and the cwd must still be allowed.
@@ -743,15 +693,6 @@ export class Engine {
       }
     }
     if (!ctx) {
-      const host = this.#foreignHost(row);
-      if (host)
-        return this.#callRemote(host, {
-          op: 'answer_permission',
-          run: row.id,
-          option_id: optionId,
-          request_id: requestId,
-          by,
-        });
       throw new BatonError('RUN_NOT_WAITING', `run ${row.id} is ${row.status}, not waiting for an answer`);
     }
     const pending = requestId ? ctx.pending.get(requestId) : ctx.pending.values().next().value;
@@ -793,9 +734,6 @@ export class Engine {
     const row = this.resolveRun(ref);
     const ctx = this.#runs.get(row.id);
     if (!ctx) {
-      if (isFinalStatus(row.status)) return this.summarize(row);
-      const host = this.#foreignHost(row);
-      if (host) return this.#callRemote(host, { op: 'cancel_run', run: row.id, force });
       return this.summarize(row);
     }
     await this.#abortRun(ctx, {
@@ -823,18 +761,16 @@ export class Engine {
     const check = (): RunSummary[] =>
       ids
         .map((id) => this.#row(id))
-        .filter((r): r is RunRow => r !== undefined && (this.#interruptOrphan(r), isReady(r)))
+        .filter((r): r is RunRow => r !== undefined && isReady(r))
         .map((r) => this.summarize(r));
     const now = check();
     if (now.length > 0) return { runs: now, timed_out: false };
-    const foreign = ids.some((id) => !this.#runs.has(id));
     const idSet = new Set(ids);
     const started = Date.now();
     return new Promise<WaitResult>((resolve) => {
       const timers: NodeJS.Timeout[] = [];
       const finish = (result: WaitResult) => {
         this.bus.off('run', onRun);
-        this.bus.off('foreign', onRun);
         input.signal?.removeEventListener('abort', onAbort);
         for (const t of timers) clearTimeout(t);
         resolve(result);
@@ -848,7 +784,6 @@ export class Engine {
       };
       const onAbort = () => finish({ runs: [], timed_out: true, pending: this.#pendingOf(ids) });
       this.bus.on('run', onRun);
-      this.bus.on('foreign', onRun);
       input.signal?.addEventListener('abort', onAbort);
       timers.push(setTimeout(onAbort, timeoutMs));
       if (input.onProgress) {
@@ -860,8 +795,6 @@ export class Engine {
           }, 5000),
         );
       }
-      // Runs hosted by another baton process do not reach this bus: re-read them each second.
-      if (foreign) timers.push(setInterval(tryFinish, 1000));
     });
   }
 
@@ -878,46 +811,6 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------- lifecycle
-
-  /**
-   * Announces on the bus (`foreign`) the changes other baton processes make to runs: their
-   * status and their events, for this process's live views (SSE, MCP resource subscriptions,
-   * wait_run). Checks SQLite's data_version every `intervalMs`; reads rows only when another
-   * process wrote. Returns the function that stops it.
-   */
-  watchOtherProcesses(intervalMs = 300): () => void {
-    const seen = new Map<string, string>();
-    const look = (announce: boolean) => {
-      const rows = [...this.store.runs.listActive(), ...this.store.runs.list({ limit: 100 })];
-      for (const row of rows) {
-        if (this.#runs.has(row.id)) continue;
-        const key = `${row.status}:${row.last_seq}:${row.waiting_for?.request_id ?? ''}`;
-        if (seen.get(row.id) === key) continue;
-        const known = seen.has(row.id);
-        seen.set(row.id, key);
-        if (announce || known) this.bus.emit('foreign', row.id);
-      }
-      // Bounded: forget runs that are neither active nor recent.
-      if (seen.size > 1000) {
-        const keep = new Set(rows.map((r) => r.id));
-        for (const id of seen.keys()) if (!keep.has(id)) seen.delete(id);
-      }
-    };
-    let version = this.store.dataVersion();
-    look(false);
-    const timer = setInterval(() => {
-      try {
-        const v = this.store.dataVersion();
-        if (v === version) return;
-        version = v;
-        look(true);
-      } catch (err) {
-        this.onInternalError?.(err);
-      }
-    }, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
-  }
 
   /** Runs this process hosts that are not finished (queued, starting, running, waiting). */
   get activeRunCount(): number {
@@ -1848,7 +1741,7 @@ export class Engine {
     let session: AgentSession;
     const [command, ...args] = ctx.row.command ?? [entry.command, ...entry.args];
     // The agent's own baton calls (a `baton mcp` it starts) make child runs of this one.
-    const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.config.home, ...this.#childMcpEnv };
+    const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.config.home };
     const opening = driver.open({
       agent: {
         name: entry.name,
@@ -1969,12 +1862,6 @@ export class Engine {
       this.#pool.delete(sid);
     }
     void this.#close(session, 500);
-  }
-
-  /** The pid of the other live baton process that hosts this active run, if any. */
-  #foreignHost(row: RunRow): number | undefined {
-    if (isFinalStatus(row.status) || !row.host_pid || row.host_pid === this.hostPid) return undefined;
-    return isProcessAlive(row.host_pid, row.host_start) ? row.host_pid : undefined;
   }
 
   // ---------------------------------------------------------------- git: work trees, changes
@@ -2248,16 +2135,6 @@ export class Engine {
     return { run_id: row.id, path: wt.path, branch: wt.branch, discarded: true };
   }
 
-  async #callRemote<T = RunSummary>(hostPid: number, op: RemoteOp): Promise<T> {
-    if (!this.remote) {
-      throw new BatonError(
-        'HOST_UNREACHABLE',
-        `run ${op.run} is hosted by another baton process (pid ${hostPid})`,
-      );
-    }
-    return (await this.remote.call(hostPid, op)) as T;
-  }
-
   /** The live terminal of an active terminal run hosted here, or undefined when it is elsewhere. */
   #terminalOf(row: RunRow): { ctx: RunCtx; terminal: TerminalControl } | undefined {
     const ctx = this.#runs.get(row.id);
@@ -2279,6 +2156,26 @@ export class Engine {
     return { ctx, terminal: ctx.session.terminal };
   }
 
+  /**
+   * Where a live terminal run's program is: baton's tmux socket name (`tmux -L`) and the session,
+   * for `baton attach`. Throws RUN_FINISHED when it has no live terminal, NOT_SUPPORTED when it is
+   * not a terminal run.
+   */
+  terminalTarget(ref: string): { run_id: string; socket: string; session: string } {
+    const row = this.resolveRun(ref);
+    if (this.#agent(row.agent).driver !== 'terminal') {
+      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
+    }
+    const session = this.store.sessions.get(row.session_id);
+    if (isFinalStatus(row.status) || !session?.agent_session_id) {
+      throw new BatonError(
+        'RUN_FINISHED',
+        `run ${row.id} is ${row.status}: it has no live terminal (read_terminal shows its last screen)`,
+      );
+    }
+    return { run_id: row.id, socket: tmuxSocketName(this.config.home), session: session.agent_session_id };
+  }
+
   /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
   async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
     const row = this.resolveRun(ref);
@@ -2286,9 +2183,6 @@ export class Engine {
       throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
     }
     if (isFinalStatus(row.status) || !this.#runs.has(row.id)) {
-      const host = this.#foreignHost(row);
-      if (host)
-        return this.#callRemote<TerminalScreen>(host, { op: 'read_terminal', run: row.id, lines, raw });
       // Over (or not started here): the last recorded screen.
       this.store.eventWriter.flush();
       const last = this.store.events
@@ -2328,11 +2222,7 @@ export class Engine {
       throw new BatonError('INVALID_PARAMS', 'send_keys needs text, keys or enter');
     }
     const live = this.#terminalOf(row);
-    if (!live) {
-      const host = this.#foreignHost(row);
-      if (host) return this.#callRemote(host, { op: 'send_keys', run: row.id, ...input });
-      throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
-    }
+    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
     this.#answerByTyping(live.ctx, input.keys?.length ? undefined : input.text, by);
     await live.terminal.send(input);
     return this.summarize(live.ctx.row);

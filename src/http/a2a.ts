@@ -26,8 +26,9 @@ import {
 } from '@a2a-js/sdk/server';
 import type { Context, Hono } from 'hono';
 import { BATON_EVENT, BATON_PERMISSION, dataField, dataPart, textOf, textPart } from '../a2a/parts.js';
-import type { Engine } from '../engine/engine.js';
-import { isFinalStatus, type PermissionOption, type RunSummary } from '../engine/types.js';
+import type { AgentInfo } from '../engine/catalog.js';
+import type { Baton } from '../ops/baton.js';
+import { isFinalStatus, type PermissionOption, type RunEvent, type RunSummary } from '../engine/types.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -75,15 +76,15 @@ type TaskEntry = { runId: string; contextId: string; seq: number; running: boole
  * of the run completes the task with the result text as artifact.
  */
 class RunExecutor implements AgentExecutor {
-  readonly #engine: Engine;
+  readonly #baton: Baton;
   readonly #agent: string;
   readonly #cwd: string;
   readonly #tasks = new Map<string, TaskEntry>();
   /** context id → the newest run of its baton session */
   readonly #contexts = new Map<string, string>();
 
-  constructor(engine: Engine, agent: string, cwd: string) {
-    this.#engine = engine;
+  constructor(baton: Baton, agent: string, cwd: string) {
+    this.#baton = baton;
     this.#agent = agent;
     this.#cwd = cwd;
   }
@@ -115,19 +116,23 @@ class RunExecutor implements AgentExecutor {
       if (!entry) {
         const previous = this.#contexts.get(contextId);
         const run = previous
-          ? await this.#engine.followUp(previous, text)
-          : this.#engine.spawnRun({
-              agent: this.#agent,
-              cwd: this.#cwd,
-              prompt: text,
-              policy: 'ask',
-              metadata: { a2a_task_id: taskId, a2a_context_id: contextId },
-            });
+          ? await this.#baton.call<RunSummary>('follow_up', { run: previous, message: text }, { via: 'a2a' })
+          : await this.#baton.call<RunSummary>(
+              'spawn_run',
+              {
+                agent: this.#agent,
+                cwd: this.#cwd,
+                prompt: text,
+                policy: 'ask',
+                metadata: { a2a_task_id: taskId, a2a_context_id: contextId },
+              },
+              { via: 'a2a' },
+            );
         entry = { runId: run.run_id, contextId, seq: 0, running: false };
         this.#tasks.set(taskId, entry);
         this.#contexts.set(contextId, run.run_id);
       } else {
-        const run = this.#engine.getRun(entry.runId);
+        const run = await this.#run(entry.runId);
         const w = run.waiting_for;
         if (w?.kind === 'permission') {
           const option = pickOption(w.options, optionIdOf(ctx.userMessage.parts), text);
@@ -138,10 +143,14 @@ class RunExecutor implements AgentExecutor {
             ]);
             return;
           }
-          await this.#engine.answerPermission(entry.runId, option.option_id, w.request_id, 'a2a');
+          await this.#baton.call(
+            'answer_permission',
+            { run: entry.runId, option_id: option.option_id, request_id: w.request_id },
+            { via: 'a2a' },
+          );
           answered = w.request_id;
         } else if (w?.kind === 'input') {
-          await this.#engine.followUp(entry.runId, text);
+          await this.#baton.call('follow_up', { run: entry.runId, message: text }, { via: 'a2a' });
           answered = w.request_id;
         }
       }
@@ -160,7 +169,8 @@ class RunExecutor implements AgentExecutor {
 
   async cancelTask(taskId: string, bus: ExecutionEventBus): Promise<void> {
     const entry = this.#tasks.get(taskId);
-    if (entry) await this.#engine.cancelRun(entry.runId).catch(() => undefined);
+    if (entry)
+      await this.#baton.call('cancel_run', { run: entry.runId }, { via: 'a2a' }).catch(() => undefined);
     // A task parked at input-required has no execution to report the end: do it here.
     if (!entry?.running) {
       this.#status(bus, taskId, entry?.contextId ?? '', TaskState.TASK_STATE_CANCELED, [
@@ -204,9 +214,12 @@ class RunExecutor implements AgentExecutor {
     answered?: string,
   ): Promise<void> {
     for (;;) {
-      const run = this.#engine.getRun(entry.runId);
+      const run = await this.#run(entry.runId);
       for (;;) {
-        const page = this.#engine.getEvents(entry.runId, { after_seq: entry.seq, limit: 200 });
+        const page = await this.#baton.call<{ events: RunEvent[]; next_seq: number; has_more: boolean }>(
+          'get_events',
+          { run: entry.runId, after_seq: entry.seq, limit: 200 },
+        );
         for (const e of page.events) {
           const data = e.data as Record<string, unknown>;
           const parts: Part[] = [];
@@ -271,23 +284,30 @@ class RunExecutor implements AgentExecutor {
     }
   }
 
+  #run(runId: string): Promise<RunSummary> {
+    return this.#baton.call<RunSummary>('get_run', { run: runId });
+  }
+
   /** Resolves when the run has news (an event or a status change), or after a second. */
   #changed(runId: string, lastSeq: number): Promise<void> {
-    const bus = this.#engine.bus;
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        bus.off('events', onEvents);
-        bus.off('run', onRun);
+        stopWatching();
         resolve();
       };
-      const onEvents = (id: string) => id === runId && done();
-      const onRun = (id: string) => id === runId && done();
       const timer = setTimeout(done, 1000);
-      bus.on('events', onEvents);
-      bus.on('run', onRun);
+      const stopWatching = this.#baton.watch(
+        (change) => {
+          if (change.type === 'reset' || change.run_id === runId) done();
+        },
+        { events: false },
+      );
       // Something may have happened between reading and listening.
-      if (this.#engine.getRun(runId).last_seq !== lastSeq) done();
+      this.#run(runId).then(
+        (run) => run.last_seq !== lastSeq && done(),
+        () => done(),
+      );
     });
   }
 }
@@ -406,15 +426,16 @@ function sse(
  */
 export function mountA2a<E extends { Variables: { by: string } }>(
   app: Hono<E>,
-  engine: Engine,
+  baton: Baton,
   opts: { cwd: string; requireToken: (c: Context<E>, next: () => Promise<void>) => Promise<void> },
 ): void {
   const served = new Map<string, { handler: DefaultRequestHandler; rpc: JsonRpcTransportHandler }>();
+  const listAgents = async () => (await baton.call<{ agents: AgentInfo[] }>('list_agents')).agents;
   const agentOf = async (c: Context<E>) => {
     const name = c.req.param('agent') ?? '';
     const existing = served.get(name);
     if (existing) return existing;
-    const info = (await engine.listAgents()).find((a) => a.name === name);
+    const info = (await listAgents()).find((a) => a.name === name);
     if (!info)
       throw new BatonError('AGENT_NOT_FOUND', `this baton has no agent "${name}"; GET /a2a lists them`);
     if (!info.ready) {
@@ -427,7 +448,7 @@ export function mountA2a<E extends { Variables: { by: string } }>(
     const handler = new DefaultRequestHandler(
       card,
       new InMemoryTaskStore(),
-      new RunExecutor(engine, name, opts.cwd),
+      new RunExecutor(baton, name, opts.cwd),
     );
     const entry = { handler, rpc: new JsonRpcTransportHandler(handler) };
     served.set(name, entry);
@@ -438,7 +459,7 @@ export function mountA2a<E extends { Variables: { by: string } }>(
   app.use('/a2a/*', opts.requireToken);
   app.get('/a2a', async (c) => {
     const origin = new URL(c.req.url).origin;
-    const agents = (await engine.listAgents()).filter((a) => a.ready);
+    const agents = (await listAgents()).filter((a) => a.ready);
     return c.json({
       agents: agents.map((a) => ({
         name: a.name,

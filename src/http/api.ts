@@ -2,10 +2,9 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
-import type { Engine } from '../engine/engine.js';
-import { isFinalStatus } from '../engine/types.js';
+import { isFinalStatus, type RunEvent, type RunSummary } from '../engine/types.js';
 import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
-import { TOOLS, parseArgs } from '../mcp/tools.js';
+import type { Baton } from '../ops/baton.js';
 import { DashboardAuth, SESSION_COOKIE, sameSecret } from './auth.js';
 import { serveDashboard } from './dashboard.js';
 import { createMcpEndpoint } from './mcp.js';
@@ -150,11 +149,9 @@ class GuessLimiter {
   }
 }
 
-function runTool(c: Context<Env>, engine: Engine, name: string, args: unknown) {
-  const def = TOOLS.find((t) => t.name === name);
-  if (!def) throw new BatonError('INTERNAL', `no tool ${name}`);
+function runTool(c: Context<Env>, baton: Baton, name: string, args: unknown) {
   // Answers are recorded with who gave them: `api` (bearer token), `dashboard` (login cookie).
-  return def.run(engine, parseArgs(def, args) as never, { by: c.get('by') });
+  return baton.call(name, args, { via: c.get('by') });
 }
 
 /** Query values as tool arguments: numbers where they look like numbers, lists split on commas. */
@@ -188,7 +185,7 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
  * `Authorization: Bearer <token>` (compared in constant time).
  */
 export function createHttpApp(
-  engine: Engine,
+  baton: Baton,
   opts: HttpOptions,
 ): { app: Hono<Env>; auth: DashboardAuth; close: () => Promise<void> } {
   const app = new Hono<Env>();
@@ -286,11 +283,11 @@ export function createHttpApp(
   app.use('/mcp', requireToken);
   if (opts.a2a) {
     app.use('/a2a/*', tooLarge);
-    mountA2a(app, engine, { cwd: opts.a2a.cwd, requireToken });
+    mountA2a(app, baton, { cwd: opts.a2a.cwd, requireToken });
   }
 
   // MCP over streamable HTTP (2026-07-28 per request, 2025 clients in stateful sessions).
-  const mcp = createMcpEndpoint(engine);
+  const mcp = createMcpEndpoint(baton);
   app.all('/mcp', (c) => mcp.fetch(c.req.raw));
 
   // Dashboard login: a one-time code from `baton serve` (or POST /api/login-codes), or the token
@@ -331,46 +328,44 @@ export function createHttpApp(
   });
   serveDashboard(app);
 
-  app.get('/api/status', async (c) => c.json(await runTool(c, engine, 'server_status', {})));
-  app.get('/api/agents', async (c) => c.json(await runTool(c, engine, 'list_agents', {})));
-  app.get('/api/runs', async (c) => c.json(await runTool(c, engine, 'list_runs', queryArgs(c, ['limit']))));
-  app.post('/api/runs', async (c) => c.json(await runTool(c, engine, 'spawn_run', await jsonBody(c)), 201));
+  app.get('/api/status', async (c) => c.json(await runTool(c, baton, 'server_status', {})));
+  app.get('/api/agents', async (c) => c.json(await runTool(c, baton, 'list_agents', {})));
+  app.get('/api/runs', async (c) => c.json(await runTool(c, baton, 'list_runs', queryArgs(c, ['limit']))));
+  app.post('/api/runs', async (c) => c.json(await runTool(c, baton, 'spawn_run', await jsonBody(c)), 201));
   app.get('/api/runs/:run', async (c) =>
-    c.json(await runTool(c, engine, 'get_run', { run: c.req.param('run') })),
+    c.json(await runTool(c, baton, 'get_run', { run: c.req.param('run') })),
   );
   app.post('/api/runs/:run/answer', async (c) =>
-    c.json(
-      await runTool(c, engine, 'answer_permission', { ...(await jsonBody(c)), run: c.req.param('run') }),
-    ),
+    c.json(await runTool(c, baton, 'answer_permission', { ...(await jsonBody(c)), run: c.req.param('run') })),
   );
   app.post('/api/runs/:run/follow-up', async (c) =>
-    c.json(await runTool(c, engine, 'follow_up', { ...(await jsonBody(c)), run: c.req.param('run') }), 201),
+    c.json(await runTool(c, baton, 'follow_up', { ...(await jsonBody(c)), run: c.req.param('run') }), 201),
   );
   app.post('/api/runs/:run/cancel', async (c) =>
-    c.json(await runTool(c, engine, 'cancel_run', { ...(await jsonBody(c)), run: c.req.param('run') })),
+    c.json(await runTool(c, baton, 'cancel_run', { ...(await jsonBody(c)), run: c.req.param('run') })),
   );
   app.get('/api/runs/:run/terminal', async (c) =>
     c.json(
-      await runTool(c, engine, 'read_terminal', {
+      await runTool(c, baton, 'read_terminal', {
         ...queryArgs(c, ['lines'], [], ['raw']),
         run: c.req.param('run'),
       }),
     ),
   );
   app.post('/api/runs/:run/keys', async (c) =>
-    c.json(await runTool(c, engine, 'send_keys', { ...(await jsonBody(c)), run: c.req.param('run') })),
+    c.json(await runTool(c, baton, 'send_keys', { ...(await jsonBody(c)), run: c.req.param('run') })),
   );
   app.get('/api/runs/:run/diff', async (c) =>
     c.json(
-      await runTool(c, engine, 'get_diff', { ...queryArgs(c, ['offset', 'limit']), run: c.req.param('run') }),
+      await runTool(c, baton, 'get_diff', { ...queryArgs(c, ['offset', 'limit']), run: c.req.param('run') }),
     ),
   );
   app.post('/api/runs/:run/discard', async (c) =>
-    c.json(await runTool(c, engine, 'discard_run', { run: c.req.param('run') })),
+    c.json(await runTool(c, baton, 'discard_run', { run: c.req.param('run') })),
   );
   app.get('/api/runs/:run/artifact', async (c) =>
     c.json(
-      await runTool(c, engine, 'get_artifact', {
+      await runTool(c, baton, 'get_artifact', {
         ...queryArgs(c, ['seq', 'offset', 'limit']),
         run: c.req.param('run'),
       }),
@@ -383,43 +378,49 @@ export function createHttpApp(
     const ref = c.req.param('run');
     if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
       return c.json(
-        await runTool(c, engine, 'get_events', {
+        await runTool(c, baton, 'get_events', {
           ...queryArgs(c, ['after_seq', 'limit'], ['types'], ['tail']),
           run: ref,
         }),
       );
     }
-    const row = engine.resolveRun(ref);
+    const row = await runTool(c, baton, 'get_run', { run: ref });
+    const runId = String(row.run_id);
     const lastId = c.req.header('last-event-id') ?? c.req.query('after_seq');
     let after = lastId && /^\d+$/.test(lastId) ? Number(lastId) : 0;
+    const page = (after_seq: number) =>
+      baton.call<{ events: RunEvent[]; has_more: boolean }>('get_events', {
+        run: runId,
+        after_seq,
+        limit: 500,
+      });
     return streamSSE(c, async (stream) => {
       const waker = new Waker();
       let changed = false;
-      const onEvents = (runId: string) => {
-        if (runId !== row.id) return;
-        changed = true;
-        waker.wake();
-      };
-      engine.bus.on('events', onEvents);
-      engine.bus.on('run', onEvents);
-      engine.bus.on('foreign', onEvents);
+      const stopWatching = baton.watch(
+        (change) => {
+          if (change.type !== 'reset' && change.run_id !== runId) return;
+          changed = true;
+          waker.wake();
+        },
+        { events: false },
+      );
       stream.onAbort(() => waker.wake());
       try {
         for (;;) {
           changed = false;
           // Every stored event after the last one sent, in pages.
-          let page;
+          let p;
           do {
-            page = engine.getEvents(row.id, { after_seq: after, limit: 500 });
-            for (const e of page.events) {
+            p = await page(after);
+            for (const e of p.events) {
               await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e) });
               after = e.seq;
             }
-          } while (page.has_more && !stream.aborted);
+          } while (p.has_more && !stream.aborted);
           if (stream.aborted) break;
-          if (isFinalStatus(engine.getRun(row.id).status)) {
-            const tail = engine.getEvents(row.id, { after_seq: after, limit: 500 });
-            if (tail.events.length === 0) break;
+          if (isFinalStatus((await baton.call<RunSummary>('get_run', { run: runId })).status)) {
+            if ((await page(after)).events.length === 0) break;
             continue;
           }
           // Something arrived while the page was being written: go round again at once.
@@ -429,9 +430,7 @@ export function createHttpApp(
           if (!changed && !stream.aborted) await stream.write(': keep-alive\n\n');
         }
       } finally {
-        engine.bus.off('events', onEvents);
-        engine.bus.off('run', onEvents);
-        engine.bus.off('foreign', onEvents);
+        stopWatching();
       }
     });
   });
@@ -441,26 +440,28 @@ export function createHttpApp(
     streamSSE(c, async (stream) => {
       const pending = new Set<string>();
       const waker = new Waker();
-      const onRun = (runId: string) => {
-        pending.add(runId);
-        waker.wake();
-      };
-      engine.bus.on('run', onRun);
-      engine.bus.on('foreign', onRun);
+      const stopWatching = baton.watch(
+        (change) => {
+          if (change.type !== 'run') return;
+          pending.add(change.run_id);
+          waker.wake();
+        },
+        { events: false },
+      );
       stream.onAbort(() => waker.wake());
       try {
         while (!stream.aborted) {
           for (const runId of [...pending]) {
             pending.delete(runId);
-            await stream.writeSSE({ event: 'run', data: JSON.stringify(engine.getRun(runId)) });
+            const run = await baton.call('get_run', { run: runId }).catch(() => undefined);
+            if (run) await stream.writeSSE({ event: 'run', data: JSON.stringify(run) });
           }
           if (pending.size > 0) continue;
           await waker.sleep(15_000);
           if (pending.size === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
         }
       } finally {
-        engine.bus.off('run', onRun);
-        engine.bus.off('foreign', onRun);
+        stopWatching();
       }
     }),
   );

@@ -4,7 +4,7 @@ import {
   createMcpHandler,
   isLegacyRequest,
 } from '@modelcontextprotocol/server';
-import type { Engine } from '../engine/engine.js';
+import type { Baton } from '../ops/baton.js';
 import { buildMcpServer } from '../mcp/server.js';
 
 /** Largest MCP request body read (a prompt may be up to 4 MB of UTF-8). */
@@ -36,8 +36,8 @@ function jsonRpcError(status: number, message: string): Response {
  * handler's bus). 2025 clients get stateful sessions (`Mcp-Session-Id`): one MCP server per
  * session, so server-to-client requests such as elicitation and resource subscriptions work.
  */
-export function createMcpEndpoint(engine: Engine): McpEndpoint {
-  const modern = createMcpHandler(() => buildMcpServer(engine, { subscriptions: false }).server, {
+export function createMcpEndpoint(baton: Baton): McpEndpoint {
+  const modern = createMcpHandler(() => buildMcpServer(baton, { subscriptions: false }).server, {
     legacy: 'reject',
     maxRequestBodySize: MAX_BODY_BYTES,
     onerror: () => undefined,
@@ -47,13 +47,14 @@ export function createMcpEndpoint(engine: Engine): McpEndpoint {
     modern.notify.resourceUpdated('baton://runs');
   };
   const onEvents = (runId: string) => modern.notify.resourceUpdated(`baton://runs/${runId}/events`);
-  engine.bus.on('run', onRun);
-  engine.bus.on('events', onEvents);
-  const onForeign = (runId: string) => {
-    onRun(runId);
-    onEvents(runId);
-  };
-  engine.bus.on('foreign', onForeign);
+  const stopWatching = baton.watch(
+    (change) => {
+      if (change.type === 'run') onRun(change.run_id);
+      else if (change.type === 'events') onEvents(change.run_id);
+      else modern.notify.resourceUpdated('baton://runs');
+    },
+    { events: false },
+  );
 
   const sessions = new Map<string, LegacySession>();
   const closeSession = async (id: string) => {
@@ -81,7 +82,7 @@ export function createMcpEndpoint(engine: Engine): McpEndpoint {
       return s.transport.handleRequest(req);
     }
     // A new session: its own MCP server, kept once the client's initialize succeeds.
-    const built = buildMcpServer(engine);
+    const built = buildMcpServer(baton);
     const close = async () => {
       built.dispose();
       await built.server.close().catch(() => undefined);
@@ -112,9 +113,7 @@ export function createMcpEndpoint(engine: Engine): McpEndpoint {
         : modern.fetch(req),
     close: async () => {
       clearInterval(sweep);
-      engine.bus.off('run', onRun);
-      engine.bus.off('events', onEvents);
-      engine.bus.off('foreign', onForeign);
+      stopWatching();
       await Promise.all([...sessions.keys()].map(closeSession));
       await modern.close();
     },

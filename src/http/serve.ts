@@ -4,8 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
-import type { App } from '../app.js';
 import { BatonError } from '../errors.js';
+import type { Baton } from '../ops/baton.js';
 import { createHttpApp } from './api.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -55,7 +55,7 @@ export type HttpServer = {
  * `allowRemote`. The Host header must name this host (or, on loopback, any loopback name).
  */
 export async function startHttpServer(
-  app: App,
+  baton: Baton,
   opts: { host: string; port: number; allowRemote: boolean; token: string; a2a?: { cwd: string } },
 ): Promise<HttpServer> {
   const loopback = LOOPBACK.has(opts.host);
@@ -89,7 +89,7 @@ export async function startHttpServer(
     );
   });
   const port = (http.address() as AddressInfo).port;
-  ready.api = createHttpApp(app.engine, {
+  ready.api = createHttpApp(baton, {
     token: opts.token,
     hostnames,
     port,

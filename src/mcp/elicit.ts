@@ -8,9 +8,10 @@ import {
   type McpServer,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import type { Engine, WaitInput, WaitResult } from '../engine/engine.js';
+import type { WaitResult } from '../engine/engine.js';
 import type { RunSummary, WaitingFor } from '../engine/types.js';
 import { toBatonError } from '../errors.js';
+import type { Baton } from '../ops/baton.js';
 
 /**
  * What a 2026-07-28 `wait_run` round asked the client: one entry per input request key. Sealed
@@ -76,7 +77,7 @@ function toAsk(
  * An answer that lost the race (the dashboard answered first) is dropped.
  */
 async function applyAnswer(
-  engine: Engine,
+  baton: Baton,
   runId: string,
   w: Pick<WaitingFor, 'request_id' | 'options'>,
   action: string,
@@ -91,7 +92,11 @@ async function applyAnswer(
   }
   if (!optionId) return false;
   try {
-    await engine.answerPermission(runId, optionId, w.request_id, 'elicitation');
+    await baton.call(
+      'answer_permission',
+      { run: runId, option_id: optionId, request_id: w.request_id },
+      { via: 'elicitation' },
+    );
     return true;
   } catch (err) {
     const code = toBatonError(err).code;
@@ -107,19 +112,26 @@ async function applyAnswer(
  * person's answer settled the request.
  */
 async function askByRequest(
-  engine: Engine,
+  baton: Baton,
   server: McpServer,
   ctx: ServerContext,
   run: RunSummary,
   w: WaitingFor,
 ): Promise<boolean> {
   const abort = new AbortController();
-  const onRun = (runId: string) => {
-    if (runId !== run.run_id) return;
-    if (engine.getRun(runId).waiting_for?.request_id !== w.request_id) abort.abort();
-  };
+  const stopWatching = baton.watch(
+    (change) => {
+      if (change.type !== 'run' || change.run_id !== run.run_id) return;
+      baton.call<RunSummary>('get_run', { run: run.run_id }).then(
+        (now) => {
+          if (now.waiting_for?.request_id !== w.request_id) abort.abort();
+        },
+        () => abort.abort(),
+      );
+    },
+    { events: false },
+  );
   const onCallerGone = () => abort.abort();
-  engine.bus.on('run', onRun);
   ctx.mcpReq.signal.addEventListener('abort', onCallerGone);
   try {
     // A person may take a while: wait as long as the request itself may stay pending.
@@ -127,13 +139,13 @@ async function askByRequest(
       signal: abort.signal,
       timeout: 24 * 3600_000,
     });
-    return await applyAnswer(engine, run.run_id, w, r.action, r.content);
+    return await applyAnswer(baton, run.run_id, w, r.action, r.content);
   } catch {
     // Withdrawn (answered elsewhere, caller gone), or the client failed to ask: the run stays
     // waiting for the dashboard or the CLI, and wait_run reports it.
     return false;
   } finally {
-    engine.bus.off('run', onRun);
+    stopWatching();
     ctx.mcpReq.signal.removeEventListener('abort', onCallerGone);
   }
 }
@@ -146,10 +158,16 @@ async function askByRequest(
  * fulfils and retries. Clients without elicitation are never asked: they get the waiting run.
  */
 export async function waitWithElicitation(
-  engine: Engine,
+  baton: Baton,
   server: McpServer,
   ctx: ServerContext,
-  input: WaitInput & { timeout_ms: number },
+  input: {
+    runs?: string[] | undefined;
+    until?: 'attention' | 'finished' | undefined;
+    timeout_ms: number;
+    signal: AbortSignal;
+    onProgress?: ((elapsedMs: number, message: string) => void) | undefined;
+  },
 ): Promise<WaitResult | InputRequiredResult> {
   const asked = new Set<string>();
   const modern = ctx.mcpReq.envelope !== undefined;
@@ -162,18 +180,29 @@ export async function waitWithElicitation(
         asked.add(a.request_id);
         const view = inputResponse(ctx.mcpReq.inputResponses, a.key);
         if (view.kind !== 'elicit') continue;
-        const run = engine.getRun(a.run);
+        const run = await baton.call<RunSummary>('get_run', { run: a.run });
         const w = run.waiting_for;
         if (!w || w.request_id !== a.request_id) continue;
-        await applyAnswer(engine, a.run, w, view.action, view.content);
+        await applyAnswer(baton, a.run, w, view.action, view.content);
       }
     }
   }
   const deadline = Date.now() + input.timeout_ms;
+  let elicitationIsHuman: boolean | undefined;
   for (;;) {
-    const result = await engine.waitRuns({ ...input, timeout: `${Math.max(1, deadline - Date.now())}ms` });
+    const result = await baton.call<WaitResult>(
+      'wait_run',
+      {
+        ...(input.runs ? { runs: input.runs } : {}),
+        ...(input.until ? { until: input.until } : {}),
+        timeout: `${Math.max(1, deadline - Date.now())}ms`,
+      },
+      { signal: input.signal, ...(input.onProgress ? { progress: input.onProgress } : {}) },
+    );
     if (!canElicit(server)) return result;
-    const ask = toAsk(result, asked, engine.config.approvals.elicitationIsHuman);
+    elicitationIsHuman ??= (await baton.call<{ elicitation_is_human: boolean }>('owner_info'))
+      .elicitation_is_human;
+    const ask = toAsk(result, asked, elicitationIsHuman);
     if (ask.length === 0) return result;
     if (modern) {
       const entries = ask.map((a, i) => ({ key: `permission_${i}`, ...a }));
@@ -194,11 +223,14 @@ export async function waitWithElicitation(
     for (const a of ask) {
       asked.add(a.waiting.request_id);
       input.onProgress?.(0, `asking the user about ${a.run.label ?? a.run.run_id}: ${a.waiting.title}`);
-      if (await askByRequest(engine, server, ctx, a.run, a.waiting)) answered = true;
+      if (await askByRequest(baton, server, ctx, a.run, a.waiting)) answered = true;
     }
     // Nothing answered (dismissed, or settled elsewhere): report the runs as they are now.
     if (!answered || Date.now() >= deadline) {
-      return { ...result, runs: result.runs.map((r) => engine.getRun(r.run_id)) };
+      const runs = await Promise.all(
+        result.runs.map((r) => baton.call<RunSummary>('get_run', { run: r.run_id })),
+      );
+      return { ...result, runs };
     }
   }
 }

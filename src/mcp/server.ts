@@ -6,11 +6,13 @@ import {
   type JsonSchemaValidator,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { waitTimeoutMs, type Engine, type WaitInput } from '../engine/engine.js';
+import { waitTimeoutMs } from '../engine/engine.js';
+import type { RunSummary } from '../engine/types.js';
 import { toBatonError } from '../errors.js';
+import type { Baton } from '../ops/baton.js';
+import { OPERATIONS, parseArgs, type Operation } from '../ops/operations.js';
 import { VERSION } from '../version.js';
 import { askedStateCodec, waitWithElicitation } from './elicit.js';
-import { TOOLS, parseArgs, type ToolDef } from './tools.js';
 
 const INSTRUCTIONS = `baton runs coding agents (sub-agents) for you.
 1. list_agents to see which agents are ready.
@@ -43,7 +45,7 @@ function fail(err: unknown) {
   };
 }
 
-function registerTool(server: McpServer, engine: Engine, def: ToolDef, parentRun?: string): void {
+function registerTool(server: McpServer, baton: Baton, def: Operation): void {
   const jsonSchema = z.toJSONSchema(def.input, { io: 'input' }) as Record<string, unknown>;
   delete jsonSchema.$schema;
   server.registerTool(
@@ -71,8 +73,12 @@ function registerTool(server: McpServer, engine: Engine, def: ToolDef, parentRun
               };
         if (def.name === 'wait_run') {
           // People in the loop: runs with approver "human" are asked about through elicitation.
-          const args = parsed as Omit<WaitInput, 'signal' | 'onProgress'>;
-          const value = await waitWithElicitation(engine, server, ctx, {
+          const args = parsed as {
+            runs?: string[];
+            until?: 'attention' | 'finished';
+            timeout?: string | number;
+          };
+          const value = await waitWithElicitation(baton, server, ctx, {
             ...args,
             timeout_ms: waitTimeoutMs(args.timeout),
             signal: ctx.mcpReq.signal,
@@ -80,10 +86,10 @@ function registerTool(server: McpServer, engine: Engine, def: ToolDef, parentRun
           });
           return 'resultType' in value ? value : ok(value);
         }
-        const value = await def.run(engine, parsed as never, {
+        const value = await baton.call(def.name, parsed, {
+          via: 'caller',
           signal: ctx.mcpReq.signal,
-          progress,
-          ...(parentRun ? { parentRun } : {}),
+          ...(progress ? { progress } : {}),
         });
         return ok(value);
       } catch (err) {
@@ -94,16 +100,14 @@ function registerTool(server: McpServer, engine: Engine, def: ToolDef, parentRun
 }
 
 /**
- * Builds one MCP server over the engine: every tool of CONTRACT.md, the run resources, and
- * resource subscriptions fed by the engine's bus. Returns the server and a function that
- * detaches it from the bus.
+ * Builds one MCP server over a {@link Baton} (the owner in this process, or the owner over its
+ * socket): every operation as a tool, the run resources, and resource subscriptions fed by the
+ * owner's changes. Returns the server and a function that stops its subscriptions.
  */
 export function buildMcpServer(
-  engine: Engine,
+  baton: Baton,
   opts: {
     subscriptions?: boolean;
-    /** The run whose agent is this client (a daemon front's BATON_PARENT_RUN): new runs are its children. */
-    parentRun?: string;
   } = {},
 ): { server: McpServer; dispose: () => void } {
   const server = new McpServer(
@@ -114,7 +118,8 @@ export function buildMcpServer(
       requestState: { verify: askedStateCodec.verify },
     },
   );
-  for (const def of TOOLS) registerTool(server, engine, def, opts.parentRun);
+  for (const def of OPERATIONS) if (!def.internal) registerTool(server, baton, def);
+  const listRuns = () => baton.call<{ runs: RunSummary[] }>('list_runs', { limit: 50 });
 
   const json = (uri: URL, value: unknown) => ({
     contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(value) }],
@@ -123,13 +128,13 @@ export function buildMcpServer(
     'runs',
     'baton://runs',
     { title: 'Runs', description: 'The 50 most recent runs', mimeType: 'application/json' },
-    async (uri) => json(uri, engine.listRuns({ limit: 50 })),
+    async (uri) => json(uri, await listRuns()),
   );
   server.registerResource(
     'run',
     new ResourceTemplate('baton://runs/{run_id}', {
       list: async () => ({
-        resources: engine.listRuns({ limit: 50 }).runs.map((r) => ({
+        resources: (await listRuns()).runs.map((r) => ({
           uri: `baton://runs/${r.run_id}`,
           name: r.label ?? r.run_id,
           description: `${r.agent} · ${r.status}`,
@@ -138,15 +143,18 @@ export function buildMcpServer(
       }),
     }),
     { title: 'Run', description: "A run's summary", mimeType: 'application/json' },
-    async (uri, vars) => json(uri, engine.getRun(String(vars.run_id))),
+    async (uri, vars) => json(uri, await baton.call('get_run', { run: String(vars.run_id) })),
   );
   server.registerResource(
     'run-events',
     new ResourceTemplate('baton://runs/{run_id}/events', { list: undefined }),
     { title: 'Run events', description: "A run's most recent events", mimeType: 'application/json' },
-    async (uri, vars) => json(uri, engine.getEvents(String(vars.run_id), { tail: true, limit: 50 })),
+    async (uri, vars) =>
+      json(uri, await baton.call('get_events', { run: String(vars.run_id), tail: true, limit: 50 })),
   );
 
+  const screenOf = async (run: string, raw: boolean) =>
+    (await baton.call<{ screen: string }>('read_terminal', { run, lines: 200, raw })).screen;
   const text = (uri: URL, value: string) => ({
     contents: [{ uri: uri.href, mimeType: 'text/plain', text: value }],
   });
@@ -154,7 +162,7 @@ export function buildMcpServer(
     'run-terminal',
     new ResourceTemplate('baton://runs/{run_id}/terminal', { list: undefined }),
     { title: 'Run terminal', description: "A terminal run's screen, plain text", mimeType: 'text/plain' },
-    async (uri, vars) => text(uri, (await engine.readTerminal(String(vars.run_id), 200, false)).screen),
+    async (uri, vars) => text(uri, await screenOf(String(vars.run_id), false)),
   );
   server.registerResource(
     'run-terminal-raw',
@@ -164,7 +172,7 @@ export function buildMcpServer(
       description: "A terminal run's screen with ANSI escape sequences",
       mimeType: 'text/plain',
     },
-    async (uri, vars) => text(uri, (await engine.readTerminal(String(vars.run_id), 200, true)).screen),
+    async (uri, vars) => text(uri, await screenOf(String(vars.run_id), true)),
   );
 
   // A per-request server (HTTP) keeps no subscriptions: the handler's bus serves those.
@@ -207,20 +215,18 @@ export function buildMcpServer(
     notify(`baton://runs/${runId}/terminal`);
     notify(`baton://runs/${runId}/terminal/raw`);
   };
-  // A run of another baton process: its row or its events may have changed.
-  const onForeign = (runId: string) => {
-    onRun(runId);
-    onEvents(runId);
-  };
-  engine.bus.on('run', onRun);
-  engine.bus.on('events', onEvents);
-  engine.bus.on('foreign', onForeign);
+  const stopWatching = baton.watch(
+    (change) => {
+      if (change.type === 'run') onRun(change.run_id);
+      else if (change.type === 'events') onEvents(change.run_id);
+      else for (const uri of subs) notify(uri);
+    },
+    { events: false },
+  );
   return {
     server,
     dispose: () => {
-      engine.bus.off('run', onRun);
-      engine.bus.off('events', onEvents);
-      engine.bus.off('foreign', onForeign);
+      stopWatching();
       for (const t of timers.values()) clearTimeout(t);
     },
   };

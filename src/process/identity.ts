@@ -15,13 +15,28 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-/** True when `pid` is alive and, when `start` is known, is the same process that was recorded. */
+/** The kernel's state letter of a process (`R`, `S`, `Z` for a zombie...), undefined when unknown. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `pid` is alive and, when `start` is known, is the same process that was recorded. A
+ * zombie (dead, not yet reaped by its parent) is not alive: it runs nothing and holds no files.
+ */
 export function isProcessAlive(pid: number, start?: string | null): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const state = processState(pid);
+  if (state === 'Z' || state === 'X') return false;
   if (!start) return true;
   const now = processStartTime(pid);
   return now === undefined || now === start;

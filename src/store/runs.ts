@@ -221,20 +221,6 @@ export class RunTable {
     );
   }
 
-  /**
-   * Takes over an active run whose host process `deadPid` is gone (the run goes on here); false
-   * when another process took it first or it is no longer active.
-   */
-  adoptIfOrphan(id: string, deadPid: number | null, pid: number, start: string | null): boolean {
-    return (
-      this.#db
-        .prepare(
-          `UPDATE runs SET host_pid = ?, host_start = ?, waiting_for = NULL WHERE id = ? AND host_pid IS ? AND status IN (${ACTIVE_SQL})`,
-        )
-        .run(pid, start, id, deadPid).changes === 1
-    );
-  }
-
   /** Raises `last_seq` (never lowers it). */
   setLastSeq(id: string, seq: number): void {
     this.#setLastSeq.run(seq, id, seq);

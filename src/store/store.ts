@@ -32,14 +32,6 @@ export class Store {
     this.eventWriter = new EventWriter(this.db, this.runs, this.#artifactDir);
   }
 
-  /**
-   * SQLite's data_version: it changes when another connection (another baton process) commits,
-   * never for this one's own writes. Cheap to read.
-   */
-  dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
-  }
-
   /** Runs `fn` in one transaction. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();

@@ -10,7 +10,7 @@ const duration = z
 const runRef = z.string().min(1).describe('a run id (r_...) or a unique label');
 
 /** One MCP tool: its input schema (zod, also published as JSON Schema), annotations and handler. */
-export type ToolDef = {
+export type Operation = {
   name: string;
   title: string;
   description: string;
@@ -21,16 +21,18 @@ export type ToolDef = {
     idempotentHint?: boolean;
     openWorldHint?: boolean;
   };
+  /** For baton's own fronts (the CLI), not published as an MCP tool or REST route. */
+  internal?: boolean;
   /** `ctx` gives wait_run its abort signal and progress callback. */
   run: (
     engine: Engine,
     args: never,
-    ctx: ToolCtx,
+    ctx: OpCtx,
   ) => Promise<Record<string, unknown>> | Record<string, unknown>;
 };
 
 /** What a front end passes a tool besides its arguments. */
-export type ToolCtx = {
+export type OpCtx = {
   signal?: AbortSignal;
   progress?: (elapsedMs: number, message: string) => void;
   /** Who acts, recorded with permission answers (`caller` for MCP, `api` for REST, `cli`...). */
@@ -39,24 +41,25 @@ export type ToolCtx = {
   parentRun?: string;
 };
 
-function tool<S extends z.ZodObject>(def: {
+function operation<S extends z.ZodObject>(def: {
   name: string;
   title: string;
   description: string;
   input: S;
-  annotations: ToolDef['annotations'];
+  annotations: Operation['annotations'];
+  internal?: boolean;
   run: (
     engine: Engine,
     args: z.infer<S>,
-    ctx: ToolCtx,
+    ctx: OpCtx,
   ) => Promise<Record<string, unknown>> | Record<string, unknown>;
-}): ToolDef {
-  return def as unknown as ToolDef;
+}): Operation {
+  return def as unknown as Operation;
 }
 
 /** Every tool of CONTRACT.md. The same definitions serve stdio and (later) HTTP. */
-export const TOOLS: readonly ToolDef[] = [
-  tool({
+export const OPERATIONS: readonly Operation[] = [
+  operation({
     name: 'list_agents',
     title: 'List agents',
     description: 'The agents baton can run, whether each is installed and ready, and the fix when it is not.',
@@ -64,7 +67,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: async (engine) => ({ agents: await engine.listAgents() }),
   }),
-  tool({
+  operation({
     name: 'spawn_run',
     title: 'Start an agent run',
     description:
@@ -139,7 +142,7 @@ export const TOOLS: readonly ToolDef[] = [
     run: (engine, args, ctx) =>
       engine.spawnRun(ctx.parentRun ? { ...args, parent_run_id: ctx.parentRun } : args),
   }),
-  tool({
+  operation({
     name: 'get_run',
     title: 'Get a run',
     description: "One run's summary: status, what it waits for, result, error.",
@@ -147,7 +150,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.getRun(args.run),
   }),
-  tool({
+  operation({
     name: 'list_runs',
     title: 'List runs',
     description: 'Runs, newest first, filtered by status, agent or label; paged with cursor.',
@@ -161,7 +164,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.listRuns(args),
   }),
-  tool({
+  operation({
     name: 'wait_run',
     title: 'Wait for runs',
     description:
@@ -183,7 +186,7 @@ export const TOOLS: readonly ToolDef[] = [
         onProgress: ctx.progress,
       }),
   }),
-  tool({
+  operation({
     name: 'get_events',
     title: 'Get run events',
     description:
@@ -199,7 +202,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.getEvents(args.run, args),
   }),
-  tool({
+  operation({
     name: 'get_artifact',
     title: 'Read an artifact',
     description:
@@ -214,7 +217,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.getArtifact(args.run, args.seq, args.field_path, args.offset, args.limit),
   }),
-  tool({
+  operation({
     name: 'answer_permission',
     title: 'Answer a permission prompt',
     description: "Answer the pending permission request of a waiting run with one of its options' option_id.",
@@ -223,7 +226,7 @@ export const TOOLS: readonly ToolDef[] = [
     run: (engine, args, ctx) =>
       engine.answerPermission(args.run, args.option_id, args.request_id, ctx.by ?? 'caller'),
   }),
-  tool({
+  operation({
     name: 'follow_up',
     title: 'Send a follow-up',
     description:
@@ -232,7 +235,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
     run: (engine, args, ctx) => engine.followUp(args.run, args.message, args.label, ctx.by ?? 'caller'),
   }),
-  tool({
+  operation({
     name: 'cancel_run',
     title: 'Cancel a run',
     description:
@@ -241,7 +244,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.cancelRun(args.run, args.force ?? false),
   }),
-  tool({
+  operation({
     name: 'read_terminal',
     title: 'Read a terminal run',
     description:
@@ -254,7 +257,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.readTerminal(args.run, args.lines ?? 50, args.raw ?? false),
   }),
-  tool({
+  operation({
     name: 'send_keys',
     title: 'Type into a terminal run',
     description:
@@ -269,7 +272,7 @@ export const TOOLS: readonly ToolDef[] = [
     run: (engine, args, ctx) =>
       engine.sendKeys(args.run, { text: args.text, keys: args.keys, enter: args.enter }, ctx.by ?? 'caller'),
   }),
-  tool({
+  operation({
     name: 'get_diff',
     title: "Show a run's changes",
     description:
@@ -283,7 +286,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.getDiff(args.run, args),
   }),
-  tool({
+  operation({
     name: 'verify_run',
     title: 'Verify a run',
     description:
@@ -309,7 +312,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
     run: (engine, args, ctx) => engine.verifyRun({ ...args, signal: ctx.signal }),
   }),
-  tool({
+  operation({
     name: 'get_usage',
     title: 'Usage of a run, its session and its tree',
     description:
@@ -318,7 +321,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.getUsage(args.run),
   }),
-  tool({
+  operation({
     name: 'discard_run',
     title: "Discard a run's work tree",
     description:
@@ -327,7 +330,7 @@ export const TOOLS: readonly ToolDef[] = [
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.discardRun(args.run),
   }),
-  tool({
+  operation({
     name: 'server_status',
     title: 'Server status',
     description: "baton's version, state folder, store and run counts.",
@@ -346,6 +349,40 @@ export const TOOLS: readonly ToolDef[] = [
       };
     },
   }),
+  operation({
+    name: 'usage_totals',
+    title: 'Usage of every run',
+    description: 'How many runs there are, and their tokens and cost summed.',
+    input: z.strictObject({}),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    internal: true,
+    run: (engine) => engine.usageTotals(),
+  }),
+  operation({
+    name: 'owner_info',
+    title: 'Where the owner keeps its state',
+    description: 'The state folder, config file, database and roots of the owner (baton doctor).',
+    input: z.strictObject({}),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    internal: true,
+    run: (engine) => ({
+      home: engine.config.home,
+      config: engine.config.configPath,
+      store: engine.store.file,
+      roots: engine.config.roots,
+      pid: process.pid,
+      elicitation_is_human: engine.config.approvals.elicitationIsHuman,
+    }),
+  }),
+  operation({
+    name: 'terminal_target',
+    title: "A terminal run's tmux session",
+    description: 'The tmux socket and session of a live terminal run (baton attach).',
+    input: z.strictObject({ run: runRef }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    internal: true,
+    run: (engine, args) => engine.terminalTarget(args.run),
+  }),
 ];
 
 /** Formats zod issues as "field: what is expected" lines. */
@@ -360,7 +397,7 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /** Validates raw arguments against a tool's schema; throws INVALID_PARAMS naming the fields. */
-export function parseArgs(def: ToolDef, raw: unknown): unknown {
+export function parseArgs(def: Operation, raw: unknown): unknown {
   const parsed = def.input.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new BatonError('INVALID_PARAMS', `${def.name}: ${describeIssues(parsed.error)}`);

@@ -1,23 +1,31 @@
-import { createHash } from 'node:crypto';
 import { renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
+import type { Change, FrontKind } from '../ops/baton.js';
 
 /**
- * The daemon's socket protocol. A client opens `$BATON_HOME/daemon.sock` and sends one JSON line,
- * its {@link Hello}; the daemon answers with one line, its {@link Welcome}. Then the connection is
- * either an MCP stdio stream (mode `mcp`: newline-delimited JSON-RPC, exactly what an MCP host
- * writes to `baton mcp`) or a control channel (mode `control`: one JSON request per line, one
- * answer per line, in order).
+ * The owner protocol. Exactly one process per `BATON_HOME` owns its runs (runs the engine): the
+ * daemon, or `baton mcp --standalone`. Every other baton process is a front and reaches the owner
+ * over `$BATON_HOME/daemon.sock` (mode 0600 in the 0700 home). A client sends one JSON line, its
+ * {@link Hello}; the owner answers with its {@link Welcome}. Then both sides exchange JSON lines:
+ * - front to owner: {@link CallFrame} (an operation of `ops/operations.ts`, or an `owner.*`
+ *   operation), `{ id, cancel: true }` (abort that call), `{ watch: { events } }` (start the
+ *   change stream), `{ unwatch: true }`;
+ * - owner to front: {@link AnswerFrame} for each call (`progress` frames first, for long ones),
+ *   and `{ change }` frames once watching.
+ * Answers may come in any order (matched by `id`). A `control` hello (any version) may only call
+ * `owner.status` and `owner.stop`; a `front` hello of another version is closed after the welcome.
  */
-export const DAEMON_PROTOCOL = 1;
+export const OWNER_PROTOCOL = 2;
 
 export type Hello = {
   baton: 'hello';
   version: string;
   protocol: number;
-  mode: 'mcp' | 'control';
-  /** A sub-agent's front: runs it starts are children of this run. */
+  mode: 'front' | 'control';
+  /** What kind of front this is: it decides the channels it answers through (`by`). */
+  kind?: FrontKind;
+  /** A sub-agent's front (its agent's `BATON_PARENT_RUN`): runs it starts are children of this run. */
   parent_run?: string;
 };
 
@@ -30,7 +38,19 @@ export type Welcome = {
   home: string;
 };
 
-/** What `daemon status` reports (the answer to the control request `{ op: "status" }`). */
+/** One operation call from a front. */
+export type CallFrame = { id: number; op: string; args?: unknown; via?: string };
+
+/** The owner's answer to a {@link CallFrame}: a result, an error, or (before either) progress. */
+export type AnswerFrame =
+  | { id: number; result: unknown }
+  | { id: number; error: { code: string; message: string } }
+  | { id: number; progress: { elapsed_ms: number; message: string } };
+
+/** A change the owner announces to watching fronts. */
+export type ChangeFrame = { change: Change };
+
+/** What `daemon status` reports (the answer to `owner.status`). */
 export type DaemonStatus = {
   pid: number;
   version: string;
@@ -38,10 +58,16 @@ export type DaemonStatus = {
   uptime_ms: number;
   socket: string;
   log: string;
+  /** Fronts connected (MCP hosts, serve, CLI commands). */
   clients: number;
   active_runs: number;
   idle_stop_ms: number;
+  /** `daemon`, or `standalone` (a `baton mcp --standalone` owns the runs). */
+  role: 'daemon' | 'standalone';
 };
+
+/** Longest JSON line either side accepts (a spawn_run with a large prompt fits). */
+export const MAX_FRAME = 16 * 1024 * 1024;
 
 export function daemonSocketPath(home: string): string {
   return join(home, 'daemon.sock');
@@ -53,14 +79,6 @@ export function daemonPidPath(home: string): string {
 
 export function daemonLogPath(home: string): string {
   return join(home, 'daemon.log');
-}
-
-/**
- * The name of the daemon's lock for `home`: a Linux abstract socket, which the kernel releases
- * when the daemon dies however it dies, so a crashed daemon never blocks the next one.
- */
-export function daemonLockName(home: string): string {
-  return `\0baton-daemon-${createHash('sha256').update(home).digest('hex').slice(0, 24)}`;
 }
 
 const MAX_HELLO = 64 * 1024;

@@ -1,0 +1,106 @@
+import { isFinalStatus, type RunEvent, type RunSummary } from '../engine/types.js';
+import type { Baton } from './baton.js';
+
+/** What {@link follow} yields: new events in order, or the run's summary when it changed. */
+export type FollowItem = { type: 'events'; events: RunEvent[] } | { type: 'run'; run: RunSummary };
+
+/** A wake-up that is not lost when it comes before the sleep. */
+function waker() {
+  let pending = false;
+  let wake: (() => void) | undefined;
+  return {
+    wake: () => {
+      if (wake) wake();
+      else pending = true;
+    },
+    sleep: (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (pending) {
+          pending = false;
+          resolve();
+          return;
+        }
+        const done = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        wake = done;
+      }),
+  };
+}
+
+/**
+ * Follows one run through any {@link Baton}: yields every stored event after `afterSeq` (in pages,
+ * in order) and the summary each time it changes (status, waiting request, result), and returns
+ * once the run is final and every event was yielded, or (`until: "attention"`) as soon as it also
+ * waits for an answer. No polling: it sleeps until the owner announces a change (a keep-alive
+ * re-read every `idleMs`, default 15 s, for callers that want to send something meanwhile).
+ * Stops early when `signal` aborts. The one "until it needs attention" loop every front uses.
+ */
+export async function* follow(
+  baton: Baton,
+  run: string,
+  opts: { afterSeq?: number; until?: 'attention' | 'finished'; signal?: AbortSignal; idleMs?: number } = {},
+): AsyncGenerator<FollowItem, RunSummary | undefined> {
+  const w = waker();
+  let changed = false;
+  let runId = run;
+  const stop = baton.watch(
+    (change) => {
+      if (change.type !== 'reset' && change.run_id !== runId) return;
+      changed = true;
+      w.wake();
+    },
+    { events: false },
+  );
+  const onAbort = () => w.wake();
+  opts.signal?.addEventListener('abort', onAbort);
+  let after = opts.afterSeq ?? 0;
+  let seen = '';
+  let last: RunSummary | undefined;
+  try {
+    for (;;) {
+      changed = false;
+      const summary = await baton.call<RunSummary>('get_run', { run: runId });
+      runId = summary.run_id;
+      for (;;) {
+        const page = await baton.call<{ events: RunEvent[]; next_seq: number; has_more: boolean }>(
+          'get_events',
+          { run: runId, after_seq: after, limit: 500 },
+        );
+        if (page.events.length > 0) {
+          after = page.next_seq;
+          yield { type: 'events', events: page.events };
+        }
+        if (!page.has_more || opts.signal?.aborted) break;
+      }
+      if (opts.signal?.aborted) return last;
+      const key = `${summary.status}|${summary.waiting_for?.request_id ?? ''}|${summary.ended_at ?? ''}`;
+      if (key !== seen) {
+        seen = key;
+        last = summary;
+        yield { type: 'run', run: summary };
+      }
+      if (isFinalStatus(summary.status)) {
+        // Events stored together with the final status.
+        const rest = await baton.call<{ events: RunEvent[]; next_seq: number }>('get_events', {
+          run: runId,
+          after_seq: after,
+          limit: 1000,
+        });
+        if (rest.events.length > 0) yield { type: 'events', events: rest.events };
+        return summary;
+      }
+      if (opts.until === 'attention' && summary.status === 'waiting') return summary;
+      if (changed) continue;
+      await w.sleep(opts.idleMs ?? 15_000);
+      if (opts.signal?.aborted) return last;
+      if (!changed) yield { type: 'run', run: summary };
+    }
+  } finally {
+    stop();
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,81 @@
+import type { Engine } from '../engine/engine.js';
+import type { RunEvent } from '../engine/types.js';
+import { BatonError } from '../errors.js';
+import { FRONT_CHANNELS, type Baton, type CallCtx, type Change, type FrontKind } from './baton.js';
+import { OPERATIONS, parseArgs, type Operation } from './operations.js';
+
+const BY_NAME = new Map<string, Operation>(OPERATIONS.map((op) => [op.name, op]));
+
+/** The operation named `name`; throws INVALID_PARAMS listing the known ones. */
+export function findOperation(name: string): Operation {
+  const op = BY_NAME.get(name);
+  if (!op) {
+    throw new BatonError(
+      'INVALID_PARAMS',
+      `unknown operation "${name}"; known: ${[...BY_NAME.keys()].join(', ')}`,
+    );
+  }
+  return op;
+}
+
+/**
+ * The channel a front of `kind` acts through when it asks for `via`: one of its own
+ * ({@link FRONT_CHANNELS}), its first by default. Throws FORBIDDEN for any other.
+ */
+export function channelOf(kind: FrontKind, via: string | undefined): string {
+  const allowed = FRONT_CHANNELS[kind];
+  if (via === undefined) return allowed[0] as string;
+  if (!allowed.includes(via)) {
+    throw new BatonError('FORBIDDEN', `a ${kind} front answers as ${allowed.join(' or ')}, not "${via}"`);
+  }
+  return via;
+}
+
+/**
+ * {@link Baton} served by the engine in this process (the owner): what the owner protocol runs for
+ * each connected front, and what an in-process owner (`baton mcp --standalone`) uses directly.
+ * `kind` and `parentRun` describe the front: its channels, and the run whose agent it serves
+ * (runs it starts are that run's children, so `delegation.max_depth` holds through every front).
+ */
+export class LocalBaton implements Baton {
+  readonly home: string;
+  readonly #engine: Engine;
+  readonly #kind: FrontKind;
+  readonly #parentRun: string | undefined;
+
+  constructor(engine: Engine, front: { kind: FrontKind; parentRun?: string | undefined }) {
+    this.#engine = engine;
+    this.home = engine.config.home;
+    this.#kind = front.kind;
+    this.#parentRun = front.parentRun || undefined;
+  }
+
+  async call<T extends object = Record<string, unknown>>(
+    name: string,
+    args?: unknown,
+    ctx: CallCtx = {},
+  ): Promise<T> {
+    const op = findOperation(name);
+    const by = channelOf(this.#kind, ctx.via);
+    const parsed = parseArgs(op, args);
+    return (await op.run(this.#engine, parsed as never, {
+      by,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(ctx.progress ? { progress: ctx.progress } : {}),
+      ...(this.#parentRun ? { parentRun: this.#parentRun } : {}),
+    })) as T;
+  }
+
+  watch(listener: (change: Change) => void, opts: { events?: boolean } = {}): () => void {
+    const bus = this.#engine.bus;
+    const onRun = (runId: string) => listener({ type: 'run', run_id: runId });
+    const onEvents = (runId: string, events: RunEvent[]) =>
+      listener({ type: 'events', run_id: runId, events: opts.events === false ? [] : events });
+    bus.on('run', onRun);
+    bus.on('events', onEvents);
+    return () => {
+      bus.off('run', onRun);
+      bus.off('events', onEvents);
+    };
+  }
+}

@@ -1,0 +1,234 @@
+// One owner per BATON_HOME: every front (MCP hosts, serve, the CLI) reaches the same engine over
+// daemon.sock, runs outlive the front that started them, limits hold per home, and a dead owner's
+// runs are recovered by the next one at once.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { chromium } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS } from './fixtures/chromium.mjs';
+import {
+  CLI,
+  alive,
+  call,
+  daemonPid,
+  eventually,
+  makeEnv,
+  runCli,
+  serve,
+  sleep,
+  startServer,
+  steps,
+  stopServe,
+  waitFor,
+  type Serve,
+  type Server,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
+
+/** The kernel's state letter of `pid` (`Z` for a zombie), or undefined when it is gone. */
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+describe('one owner per BATON_HOME', () => {
+  let t: TestEnv;
+  const servers: Server[] = [];
+  const serves: Serve[] = [];
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close().catch(() => undefined);
+    for (const s of serves.splice(0)) await stopServe(s);
+    t.cleanup();
+    for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  });
+
+  it('a run started over REST through baton serve keeps running across a restart of serve, completes, and the new dashboard shows it live', async () => {
+    t = makeEnv();
+    const first = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
+    serves.push(first);
+    const spawned = await call(first.port, 'POST', '/api/runs', {
+      token: first.token,
+      body: {
+        agent: 'fixture',
+        cwd: t.work,
+        label: 'outlives-serve',
+        prompt: steps({ message: 'working' }, { sleep: 6000 }, { message: 'done after the restart' }),
+      },
+    });
+    expect(spawned.status).toBe(201);
+    const id = spawned.json.run_id as string;
+    await eventually(
+      async () =>
+        (await call(first.port, 'GET', `/api/runs/${id}`, { token: first.token })).json.status === 'running',
+    );
+    const owner = daemonPid(t.home);
+    expect(owner).toBeDefined();
+    expect(owner).not.toBe(first.child.pid);
+    await stopServe(first);
+
+    // serve is gone; the owner (the daemon it started) still runs the run.
+    const shown = JSON.parse((await runCli(t, ['show', id, '--json'])).stdout) as Summary;
+    expect(shown.status).toBe('running');
+
+    const second = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
+    serves.push(second);
+    expect(daemonPid(t.home)).toBe(owner);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(second.loginUrl);
+      await page.goto(`http://127.0.0.1:${second.port}/#/runs/${id}`);
+      await expect
+        .poll(() => page.locator('.run-head .badge').textContent(), { timeout: 15_000 })
+        .toBe('running');
+      // Live: the page turns completed without a reload when the owner finishes the run.
+      await expect
+        .poll(() => page.locator('.run-head .badge').textContent(), { timeout: 30_000 })
+        .toBe('completed');
+      await page.getByText('done after the restart').first().waitFor();
+    } finally {
+      await browser.close();
+    }
+    const done = (await call(second.port, 'GET', `/api/runs/${id}`, { token: second.token })).json;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toContain('done after the restart');
+  });
+
+  it('two MCP hosts, a serve and CLI runs, 6 runs each: never more than max_concurrent_runs active in the home', async () => {
+    t = makeEnv({ max_concurrent_runs: 4 });
+    const prompt = (who: string, i: number) => steps({ sleep: 700 }, { message: `${who} ${i} done` });
+    const hostA = await startServer(t, { daemon: true });
+    const hostB = await startServer(t, { daemon: true });
+    servers.push(hostA, hostB);
+    const http = await serve(t, { BATON_TOKEN: 'a-test-token-of-some-length' });
+    serves.push(http);
+
+    // Sample the store: one SELECT is one atomic snapshot of every run's status.
+    const db = new Database(join(t.home, 'baton.db'), { readonly: true, fileMustExist: true });
+    const count = db.prepare(
+      "SELECT count(*) AS n FROM runs WHERE status IN ('starting', 'running', 'waiting')",
+    );
+    let peak = 0;
+    let samples = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const n = (count.get() as { n: number }).n;
+        peak = Math.max(peak, n);
+        samples++;
+        await sleep(20);
+      }
+    })();
+
+    const ids: string[] = [];
+    const cli: Promise<{ code: number | null; stdout: string }>[] = [];
+    for (let i = 0; i < 6; i++) {
+      ids.push(
+        (
+          (await hostA.call('spawn_run', {
+            agent: 'fixture',
+            cwd: t.work,
+            prompt: prompt('a', i),
+          })) as Summary
+        ).run_id,
+      );
+      ids.push(
+        (
+          (await hostB.call('spawn_run', {
+            agent: 'fixture',
+            cwd: t.work,
+            prompt: prompt('b', i),
+          })) as Summary
+        ).run_id,
+      );
+      const r = await call(http.port, 'POST', '/api/runs', {
+        token: http.token,
+        body: { agent: 'fixture', cwd: t.work, prompt: prompt('serve', i) },
+      });
+      expect(r.status).toBe(201);
+      ids.push(r.json.run_id as string);
+      cli.push(runCli(t, ['run', 'fixture', prompt('cli', i), '--json'], { timeoutMs: 120_000 }));
+    }
+    const cliResults = await Promise.all(cli);
+    for (const r of cliResults) {
+      expect(r.code).toBe(0);
+      const summary = JSON.parse(r.stdout) as Summary;
+      expect(summary.status).toBe('completed');
+      ids.push(summary.run_id as string);
+    }
+    for (const id of ids) {
+      const done = (await waitFor(hostA, id)) as Summary;
+      expect(done.status).toBe('completed');
+    }
+    sampling = false;
+    await sampler;
+    db.close();
+    expect(ids).toHaveLength(24);
+    expect(new Set(ids).size).toBe(24);
+    expect(samples).toBeGreaterThan(20);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(4);
+  });
+
+  it('kill -9 of the owner, left a zombie: its runs are interrupted by the next owner within 2 s, and follow_up works', async () => {
+    t = makeEnv();
+    // The owner's parent never reaps it: once killed it stays a zombie (pid and /proc entry).
+    const parent = spawn(
+      'python3',
+      [
+        '-c',
+        'import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(600)',
+        process.execPath,
+        CLI,
+        'daemon',
+        'run',
+      ],
+      { env: t.env, stdio: 'ignore' },
+    );
+    children.push(parent);
+    const owner = await eventually(() => {
+      const pid = daemonPid(t.home);
+      return pid && alive(pid) ? pid : undefined;
+    });
+    const host = await startServer(t, { daemon: true });
+    servers.push(host);
+    const run = (await host.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      label: 'victim',
+      prompt: steps({ message: 'started' }, { hang: true }),
+    })) as Summary;
+    await eventually(
+      async () => ((await host.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+
+    process.kill(owner, 'SIGKILL');
+    const killedAt = Date.now();
+    await eventually(() => stateOf(owner) === 'Z', 5000);
+    // The front reconnects at once (it watches for changes): a new owner starts and recovers.
+    const after = await eventually(async () => {
+      const r = await host.raw('get_run', { run: run.run_id });
+      const s = r.structuredContent as Summary;
+      return !r.isError && s.status === 'interrupted' ? s : undefined;
+    }, 10_000);
+    const recoveredIn = Date.now() - killedAt;
+    expect(recoveredIn).toBeLessThan(2000);
+    expect(after.error.message).toContain(`pid ${owner}`);
+    const next = daemonPid(t.home);
+    expect(next).not.toBe(owner);
+    expect(stateOf(owner)).toBe('Z');
+
+    const followed = (await host.call('follow_up', { run: run.run_id, message: 'go on' })) as Summary;
+    const done = (await waitFor(host, followed.run_id)) as Summary;
+    expect(done.status).toBe('completed');
+    expect(done.result.text).toContain('go on');
+  });
+});
