@@ -1620,7 +1620,7 @@ export class Engine {
       ctx.row.profile?.values as { allow_tools?: string[]; deny_tools?: string[] },
       ask,
     );
-    if (byProfile) {
+    if (byProfile && byProfile !== 'ask') {
       const by = `profile:${ctx.row.profile?.name}`;
       this.store.permissions.resolve(id, 'answered', byProfile.option_id, by);
       this.#append(ctx, 'permission_resolved', {
@@ -1632,7 +1632,8 @@ export class Engine {
       });
       return Promise.resolve({ outcome: 'selected', option_id: byProfile.option_id });
     }
-    const decided = decideByPolicy(ctx.row.policy, ask, ctx.row.cwd);
+    // A command the profile's rules cannot judge goes to a person, whatever the policy allows.
+    const decided = byProfile === 'ask' ? undefined : decideByPolicy(ctx.row.policy, ask, ctx.row.cwd);
     if (decided) {
       this.store.permissions.resolve(id, 'answered', decided.option_id, `policy:${ctx.row.policy}`);
       this.#append(ctx, 'permission_resolved', {
