@@ -491,7 +491,7 @@ async function followNewRun(
     }
   } else {
     daemon?.close();
-    run = engine.spawnRun(input);
+    run = await engine.spawnRun(input);
   }
   const runId = run.run_id;
   const hosted = Boolean(daemon && sameVersion(daemon.welcome));

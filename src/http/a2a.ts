@@ -116,7 +116,7 @@ class RunExecutor implements AgentExecutor {
         const previous = this.#contexts.get(contextId);
         const run = previous
           ? await this.#engine.followUp(previous, text)
-          : this.#engine.spawnRun({
+          : await this.#engine.spawnRun({
               agent: this.#agent,
               cwd: this.#cwd,
               prompt: text,
