@@ -19,7 +19,8 @@ import type {
   TurnOutcome,
   TurnSink,
 } from './driver.js';
-import type { PermissionOption } from '../engine/types.js';
+import { z } from 'zod';
+import { PERMISSION_OPTION_KINDS, type PermissionOption } from '../engine/types.js';
 
 /** A 401/403 from the remote side, thrown by the fetch wrapper so every call reports it alike. */
 class RefusedToken extends Error {}
@@ -285,18 +286,17 @@ class A2aSession implements AgentSession {
         return undefined;
       case TaskState.TASK_STATE_INPUT_REQUIRED: {
         const perm = dataOf(parts, BATON_PERMISSION);
-        const options = Array.isArray(perm?.options) ? (perm.options as PermissionOption[]) : [];
+        const options = remoteOptions(perm?.options);
         if (perm && options.length > 0) {
           const title = typeof perm.title === 'string' ? perm.title : text;
-          const tool = (perm.tool_call ?? {}) as Record<string, unknown>;
-          const { locations, ...toolCall } = tool;
+          const { locations, ...toolCall } = remoteToolCall(perm.tool_call);
           return {
             kind: 'input',
             prompt: text,
             ask: {
               title: `${this.#agent}: ${title}`,
               tool_call: {
-                ...(toolCall as PermissionAsk['tool_call']),
+                ...toolCall,
                 ...(locations ? { remote_locations: locations } : {}),
               },
               options,
@@ -351,4 +351,39 @@ export class A2aDriver implements Driver {
     }
     return new A2aSession(client, options.resumeSessionId ?? randomUUID(), options.agent.name, base);
   }
+}
+
+/** One permission option as a remote baton sends it; anything else is dropped. */
+const remoteOption = z.object({
+  option_id: z.string().min(1).max(200),
+  name: z.string().max(500).optional(),
+  kind: z.enum(PERMISSION_OPTION_KINDS),
+});
+
+/**
+ * A remote agent's permission options, validated: an option without a string id or with an
+ * unknown kind is dropped (its kind decides what a policy picks, and the dashboard shows it).
+ */
+function remoteOptions(value: unknown): PermissionOption[] {
+  if (!Array.isArray(value)) return [];
+  const out: PermissionOption[] = [];
+  for (const item of value.slice(0, 20)) {
+    const o = remoteOption.safeParse(item);
+    if (o.success)
+      out.push({ option_id: o.data.option_id, name: o.data.name ?? o.data.option_id, kind: o.data.kind });
+  }
+  return out;
+}
+
+/** The string fields of a remote tool call (others dropped); `locations` kept as the remote's. */
+function remoteToolCall(value: unknown): PermissionAsk['tool_call'] & { locations?: unknown } {
+  const t = value && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+  const out: PermissionAsk['tool_call'] & { locations?: unknown } = {};
+  for (const key of ['tool_call_id', 'kind', 'title'] as const) {
+    const v = t[key];
+    if (typeof v === 'string') out[key] = v;
+  }
+  if ('raw_input' in t) out.raw_input = t.raw_input;
+  if (Array.isArray(t.locations)) out.locations = t.locations.filter((l) => typeof l === 'string');
+  return out;
 }

@@ -666,7 +666,7 @@ class ClaudeCodeSession implements AgentSession {
         ? info.title
         : (req.title ?? (req.description ? `${name}: ${req.description}` : name));
     const picked = await turn.sink.requestPermission(
-      { title: clip(title), tool_call: toolCall, options },
+      { title: clip(title), tool_call: toolCall, options, full_title: info.full },
       abort.signal,
     );
     this.#permissionAborts.delete(msg.request_id);
@@ -755,37 +755,40 @@ function describeTool(
   name: string,
   input: unknown,
   cwd: string,
-): { kind: string; title: string; locations: string[] } {
+): { kind: string; title: string; full: string; locations: string[] } {
   const i = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
   const str = (k: string) => (typeof i[k] === 'string' ? (i[k] as string) : undefined);
   const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(cwd, p));
   const file = str('file_path') ?? str('notebook_path');
   const locations = file ? [abs(file)] : [];
+  // The title is clipped for display; the full text goes to the profile's tool rules.
+  const tool = (kind: string, full: string, where = locations) => ({
+    kind,
+    title: clip(full),
+    full,
+    locations: where,
+  });
   switch (name) {
     case 'Write':
     case 'Edit':
     case 'MultiEdit':
     case 'NotebookEdit':
-      return { kind: 'edit', title: clip(`${name} ${file ?? ''}`.trim()), locations };
+      return tool('edit', `${name} ${file ?? ''}`.trim());
     case 'Read':
-      return { kind: 'read', title: clip(`Read ${file ?? ''}`.trim()), locations };
+      return tool('read', `Read ${file ?? ''}`.trim());
     case 'Bash':
-      return { kind: 'execute', title: clip(`Bash: ${str('command') ?? ''}`), locations };
+      return tool('execute', `Bash: ${str('command') ?? ''}`);
     case 'Grep':
     case 'Glob': {
       const path = str('path');
-      return {
-        kind: 'search',
-        title: clip(`${name} ${str('pattern') ?? ''}`.trim()),
-        locations: path ? [abs(path)] : [],
-      };
+      return tool('search', `${name} ${str('pattern') ?? ''}`.trim(), path ? [abs(path)] : []);
     }
     case 'WebFetch':
-      return { kind: 'fetch', title: clip(`WebFetch ${str('url') ?? ''}`.trim()), locations };
+      return tool('fetch', `WebFetch ${str('url') ?? ''}`.trim());
     case 'WebSearch':
-      return { kind: 'fetch', title: clip(`WebSearch ${str('query') ?? ''}`.trim()), locations };
+      return tool('fetch', `WebSearch ${str('query') ?? ''}`.trim());
     default:
-      return { kind: 'other', title: name, locations };
+      return { kind: 'other', title: name, full: name, locations };
   }
 }
 

@@ -20,7 +20,16 @@ export type DriverEvent =
   | { type: 'terminal'; data: Record<string, unknown> };
 
 /** A permission question from the agent. */
-export type PermissionAsk = { title: string; tool_call: ToolCallInfo; options: PermissionOption[] };
+export type PermissionAsk = {
+  title: string;
+  tool_call: ToolCallInfo;
+  options: PermissionOption[];
+  /**
+   * The tool's whole description (e.g. `Bash: <the full command>`) when `title` and
+   * `tool_call.title` are clipped for display: the profile's tool rules judge this one. Not stored.
+   */
+  full_title?: string;
+};
 
 /** The answer to a {@link PermissionAsk}. */
 export type PermissionAnswer = { outcome: 'selected'; option_id: string } | { outcome: 'cancelled' };

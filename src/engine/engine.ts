@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { constants as fsConstants, statSync } from 'node:fs';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -512,7 +513,10 @@ export class Engine {
   // ---------------------------------------------------------------- runs: write
 
   /** Validates and queues a new run; returns at once with its summary (status `queued`). */
-  spawnRun(request: SpawnInput): RunSummary {
+  async spawnRun(request: SpawnInput): Promise<RunSummary> {
+    // prompt_file first, read asynchronously and bounded; everything after it is synchronous, so
+    // the checks below and the insert see the same state.
+    const fromFile = await this.#readPromptFile(request);
     if (this.#stopping) throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
     const { input, profile } = this.#applyProfile(request);
     if (!input.agent) {
@@ -532,7 +536,7 @@ export class Engine {
     if (!(APPROVERS as readonly string[]).includes(approver)) {
       throw new BatonError('INVALID_PARAMS', `approver must be one of ${APPROVERS.join(', ')}`);
     }
-    const asked = this.#readPrompt(input);
+    const asked = this.#readPrompt(input, fromFile);
     const instructions = profile?.values.instructions;
     const prompt = typeof instructions === 'string' && asked ? `${asked}\n\n${instructions}` : asked;
     const timeoutMs =
@@ -845,35 +849,57 @@ export class Engine {
 
   // ---------------------------------------------------------------- internals
 
-  #readPrompt(input: SpawnInput): string {
+  /**
+   * The text of `prompt_file`: an absolute path whose real path is inside the roots, naming a
+   * regular file (a FIFO, device or folder is refused at once, never waited on) of at most
+   * 4 MB, read asynchronously.
+   */
+  async #readPromptFile(input: SpawnInput): Promise<string | undefined> {
+    const file = input.prompt_file;
+    if (file === undefined) return undefined;
+    if (input.prompt !== undefined) {
+      throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
+    }
+    if (!isAbsolute(file)) {
+      throw new BatonError('INVALID_PARAMS', `prompt_file must be an absolute path (got "${file}")`);
+    }
+    const inRoots = (path: string) => this.config.roots.some((root) => isInside(root, path));
+    const real = realpathLoose(file);
+    if (!inRoots(real)) {
+      throw new BatonError('CWD_NOT_ALLOWED', `prompt_file ${file} is outside the allowed roots`);
+    }
+    const limit = PROMPT_MAX_CHARS * 4;
+    let handle: FileHandle | undefined;
+    try {
+      // O_NONBLOCK: opening a FIFO does not wait for a writer; O_NOFOLLOW: no symlink swapped in.
+      handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
+      // What was opened, not what the path named a moment ago, must be inside the roots.
+      const opened = await realpath(`/proc/self/fd/${handle.fd}`).catch(() => real);
+      if (!inRoots(opened)) throw new Error('it resolves outside the allowed roots');
+      const st = await handle.stat();
+      if (!st.isFile()) throw new Error('it is not a regular file (FIFOs, devices and folders are refused)');
+      if (st.size > limit) throw new Error(`it is larger than ${limit} bytes`);
+      const buf = Buffer.alloc(st.size + 1);
+      let n = 0;
+      while (n < buf.length) {
+        const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      if (n > limit) throw new Error(`it is larger than ${limit} bytes`);
+      return buf.subarray(0, n).toString('utf8');
+    } catch (err) {
+      throw new BatonError('INVALID_PARAMS', `prompt_file ${file} cannot be read: ${(err as Error).message}`);
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
+  #readPrompt(input: SpawnInput, fromFile: string | undefined): string {
     if (input.prompt !== undefined && input.prompt_file !== undefined) {
       throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
     }
-    let prompt = input.prompt;
-    if (input.prompt_file !== undefined) {
-      if (!isAbsolute(input.prompt_file)) {
-        throw new BatonError(
-          'INVALID_PARAMS',
-          `prompt_file must be an absolute path (got "${input.prompt_file}")`,
-        );
-      }
-      const real = realpathLoose(input.prompt_file);
-      if (!this.config.roots.some((root) => isInside(root, real))) {
-        throw new BatonError(
-          'CWD_NOT_ALLOWED',
-          `prompt_file ${input.prompt_file} is outside the allowed roots`,
-        );
-      }
-      try {
-        if (statSync(real).size > PROMPT_MAX_CHARS * 4) throw new Error('too large');
-        prompt = readFileSync(real, 'utf8');
-      } catch (err) {
-        throw new BatonError(
-          'INVALID_PARAMS',
-          `prompt_file ${input.prompt_file} cannot be read: ${(err as Error).message}`,
-        );
-      }
-    }
+    let prompt = input.prompt ?? fromFile;
     // A terminal program may start without input (it asks its own questions).
     if (prompt === undefined && this.#agent(input.agent ?? '').driver === 'terminal') prompt = '';
     else if (prompt === undefined || prompt.trim() === '') {
@@ -1354,7 +1380,7 @@ export class Engine {
       // An answer that does not match output_schema gets one corrective follow-up in the same turn
       // context; the result then comes from that second answer.
       if (schema) {
-        const first = validateOutput(
+        const first = await validateOutput(
           schema,
           ctx.recorder.lastMessage || ctx.recorder.turnText,
           outcome.structured,
@@ -1383,7 +1409,16 @@ export class Engine {
       // Release first: finishing starts the next queued run, which may need this process's slot.
       this.#release(ctx, session);
       const changes = await this.#recordChanges(ctx);
-      this.#complete(ctx, outcome.stop_reason, outcome.usage, outcome.structured, changes);
+      // Checked before #complete, which is synchronous: the schema's regexes run in a worker.
+      ctx.recorder.flush();
+      const checked = ctx.row.output_schema
+        ? await validateOutput(
+            ctx.row.output_schema,
+            ctx.recorder.lastMessage || ctx.recorder.turnText,
+            outcome.structured,
+          )
+        : undefined;
+      this.#complete(ctx, outcome.stop_reason, outcome.usage, checked, changes);
     } catch (err) {
       await this.#recordChanges(ctx);
       if (ctx.abortReason) {
@@ -1479,7 +1514,7 @@ export class Engine {
     ctx: RunCtx,
     stopReason: string,
     promptUsage: Usage | undefined,
-    structured?: unknown,
+    checked?: { structured: unknown } | { structured_error: { message: string; errors: string[] } },
     changes?: { files: ChangedFile[]; overlaps: Overlap[] },
   ): void {
     ctx.recorder.flush();
@@ -1489,8 +1524,7 @@ export class Engine {
     const result: RunResult = { text: fullText.slice(0, SUMMARY_TEXT_MAX), stop_reason: stopReason };
     if (fullText.length > SUMMARY_TEXT_MAX) result.text_truncated = true;
     if (Object.keys(usage).length > 0) result.usage = usage;
-    if (ctx.row.output_schema)
-      Object.assign(result, validateOutput(ctx.row.output_schema, fullText, structured));
+    if (checked) Object.assign(result, checked);
     if (ctx.row.metadata && REVIEW_OF in ctx.row.metadata) {
       result.verification = verificationOf('completed', result);
     }
@@ -1569,7 +1603,7 @@ export class Engine {
       ctx.row.profile?.values as { allow_tools?: string[]; deny_tools?: string[] },
       ask,
     );
-    if (byProfile) {
+    if (byProfile && byProfile !== 'ask') {
       const by = `profile:${ctx.row.profile?.name}`;
       this.store.permissions.resolve(id, 'answered', byProfile.option_id, by);
       this.#append(ctx, 'permission_resolved', {
@@ -1581,7 +1615,9 @@ export class Engine {
       });
       return Promise.resolve({ outcome: 'selected', option_id: byProfile.option_id });
     }
-    const decided = decideByPolicy(ctx.row.policy, ask, ctx.row.cwd, [this.config.home]);
+    // A command the profile's rules cannot judge goes to a person, whatever the policy allows.
+    const decided =
+      byProfile === 'ask' ? undefined : decideByPolicy(ctx.row.policy, ask, ctx.row.cwd, [this.config.home]);
     if (decided) {
       this.store.permissions.resolve(id, 'answered', decided.option_id, `policy:${ctx.row.policy}`);
       this.#append(ctx, 'permission_resolved', {
@@ -2090,7 +2126,7 @@ export class Engine {
       diff = { text: d.diff, truncated: d.next_offset !== undefined };
     }
     const agent = input.agent ?? (input.profile ? undefined : reviewed?.agent);
-    const review = this.spawnRun({
+    const review = await this.spawnRun({
       ...(agent ? { agent } : {}),
       ...(input.profile ? { profile: input.profile } : {}),
       cwd: input.cwd ?? reviewed?.cwd ?? '',

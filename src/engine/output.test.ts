@@ -52,16 +52,16 @@ describe('extractJson', () => {
   });
 });
 
-describe('validateOutput', () => {
-  it('returns the value when it matches the schema', () => {
-    expect(validateOutput(schema, '```json\n{"name": "Ada", "age": 36, "tags": ["x"]}\n```')).toEqual({
+describe('validateOutput', async () => {
+  it('returns the value when it matches the schema', async () => {
+    expect(await validateOutput(schema, '```json\n{"name": "Ada", "age": 36, "tags": ["x"]}\n```')).toEqual({
       structured: { name: 'Ada', age: 36, tags: ['x'] },
     });
-    expect(validateOutput({ type: 'object' }, 'ok: {}')).toEqual({ structured: {} });
+    expect(await validateOutput({ type: 'object' }, 'ok: {}')).toEqual({ structured: {} });
   });
 
-  it('lists every failing instance path', () => {
-    const out = validateOutput(schema, '{"age": -1.5, "tags": ["a", 2], "extra": true}');
+  it('lists every failing instance path', async () => {
+    const out = await validateOutput(schema, '{"age": -1.5, "tags": ["a", 2], "extra": true}');
     expect(out).toEqual({
       structured_error: {
         message: 'the final answer does not match output_schema',
@@ -80,8 +80,8 @@ describe('validateOutput', () => {
     );
   });
 
-  it('reports a wrong top-level type at "/"', () => {
-    expect(validateOutput(schema, '[1, 2]')).toEqual({
+  it('reports a wrong top-level type at "/"', async () => {
+    expect(await validateOutput(schema, '[1, 2]')).toEqual({
       structured_error: {
         message: 'the final answer does not match output_schema',
         errors: ['/ must be object'],
@@ -89,8 +89,8 @@ describe('validateOutput', () => {
     });
   });
 
-  it('says when the answer has no JSON', () => {
-    expect(validateOutput(schema, 'I fixed the bug.')).toEqual({
+  it('says when the answer has no JSON', async () => {
+    expect(await validateOutput(schema, 'I fixed the bug.')).toEqual({
       structured_error: {
         message: 'the final answer contains no JSON value to check against output_schema',
         errors: ['no JSON found in the last message'],
@@ -98,17 +98,17 @@ describe('validateOutput', () => {
     });
   });
 
-  it('can validate with the same schema many times', () => {
+  it('can validate with the same schema many times', async () => {
     for (let i = 0; i < 3; i++) {
-      expect(validateOutput(schema, `{"name": "n${i}", "age": ${i}}`)).toEqual({
+      expect(await validateOutput(schema, `{"name": "n${i}", "age": ${i}}`)).toEqual({
         structured: { name: `n${i}`, age: i },
       });
     }
   });
 });
 
-describe('compileOutputSchema', () => {
-  it('returns a working validator', () => {
+describe('compileOutputSchema', async () => {
+  it('returns a working validator', async () => {
     const validate = compileOutputSchema({ type: 'array', items: { type: 'number' }, minItems: 1 });
     expect(validate([1, 2])).toBe(true);
     expect(validate([])).toBe(false);
@@ -135,16 +135,16 @@ describe('compileOutputSchema', () => {
     expect(err.message).toMatch(/^output_schema is not a valid JSON Schema: \S/);
   });
 
-  it('validateOutput throws INVALID_PARAMS for an invalid schema', () => {
+  it('validateOutput throws INVALID_PARAMS for an invalid schema', async () => {
     expect(errorOf(() => validateOutput({ type: 'nope' }, '{}')).code).toBe('INVALID_PARAMS');
   });
 });
 
-describe('schemas with an $id', () => {
-  it('compile again and again (each run validates its own copy)', () => {
+describe('schemas with an $id', async () => {
+  it('compile again and again (each run validates its own copy)', async () => {
     const schema = { $id: 'https://example.com/answer', type: 'object', required: ['ok'] };
-    expect(validateOutput({ ...schema }, '{"ok": 1}')).toEqual({ structured: { ok: 1 } });
-    expect(validateOutput({ ...schema }, '{"ok": 2}')).toEqual({ structured: { ok: 2 } });
+    expect(await validateOutput({ ...schema }, '{"ok": 1}')).toEqual({ structured: { ok: 1 } });
+    expect(await validateOutput({ ...schema }, '{"ok": 2}')).toEqual({ structured: { ok: 2 } });
     expect(() => compileOutputSchema({ ...schema })).not.toThrow();
   });
 });

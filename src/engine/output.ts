@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import { BatonError } from '../errors.js';
+import { usesPatterns, validateBounded, VALIDATE_TIMEOUT_MS } from './bounded-validate.js';
 
 // Ajv is loaded on first use: most runs have no output_schema, and start-up time matters.
 let ajvClass: typeof AjvClass | undefined;
@@ -63,8 +64,17 @@ export function validateOutput(
   schema: Record<string, unknown>,
   text: string,
   native?: unknown,
-): { structured: unknown } | { structured_error: { message: string; errors: string[] } } {
-  const validate = compileOutputSchema(schema);
+): Promise<{ structured: unknown } | { structured_error: { message: string; errors: string[] } }> {
+  // A schema that is not one throws here, synchronously (INVALID_PARAMS).
+  return checkOutput(schema, compileOutputSchema(schema), text, native);
+}
+
+async function checkOutput(
+  schema: Record<string, unknown>,
+  validate: ValidateFunction,
+  text: string,
+  native: unknown,
+): Promise<{ structured: unknown } | { structured_error: { message: string; errors: string[] } }> {
   const found: { ok: true; value: unknown } | { ok: false } =
     native !== undefined ? { ok: true, value: native } : extractJson(text);
   if (!found.ok) {
@@ -73,6 +83,22 @@ export function validateOutput(
         message: 'the final answer contains no JSON value to check against output_schema',
         errors: ['no JSON found in the last message'],
       },
+    };
+  }
+  // The caller's regexes run in a worker with a time bound (ReDoS); other schemas run here.
+  if (usesPatterns(schema)) {
+    const verdict = await validateBounded(schema, found.value);
+    if ('timed_out' in verdict) {
+      return {
+        structured_error: {
+          message: `output_schema validation was stopped after ${VALIDATE_TIMEOUT_MS} ms (a "pattern" that backtracks badly?); the answer counts as not matching`,
+          errors: ['validation timed out'],
+        },
+      };
+    }
+    if (verdict.valid) return { structured: found.value };
+    return {
+      structured_error: { message: 'the final answer does not match output_schema', errors: verdict.errors },
     };
   }
   if (validate(found.value)) return { structured: found.value };

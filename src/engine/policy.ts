@@ -1,6 +1,6 @@
-import picomatch from 'picomatch';
 import { isConfined } from '../paths.js';
 import type { PermissionAsk } from '../drivers/driver.js';
+import { judgeToolRules } from './tool-rules.js';
 import type { PermissionOption, PermissionOptionKind, PermissionPolicy } from './types.js';
 
 /** Tool kinds that change files. */
@@ -54,19 +54,34 @@ export function decideByPolicy(
 }
 
 /**
- * What a profile's tool rules answer: a request whose tool (title or kind, case-insensitive glob)
- * matches `deny_tools` is rejected, else one matching `allow_tools` is allowed once; undefined when
- * neither matches (the policy and the approver decide).
+ * What a profile's tool rules answer (see {@link judgeToolRules}): a request denied by
+ * `deny_tools` is rejected, one that `allow_tools` allows is allowed once; `'ask'` when a rule
+ * applies but the command cannot be judged (a person or the caller must decide, whatever the
+ * policy); undefined when no rule applies (the policy and the approver decide). Rules see the
+ * full title and command (`ask.full_title`, `tool_call.raw_input.command`), never a clipped one.
  */
 export function decideByProfile(
   rules: { allow_tools?: string[]; deny_tools?: string[] } | undefined,
   ask: PermissionAsk,
-): PermissionOption | undefined {
+): PermissionOption | 'ask' | undefined {
   if (!rules) return undefined;
-  const names = [ask.tool_call.title, ask.title, ask.tool_call.kind].filter((n): n is string => Boolean(n));
-  const matches = (globs: string[] | undefined) =>
-    Boolean(globs?.length) && names.some((n) => picomatch(globs ?? [], { nocase: true, dot: true })(n));
-  if (matches(rules.deny_tools)) return rejectOption(ask.options);
-  if (matches(rules.allow_tools)) return pick(ask.options, ['allow_once', 'allow_always']);
-  return undefined;
+  const tool = ask.tool_call;
+  const first = ask.full_title ?? tool.title ?? ask.title;
+  const raw = tool.raw_input as { command?: unknown } | null | undefined;
+  const command =
+    raw && typeof raw === 'object' && typeof raw.command === 'string'
+      ? raw.command
+      : tool.kind === 'execute' || tool.kind === undefined
+        ? // ACP agents often show a command as markdown code: `npm test`.
+          (/^`([^`]+)`$/.exec(first)?.[1] ?? first)
+        : undefined;
+  const titles = [...new Set([first, tool.title, ask.title].filter((t): t is string => Boolean(t)))];
+  const verdict = judgeToolRules(rules, {
+    ...(tool.kind ? { kind: tool.kind } : {}),
+    titles,
+    ...(command !== undefined ? { command } : {}),
+  });
+  if (verdict === 'deny') return rejectOption(ask.options) ?? 'ask';
+  if (verdict === 'allow') return pick(ask.options, ['allow_once', 'allow_always']);
+  return verdict === 'unsure' ? 'ask' : undefined;
 }

@@ -12,6 +12,8 @@ import { mountA2a } from './a2a.js';
 
 /** Largest request body /api reads. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** The login form carries only a token. */
+const LOGIN_BODY_BYTES = 4096;
 
 /** Options of {@link createHttpApp}. */
 export type HttpOptions = {
@@ -231,29 +233,34 @@ export function createHttpApp(
       throw new BatonError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
     },
   });
+  // The right token always passes: only wrong ones are counted and refused (429) per source, so
+  // a client guessing tokens cannot lock out the others (on loopback they all share 127.0.0.1).
   const requireToken = async (c: Context<Env>, next: () => Promise<void>) => {
     const m = bearer(c);
-    const from = remoteAddress(c);
-    const wait = guesses.blockedFor(from);
-    if (wait > 0) {
-      c.header('Retry-After', String(Math.ceil(wait / 1000)));
-      throw new BatonError(
-        'RATE_LIMITED',
-        `too many wrong tokens from ${from}; try again in ${Math.ceil(wait / 1000)}s`,
-      );
+    if (m && sameSecret(m[1] ?? '', opts.token)) {
+      c.set('by', 'api');
+      await next();
+      return;
     }
-    if (m && !sameSecret(m[1] ?? '', opts.token)) guesses.failed(from);
-    if (!m || !sameSecret(m[1] ?? '', opts.token)) {
-      c.header('WWW-Authenticate', 'Bearer realm="baton"');
-      throw new BatonError(
-        'UNAUTHORIZED',
-        m
-          ? 'the bearer token is wrong'
-          : 'send Authorization: Bearer <token> (BATON_TOKEN or $BATON_HOME/token)',
-      );
+    if (m) {
+      const from = remoteAddress(c);
+      const wait = guesses.blockedFor(from);
+      if (wait > 0) {
+        c.header('Retry-After', String(Math.ceil(wait / 1000)));
+        throw new BatonError(
+          'RATE_LIMITED',
+          `too many wrong tokens from ${from}; try again in ${Math.ceil(wait / 1000)}s`,
+        );
+      }
+      guesses.failed(from);
     }
-    c.set('by', 'api');
-    await next();
+    c.header('WWW-Authenticate', 'Bearer realm="baton"');
+    throw new BatonError(
+      'UNAUTHORIZED',
+      m
+        ? 'the bearer token is wrong'
+        : 'send Authorization: Bearer <token> (BATON_TOKEN or $BATON_HOME/token)',
+    );
   };
   // /api takes the bearer token, or the dashboard's login cookie; with the cookie, every request
   // that changes something must carry the session's CSRF token in X-CSRF-Token.
@@ -278,8 +285,9 @@ export function createHttpApp(
     c.set('by', 'dashboard');
     await next();
   });
-  // A prompt may be 1,000,000 characters (up to 4 MB of UTF-8): bodies past 8 MB are refused unread.
-  app.use('/api/*', tooLarge);
+  // A prompt may be 1,000,000 characters (up to 4 MB of UTF-8): bodies past 8 MB are refused unread,
+  // on every route (/api, /mcp, /a2a, /login, /logout …).
+  app.use('*', tooLarge);
   app.use('/mcp', requireToken);
   if (opts.a2a) {
     app.use('/a2a/*', tooLarge);
@@ -297,18 +305,28 @@ export function createHttpApp(
     setCookie(c, SESSION_COOKIE, id, { httpOnly: true, sameSite: 'Strict', path: '/', maxAge });
     return c.redirect('/', 303);
   };
+  // A valid code or the right token always logs in; wrong ones are counted per source, and past
+  // the limit the page says "throttled" instead of "wrong".
   app.get('/login', (c) => {
     const code = c.req.query('code');
-    if (auth.throttled()) return c.redirect('/#login=throttled', 303);
-    if (code && auth.spendCode(code)) return login(c);
-    return c.redirect('/#login=expired', 303);
+    const from = remoteAddress(c);
+    if (code && auth.spendCode(code, from)) return login(c);
+    return c.redirect(auth.throttled(from) ? '/#login=throttled' : '/#login=expired', 303);
   });
-  app.post('/login', async (c) => {
-    if (auth.throttled()) return c.redirect('/#login=throttled', 303);
+  // The login form is a token: 4 KB is plenty, and nothing bigger is read (unauthenticated).
+  const loginLimit = bodyLimit({
+    maxSize: LOGIN_BODY_BYTES,
+    onError: (c) => {
+      c.header('Connection', 'close');
+      throw new BatonError('PAYLOAD_TOO_LARGE', `login bodies are limited to ${LOGIN_BODY_BYTES} bytes`);
+    },
+  });
+  app.post('/login', loginLimit, async (c) => {
+    const from = remoteAddress(c);
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form.token === 'string' ? form.token.trim() : '';
-    if (token && auth.checkToken(token, opts.token)) return login(c);
-    return c.redirect('/#login=wrong', 303);
+    if (token && auth.checkToken(token, opts.token, from)) return login(c);
+    return c.redirect(auth.throttled(from) ? '/#login=throttled' : '/#login=wrong', 303);
   });
   app.post('/logout', (c) => {
     auth.endSession(getCookie(c, SESSION_COOKIE));

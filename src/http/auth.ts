@@ -6,8 +6,10 @@ const CODE_TTL_MS = 10 * 60_000;
 const SESSION_TTL_MS = 7 * 24 * 3600_000;
 /** Most live dashboard sessions; the oldest goes first. */
 const MAX_SESSIONS = 1000;
-/** Wrong tokens or codes allowed per minute before login answers 429 for the rest of the minute. */
+/** Wrong tokens or codes allowed per source and minute; past it, wrong ones are told "throttled". */
 const FAILURES_PER_MINUTE = 10;
+/** Most sources whose failures are remembered; the oldest goes first. */
+const MAX_SOURCES = 10_000;
 
 /** The name of the dashboard's session cookie. */
 export const SESSION_COOKIE = 'baton_session';
@@ -28,7 +30,8 @@ type Session = { csrf: string; expires: number };
 export class DashboardAuth {
   readonly #codes = new Map<string, number>();
   readonly #sessions = new Map<string, Session>();
-  #failures: { minute: number; count: number } = { minute: 0, count: 0 };
+  /** Failed logins per source (client address) in the current minute. */
+  readonly #failures = new Map<string, { minute: number; count: number }>();
 
   /** A new one-time login code, valid for 10 minutes. */
   mintCode(): { code: string; expires_at: string } {
@@ -38,8 +41,11 @@ export class DashboardAuth {
     return { code, expires_at: new Date(expires).toISOString() };
   }
 
-  /** Spends a one-time code; true when it was valid. */
-  spendCode(code: string): boolean {
+  /**
+   * Spends a one-time code; true when it was valid. A valid code always works, however many wrong
+   * ones `from` sent: only wrong codes are counted (per source).
+   */
+  spendCode(code: string, from: string): boolean {
     this.#prune();
     for (const [known, expires] of this.#codes) {
       if (sameSecret(known, code)) {
@@ -47,27 +53,35 @@ export class DashboardAuth {
         return expires > Date.now();
       }
     }
-    this.#failed();
+    this.#failed(from);
     return false;
   }
 
-  /** True while too many logins failed this minute (token guessing). */
-  throttled(): boolean {
+  /** True while `from` sent too many wrong tokens or codes this minute (guessing). */
+  throttled(from: string): boolean {
     const minute = Math.floor(Date.now() / 60_000);
-    return this.#failures.minute === minute && this.#failures.count >= FAILURES_PER_MINUTE;
+    const f = this.#failures.get(from);
+    return f !== undefined && f.minute === minute && f.count >= FAILURES_PER_MINUTE;
   }
 
-  /** Counts a failed login. */
-  #failed(): void {
+  /** Counts a failed login of `from`. */
+  #failed(from: string): void {
     const minute = Math.floor(Date.now() / 60_000);
-    if (this.#failures.minute !== minute) this.#failures = { minute, count: 0 };
-    this.#failures.count++;
+    const f = this.#failures.get(from);
+    if (f && f.minute === minute) {
+      f.count++;
+      return;
+    }
+    this.#failures.delete(from);
+    this.#failures.set(from, { minute, count: 1 });
+    if (this.#failures.size > MAX_SOURCES)
+      this.#failures.delete(this.#failures.keys().next().value as string);
   }
 
-  /** Checks a pasted token; counts failures. */
-  checkToken(given: string, token: string): boolean {
+  /** Checks a pasted token; counts wrong ones for `from`. The right token always works. */
+  checkToken(given: string, token: string, from: string): boolean {
     const ok = sameSecret(given, token);
-    if (!ok) this.#failed();
+    if (!ok) this.#failed(from);
     return ok;
   }
 

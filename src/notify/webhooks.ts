@@ -6,6 +6,8 @@ import { isFinalStatus, type RunSummary } from '../engine/types.js';
 const RETRY_DELAYS_MS = [500, 2000];
 /** How long one POST may take. */
 const TIMEOUT_MS = 5000;
+/** Finished runs remembered (so `finished` goes out once); the oldest are forgotten first. */
+const MAX_FINISHED = 10_000;
 
 /** The body POSTed to a webhook. */
 export type WebhookPayload = { event: 'waiting' | 'finished'; run: RunSummary; sent_at: string };
@@ -14,6 +16,8 @@ export type WebhookPayload = { event: 'waiting' | 'finished'; run: RunSummary; s
  * POSTs `waiting` (once per permission request) and `finished` (once per run) to the configured
  * webhooks, for the runs this process hosts. Each POST has a timeout and is retried on a network
  * error or a 5xx; a failing hook is logged and never affects the run or the other hooks.
+ * Redirects are not followed (a 3xx is logged as a refusal): the payload and the hook's headers
+ * (its secrets) only ever go to the configured URL's origin.
  * Returns a function that stops listening.
  */
 export function startWebhooks(
@@ -22,7 +26,8 @@ export function startWebhooks(
   log: (line: string) => void,
 ): () => void {
   if (hooks.length === 0) return () => undefined;
-  const sentWaiting = new Set<string>();
+  // Requests announced, per run (dropped when the run finishes), and the runs announced finished.
+  const sentWaiting = new Map<string, Set<string>>();
   const sentFinished = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -32,10 +37,18 @@ export function startWebhooks(
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'baton-webhook', ...hook.headers },
       body,
+      redirect: 'manual',
       signal: AbortSignal.timeout(TIMEOUT_MS),
     })
       .then(async (res) => {
         await res.body?.cancel().catch(() => undefined);
+        if (res.status >= 300 && res.status < 400) {
+          const to = res.headers.get('location') ?? '(no Location)';
+          log(
+            `webhook ${hook.url} answered ${payload.event} of ${payload.run.run_id} with a redirect (HTTP ${res.status} to ${to}); baton does not follow webhook redirects: configure the final URL`,
+          );
+          return;
+        }
         if (res.status >= 500) throw new Error(`HTTP ${res.status}`);
         if (!res.ok)
           log(`webhook ${hook.url} refused ${payload.event} of ${payload.run.run_id}: HTTP ${res.status}`);
@@ -65,11 +78,15 @@ export function startWebhooks(
       return;
     }
     let event: WebhookPayload['event'] | undefined;
-    if (run.status === 'waiting' && run.waiting_for && !sentWaiting.has(run.waiting_for.request_id)) {
-      sentWaiting.add(run.waiting_for.request_id);
+    const waited = sentWaiting.get(run.run_id) ?? new Set<string>();
+    if (run.status === 'waiting' && run.waiting_for && !waited.has(run.waiting_for.request_id)) {
+      waited.add(run.waiting_for.request_id);
+      sentWaiting.set(run.run_id, waited);
       event = 'waiting';
     } else if (isFinalStatus(run.status) && !sentFinished.has(run.run_id)) {
+      sentWaiting.delete(run.run_id);
       sentFinished.add(run.run_id);
+      if (sentFinished.size > MAX_FINISHED) sentFinished.delete(sentFinished.values().next().value as string);
       event = 'finished';
     }
     if (!event) return;
