@@ -113,7 +113,8 @@ describe('security: secrets and files', () => {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).not.toContain('open to other users');
 
-    s = await startServer(t);
+    // The CLI runs started the daemon: this host is a front of it.
+    s = await startServer(t, { daemon: true });
     const big = (await s.call('spawn_run', {
       agent: 'fixture',
       cwd: t.work,
