@@ -107,7 +107,18 @@ export async function startDaemon(
 ): Promise<DaemonLink> {
   rotateDaemonLog(home);
   const logFile = daemonLogPath(home);
-  const fd = openSync(logFile, 'a', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(logFile, 'a', 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new BatonError(
+      'STORE_ERROR',
+      code === 'EROFS'
+        ? `BATON_HOME ${home} is on a read-only file system (EROFS): the daemon cannot keep its state there; point BATON_HOME at a writable folder`
+        : `cannot write ${logFile} (${code ?? (err as Error).message}); point BATON_HOME at a writable folder`,
+    );
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, BATON_HOME: home };
   // The daemon serves every client: nothing of this caller's own context goes with it.
   delete env.BATON_PARENT_RUN;

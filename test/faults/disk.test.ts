@@ -33,7 +33,7 @@ describe('disk full and read-only BATON_HOME', () => {
     t = makeEnv();
     const home = join(t.dir, 'small-home');
     mkdirSync(home);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', home]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m,mode=0700', 'tmpfs', home]);
     mounted = home;
     writeFileSync(
       join(home, 'config.json'),
@@ -79,7 +79,7 @@ describe('disk full and read-only BATON_HOME', () => {
     t = makeEnv();
     const home = join(t.dir, 'ro-home');
     mkdirSync(home);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', home]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', home]);
     mounted = home;
     writeFileSync(join(home, 'config.json'), JSON.stringify({ roots: [t.dir] }));
     execFileSync('mount', ['-o', 'remount,ro', home]);
