@@ -1,9 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChangedFile } from '../engine/types.js';
 import { BatonError } from '../errors.js';
+import { ExecFailure, execBounded, execQuiet } from '../process/exec.js';
 
 const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' };
 
@@ -13,54 +13,31 @@ export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): P
   if (!existsSync(cwd)) {
     return Promise.reject(new BatonError('GIT_ERROR', `the folder ${cwd} is gone (a discarded work tree?)`));
   }
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      args,
-      { cwd, env: { ...GIT_ENV, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-          reject(
-            new BatonError(
-              missing ? 'NOT_SUPPORTED' : 'GIT_ERROR',
-              missing ? 'git is not installed' : `git ${args[0]}: ${(stderr || err.message).trim()}`,
-            ),
-          );
-        } else resolve(stdout);
-      },
+  return execBounded('git', args, {
+    cwd,
+    env: { ...GIT_ENV, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+    timeoutMs: 60_000,
+  }).catch((err: unknown) => {
+    const missing = err instanceof ExecFailure && err.missing;
+    throw new BatonError(
+      missing ? 'NOT_SUPPORTED' : 'GIT_ERROR',
+      missing ? 'git is not installed' : `git ${args[0]}: ${(err as Error).message}`,
     );
   });
 }
 
 /** True when `ref` names a commit in the repository at `root`. */
 export function commitExists(root: string, ref: string): boolean {
-  try {
-    execFileSync('git', ['rev-parse', '--verify', '-q', `${ref}^{commit}`], {
-      cwd: root,
-      env: GIT_ENV,
-      stdio: 'ignore',
-      timeout: 10_000,
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  return (
+    execQuiet('git', ['rev-parse', '--verify', '-q', `${ref}^{commit}`], { cwd: root, env: GIT_ENV }) !==
+    undefined
+  );
 }
 
 /** The top folder of the git work tree holding `cwd`, or undefined when it is not in one. */
 export function repoRoot(cwd: string): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--show-toplevel'], {
-      cwd,
-      env: GIT_ENV,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 10_000,
-    }).trim();
-  } catch {
-    return undefined;
-  }
+  return execQuiet('git', ['rev-parse', '--show-toplevel'], { cwd, env: GIT_ENV })?.trim();
 }
 
 /**

@@ -8,8 +8,8 @@ import {
   type RunSummary,
 } from '../../engine/types.js';
 import { BatonError } from '../../errors.js';
+import { runOnTerminal } from '../../process/exec.js';
 import { verificationOf } from '../../engine/verify.js';
-import { spawnSync } from 'node:child_process';
 import { follow } from '../../ops/follow.js';
 import { bold, dim, err, formatEvent, formatRun, formatRunLine, out, statusWord } from '../print.js';
 import { withBaton } from '../front.js';
@@ -239,7 +239,7 @@ export function registerRunCommands(program: Command): void {
         }
         err(dim(`attaching ${opts.write ? '' : 'read-only '}to ${target.run_id}; detach with Ctrl-b d`));
         const args = ['-L', target.socket, 'attach-session', ...(opts.write ? [] : ['-r'])];
-        const r = spawnSync('tmux', [...args, '-t', target.session], { stdio: 'inherit' });
+        const r = runOnTerminal('tmux', [...args, '-t', target.session]);
         if (r.error) throw new BatonError('AGENT_NOT_INSTALLED', `tmux: ${r.error.message}`);
         if (r.status) process.exitCode = r.status;
       });
