@@ -140,7 +140,7 @@ export async function followNewRun(
     let final: RunSummary | undefined;
     for await (const item of follow(baton, runId)) {
       if (item.type === 'events') printEvents(item.events);
-      else {
+      else if (item.type === 'run') {
         status = item.run.status;
         if (isFinalStatus(item.run.status)) final = item.run;
         else if (item.run.status === 'waiting') void ask(item.run);

@@ -28,7 +28,8 @@ import type { Context, Hono } from 'hono';
 import { BATON_EVENT, BATON_PERMISSION, dataField, dataPart, textOf, textPart } from '../a2a/parts.js';
 import type { AgentInfo } from '../engine/catalog.js';
 import type { Baton } from '../ops/baton.js';
-import { isFinalStatus, type PermissionOption, type RunEvent, type RunSummary } from '../engine/types.js';
+import { follow } from '../ops/follow.js';
+import { isFinalStatus, type PermissionOption, type RunSummary } from '../engine/types.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -205,7 +206,7 @@ class RunExecutor implements AgentExecutor {
     );
   }
 
-  /** Streams the run's events until it waits for an answer or ends. */
+  /** Streams the run's events until it waits for an answer (other than `answered`) or ends. */
   async #follow(
     entry: TaskEntry,
     taskId: string,
@@ -213,14 +214,9 @@ class RunExecutor implements AgentExecutor {
     bus: ExecutionEventBus,
     answered?: string,
   ): Promise<void> {
-    for (;;) {
-      const run = await this.#run(entry.runId);
-      for (;;) {
-        const page = await this.#baton.call<{ events: RunEvent[]; next_seq: number; has_more: boolean }>(
-          'get_events',
-          { run: entry.runId, after_seq: entry.seq, limit: 200 },
-        );
-        for (const e of page.events) {
+    for await (const item of follow(this.#baton, entry.runId, { afterSeq: entry.seq })) {
+      if (item.type === 'events') {
+        for (const e of item.events) {
           const data = e.data as Record<string, unknown>;
           const parts: Part[] = [];
           if ((e.type === 'message' && data.role !== 'user') || e.type === 'thought') {
@@ -228,43 +224,18 @@ class RunExecutor implements AgentExecutor {
           }
           parts.push(dataPart({ [BATON_EVENT]: { seq: e.seq, type: e.type, data } }));
           this.#status(bus, taskId, contextId, TaskState.TASK_STATE_WORKING, parts);
+          entry.seq = e.seq;
         }
-        entry.seq = page.next_seq;
-        if (!page.has_more) break;
+        continue;
       }
+      if (item.type !== 'run') continue;
+      const run = item.run;
       if (isFinalStatus(run.status)) {
-        const text = run.result?.text ?? '';
-        if (text) {
-          bus.publish(
-            AgentEvent.artifactUpdate({
-              taskId,
-              contextId,
-              append: false,
-              lastChunk: true,
-              metadata: undefined,
-              artifact: {
-                artifactId: 'result',
-                name: 'result',
-                description: `the result of baton run ${run.run_id}`,
-                parts: [textPart(text)],
-                metadata: undefined,
-                extensions: [],
-              },
-            }),
-          );
-        }
-        const state =
-          run.status === 'completed'
-            ? TaskState.TASK_STATE_COMPLETED
-            : run.status === 'cancelled'
-              ? TaskState.TASK_STATE_CANCELED
-              : TaskState.TASK_STATE_FAILED;
-        const why = run.error ? `${run.error.code}: ${run.error.message}` : text || run.status;
-        this.#status(bus, taskId, contextId, state, [textPart(why)]);
-        this.#tasks.delete(taskId);
+        this.#finish(run, taskId, contextId, bus);
         return;
       }
       const w = run.waiting_for;
+      // The request just answered may show a moment longer (a terminal takes the input): go on.
       if (run.status === 'waiting' && w && w.request_id !== answered) {
         this.#status(
           bus,
@@ -280,35 +251,44 @@ class RunExecutor implements AgentExecutor {
         );
         return;
       }
-      await this.#changed(entry.runId, run.last_seq);
     }
+  }
+
+  /** The end of the task: the result text as artifact, and the final state. */
+  #finish(run: RunSummary, taskId: string, contextId: string, bus: ExecutionEventBus): void {
+    const text = run.result?.text ?? '';
+    if (text) {
+      bus.publish(
+        AgentEvent.artifactUpdate({
+          taskId,
+          contextId,
+          append: false,
+          lastChunk: true,
+          metadata: undefined,
+          artifact: {
+            artifactId: 'result',
+            name: 'result',
+            description: `the result of baton run ${run.run_id}`,
+            parts: [textPart(text)],
+            metadata: undefined,
+            extensions: [],
+          },
+        }),
+      );
+    }
+    const state =
+      run.status === 'completed'
+        ? TaskState.TASK_STATE_COMPLETED
+        : run.status === 'cancelled'
+          ? TaskState.TASK_STATE_CANCELED
+          : TaskState.TASK_STATE_FAILED;
+    const why = run.error ? `${run.error.code}: ${run.error.message}` : text || run.status;
+    this.#status(bus, taskId, contextId, state, [textPart(why)]);
+    this.#tasks.delete(taskId);
   }
 
   #run(runId: string): Promise<RunSummary> {
     return this.#baton.call<RunSummary>('get_run', { run: runId });
-  }
-
-  /** Resolves when the run has news (an event or a status change), or after a second. */
-  #changed(runId: string, lastSeq: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        stopWatching();
-        resolve();
-      };
-      const timer = setTimeout(done, 1000);
-      const stopWatching = this.#baton.watch(
-        (change) => {
-          if (change.type === 'reset' || change.run_id === runId) done();
-        },
-        { events: false },
-      );
-      // Something may have happened between reading and listening.
-      this.#run(runId).then(
-        (run) => run.last_seq !== lastSeq && done(),
-        () => done(),
-      );
-    });
   }
 }
 

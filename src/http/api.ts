@@ -2,9 +2,9 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
-import { isFinalStatus, type RunEvent, type RunSummary } from '../engine/types.js';
 import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
 import type { Baton } from '../ops/baton.js';
+import { follow } from '../ops/follow.js';
 import { DashboardAuth, SESSION_COOKIE, sameSecret } from './auth.js';
 import { serveDashboard } from './dashboard.js';
 import { createMcpEndpoint } from './mcp.js';
@@ -405,50 +405,20 @@ export function createHttpApp(
     const row = await runTool(c, baton, 'get_run', { run: ref });
     const runId = String(row.run_id);
     const lastId = c.req.header('last-event-id') ?? c.req.query('after_seq');
-    let after = lastId && /^\d+$/.test(lastId) ? Number(lastId) : 0;
-    const page = (after_seq: number) =>
-      baton.call<{ events: RunEvent[]; has_more: boolean }>('get_events', {
-        run: runId,
-        after_seq,
-        limit: 500,
-      });
+    const after = lastId && /^\d+$/.test(lastId) ? Number(lastId) : 0;
     return streamSSE(c, async (stream) => {
-      const waker = new Waker();
-      let changed = false;
-      const stopWatching = baton.watch(
-        (change) => {
-          if (change.type !== 'reset' && change.run_id !== runId) return;
-          changed = true;
-          waker.wake();
-        },
-        { events: false },
-      );
-      stream.onAbort(() => waker.wake());
-      try {
-        for (;;) {
-          changed = false;
-          // Every stored event after the last one sent, in pages.
-          let p;
-          do {
-            p = await page(after);
-            for (const e of p.events) {
-              await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e) });
-              after = e.seq;
-            }
-          } while (p.has_more && !stream.aborted);
-          if (stream.aborted) break;
-          if (isFinalStatus((await baton.call<RunSummary>('get_run', { run: runId })).status)) {
-            if ((await page(after)).events.length === 0) break;
-            continue;
+      const abort = new AbortController();
+      stream.onAbort(() => abort.abort());
+      for await (const item of follow(baton, runId, { afterSeq: after, signal: abort.signal })) {
+        if (item.type === 'events') {
+          for (const e of item.events) {
+            await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e) });
           }
-          // Something arrived while the page was being written: go round again at once.
-          if (changed) continue;
+        } else if (item.type === 'idle') {
           // A keep-alive comment every 15 s keeps proxies from closing an idle stream.
-          await waker.sleep(15_000);
-          if (!changed && !stream.aborted) await stream.write(': keep-alive\n\n');
+          await stream.write(': keep-alive\n\n');
         }
-      } finally {
-        stopWatching();
+        if (stream.aborted) break;
       }
     });
   });

@@ -1,8 +1,12 @@
 import { isFinalStatus, type RunEvent, type RunSummary } from '../engine/types.js';
 import type { Baton } from './baton.js';
 
-/** What {@link follow} yields: new events in order, or the run's summary when it changed. */
-export type FollowItem = { type: 'events'; events: RunEvent[] } | { type: 'run'; run: RunSummary };
+/**
+ * What {@link follow} yields: new events in order, the run's summary when it changed, or `idle`
+ * when nothing happened for `idleMs` (a stream's chance to send a keep-alive).
+ */
+export type FollowItem =
+  { type: 'events'; events: RunEvent[] } | { type: 'run'; run: RunSummary } | { type: 'idle' };
 
 /** A wake-up that is not lost when it comes before the sleep. */
 function waker() {
@@ -35,8 +39,8 @@ function waker() {
  * Follows one run through any {@link Baton}: yields every stored event after `afterSeq` (in pages,
  * in order) and the summary each time it changes (status, waiting request, result), and returns
  * once the run is final and every event was yielded, or (`until: "attention"`) as soon as it also
- * waits for an answer. No polling: it sleeps until the owner announces a change (a keep-alive
- * re-read every `idleMs`, default 15 s, for callers that want to send something meanwhile).
+ * waits for an answer. No polling: it sleeps until the owner announces a change (and yields
+ * `idle` every `idleMs` without one, default 15 s, for streams that send keep-alives).
  * Stops early when `signal` aborts. The one "until it needs attention" loop every front uses.
  */
 export async function* follow(
@@ -97,7 +101,7 @@ export async function* follow(
       if (changed) continue;
       await w.sleep(opts.idleMs ?? 15_000);
       if (opts.signal?.aborted) return last;
-      if (!changed) yield { type: 'run', run: summary };
+      if (!changed) yield { type: 'idle' };
     }
   } finally {
     stop();
