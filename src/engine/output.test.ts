@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileOutputSchema, extractJson, validateOutput } from './output.js';
+import { compileOutputSchema, extractJson, jsonCandidates, validateOutput } from './output.js';
 import { errorOf } from '../../test/errors.js';
 
 const schema = {
@@ -48,7 +48,54 @@ describe('extractJson', () => {
     expect(extractJson('')).toEqual({ ok: false });
     expect(extractJson('All done, the tests pass.')).toEqual({ ok: false });
     expect(extractJson('broken {"a": } here')).toEqual({ ok: false });
-    expect(extractJson('two objects {"a":1} and {"b":2}')).toEqual({ ok: false });
+  });
+
+  it('lists every JSON value standing in prose, the last first, braces in sentences ignored', () => {
+    expect(jsonCandidates('two objects {"a":1} and {"b":2}')).toEqual([{ b: 2 }, { a: 1 }]);
+    expect(jsonCandidates('Done {as asked}: {"ok": true, "note": "a } in a string"} — see {notes}.')).toEqual(
+      [{ ok: true, note: 'a } in a string' }],
+    );
+    expect(jsonCandidates('nested {"x": {"y": [1, {"z": 2}]}} only once')).toEqual([
+      { x: { y: [1, { z: 2 }] } },
+    ]);
+    // Bounded on hostile input: many unclosed brackets.
+    const hostile = '{['.repeat(200_000);
+    const started = Date.now();
+    expect(jsonCandidates(hostile)).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('structured output that survives prose', () => {
+  it('a sentence after the JSON, braces in it: structured without a correction', async () => {
+    const text = '{"name": "Ada", "age": 36}\n\nI kept {tags} empty since none were asked for.';
+    expect(await validateOutput(schema, text)).toEqual({ structured: { name: 'Ada', age: 36 } });
+  });
+
+  it('a sentence before the JSON, braces in it', async () => {
+    const text = 'Here is the result for {user}: {"name": "Bo", "age": 7, "tags": ["kid"]}';
+    expect(await validateOutput(schema, text)).toEqual({ structured: { name: 'Bo', age: 7, tags: ['kid'] } });
+  });
+
+  it('picks the value that validates when the prose holds another JSON value', async () => {
+    const text = 'The input was {"raw": [1, 2]}. Answer: {"name": "Cy", "age": 3}. Done.';
+    expect(await validateOutput(schema, text)).toEqual({ structured: { name: 'Cy', age: 3 } });
+    // With a pattern (validated in the bounded worker) too.
+    const patterned = {
+      ...schema,
+      properties: { ...schema.properties, name: { type: 'string', pattern: '^[A-Z]' } },
+    };
+    expect(await validateOutput(patterned, text)).toEqual({ structured: { name: 'Cy', age: 3 } });
+  });
+
+  it('none validates: the violations of the most likely value', async () => {
+    const out = await validateOutput(schema, 'Note {"name": 1}. Final: {"age": 2}.');
+    expect(out).toEqual({
+      structured_error: {
+        message: 'the final answer does not match output_schema',
+        errors: ["/ must have required property 'name'"],
+      },
+    });
   });
 });
 

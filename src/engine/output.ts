@@ -29,22 +29,91 @@ export function compileOutputSchema(schema: unknown): ValidateFunction {
   }
 }
 
-/** Finds the JSON value in an agent's final answer: the whole text, a fenced block, or the outermost braces. */
-export function extractJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  const candidates: string[] = [text.trim()];
-  const fenced = [...text.matchAll(/```(?:json)?\s*\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
-  candidates.push(...fenced.reverse());
-  const first = text.indexOf('{');
-  const last = text.lastIndexOf('}');
-  if (first >= 0 && last > first) candidates.push(text.slice(first, last + 1));
-  for (const c of candidates) {
-    try {
-      return { ok: true, value: JSON.parse(c) };
-    } catch {
-      // next
+/** Most JSON values {@link jsonCandidates} returns (each is validated in turn). */
+const MAX_CANDIDATES = 20;
+/** Answers longer than this are only read whole or by fenced blocks, not scanned for values. */
+const MAX_SCAN_CHARS = 1_000_000;
+/** Value starts ({ or [) tried in the scan, and characters read by all of them together: prose full of brackets cannot make it quadratic. */
+const MAX_STARTS = 200;
+const SCAN_BUDGET = 2_000_000;
+
+/**
+ * The end of the JSON object or array that starts at `start` (`{` or `[`): the index of its
+ * closing bracket, strings and escapes respected; -1 when it does not close before `stop`.
+ */
+function closingIndex(text: string, start: number, stop: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < stop; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') {
+      depth--;
+      if (depth === 0) return i;
+      if (depth < 0) return -1;
     }
   }
-  return { ok: false };
+  return -1;
+}
+
+/**
+ * Every JSON value an agent's final answer may mean, most likely first: the whole text, fenced
+ * blocks (last first), then each object or array standing in the prose (last first; a value
+ * inside a larger one is not listed separately), so a sentence before or after the JSON, braces
+ * in it included, does not hide it. At most {@link MAX_CANDIDATES}; bounded work on any input.
+ */
+export function jsonCandidates(text: string): unknown[] {
+  const out: unknown[] = [];
+  const seen = new Set<string>();
+  const consider = (raw: string): boolean => {
+    const t = raw.trim();
+    if (!t || seen.has(t) || out.length >= MAX_CANDIDATES) return false;
+    seen.add(t);
+    try {
+      out.push(JSON.parse(t));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  consider(text);
+  for (const m of [...text.matchAll(/```(?:json)?\s*\n([\s\S]*?)```/g)].reverse()) consider(m[1] ?? '');
+  if (text.length <= MAX_SCAN_CHARS) {
+    const spans: string[] = [];
+    let starts = 0;
+    let budget = SCAN_BUDGET;
+    for (let i = 0; i < text.length && starts < MAX_STARTS && budget > 0; i++) {
+      const ch = text[i];
+      if (ch !== '{' && ch !== '[') continue;
+      starts++;
+      const stop = Math.min(text.length, i + budget);
+      const end = closingIndex(text, i, stop);
+      budget -= (end < 0 ? stop : end + 1) - i;
+      if (end < 0) continue;
+      const span = text.slice(i, end + 1);
+      try {
+        JSON.parse(span);
+      } catch {
+        continue; // not JSON: a value may still start inside it
+      }
+      spans.push(span);
+      i = end;
+    }
+    for (const span of spans.reverse()) consider(span);
+  }
+  return out;
+}
+
+/** The most likely JSON value of an agent's final answer (see {@link jsonCandidates}). */
+export function extractJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  const all = jsonCandidates(text);
+  return all.length === 0 ? { ok: false } : { ok: true, value: all[0] };
 }
 
 /**
@@ -75,9 +144,8 @@ async function checkOutput(
   text: string,
   native: unknown,
 ): Promise<{ structured: unknown } | { structured_error: { message: string; errors: string[] } }> {
-  const found: { ok: true; value: unknown } | { ok: false } =
-    native !== undefined ? { ok: true, value: native } : extractJson(text);
-  if (!found.ok) {
+  const candidates = native !== undefined ? [native] : jsonCandidates(text);
+  if (candidates.length === 0) {
     return {
       structured_error: {
         message: 'the final answer contains no JSON value to check against output_schema',
@@ -85,23 +153,30 @@ async function checkOutput(
       },
     };
   }
-  // The caller's regexes run in a worker with a time bound (ReDoS); other schemas run here.
-  if (usesPatterns(schema)) {
-    const verdict = await validateBounded(schema, found.value);
-    if ('timed_out' in verdict) {
-      return {
-        structured_error: {
-          message: `output_schema validation was stopped after ${VALIDATE_TIMEOUT_MS} ms (a "pattern" that backtracks badly?); the answer counts as not matching`,
-          errors: ['validation timed out'],
-        },
-      };
+  // The first value that validates is the answer; otherwise the most likely one's violations.
+  let firstErrors: string[] | undefined;
+  for (const value of candidates) {
+    // The caller's regexes run in a worker with a time bound (ReDoS); other schemas run here.
+    if (usesPatterns(schema)) {
+      const verdict = await validateBounded(schema, value);
+      if ('timed_out' in verdict) {
+        return {
+          structured_error: {
+            message: `output_schema validation was stopped after ${VALIDATE_TIMEOUT_MS} ms (a "pattern" that backtracks badly?); the answer counts as not matching`,
+            errors: ['validation timed out'],
+          },
+        };
+      }
+      if (verdict.valid) return { structured: value };
+      firstErrors ??= verdict.errors;
+      continue;
     }
-    if (verdict.valid) return { structured: found.value };
-    return {
-      structured_error: { message: 'the final answer does not match output_schema', errors: verdict.errors },
-    };
+    if (validate(value)) return { structured: value };
+    firstErrors ??= (validate.errors ?? []).map(
+      (e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`,
+    );
   }
-  if (validate(found.value)) return { structured: found.value };
-  const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
-  return { structured_error: { message: 'the final answer does not match output_schema', errors } };
+  return {
+    structured_error: { message: 'the final answer does not match output_schema', errors: firstErrors ?? [] },
+  };
 }
