@@ -186,14 +186,19 @@ describe('baton daemon', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/1 run\(s\) are still active.*--force/);
     const stopped = await runCli(t, ['daemon', 'stop', '--force', '--json']);
-    expect(JSON.parse(stopped.stdout)).toMatchObject({ stopped: true, pid: again.pid, interrupted_runs: 1 });
+    // Forced: the active run is cancelled (the kill ladder) before the daemon goes.
+    expect(JSON.parse(stopped.stdout)).toMatchObject({
+      stopped: true,
+      pid: again.pid,
+      cancelled_runs: [busy.run_id],
+    });
     expect(alive(again.pid as number)).toBe(false);
 
     const logs = await runCli(t, ['daemon', 'logs', '-n', '20']);
     expect(logs.stdout).toContain(`(pid ${again.pid}) serving`);
     expect(logs.stdout).toContain('stopping: baton daemon stop --force');
-    // The run it hosted was interrupted and can be continued (a new daemon starts for it).
-    expect(((await s.call('get_run', { run: busy.run_id })) as Summary).status).toBe('interrupted');
+    // The run it hosted was cancelled by the forced stop (a new daemon starts for the call).
+    expect(((await s.call('get_run', { run: busy.run_id })) as Summary).status).toBe('cancelled');
   });
 
   it('a daemon of another version is not used: every request says to run baton daemon stop', async () => {

@@ -2,7 +2,7 @@
 // daemon.sock, runs outlive the front that started them, limits hold per home, and a dead owner's
 // runs are recovered by the next one at once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { chromium } from 'playwright-core';
@@ -15,6 +15,7 @@ import {
   daemonPid,
   eventually,
   makeEnv,
+  pidsMatching,
   runCli,
   serve,
   sleep,
@@ -230,5 +231,48 @@ describe('one owner per BATON_HOME', () => {
     const done = (await waitFor(host, followed.run_id)) as Summary;
     expect(done.status).toBe('completed');
     expect(done.result.text).toContain('go on');
+  });
+
+  it('shutdown refuses while runs are active, then with force cancels them and stops everything: no process or file left', async () => {
+    t = makeEnv();
+    const host = await startServer(t, { daemon: true });
+    servers.push(host);
+    const run = (await host.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: steps({ message: 'busy' }, { hang: true }),
+    })) as Summary;
+    await eventually(
+      async () => ((await host.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    const owner = daemonPid(t.home) as number;
+    const agents = pidsMatching(t.state);
+    expect(agents.length).toBeGreaterThan(0);
+
+    const refused = await host.raw('shutdown', {});
+    expect(refused.isError).toBe(true);
+    expect((refused.structuredContent as Summary).error.code).toBe('INVALID_PARAMS');
+    expect((refused.structuredContent as Summary).error.message).toContain('force');
+    expect(alive(owner)).toBe(true);
+
+    const done = (await host.call('shutdown', { force: true })) as Summary;
+    expect(done).toMatchObject({ stopping: true, pid: owner, cancelled_runs: [run.run_id] });
+    expect(done.removed).toEqual(
+      expect.arrayContaining([
+        join(t.home, 'daemon.sock'),
+        join(t.home, 'daemon.pid'),
+        join(t.home, 'owner.lock'),
+      ]),
+    );
+    await eventually(() => !alive(owner), 15_000);
+    await eventually(() => agents.every((pid) => !alive(pid)), 10_000);
+    // The front does not start a new owner by itself after a deliberate stop.
+    await sleep(1000);
+    for (const f of ['daemon.sock', 'daemon.pid', 'owner.lock'])
+      expect(existsSync(join(t.home, f)), f).toBe(false);
+    expect(daemonPid(t.home)).toBeUndefined();
+    // The next call starts a new owner; the run was cancelled, not interrupted.
+    const after = (await host.call('get_run', { run: run.run_id })) as Summary;
+    expect(after.status).toBe('cancelled');
   });
 });

@@ -105,7 +105,10 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
   daemon
     .command('stop')
     .description('stop the daemon (refused while runs are active, unless --force)')
-    .option('--force', 'stop even with active runs: they become interrupted (follow_up continues them)')
+    .option(
+      '--force',
+      'stop even with active runs: they are cancelled first (follow_up continues their sessions)',
+    )
     .option('--json', 'JSON output')
     .action(async (opts: { force?: boolean; json?: boolean }) => {
       try {
@@ -116,7 +119,7 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
           process.exit(0);
         }
         const pid = control.welcome.pid;
-        const r = await control.call<{ interrupted_runs: number }>('owner.stop', {
+        const r = await control.call<{ cancelled_runs?: string[]; interrupted_runs?: number }>('owner.stop', {
           force: Boolean(opts.force),
         });
         control.close();
@@ -126,7 +129,7 @@ export function registerDaemonCommands(program: Command, fail: Fail): void {
         if (opts.json) out(JSON.stringify({ running: false, stopped: true, pid, ...r }));
         else {
           out(
-            `baton daemon stopped (pid ${pid})${r.interrupted_runs ? `; ${r.interrupted_runs} run(s) interrupted` : ''}`,
+            `baton daemon stopped (pid ${pid})${r.cancelled_runs?.length ? `; ${r.cancelled_runs.length} run(s) cancelled` : r.interrupted_runs ? `; ${r.interrupted_runs} run(s) interrupted` : ''}`,
           );
         }
         process.exit(0);

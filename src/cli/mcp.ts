@@ -40,7 +40,11 @@ export async function runMcpStdio(opts: { standalone: boolean }): Promise<void> 
   let baton: Baton;
   if (opts.standalone) {
     owner = await openOwner({ home, role: 'standalone', log, onStop: () => void stop(0) });
-    baton = new LocalBaton(owner.app.engine, { kind: 'mcp', parentRun });
+    baton = new LocalBaton(owner.app.engine, {
+      kind: 'mcp',
+      parentRun,
+      owner: { shutdown: owner.shutdown },
+    });
   } else {
     // The config is checked before a daemon is started for it: its errors keep their code.
     client = new OwnerClient(home, { kind: 'mcp', parentRun }, { beforeStart: () => loadConfig() });

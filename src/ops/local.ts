@@ -2,7 +2,7 @@ import type { Engine } from '../engine/engine.js';
 import type { RunEvent } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { FRONT_CHANNELS, type Baton, type CallCtx, type Change, type FrontKind } from './baton.js';
-import { OPERATIONS, parseArgs, type Operation } from './operations.js';
+import { OPERATIONS, parseArgs, type Operation, type OwnerHooks } from './operations.js';
 
 const BY_NAME = new Map<string, Operation>(OPERATIONS.map((op) => [op.name, op]));
 
@@ -42,12 +42,17 @@ export class LocalBaton implements Baton {
   readonly #engine: Engine;
   readonly #kind: FrontKind;
   readonly #parentRun: string | undefined;
+  readonly #owner: OwnerHooks | undefined;
 
-  constructor(engine: Engine, front: { kind: FrontKind; parentRun?: string | undefined }) {
+  constructor(
+    engine: Engine,
+    front: { kind: FrontKind; parentRun?: string | undefined; owner?: OwnerHooks | undefined },
+  ) {
     this.#engine = engine;
     this.home = engine.config.home;
     this.#kind = front.kind;
     this.#parentRun = front.parentRun || undefined;
+    this.#owner = front.owner;
   }
 
   async call<T extends object = Record<string, unknown>>(
@@ -63,6 +68,7 @@ export class LocalBaton implements Baton {
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(ctx.progress ? { progress: ctx.progress } : {}),
       ...(this.#parentRun ? { parentRun: this.#parentRun } : {}),
+      ...(this.#owner ? { owner: this.#owner } : {}),
     })) as T;
   }
 

@@ -39,6 +39,18 @@ export type OpCtx = {
   by?: string;
   /** Runs this caller starts are children of this run (a sub-agent's baton, through the daemon). */
   parentRun?: string;
+  /** The owner process itself (for `shutdown`); absent where no owner serves (tests of the engine alone). */
+  owner?: OwnerHooks;
+};
+
+/** What operations may ask of the owner process. */
+export type OwnerHooks = {
+  /**
+   * Stops the owner cleanly: refused (INVALID_PARAMS) while runs are active unless `force`, which
+   * cancels them with the kill ladder first; removes daemon.sock, daemon.pid and owner.lock; the
+   * process exits once the answer is sent. Resolves with what it did.
+   */
+  shutdown: (force: boolean, asked?: string) => Promise<Record<string, unknown>>;
 };
 
 function operation<S extends z.ZodObject>(def: {
@@ -347,6 +359,25 @@ export const OPERATIONS: readonly Operation[] = [
         usage: engine.usageTotals().usage,
         agents_ready: agents.filter((a) => a.ready).map((a) => a.name),
       };
+    },
+  }),
+  operation({
+    name: 'shutdown',
+    title: 'Stop baton',
+    description:
+      'Stops the baton owner (the daemon) cleanly. Refused while runs are active unless force=true, which cancels them first (kill ladder). Removes its socket, pid and lock files and returns what it cancelled and removed; the next call starts a new daemon.',
+    input: z.strictObject({ force: z.boolean().optional().describe('cancel active runs first') }),
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    run: (_engine, args, ctx) => {
+      if (!ctx.owner) throw new BatonError('NOT_SUPPORTED', 'no baton owner process serves this call');
+      // An agent's own baton (a sub-agent) may not stop what runs its parent.
+      if (ctx.parentRun) {
+        throw new BatonError(
+          'FORBIDDEN',
+          `shutdown is refused to a sub-agent's baton (of run ${ctx.parentRun})`,
+        );
+      }
+      return ctx.owner.shutdown(args.force ?? false);
     },
   }),
   operation({

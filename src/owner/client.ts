@@ -182,6 +182,9 @@ function isRetryable(op: string): boolean {
   return Boolean(annotations?.readOnlyHint || annotations?.idempotentHint);
 }
 
+const OWNER_STOPPED =
+  'baton was stopped (shutdown or baton daemon stop) while this call was in flight; the next call starts it again';
+
 const OWNER_GONE =
   'the baton owner (daemon) stopped while this call was in flight; its runs are interrupted and follow_up continues them. Call again: a new daemon starts.';
 
@@ -205,6 +208,8 @@ export class OwnerClient implements Baton {
   readonly #legacy: Waiter[] = [];
   readonly #watchers = new Set<{ fn: (c: Change) => void; events: boolean }>();
   #closed = false;
+  /** The owner said it stops on purpose: no new owner is started until the next call. */
+  #byeSaid = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -281,11 +286,12 @@ export class OwnerClient implements Baton {
     socket.resume();
     socket.once('close', () => {
       if (this.#link === link) this.#link = undefined;
+      const why = this.#byeSaid ? OWNER_STOPPED : OWNER_GONE;
       for (const w of [...this.#waiting.values(), ...this.#legacy.splice(0)]) {
-        w.reject(new BatonError('DAEMON_UNAVAILABLE', OWNER_GONE));
+        w.reject(new BatonError('DAEMON_UNAVAILABLE', why));
       }
       this.#waiting.clear();
-      if (!this.#closed && this.#watchers.size > 0) this.#scheduleReconnect(50);
+      if (!this.#closed && !this.#byeSaid && this.#watchers.size > 0) this.#scheduleReconnect(50);
     });
     if (this.#watchers.size > 0) {
       this.#sendWatch();
@@ -297,7 +303,7 @@ export class OwnerClient implements Baton {
     if (this.#reconnectTimer || this.#closed) return;
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
-      if (this.#closed || this.#watchers.size === 0) return;
+      if (this.#closed || this.#byeSaid || this.#watchers.size === 0) return;
       this.#ensure().catch(() => this.#scheduleReconnect(Math.min(delay * 2, 2000)));
     }, delay);
   }
@@ -307,6 +313,10 @@ export class OwnerClient implements Baton {
     try {
       frame = JSON.parse(line) as Record<string, unknown>;
     } catch {
+      return;
+    }
+    if (frame.bye) {
+      this.#byeSaid = true;
       return;
     }
     if (frame.change) {
@@ -364,6 +374,7 @@ export class OwnerClient implements Baton {
 
   async #call<T extends object>(op: string, args: unknown, ctx: CallCtx): Promise<T> {
     ctx.signal?.throwIfAborted();
+    this.#byeSaid = false;
     const link = await this.#ensure();
     if (link.welcome.protocol < OWNER_PROTOCOL && this.#hello.mode === 'control') {
       // An older daemon (being replaced): its control channel takes {op} lines, answered in order.

@@ -1,4 +1,5 @@
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Server } from 'node:net';
 import { openApp, type App } from '../app.js';
 import { BatonError } from '../errors.js';
@@ -6,6 +7,7 @@ import { processStartTime } from '../process/identity.js';
 import { VERSION } from '../version.js';
 import { takeOwnerLock } from './lock.js';
 import { daemonLogPath, daemonPidPath, daemonSocketPath, type DaemonStatus } from './protocol.js';
+import type { OwnerHooks } from '../ops/operations.js';
 import { serveOwner, type OwnerServer } from './server.js';
 
 /** This process owns the runs of a `BATON_HOME`: engine, store, recovery and `daemon.sock`. */
@@ -16,6 +18,8 @@ export type Owner = {
   status: () => DaemonStatus;
   /** Stops serving, stops the engine (runs in flight become interrupted), releases the lock. */
   close: () => Promise<void>;
+  /** The `shutdown` operation of this owner (see OwnerHooks). */
+  shutdown: OwnerHooks['shutdown'];
 };
 
 /**
@@ -77,20 +81,7 @@ export async function openOwner(opts: {
       startedAt,
       log,
       ...(opts.onClients ? { onClients: opts.onClients } : {}),
-      control: {
-        status,
-        stop: (force) => {
-          const active = app.engine.activeRunCount;
-          if (active > 0 && !force) {
-            throw new BatonError(
-              'INVALID_PARAMS',
-              `${active} run(s) are still active; wait for them, or stop with --force (they become interrupted, and follow_up continues them)`,
-            );
-          }
-          setImmediate(() => opts.onStop(`baton daemon stop${force ? ' --force' : ''}`));
-          return { stopping: true, interrupted_runs: active };
-        },
-      },
+      control: { status, shutdown },
     });
   } catch (err) {
     await app.close();
@@ -101,6 +92,40 @@ export async function openOwner(opts: {
     );
   }
   const srv = server;
+  let shuttingDown = false;
+  /** `shutdown` / `baton daemon stop`: see OwnerHooks.shutdown. */
+  async function shutdown(force: boolean, asked = 'shutdown'): Promise<Record<string, unknown>> {
+    const active = app.store.runs.listActive();
+    if (active.length > 0 && !force) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `${active.length} run(s) are still active (${active.map((r) => r.label ?? r.id).join(', ')}); wait for them, or stop with force (--force): they are cancelled first, and follow_up continues their sessions`,
+      );
+    }
+    if (shuttingDown) throw new BatonError('INVALID_PARAMS', 'baton is already stopping');
+    shuttingDown = true;
+    // The kill ladder for each (protocol cancel, TERM, KILL), all at once.
+    const cancelled: string[] = [];
+    await Promise.all(
+      active.map(async (r) => {
+        const after = await app.engine.cancelRun(r.id).catch(() => undefined);
+        if (after?.status === 'cancelled') cancelled.push(r.id);
+      }),
+    );
+    // Nothing new can reach this owner; the answer still goes out on the caller's connection.
+    srv.stopListening();
+    const removed: string[] = [daemonSocketPath(home)];
+    for (const file of [daemonPidPath(home), join(home, 'owner.lock')]) {
+      try {
+        unlinkSync(file);
+        removed.push(file);
+      } catch {
+        // not there
+      }
+    }
+    setTimeout(() => opts.onStop(`${asked}${force ? ' --force' : ''}`), 50);
+    return { stopping: true, pid: process.pid, cancelled_runs: cancelled, removed };
+  }
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
@@ -119,5 +144,5 @@ export async function openOwner(opts: {
     })();
     return closing;
   };
-  return { app, server: srv, startedAt, status, close };
+  return { app, server: srv, startedAt, status, close, shutdown };
 }

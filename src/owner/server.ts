@@ -4,6 +4,7 @@ import type { Engine } from '../engine/engine.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { FRONT_KINDS, type Change, type FrontKind } from '../ops/baton.js';
 import { LocalBaton } from '../ops/local.js';
+import type { OwnerHooks } from '../ops/operations.js';
 import { readLines } from '../process/lines.js';
 import { VERSION } from '../version.js';
 import {
@@ -20,18 +21,19 @@ import {
 /** A front that reads slower than the owner writes is cut off past this much unsent output. */
 const MAX_BACKLOG = 64 * 1024 * 1024;
 
-/** What the owner answers for the `owner.*` operations. */
-export type OwnerControl = {
-  status: () => DaemonStatus;
-  /** Refuses (throws) while runs are active unless `force`; otherwise stops the owner soon. */
-  stop: (force: boolean) => { stopping: true; interrupted_runs: number };
-};
+/** What the owner answers for the `owner.*` operations (and the `shutdown` tool). */
+export type OwnerControl = OwnerHooks & { status: () => DaemonStatus };
 
 /** The owner side of `daemon.sock`: see {@link serveOwner}. */
 export type OwnerServer = {
   readonly socketPath: string;
   /** Connected fronts (MCP hosts, serve, CLI commands; control channels not counted). */
   readonly clients: number;
+  /**
+   * Stops listening and removes the socket file; connected clients stay (an answer may be on its
+   * way) and are told the owner is going away on purpose (they do not start a new one by themselves).
+   */
+  stopListening: () => void;
   /** Stops listening and drops every client. */
   close: () => void;
 };
@@ -97,6 +99,7 @@ export async function serveOwner(opts: {
         ? new LocalBaton(engine, {
             kind,
             parentRun: typeof hello.parent_run === 'string' ? hello.parent_run : undefined,
+            owner: opts.control,
           })
         : undefined;
     const calls = new Map<number, AbortController>();
@@ -114,7 +117,7 @@ export async function serveOwner(opts: {
       if (frame.op === 'owner.status') return opts.control.status();
       if (frame.op === 'owner.stop') {
         const force = Boolean((frame.args as { force?: unknown } | undefined)?.force);
-        return opts.control.stop(force);
+        return opts.control.shutdown(force, 'baton daemon stop');
       }
       if (!baton) {
         throw new BatonError('FORBIDDEN', 'a control connection may only ask owner.status and owner.stop');
@@ -216,6 +219,15 @@ export async function serveOwner(opts: {
     socketPath,
     get clients() {
       return fronts.size;
+    },
+    stopListening: () => {
+      for (const c of fronts) if (!c.destroyed) c.write(`${JSON.stringify({ bye: 'shutdown' })}\n`);
+      server.close();
+      try {
+        unlinkSync(socketPath);
+      } catch {
+        // gone already
+      }
     },
     close: () => {
       server.close();
