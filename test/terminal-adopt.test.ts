@@ -190,6 +190,40 @@ describe('terminal runs outlive the owner (adopted by the next one)', () => {
     await eventually(() => programs(t).length === 0 && groupGone(pid as number));
   });
 
+  it('an adopted run takes follow_up (typed into it) and cancel_run: cancelled, no session or process left', async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'long', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    const [pid] = await statusPids(s, run);
+    await killOwner(t);
+    await eventually(async () => (await adoptions(s!, run).catch(() => [])).length === 1);
+    const same = (await s.call('follow_up', { run, message: 'echo typed-in' })) as Summary;
+    expect(same.run_id).toBe(run);
+    await eventually(async () =>
+      ((await s!.call('read_terminal', { run })) as Summary).screen.includes('echo typed-in'),
+    );
+    const cancelled = (await s.call('cancel_run', { run })) as Summary;
+    expect(cancelled.status).toBe('cancelled');
+    await eventually(() => tmuxSessions(t).length === 0);
+    await eventually(() => programs(t).length === 0 && groupGone(pid as number));
+  });
+
+  it("a follow-up run's new program is the one adopted (the session records its latest tmux session)", async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const first = ((await s.call('spawn_run', { agent: 'quick', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, first, (r) => r.status === 'completed');
+    const next = ((await s.call('follow_up', { run: first, message: 'again' })) as Summary).run_id as string;
+    expect(next).not.toBe(first);
+    await runWhen(s, next, (r) => r.status === 'running');
+    await killOwner(t);
+    const done = await runWhen(s, next, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done).toMatchObject({ status: 'completed', result: { stop_reason: 'exit 7' } });
+    expect(await adoptions(s, next)).toHaveLength(1);
+    await eventually(() => tmuxSessions(t).length === 0);
+  });
+
   it('the program exits while no owner runs: the next owner completes the run with its exit code and last screen', async () => {
     t = env();
     s = await startServer(t, { daemon: true });
