@@ -35,6 +35,7 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       terminal: new LazyDriver(
         'terminal',
         async () => new (await import('./drivers/terminal.js')).TerminalDriver(config.home),
+        { adoptsSessions: true },
       ),
     },
   });

@@ -14,6 +14,7 @@ import {
   call,
   daemonPid,
   eventually,
+  fixtureAgent,
   makeEnv,
   pidsMatching,
   runCli,
@@ -179,8 +180,17 @@ describe('one owner per BATON_HOME', () => {
     expect(peak).toBeLessThanOrEqual(4);
   });
 
-  it('kill -9 of the owner, left a zombie: its runs are interrupted by the next owner within 2 s, and follow_up works', async () => {
-    t = makeEnv();
+  it('kill -9 of the owner, left a zombie: protocol runs interrupted by the next owner within 2 s and follow_up works; a terminal run is adopted and its prompt answered', async () => {
+    t = makeEnv((dir) => ({
+      agents: {
+        fixture: fixtureAgent(dir),
+        confirm: {
+          driver: 'terminal',
+          command: 'sh',
+          args: ['-c', "printf 'Delete everything? [y/N] '; read a; echo answered=$a; sleep 1"],
+        },
+      },
+    }));
     // The owner's parent never reaps it: once killed it stays a zombie (pid and /proc entry).
     const parent = spawn(
       'python3',
@@ -210,6 +220,11 @@ describe('one owner per BATON_HOME', () => {
     await eventually(
       async () => ((await host.call('get_run', { run: run.run_id })) as Summary).status === 'running',
     );
+    const term = (await host.call('spawn_run', { agent: 'confirm', cwd: t.work })) as Summary;
+    await eventually(async () => {
+      const r = (await host.call('get_run', { run: term.run_id })) as Summary;
+      return r.status === 'waiting' && r.waiting_for?.kind === 'permission' ? r : undefined;
+    });
 
     process.kill(owner, 'SIGKILL');
     const killedAt = Date.now();
@@ -226,6 +241,17 @@ describe('one owner per BATON_HOME', () => {
     const next = daemonPid(t.home);
     expect(next).not.toBe(owner);
     expect(stateOf(owner)).toBe('Z');
+
+    // The terminal run outlived its owner: adopted, waiting on a new request, answerable.
+    const adopted = await eventually(async () => {
+      const r = (await host.call('get_run', { run: term.run_id })) as Summary;
+      return r.status === 'waiting' && r.waiting_for?.kind === 'permission' ? r : undefined;
+    }, 10_000);
+    const yes = (adopted.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once') as Summary;
+    await host.call('answer_permission', { run: term.run_id, option_id: yes.option_id });
+    const answered = (await waitFor(host, term.run_id)) as Summary;
+    expect(answered.status).toBe('completed');
+    expect(answered.result.text).toContain('answered=y');
 
     const followed = (await host.call('follow_up', { run: run.run_id, message: 'go on' })) as Summary;
     const done = (await waitFor(host, followed.run_id)) as Summary;

@@ -108,6 +108,11 @@ export interface AgentSession {
    * resubscribe), as the rest of that run's turn.
    */
   followTask?(taskId: string, sink: TurnSink): Promise<TurnOutcome>;
+  /**
+   * Goes on with the turn a session adopted from a dead owner ({@link Driver.adopt}) was in,
+   * typing nothing: resolves as {@link prompt} does when the turn ends.
+   */
+  continueTurn?(sink: TurnSink): Promise<TurnOutcome>;
 }
 
 /** How to start an agent: resolved from the catalog or the config file. */
@@ -152,6 +157,18 @@ export type OpenOptions = {
   mcpServers?: { name: string; command: string; args: string[]; env: Record<string, string> }[];
 };
 
+/** Options of {@link Driver.adopt}: what the store recorded of a run's agent when its owner died. */
+export type AdoptOptions = {
+  /** The agent-side session id recorded for the run (a terminal run: its tmux session). */
+  agentSessionId: string;
+  /** The agent process recorded for the run; a session whose process is another is not taken over. */
+  pid: number;
+  /** The recorded start time of {@link pid} (tells a reused pid apart), when known. */
+  pidStart: string | undefined;
+  /** Terminal settings (the `terminal` driver), as {@link OpenOptions.terminal}. */
+  terminal?: TerminalOptions;
+};
+
 /** Settings of a terminal agent: patterns, exit keys, window size. */
 export type TerminalOptions = {
   readyPattern?: string;
@@ -176,6 +193,17 @@ export interface Driver {
   readonly policyInProcess: boolean;
   /** True when its sessions can follow a remote task again after a restart ({@link AgentSession.followTask}). */
   readonly followsRemoteTasks?: boolean;
+  /**
+   * True when its agent processes outlive the baton process that started them (a terminal program
+   * in tmux), so a new owner can take them over with {@link adopt}.
+   */
+  readonly adoptsSessions?: boolean;
   /** Starts the agent and opens (or reopens) a session. Throws a BatonError with a fix on failure. */
   open(options: OpenOptions): Promise<AgentSession>;
+  /**
+   * Takes over a live session a dead owner left (the new owner's recovery), to go on with its turn
+   * ({@link AgentSession.continueTurn}). Undefined when it is gone or is not the recorded one (a
+   * reused name or pid); never throws.
+   */
+  adopt?(options: AdoptOptions): Promise<AgentSession | undefined>;
 }

@@ -1,4 +1,4 @@
-import type { AgentSession, Driver, OpenOptions } from './driver.js';
+import type { AdoptOptions, AgentSession, Driver, OpenOptions } from './driver.js';
 
 /**
  * A driver whose module is loaded on first use, so `baton mcp` answers `initialize` without
@@ -12,6 +12,7 @@ export class LazyDriver implements Driver {
   readonly nativeStructuredOutput: boolean;
   readonly policyInProcess: boolean;
   readonly followsRemoteTasks: boolean;
+  readonly adoptsSessions: boolean;
 
   constructor(
     name: string,
@@ -20,10 +21,12 @@ export class LazyDriver implements Driver {
       nativeStructuredOutput?: boolean;
       policyInProcess?: boolean;
       followsRemoteTasks?: boolean;
+      adoptsSessions?: boolean;
     } = {},
   ) {
     this.name = name;
     this.followsRemoteTasks = traits.followsRemoteTasks ?? false;
+    this.adoptsSessions = traits.adoptsSessions ?? false;
     this.nativeStructuredOutput = traits.nativeStructuredOutput ?? false;
     this.policyInProcess = traits.policyInProcess ?? false;
     this.#load = load;
@@ -32,5 +35,11 @@ export class LazyDriver implements Driver {
   async open(options: OpenOptions): Promise<AgentSession> {
     this.#driver ??= this.#load();
     return (await this.#driver).open(options);
+  }
+
+  async adopt(options: AdoptOptions): Promise<AgentSession | undefined> {
+    if (!this.adoptsSessions) return undefined;
+    this.#driver ??= this.#load();
+    return (await this.#driver).adopt?.(options);
   }
 }

@@ -8,6 +8,7 @@ import { TERMINAL_KEYS } from '../engine/types.js';
 import type { ChildEnd } from '../process/child.js';
 import { processStartTime, signalGroup } from '../process/identity.js';
 import type {
+  AdoptOptions,
   AgentSession,
   Driver,
   OpenOptions,
@@ -181,6 +182,8 @@ class TerminalSession implements AgentSession {
   #typed: ((what: Record<string, unknown>) => void) | undefined;
 
   readonly #exitFile: string;
+  /** Adopted after its program exited and another process took its pid: its group is not signalled. */
+  readonly #pidReused: boolean;
 
   constructor(
     name: string,
@@ -188,11 +191,13 @@ class TerminalSession implements AgentSession {
     tmux: (args: string[], input?: string) => Promise<string>,
     opts: TerminalOptions,
     exitFile: string,
+    adopted?: { pidStart: string | undefined; pidReused: boolean },
   ) {
     this.#exitFile = exitFile;
     this.agentSessionId = name;
     this.pid = pid;
-    this.pidStart = processStartTime(pid);
+    this.pidStart = adopted ? adopted.pidStart : processStartTime(pid);
+    this.#pidReused = adopted?.pidReused ?? false;
     this.#tmux = tmux;
     this.#opts = opts;
     this.exited = new Promise((r) => (this.#resolveExit = r));
@@ -453,6 +458,11 @@ class TerminalSession implements AgentSession {
     }
   }
 
+  /** The turn of a session adopted from a dead owner: the screen is watched again, nothing typed. */
+  continueTurn(sink: TurnSink): Promise<TurnOutcome> {
+    return this.prompt('', sink);
+  }
+
   /** The exit keys (then C-c) — the gentle rung of the cancel ladder. */
   async cancel(): Promise<void> {
     if (this.#closed || this.#dead) return;
@@ -471,15 +481,67 @@ class TerminalSession implements AgentSession {
       this.#closed = true;
       await this.#tmux(['kill-session', '-t', this.agentSessionId]).catch(() => undefined);
       // tmux sends SIGHUP; a program that ignores it is stopped with its group.
-      signalGroup(this.pid, 'SIGTERM');
-      await sleep(Math.min(graceMs, 200));
-      signalGroup(this.pid, 'SIGKILL');
+      if (!this.#pidReused) {
+        signalGroup(this.pid, 'SIGTERM');
+        await sleep(Math.min(graceMs, 200));
+        signalGroup(this.pid, 'SIGKILL');
+      }
       rmSync(this.#exitFile, { force: true });
       // The env file, if the wrapper never got to read it.
       rmSync(this.#exitFile.replace(/\.exit$/, '.env'), { force: true });
       this.#resolveExit({ end: { code: this.#dead?.code ?? null, signal: null }, stderrTail: '' });
     }
     return (await this.exited).end;
+  }
+}
+
+/**
+ * A terminal program that exited while no baton owner ran, whose tmux session is gone as well (its
+ * server was stopped): only the exit status its wrapper wrote is known, not its last screen.
+ */
+class EndedTerminalSession implements AgentSession {
+  readonly agentSessionId: string;
+  readonly pid: number;
+  readonly pidStart: string | undefined;
+  readonly capabilities = { load: false, resume: false };
+  readonly notes: string[] = [];
+  readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
+  readonly terminal: TerminalControl = {
+    read: () => Promise.resolve(''),
+    send: () => Promise.reject(new BatonError('RUN_FINISHED', 'the program has exited')),
+  };
+  readonly #code: number;
+  readonly #exitFile: string;
+
+  constructor(name: string, o: AdoptOptions, code: number, exitFile: string) {
+    this.agentSessionId = name;
+    this.pid = o.pid;
+    this.pidStart = o.pidStart;
+    this.#code = code;
+    this.#exitFile = exitFile;
+    this.exited = Promise.resolve({ end: { code, signal: null }, stderrTail: '' });
+  }
+
+  prompt(_text: string, sink: TurnSink): Promise<TurnOutcome> {
+    return this.continueTurn(sink);
+  }
+
+  continueTurn(sink: TurnSink): Promise<TurnOutcome> {
+    rmSync(this.#exitFile, { force: true });
+    sink.emit({
+      type: 'message_chunk',
+      text: `The program exited with status ${this.#code} while no baton owner was running, and its terminal is gone: its last screen is unknown.`,
+    });
+    return Promise.resolve({ stop_reason: `exit ${this.#code}` });
+  }
+
+  cancel(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<ChildEnd> {
+    rmSync(this.#exitFile, { force: true });
+    return Promise.resolve({ code: this.#code, signal: null });
   }
 }
 
@@ -565,6 +627,47 @@ export class TerminalDriver implements Driver {
       throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
     }
     return new TerminalSession(name, pid, tmux, t, exitFile);
+  }
+
+  /**
+   * Takes over the tmux session a dead owner left: it must exist on baton's tmux server with the
+   * recorded program (pane pid, and its start time while it runs). A program that has exited is
+   * taken too (`remain-on-exit` keeps its pane and screen): the turn then ends at once with its
+   * status. When the session is gone, the status the wrapper wrote (if any) is all there is.
+   */
+  async adopt(o: AdoptOptions): Promise<AgentSession | undefined> {
+    const name = o.agentSessionId;
+    if (!/^b_[0-9a-f]{12}$/.test(name)) return undefined;
+    const t = o.terminal ?? { width: 200, height: 50 };
+    const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
+    const exitFile = join(this.#exitDir, `${name}.exit`);
+    // Every pane of the server, matched by name here (tmux's -t also takes a prefix).
+    const panes = await tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}']).catch(
+      () => '', // no tmux server: no session
+    );
+    const pane = panes
+      .split('\n')
+      .map((l) => l.split(' '))
+      .find((f) => f[0] === name);
+    if (!pane) {
+      rmSync(join(this.#exitDir, `${name}.env`), { force: true });
+      let status = '';
+      try {
+        status = readFileSync(exitFile, 'utf8');
+      } catch {
+        return undefined;
+      }
+      if (!/^\d+\n$/.test(status)) return undefined;
+      return new EndedTerminalSession(name, o, Number(status.trim()), exitFile);
+    }
+    if (Number(pane[1]) !== o.pid) return undefined;
+    const start = processStartTime(o.pid);
+    const dead = pane[2] === '1';
+    // A live program must be the one recorded; a dead pane's pid may be another process's by now.
+    const other = Boolean(o.pidStart) && start !== undefined && start !== o.pidStart;
+    if (!dead && other) return undefined;
+    const pidReused = dead && other;
+    return new TerminalSession(name, o.pid, tmux, t, exitFile, { pidStart: o.pidStart, pidReused });
   }
 
   async #newSession(

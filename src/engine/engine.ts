@@ -229,6 +229,8 @@ type RunCtx = {
   started: boolean;
   /** Adopted after a restart: follow this remote task instead of sending the prompt. */
   followTaskId?: string;
+  /** Adopted after a restart: the dead owner's agent session, taken over (see #adoptSession). */
+  adopting?: Promise<AgentSession>;
   done: Promise<void>;
   resolveDone: () => void;
 };
@@ -288,8 +290,9 @@ export class Engine {
 
   /**
    * Recovers after the previous owner (this process now holds the owner lock, so every active run
-   * in the store is one it left): runs become `interrupted` with the reason, their pending
-   * permission requests expire, and agent process groups left behind are killed.
+   * in the store is one it left): their pending permission requests expire; runs whose agent
+   * outlives its owner (a remote task, a terminal program in tmux) go on under this owner, the
+   * others become `interrupted` with the reason and the agent process groups they left are killed.
    */
   recover(): { interrupted: string[] } {
     const interrupted: string[] = [];
@@ -303,7 +306,7 @@ export class Engine {
    */
   #interruptOrphan(row: RunRow): boolean {
     if (isFinalStatus(row.status) || this.#runs.has(row.id)) return false;
-    if (this.#adoptOrphan(row)) return false;
+    if (this.#adoptOrphan(row) || this.#adoptSession(row)) return false;
     if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
       signalGroup(row.agent_pid, 'SIGKILL');
     const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
@@ -339,6 +342,57 @@ export class Engine {
     });
     this.store.eventWriter.flush();
     Object.assign(row, ctx.row);
+    void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
+    return true;
+  }
+
+  /**
+   * A running or waiting run whose agent process outlives its owner (a terminal program in tmux)
+   * is taken over: the driver adopts the session (the recorded one, or none) and the turn goes on
+   * where it was (#execute); the run's permission requests expired, the agent asks again. When the
+   * driver finds no such session, the run is interrupted as #interruptOrphan does. Returns true
+   * when it tries.
+   */
+  #adoptSession(row: RunRow): boolean {
+    if (this.#stopping || (row.status !== 'running' && row.status !== 'waiting') || !row.agent_pid)
+      return false;
+    const entry = this.#catalog.get(row.agent);
+    const driver = entry && this.#drivers[entry.driver];
+    const agentSessionId = this.store.sessions.get(row.session_id)?.agent_session_id;
+    if (!entry || !driver?.adoptsSessions || !driver.adopt || !agentSessionId) return false;
+    const pid = row.agent_pid;
+    const dead = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''}`;
+    this.store.runs.update(row.id, { host_pid: this.hostPid, host_start: this.hostStart });
+    this.store.permissions.expireForRun(row.id, 'restart');
+    const ctx = this.#newCtx(this.store.runs.get(row.id) as RunRow);
+    ctx.started = true;
+    const terminal = {
+      ...entry.terminal,
+      width: this.config.terminal.width,
+      height: this.config.terminal.height,
+    };
+    ctx.adopting = driver
+      .adopt({ agentSessionId, pid, pidStart: row.agent_start ?? undefined, terminal })
+      .catch(() => undefined)
+      .then((session) => {
+        if (!session) {
+          if (isProcessAlive(pid, row.agent_start)) signalGroup(pid, 'SIGKILL');
+          const message = `${dead} stopped while this run was ${row.status}; follow_up continues its session`;
+          ctx.abortReason ??= { status: 'interrupted', force: true, error: { code: 'INTERRUPTED', message } };
+          throw new BatonError('INTERRUPTED', message);
+        }
+        const sid = row.session_id;
+        const poolEntry: PoolEntry = { session, busyRun: ctx, policy: row.policy, model: row.model };
+        this.#pool.set(sid, poolEntry);
+        void session.exited.then(() => {
+          if (this.#pool.get(sid) === poolEntry) this.#pool.delete(sid);
+        });
+        this.#append(ctx, 'raw', {
+          note: `${dead} stopped; pid ${this.hostPid} adopted its agent session ${agentSessionId} (agent pid ${session.pid})`,
+          adopted_by: this.hostPid,
+        });
+        return session;
+      });
     void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
     return true;
   }
@@ -1285,7 +1339,8 @@ export class Engine {
   async #execute(ctx: RunCtx): Promise<void> {
     const timeoutMs = ctx.row.timeout_ms;
     // An adopted run keeps its original deadline.
-    const elapsed = ctx.followTaskId && ctx.row.started_at ? Date.now() - Date.parse(ctx.row.started_at) : 0;
+    const adopted = Boolean(ctx.followTaskId || ctx.adopting);
+    const elapsed = adopted && ctx.row.started_at ? Date.now() - Date.parse(ctx.row.started_at) : 0;
     ctx.timeoutTimer = setTimeout(
       () => {
         void this.#abortRun(ctx, {
@@ -1300,13 +1355,13 @@ export class Engine {
       Math.max(0, timeoutMs - elapsed),
     );
     try {
-      if (!ctx.followTaskId) {
+      if (!adopted) {
         this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
         await this.#raceAbort(ctx, this.#prepareGit(ctx));
       }
       const session = await this.#raceAbort(
         ctx,
-        this.#acquireSession(ctx),
+        ctx.adopting ?? this.#acquireSession(ctx),
         (late) => void this.#close(late, 500),
       );
       ctx.session = session;
@@ -1323,7 +1378,7 @@ export class Engine {
           note: `max_turns is not applied: agent ${ctx.row.agent} takes no turn limit`,
         });
       }
-      this.#setStatus(ctx, 'running', {}, { pid: session.pid });
+      this.#setStatus(ctx, 'running', ctx.adopting ? { waiting_for: null } : {}, { pid: session.pid });
       const sink: TurnSink = {
         allowWrites: ctx.row.policy !== 'deny_all',
         // Output that arrives after the run is over does not reopen it.
@@ -1368,7 +1423,9 @@ export class Engine {
       const turn =
         ctx.followTaskId && session.followTask
           ? session.followTask(ctx.followTaskId, sink)
-          : session.prompt(text, sink, native ? { outputSchema: schema } : {});
+          : ctx.adopting && session.continueTurn
+            ? session.continueTurn(sink)
+            : session.prompt(text, sink, native ? { outputSchema: schema } : {});
       turn.catch(() => undefined);
       let outcome;
       try {
@@ -1828,7 +1885,10 @@ export class Engine {
       await this.#close(session, 500);
       throw new BatonError('INTERRUPTED', 'aborted while the agent was starting');
     }
-    if (!sessionRow?.agent_session_id) this.store.sessions.setAgentSessionId(sid, session.agentSessionId);
+    // A session the agent cannot reopen (a terminal program) is known by its latest process's id.
+    const reopens = session.capabilities.load || session.capabilities.resume;
+    if (!sessionRow?.agent_session_id || (!reopens && sessionRow.agent_session_id !== session.agentSessionId))
+      this.store.sessions.setAgentSessionId(sid, session.agentSessionId);
     const poolEntry: PoolEntry = { session, busyRun: ctx, policy: ctx.row.policy, model: ctx.row.model };
     this.#pool.set(sid, poolEntry);
     void session.exited.then(() => {

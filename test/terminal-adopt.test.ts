@@ -1,0 +1,302 @@
+// Terminal runs outlive their owner: a new owner (the daemon a front starts after a kill -9) adopts
+// baton's tmux sessions, so the program goes on as the same run. The built CLI, real tmux.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  alive,
+  daemonPid,
+  eventually,
+  groupGone,
+  makeEnv,
+  pidsMatching,
+  runCli,
+  startServer,
+  type Server,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
+
+/**
+ * Terminal agents whose programs carry the test's temp dir as `$0`, so their processes (and the
+ * wrapper, whose argv holds the program's) are found by it.
+ */
+function env(): TestEnv {
+  const agent = (script: string) => (dir: string) => ({
+    driver: 'terminal',
+    command: 'sh',
+    args: ['-c', script, dir],
+  });
+  const agents = {
+    confirm: agent("printf 'Delete everything? [y/N] '; read a; echo answered=$a; sleep 1"),
+    sleepy: agent('sleep 4; echo done'),
+    quick: agent('sleep 1; echo bye; exit 7'),
+    long: agent('sleep 600'),
+  };
+  return makeEnv((dir) => ({
+    terminal: { width: 100, height: 30 },
+    agents: Object.fromEntries(Object.entries(agents).map(([name, make]) => [name, make(dir)])),
+  }));
+}
+
+/** The pids of the test's programs and their wrappers (not the tmux server, whose argv may name them). */
+function programs(t: TestEnv): number[] {
+  return pidsMatching(t.dir)
+    .filter((pid) => {
+      try {
+        return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('tmux');
+      } catch {
+        return false; // gone
+      }
+    })
+    .sort();
+}
+
+/** The socket name of baton's tmux server for the test's BATON_HOME (`tmux -L`). */
+function tmuxSocketName(home: string): string {
+  return `baton-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`;
+}
+
+/** Session names on the test's own tmux server (baton's socket for its BATON_HOME). */
+function tmuxSessions(t: TestEnv): string[] {
+  try {
+    return execFileSync('tmux', ['-L', tmuxSocketName(t.home), 'list-sessions', '-F', '#{session_name}'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .split('\n')
+      .filter(Boolean);
+  } catch {
+    return []; // no server: no sessions
+  }
+}
+
+/** The run's summary once `ok` holds for it; calls failing while the front reconnects are retried. */
+async function runWhen(s: Server, run: string, ok: (r: Summary) => boolean, ms = 30_000): Promise<Summary> {
+  return eventually(async () => {
+    const res = await s.raw('get_run', { run }).catch(() => undefined);
+    const r = res && !res.isError ? (res.structuredContent as Summary) : undefined;
+    return r && ok(r) ? r : undefined;
+  }, ms);
+}
+
+/** Kills the owner (kill -9) and waits until it is gone; returns its pid. */
+async function killOwner(t: TestEnv): Promise<number> {
+  const owner = daemonPid(t.home) as number;
+  expect(owner).toBeGreaterThan(0);
+  process.kill(owner, 'SIGKILL');
+  await eventually(() => !alive(owner));
+  return owner;
+}
+
+/** The agent pid of the run's `running` status events, in order. */
+async function statusPids(s: Server, run: string): Promise<number[]> {
+  const ev = (await s.call('get_events', { run, types: ['status'], limit: 1000 })) as Summary;
+  return ev.events.filter((e: Summary) => e.data.pid).map((e: Summary) => e.data.pid as number);
+}
+
+/** The notes of the run's raw events saying which owner adopted it. */
+async function adoptions(s: Server, run: string): Promise<Summary[]> {
+  const ev = (await s.call('get_events', { run, types: ['raw'], limit: 1000 })) as Summary;
+  return ev.events.filter((e: Summary) => e.data.adopted_by).map((e: Summary) => e.data);
+}
+
+describe('terminal runs outlive the owner (adopted by the next one)', () => {
+  let t: TestEnv;
+  let s: Server | undefined;
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+    t.cleanup();
+    // A failed test may leave a session (and its server) behind: never one of another test.
+    try {
+      execFileSync('tmux', ['-L', tmuxSocketName(t.home), 'kill-server'], { stdio: 'ignore' });
+    } catch {
+      // no server left: the normal case
+    }
+  });
+
+  it('kill -9 while the program waits on [y/N]: the next owner asks again (a new request), answer y completes it', async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'confirm', cwd: t.work })) as Summary).run_id as string;
+    const asked = await runWhen(s, run, (r) => r.waiting_for?.kind === 'permission');
+    expect(asked.waiting_for.title).toBe('Delete everything? [y/N]');
+    const before = programs(t);
+    expect(before.length).toBeGreaterThanOrEqual(2); // the wrapper and the program
+    const [pid] = await statusPids(s, run);
+
+    const owner = await killOwner(t);
+    // The front starts a new owner by itself; it adopts the session and the prompt is asked again.
+    const again = await runWhen(
+      s,
+      run,
+      (r) =>
+        r.waiting_for?.kind === 'permission' && r.waiting_for.request_id !== asked.waiting_for.request_id,
+    );
+    const next = daemonPid(t.home) as number;
+    expect(next).not.toBe(owner);
+    expect(again).toMatchObject({ status: 'waiting', waiting_for: { title: 'Delete everything? [y/N]' } });
+    expect(again.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
+    // The same program, not a new one.
+    expect(programs(t)).toEqual(before);
+    expect(await statusPids(s, run)).toEqual([pid, pid]);
+    const [note] = await adoptions(s, run);
+    expect(note?.adopted_by).toBe(next);
+    expect(note?.note).toContain(`baton (pid ${owner}) stopped; pid ${next} adopted`);
+    const screen = (await s.call('read_terminal', { run })) as Summary;
+    expect(screen.screen).toContain('Delete everything? [y/N]');
+    // The dead owner's request expired: answering it is refused.
+    const stale = await s.raw('answer_permission', {
+      run,
+      option_id: 'y',
+      request_id: asked.waiting_for.request_id,
+    });
+    expect(stale.isError).toBe(true);
+    expect((stale.structuredContent as Summary).error.code).toBe('ALREADY_ANSWERED');
+
+    await s.call('answer_permission', { run, option_id: 'y', request_id: again.waiting_for.request_id });
+    const done = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done).toMatchObject({ status: 'completed', result: { stop_reason: 'exit 0' } });
+    expect(done.result.text).toContain('answered=y');
+    await eventually(() => tmuxSessions(t).length === 0);
+    await eventually(() => programs(t).length === 0 && groupGone(pid as number));
+  });
+
+  it('kill -9 while the program runs: the next owner goes on watching it; it completes with exit 0', async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'sleepy', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    const before = programs(t);
+    const [pid] = await statusPids(s, run);
+    await killOwner(t);
+    // Adopted (the note), and still running the same program.
+    await eventually(async () => (await adoptions(s!, run).catch(() => [])).length === 1);
+    const adopted = (await s.call('get_run', { run })) as Summary;
+    expect(adopted.status).toBe('running');
+    expect(programs(t)).toEqual(before);
+    // Interactive calls work on the adopted session.
+    await s.call('send_keys', { run, text: 'typed after the crash' });
+    const screen = (await s.call('read_terminal', { run })) as Summary;
+    expect(screen.screen).toContain('typed after the crash');
+    const done = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done).toMatchObject({ status: 'completed', result: { stop_reason: 'exit 0' } });
+    expect(done.result.text).toContain('done');
+    expect(await adoptions(s, run)).toHaveLength(1);
+    expect(await statusPids(s, run)).toEqual([pid, pid]);
+    await eventually(() => tmuxSessions(t).length === 0);
+    await eventually(() => programs(t).length === 0 && groupGone(pid as number));
+  });
+
+  it('an adopted run takes follow_up (typed into it) and cancel_run: cancelled, no session or process left', async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'long', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    const [pid] = await statusPids(s, run);
+    await killOwner(t);
+    await eventually(async () => (await adoptions(s!, run).catch(() => [])).length === 1);
+    const same = (await s.call('follow_up', { run, message: 'echo typed-in' })) as Summary;
+    expect(same.run_id).toBe(run);
+    await eventually(async () =>
+      ((await s!.call('read_terminal', { run })) as Summary).screen.includes('echo typed-in'),
+    );
+    const cancelled = (await s.call('cancel_run', { run })) as Summary;
+    expect(cancelled.status).toBe('cancelled');
+    await eventually(() => tmuxSessions(t).length === 0);
+    await eventually(() => programs(t).length === 0 && groupGone(pid as number));
+  });
+
+  it("a follow-up run's new program is the one adopted (the session records its latest tmux session)", async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const first = ((await s.call('spawn_run', { agent: 'quick', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, first, (r) => r.status === 'completed');
+    const next = ((await s.call('follow_up', { run: first, message: 'again' })) as Summary).run_id as string;
+    expect(next).not.toBe(first);
+    await runWhen(s, next, (r) => r.status === 'running');
+    await killOwner(t);
+    const done = await runWhen(s, next, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done).toMatchObject({ status: 'completed', result: { stop_reason: 'exit 7' } });
+    expect(await adoptions(s, next)).toHaveLength(1);
+    await eventually(() => tmuxSessions(t).length === 0);
+  });
+
+  it('the program exits while no owner runs: the next owner completes the run with its exit code and last screen', async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'quick', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    // No front left to start a new owner.
+    await s.close();
+    s = undefined;
+    await killOwner(t);
+    // The program, then its wrapper (it waits 5 s for an owner to read the screen) exit; tmux keeps
+    // the dead pane.
+    await eventually(() => programs(t).length === 0, 15_000);
+    expect(tmuxSessions(t)).toHaveLength(1);
+
+    s = await startServer(t, { daemon: true });
+    const done = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done).toMatchObject({ status: 'completed', result: { stop_reason: 'exit 7' } });
+    expect(done.result.text).toContain('bye');
+    expect(await adoptions(s, run)).toHaveLength(1);
+    await eventually(() => tmuxSessions(t).length === 0);
+  });
+
+  it("the program exits and baton's tmux server is gone too: completed with the exit code, the screen unknown", async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'quick', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    await s.close();
+    s = undefined;
+    await killOwner(t);
+    await eventually(() => programs(t).length === 0, 15_000);
+    execFileSync('tmux', ['-L', tmuxSocketName(t.home), 'kill-server']);
+
+    s = await startServer(t, { daemon: true });
+    const done = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done).toMatchObject({ status: 'completed', result: { stop_reason: 'exit 7' } });
+    expect(done.result.text).toContain('its last screen is unknown');
+    expect(tmuxSessions(t)).toEqual([]);
+  });
+
+  it('the tmux session is gone and the program left no exit status: interrupted, as without adoption', async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'long', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    await s.close();
+    s = undefined;
+    const owner = await killOwner(t);
+    // Stopping tmux hangs the program up (and its wrapper, before it writes a status).
+    execFileSync('tmux', ['-L', tmuxSocketName(t.home), 'kill-server']);
+    await eventually(() => programs(t).length === 0);
+
+    s = await startServer(t, { daemon: true });
+    const after = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(after).toMatchObject({ status: 'interrupted', error: { code: 'INTERRUPTED' } });
+    expect(after.error.message).toContain(`baton (pid ${owner}) stopped while this run was running`);
+  });
+
+  it('a clean stop (baton daemon stop --force) still stops terminal runs: cancelled, no tmux session left', async () => {
+    t = env();
+    s = await startServer(t, { daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'long', cwd: t.work })) as Summary).run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    const [pid] = await statusPids(s, run);
+    await s.close();
+    s = undefined;
+    const stopped = await runCli(t, ['daemon', 'stop', '--force']);
+    expect(stopped.code).toBe(0);
+    await eventually(() => programs(t).length === 0 && groupGone(pid as number));
+    expect(tmuxSessions(t)).toEqual([]);
+    s = await startServer(t, { daemon: true });
+    const after = (await s.call('get_run', { run })) as Summary;
+    expect(after).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
+    expect(await adoptions(s, run)).toEqual([]);
+  });
+});
