@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { runMcpStdio } from './mcp.js';
 import { registerDaemonCommands } from './daemon.js';
 import { loadConfig, resolveHome } from '../config.js';
-import type { AgentInfo } from '../engine/catalog.js';
+import type { AgentInfo } from '../agents/catalog.js';
 import type { Baton } from '../ops/baton.js';
 import { follow } from '../ops/follow.js';
 import { OwnerClient } from '../owner/client.js';

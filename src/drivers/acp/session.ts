@@ -4,11 +4,11 @@ import { dirname, isAbsolute } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import * as acp from '@agentclientprotocol/sdk/unstable';
-import { BatonError } from '../errors.js';
-import { agentFailure, startAgentProcess, withDeadline } from './start.js';
-import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
-import { isExcluded, isInside, realpathLoose } from '../paths.js';
-import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../engine/types.js';
+import { BatonError } from '../../errors.js';
+import { agentFailure, startAgentProcess, withDeadline } from '../agent-process.js';
+import { ChildHandle, settlesWithin, type ChildEnd } from '../../process/child.js';
+import { isExcluded, isInside, realpathLoose } from '../../paths.js';
+import type { PermissionOption, PermissionOptionKind, ToolCallInfo, Usage } from '../../engine/types.js';
 import type {
   AgentSession,
   Driver,
@@ -17,7 +17,7 @@ import type {
   SessionCapabilities,
   TurnOutcome,
   TurnSink,
-} from './driver.js';
+} from '../driver.js';
 
 /** How long an agent may take to answer `initialize` and open its session. */
 const START_TIMEOUT_MS = 60_000;

@@ -1,9 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
-import { BatonError } from '../errors.js';
-import { agentFailure, errorText, startAgentProcess, withDeadline } from './start.js';
-import { readLines } from '../process/lines.js';
-import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
-import type { PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
+import { BatonError } from '../../errors.js';
+import { agentFailure, errorText, startAgentProcess, withDeadline } from '../agent-process.js';
+import { readLines } from '../../process/lines.js';
+import { ChildHandle, settlesWithin, type ChildEnd } from '../../process/child.js';
+import type { PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../../engine/types.js';
 import type {
   AgentSession,
   Driver,
@@ -15,7 +15,7 @@ import type {
   TurnOptions,
   TurnOutcome,
   TurnSink,
-} from './driver.js';
+} from '../driver.js';
 
 /** How long codex may take to answer `initialize` and open or resume its thread. */
 const START_TIMEOUT_MS = 60_000;

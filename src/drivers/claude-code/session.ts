@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { BatonError, type ErrorCode } from '../errors.js';
-import { readLines } from '../process/lines.js';
-import { agentFailure, withDeadline } from './start.js';
-import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
-import type { PermissionOption, ToolCallInfo, Usage } from '../engine/types.js';
+import { BatonError, type ErrorCode } from '../../errors.js';
+import { readLines } from '../../process/lines.js';
+import { agentFailure, withDeadline } from '../agent-process.js';
+import { ChildHandle, settlesWithin, type ChildEnd } from '../../process/child.js';
+import type { PermissionOption, ToolCallInfo, Usage } from '../../engine/types.js';
 import type {
   AgentSession,
   Driver,
@@ -14,7 +14,7 @@ import type {
   TurnOptions,
   TurnOutcome,
   TurnSink,
-} from './driver.js';
+} from '../driver.js';
 
 /** How long claude may take to answer `initialize` (its start-up). */
 const START_TIMEOUT_MS = 60_000;
