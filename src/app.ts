@@ -19,15 +19,15 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
     config,
     store,
     drivers: {
-      acp: new LazyDriver('acp', async () => new (await import('./drivers/acp/session.js')).AcpDriver()),
+      acp: new LazyDriver('acp', async () => new (await import('./drivers/acp/index.js')).AcpDriver()),
       'claude-code': new LazyDriver(
         'claude-code',
-        async () => new (await import('./drivers/claude-code/session.js')).ClaudeCodeDriver(),
+        async () => new (await import('./drivers/claude-code/index.js')).ClaudeCodeDriver(),
         { nativeStructuredOutput: true, policyInProcess: true },
       ),
       codex: new LazyDriver(
         'codex',
-        async () => new (await import('./drivers/codex/session.js')).CodexDriver(),
+        async () => new (await import('./drivers/codex/index.js')).CodexDriver(),
         {
           nativeStructuredOutput: true,
           policyInProcess: true,
