@@ -165,14 +165,14 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       ...inherited,
       name,
       driver: a.driver,
-      command: a.command ?? a.url ?? '',
+      command: a.driver === 'a2a' ? (a.command ?? a.url) : a.command,
       args: a.args ?? [],
       env: a.env ?? {},
       description:
         a.description ??
         (a.driver === 'a2a' ? `A2A agent at ${a.url}` : `${a.command} ${(a.args ?? []).join(' ')}`.trim()),
       source: 'config',
-      ...(a.driver === 'a2a' && a.url ? { capabilities: A2A_CAPABILITIES, remote: remoteOf(a, a.url) } : {}),
+      ...(a.driver === 'a2a' ? { capabilities: A2A_CAPABILITIES, remote: remoteOf(a) } : {}),
       ...(a.check_credentials === false ? { checkCredentials: false } : {}),
       ...(a.driver === 'terminal'
         ? { capabilities: TERMINAL_CAPABILITIES, terminal: terminalSettings(a, inheritedTerminal) }

@@ -1,9 +1,9 @@
 import type { AgentCapabilities, AgentEntry } from '../agents/catalog.js';
-import type { AgentConfig } from '../config.js';
 import { parseDuration } from '../duration.js';
 import { GEMINI_CREDENTIALS } from './acp/builtins.js';
 import { ANTHROPIC_CREDENTIALS } from './claude-code/builtins.js';
 import { OPENAI_CREDENTIALS } from './codex/builtins.js';
+import type { TerminalAgentConfig } from './terminal-options.js';
 
 /** Interactive programs in tmux: no resume, yes/no prompts as permissions, the screen as output. */
 export const TERMINAL_CAPABILITIES: AgentCapabilities = {
@@ -115,7 +115,10 @@ export const TERMINAL_BUILTINS: readonly AgentEntry[] = [
  * same name it overrides had (`inherited`), so a config entry named like a built-in terminal agent
  * keeps the patterns it does not set.
  */
-export function terminalSettings(a: AgentConfig, inherited: AgentEntry['terminal']): AgentEntry['terminal'] {
+export function terminalSettings(
+  a: TerminalAgentConfig,
+  inherited: AgentEntry['terminal'],
+): AgentEntry['terminal'] {
   return {
     readyPattern: a.ready_pattern ?? inherited?.readyPattern,
     idlePattern: a.idle_pattern ?? inherited?.idlePattern,

@@ -1,5 +1,5 @@
 import type { AgentCapabilities, AgentEntry, AgentInfo } from '../../agents/catalog.js';
-import type { AgentConfig } from '../../config.js';
+import type { A2aAgentConfig } from './options.js';
 
 /** A remote agent (driver a2a) as configured. */
 export type RemoteAgent = {
@@ -18,10 +18,10 @@ export const A2A_CAPABILITIES: AgentCapabilities = {
   terminal: false,
 };
 
-/** The remote agent of a configured a2a agent with this `url`. */
-export function remoteOf(a: AgentConfig, url: string): RemoteAgent {
+/** The remote agent of a configured a2a agent. */
+export function remoteOf(a: A2aAgentConfig): RemoteAgent {
   return {
-    url,
+    url: a.url,
     ...(a.token ? { token: a.token } : {}),
     ...(a.token_env ? { tokenEnv: a.token_env } : {}),
     headers: a.headers ?? {},
