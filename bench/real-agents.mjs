@@ -97,7 +97,7 @@ async function viaAcp(name, home) {
   const t0 = performance.now();
   const child = spawn(cfg.command, cfg.args, {
     cwd: t.work,
-    // The same IS_SANDBOX fix baton applies (src/engine/catalog.ts launchEnv).
+    // The same IS_SANDBOX fix baton applies (src/drivers/acp/builtins.ts).
     env: { ...process.env, ...cfg.env, ...(process.env.IS_SANDBOX ? { IS_SANDBOX: '1' } : {}) },
     stdio: ['pipe', 'pipe', 'ignore'],
     detached: true,

@@ -19,17 +19,21 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
     config,
     store,
     drivers: {
-      acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
+      acp: new LazyDriver('acp', async () => new (await import('./drivers/acp/index.js')).AcpDriver()),
       'claude-code': new LazyDriver(
         'claude-code',
-        async () => new (await import('./drivers/claude-code.js')).ClaudeCodeDriver(),
+        async () => new (await import('./drivers/claude-code/index.js')).ClaudeCodeDriver(),
         { nativeStructuredOutput: true, policyInProcess: true },
       ),
-      codex: new LazyDriver('codex', async () => new (await import('./drivers/codex.js')).CodexDriver(), {
-        nativeStructuredOutput: true,
-        policyInProcess: true,
-      }),
-      a2a: new LazyDriver('a2a', async () => new (await import('./drivers/a2a.js')).A2aDriver(), {
+      codex: new LazyDriver(
+        'codex',
+        async () => new (await import('./drivers/codex/index.js')).CodexDriver(),
+        {
+          nativeStructuredOutput: true,
+          policyInProcess: true,
+        },
+      ),
+      a2a: new LazyDriver('a2a', async () => new (await import('./drivers/a2a/index.js')).A2aDriver(), {
         followsRemoteTasks: true,
       }),
       terminal: new LazyDriver(

@@ -158,6 +158,21 @@ describe('loadConfig', () => {
     expect(err.message.startsWith(`invalid config ${configFile}: ${path}`)).toBe(true);
   });
 
+  it('checks each agent against its own driver: a key of another driver is unknown, every problem is named', () => {
+    const err = configError({
+      agents: {
+        a: { driver: 'acp', command: 'x', ready_pattern: '> $' },
+        b: { driver: 'a2a' },
+        c: { driver: 'terminal', command: 'y', idle_time: 'soon' },
+      },
+    });
+    expect(err.message).toBe(
+      `invalid config ${configFile}: agents.a.ready_pattern: unknown key; ` +
+        `agents.b.url: an a2a agent needs the remote agent's URL (e.g. "http://host:7420/a2a/claude-code/"); ` +
+        `agents.c.idle_time must be a positive duration of at most 24 days: a number of seconds or a string such as "90s", "5m", "1h" (got "soon")`,
+    );
+  });
+
   it('rejects a bad agent name', () => {
     const err = configError({ agents: { 'bad name!': { driver: 'acp', command: 'x' } } });
     expect(err.code).toBe('INVALID_CONFIG');

@@ -3,6 +3,11 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { acpAgentSchema } from './drivers/acp/options.js';
+import { a2aAgentSchema } from './drivers/a2a/options.js';
+import { claudeCodeAgentSchema } from './drivers/claude-code/options.js';
+import { codexAgentSchema } from './drivers/codex/options.js';
+import { terminalAgentSchema } from './drivers/terminal-options.js';
 import { BatonError } from './errors.js';
 
 /** Drivers baton ships. Agents in the config name one of these. */
@@ -12,37 +17,20 @@ export type DriverName = (typeof DRIVER_NAMES)[number];
 
 const durationSchema = z.union([z.string(), z.number()]);
 
-const agentSchema = z.strictObject({
-  driver: z.enum(DRIVER_NAMES),
-  /** The program to start (every driver but a2a). */
-  command: z.string().min(1).optional(),
-  /** a2a: the remote agent's base URL (its card is at <url>/.well-known/agent-card.json). */
-  url: z.url({ protocol: /^https?$/ }).optional(),
-  /** a2a: the bearer token the remote agent requires. */
-  token: z.string().min(1).optional(),
-  /** a2a: the environment variable that holds the bearer token (keeps it out of the file). */
-  token_env: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
-    .optional(),
-  /** a2a: extra HTTP headers sent with every request. */
-  headers: z.record(z.string(), z.string()).optional(),
-  args: z.array(z.string()).optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  description: z.string().optional(),
-  /** false: start the agent even when baton finds no credentials for it (an auth baton cannot see). */
-  check_credentials: z.boolean().optional(),
-  /** Terminal agents: the screen is ready for the first prompt when it matches (regex). */
-  ready_pattern: z.string().optional(),
-  /** Terminal agents: a stable screen matching this (regex) waits for input. */
-  idle_pattern: z.string().optional(),
-  /** Terminal agents: what cancel types first (text lines, or key names such as C-d). */
-  exit_keys: z.array(z.string()).optional(),
-  /** Terminal agents: how long the screen must be unchanged to count as stable. */
-  idle_time: durationSchema.optional(),
-  /** Terminal agents: how long after pasting a prompt Enter is pressed (default 60ms). */
-  enter_delay: durationSchema.optional(),
-});
+/**
+ * A configured agent: one schema per driver (each next to its driver), chosen by `driver`. A key
+ * of another driver is unknown; a missing `driver` or one baton does not ship is named with the choices.
+ */
+const agentSchema = z.discriminatedUnion(
+  'driver',
+  [acpAgentSchema, claudeCodeAgentSchema, codexAgentSchema, terminalAgentSchema, a2aAgentSchema],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? `Invalid option: expected one of ${DRIVER_NAMES.map((d) => JSON.stringify(d)).join('|')}`
+        : undefined,
+  },
+);
 
 const worktreesSchema = z.strictObject({
   /** A shell command run in each new work tree before the agent starts (e.g. "npm ci"). */
@@ -240,9 +228,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const path = issue.path.join('.') || '(root)';
-      return issue.code === 'unrecognized_keys'
-        ? `${path === '(root)' ? '' : `${path}.`}${issue.keys.join(', ')}: unknown key`
-        : `${path}: ${issue.message}`;
+      if (issue.code === 'unrecognized_keys') {
+        return `${path === '(root)' ? '' : `${path}.`}${issue.keys.join(', ')}: unknown key`;
+      }
+      // A check that words its problem as a sentence about the key ("idle_time must be ...").
+      const sentence = issue.code === 'custom' && issue.params?.sentence === true;
+      return `${path}${sentence ? ' ' : ': '}${issue.message}`;
     });
     throw new BatonError('INVALID_CONFIG', `invalid config ${configPath}: ${problems.join('; ')}`);
   }
@@ -255,34 +246,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new BatonError('INVALID_CONFIG', `invalid config ${configPath}: ${(err as Error).message}`);
     }
   };
-  for (const [name, a] of Object.entries(file.agents ?? {})) {
-    if (a.driver === 'a2a' && !a.url) {
-      throw new BatonError(
-        'INVALID_CONFIG',
-        `invalid config ${configPath}: agents.${name}.url: an a2a agent needs the remote agent's URL (e.g. "http://host:7420/a2a/claude-code/")`,
-      );
-    }
-    if (a.driver !== 'a2a' && !a.command) {
-      throw new BatonError(
-        'INVALID_CONFIG',
-        `invalid config ${configPath}: agents.${name}.command: required for driver ${a.driver} (the program to start)`,
-      );
-    }
-    for (const key of ['ready_pattern', 'idle_pattern'] as const) {
-      const pattern = a[key];
-      if (pattern === undefined) continue;
-      try {
-        new RegExp(pattern, 'm');
-      } catch (err) {
-        throw new BatonError(
-          'INVALID_CONFIG',
-          `invalid config ${configPath}: agents.${name}.${key}: not a regular expression (${(err as Error).message})`,
-        );
-      }
-    }
-    if (a.idle_time !== undefined) duration(a.idle_time, `agents.${name}.idle_time`, 0);
-    if (a.enter_delay !== undefined) duration(a.enter_delay, `agents.${name}.enter_delay`, 0);
-  }
   // A profile's agent is checked against the catalog at spawn time (AGENT_NOT_FOUND names the choices).
   for (const [name, p] of Object.entries(file.profiles ?? {})) {
     if (p.timeout !== undefined) duration(p.timeout, `profiles.${name}.timeout`, 0);

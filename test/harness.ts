@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { loadConfig } from '../src/config.js';
-import { AcpDriver } from '../src/drivers/acp.js';
+import { AcpDriver } from '../src/drivers/acp/index.js';
 import { Engine } from '../src/engine/engine.js';
 import { createHttpApp } from '../src/http/api.js';
 import { LocalBaton } from '../src/ops/local.js';

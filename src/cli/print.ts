@@ -1,4 +1,4 @@
-import type { AgentInfo } from '../engine/catalog.js';
+import type { AgentInfo } from '../agents/catalog.js';
 import type { RunEvent, RunSummary } from '../engine/types.js';
 import { formatDuration } from '../duration.js';
 

@@ -40,7 +40,7 @@ import {
   readinessProblem,
   type AgentEntry,
   type AgentInfo,
-} from './catalog.js';
+} from '../agents/catalog.js';
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';

@@ -26,7 +26,7 @@ import {
 } from '@a2a-js/sdk/server';
 import type { Context, Hono } from 'hono';
 import { BATON_EVENT, BATON_PERMISSION, dataField, dataPart, textOf, textPart } from '../a2a/parts.js';
-import type { AgentInfo } from '../engine/catalog.js';
+import type { AgentInfo } from '../agents/catalog.js';
 import type { Baton } from '../ops/baton.js';
 import { follow } from '../ops/follow.js';
 import { isFinalStatus, type PermissionOption, type RunSummary } from '../engine/types.js';

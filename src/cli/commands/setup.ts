@@ -3,7 +3,7 @@ import { BatonError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { findExecutable, readVersion } from '../../process/which.js';
 import { runMcpStdio } from '../mcp.js';
-import type { AgentInfo } from '../../engine/catalog.js';
+import type { AgentInfo } from '../../agents/catalog.js';
 import { bold, formatAgents, green, out } from '../print.js';
 import { fail, withBaton } from '../front.js';
 import { followNewRun } from '../follow-run.js';

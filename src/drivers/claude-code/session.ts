@@ -1,20 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { BatonError, type ErrorCode } from '../errors.js';
-import { readLines } from '../process/lines.js';
-import { agentFailure, withDeadline } from './start.js';
-import { ChildHandle, settlesWithin, type ChildEnd } from '../process/child.js';
-import type { PermissionOption, ToolCallInfo, Usage } from '../engine/types.js';
+import { BatonError, type ErrorCode } from '../../errors.js';
+import { PendingRequests, readJsonLines } from '../../process/jsonl.js';
+import { agentFailure, bounded, spawnAgentProcess } from '../agent-process.js';
+import { settlesWithin, type ChildEnd, type ChildHandle } from '../../process/child.js';
 import type {
   AgentSession,
-  Driver,
   DriverEvent,
   OpenOptions,
   SessionCapabilities,
   TurnOptions,
   TurnOutcome,
   TurnSink,
-} from './driver.js';
+} from '../driver.js';
+import {
+  describeTool,
+  diffOf,
+  lastLine,
+  resultText,
+  toolPermission,
+  toolPermissionResponse,
+} from './tools.js';
+import {
+  LINE_TYPES,
+  turnUsage,
+  type AssistantLine,
+  type ClaudeLine,
+  type ControlRequestLine,
+  type ControlResponseLine,
+  type ResultLine,
+  type SystemLine,
+  type UserLine,
+} from './wire.js';
 
 /** How long claude may take to answer `initialize` (its start-up). */
 const START_TIMEOUT_MS = 60_000;
@@ -22,134 +38,6 @@ const START_TIMEOUT_MS = 60_000;
 const MAX_LINE_BYTES = 32 * 1024 * 1024;
 /** After the process exits, how long its last stdout lines may take to be read. */
 const DRAIN_MS = 1000;
-/** Longest text kept in a tool title. */
-const TITLE_MAX = 200;
-
-// ------------------------------------------------------------------------------------------------
-// Wire types: the parts of claude's stream-json protocol this driver reads (claude-code 2.1.330).
-
-type ContentBlock =
-  | { type: 'text'; text: string }
-  | { type: 'thinking'; thinking: string }
-  | { type: 'redacted_thinking' }
-  | { type: 'tool_use'; id: string; name: string; input: unknown }
-  | {
-      type: 'tool_result';
-      tool_use_id: string;
-      content?: string | { type: string; text?: string }[];
-      is_error?: boolean;
-    };
-
-type AssistantLine = {
-  type: 'assistant';
-  message?: { content?: ContentBlock[] };
-  parent_tool_use_id?: string | null;
-};
-type UserLine = {
-  type: 'user';
-  message?: { content?: string | ContentBlock[] };
-  parent_tool_use_id?: string | null;
-  tool_use_result?: unknown;
-};
-type SystemLine = {
-  type: 'system';
-  subtype?: string;
-  session_id?: string;
-  model?: string;
-  permissionMode?: string;
-  claude_code_version?: string;
-  error_status?: number | null;
-  error?: string;
-  attempt?: number;
-};
-type ResultLine = {
-  type: 'result';
-  subtype?: string;
-  is_error?: boolean;
-  result?: string;
-  errors?: string[];
-  api_error_status?: number | null;
-  stop_reason?: string | null;
-  terminal_reason?: string;
-  structured_output?: unknown;
-  total_cost_usd?: number;
-  usage?: {
-    input_tokens?: number;
-    output_tokens?: number;
-    cache_read_input_tokens?: number;
-    cache_creation_input_tokens?: number;
-  };
-  model_usage_since_last_result?: Record<string, { costUSD?: number }>;
-};
-type ControlRequestLine = {
-  type: 'control_request';
-  request_id: string;
-  request?: {
-    subtype?: string;
-    tool_name?: string;
-    display_name?: string;
-    title?: string;
-    description?: string;
-    input?: Record<string, unknown>;
-    permission_suggestions?: unknown[];
-    tool_use_id?: string;
-  };
-};
-type ControlResponseLine = {
-  type: 'control_response';
-  response?: { subtype?: string; request_id?: string; response?: unknown; error?: string };
-};
-type ControlCancelLine = { type: 'control_cancel_request'; request_id: string };
-type StreamEventLine = { type: 'stream_event'; event?: unknown };
-
-/** One stdout line of claude, by `type`. */
-type ClaudeLine =
-  | AssistantLine
-  | UserLine
-  | SystemLine
-  | ResultLine
-  | ControlRequestLine
-  | ControlResponseLine
-  | ControlCancelLine
-  | StreamEventLine;
-
-const LINE_TYPES: readonly ClaudeLine['type'][] = [
-  'assistant',
-  'user',
-  'system',
-  'result',
-  'control_request',
-  'control_response',
-  'control_cancel_request',
-  'stream_event',
-];
-
-// ------------------------------------------------------------------------------------------------
-
-/**
- * Drives Claude Code natively: `claude -p --input-format stream-json --output-format stream-json
- * --verbose --permission-prompt-tool stdio`, one long-lived process per session (each turn is one
- * user line on stdin), permission prompts answered over stdio (`control_request` `can_use_tool`),
- * cancel by the `interrupt` control request, structured output through claude's own JSON-schema
- * mechanism (`initialize.jsonSchema`, the `StructuredOutput` tool). New sessions get their id from
- * us (`--session-id`), so it is known at open; reopened sessions use `--resume <id>`.
- *
- * Policy: `auto_edit` starts claude in `--permission-mode acceptEdits`; every other policy uses the
- * default mode, so each tool permission reaches baton's engine, which answers by policy.
- * `bypassPermissions` is never used (claude refuses it as root, and baton's policies decide).
- */
-export class ClaudeCodeDriver implements Driver {
-  readonly name = 'claude-code';
-  readonly nativeStructuredOutput = true;
-  readonly policyInProcess = true;
-
-  /** Starts claude in `options.cwd`. Throws AGENT_NOT_INSTALLED / CWD_NOT_FOUND from the spawn. */
-  async open(options: OpenOptions): Promise<AgentSession> {
-    const session = new ClaudeCodeSession(options);
-    await session.spawn();
-    return session;
-  }
-}
 
 /** The turn in progress. */
 type Turn = {
@@ -165,9 +53,8 @@ type Turn = {
   tools: Map<string, { kind: string; title: string; path?: string }>;
 };
 
-type Pending = { resolve: (value: unknown) => void; reject: (err: BatonError) => void };
-
-class ClaudeCodeSession implements AgentSession {
+/** One Claude Code conversation: its claude process, replaced when a turn needs another JSON schema. */
+export class ClaudeCodeSession implements AgentSession {
   agentSessionId: string;
   readonly capabilities: SessionCapabilities = { load: false, resume: true };
   readonly notes: string[] = [];
@@ -191,7 +78,8 @@ class ClaudeCodeSession implements AgentSession {
   #schemaKey = '';
   #turn: Turn | undefined;
   #nextRequest = 0;
-  readonly #pending = new Map<string, Pending>();
+  /** Control requests awaiting claude's `control_response`, by request id. */
+  readonly #pending = new PendingRequests<string>();
   readonly #permissionAborts = new Map<string, AbortController>();
   /** The last cumulative `total_cost_usd` seen from the current process (fallback for per-turn cost). */
   #lastTotalCost: number | undefined;
@@ -229,13 +117,7 @@ class ClaudeCodeSession implements AgentSession {
       ...(o.maxTurns ? ['--max-turns', String(o.maxTurns)] : []),
       ...(o.policy === 'auto_edit' ? ['--permission-mode', 'acceptEdits'] : []),
     ];
-    const child = await ChildHandle.start({
-      command: o.agent.command,
-      args,
-      cwd: o.cwd,
-      env: { ...process.env, ...o.agent.env },
-      onStderr: o.onStderr,
-    });
+    const child = await spawnAgentProcess(o, args);
     if (this.#closed) {
       // close() ran while this process was starting (a cancel during a schema restart).
       await child.stop(0);
@@ -246,16 +128,13 @@ class ClaudeCodeSession implements AgentSession {
     if (replacing) o.onProcess?.(child.pid, child.startTime);
     this.#initialized = false;
     // #lastTotalCost is kept: claude's total_cost_usd carries over a --resume.
-    // A closed pipe after the child died is expected; the exit is reported through `exited`.
-    child.stdin.on('error', () => undefined);
     const stdoutClosed = this.#readLines(child);
     void child.exited.then(async (end) => {
       // Read what it wrote before dying (a result line, say) before calling it a crash.
       await settlesWithin(stdoutClosed, DRAIN_MS);
       if (this.#child !== child) return; // replaced on purpose (schema change)
       const gone = this.#explain(new Error('the claude process exited'), 'during the turn');
-      for (const p of this.#pending.values()) p.reject(gone);
-      this.#pending.clear();
+      this.#pending.failAll(gone);
       this.#failTurn(gone);
       this.#resolveExited({ end, stderrTail: child.stderrTail() });
     });
@@ -365,10 +244,16 @@ class ClaudeCodeSession implements AgentSession {
 
   /** Handles claude's stdout line by line (bounded); resolves when stdout closes. */
   #readLines(child: ChildHandle): Promise<void> {
-    return readLines(child.stdout, MAX_LINE_BYTES, {
-      onLine: (line) => {
-        if (child === this.#child) this.#onLine(line);
+    return readJsonLines(child.stdout, MAX_LINE_BYTES, {
+      onValue: (value) => {
+        if (child === this.#child) this.#onMessage(value as ClaudeLine);
       },
+      onUnparsed: (line) => {
+        if (child === this.#child) this.#raw({ non_json: line.slice(0, 2000) });
+      },
+      // A line of an unexpected shape is kept, never allowed to crash baton.
+      onHandlerError: (err, line) =>
+        this.#raw({ claude: 'unreadable_line', error: String(err), line: line.slice(0, 2000) }),
       onOversize: (bytes) =>
         this.#raw({
           note: `claude wrote a stdout line of ${bytes} bytes, over ${MAX_LINE_BYTES}; it was dropped`,
@@ -376,24 +261,7 @@ class ClaudeCodeSession implements AgentSession {
     });
   }
 
-  #onLine(line: string): void {
-    try {
-      this.#handleLine(line);
-    } catch (err) {
-      // A line of an unexpected shape is kept, never allowed to crash baton.
-      this.#raw({ claude: 'unreadable_line', error: String(err), line: line.slice(0, 2000) });
-    }
-  }
-
-  #handleLine(line: string): void {
-    if (!line.trim()) return;
-    let msg: ClaudeLine;
-    try {
-      msg = JSON.parse(line) as ClaudeLine;
-    } catch {
-      this.#raw({ non_json: line.slice(0, 2000) });
-      return;
-    }
+  #onMessage(msg: ClaudeLine): void {
     if (!msg || typeof msg !== 'object' || !LINE_TYPES.includes(msg.type)) {
       this.#raw({ claude: msg as unknown });
       return;
@@ -557,7 +425,8 @@ class ClaudeCodeSession implements AgentSession {
       return;
     }
     this.#turn = undefined;
-    const usage = this.#usageOf(msg);
+    const usage = turnUsage(msg, this.#lastTotalCost);
+    if (msg.total_cost_usd != null) this.#lastTotalCost = msg.total_cost_usd;
     if (turn.interrupted) {
       turn.resolve({ stop_reason: 'cancelled', ...(usage ? { usage } : {}) });
       return;
@@ -595,25 +464,6 @@ class ClaudeCodeSession implements AgentSession {
     );
   }
 
-  /** Per-turn usage from a result line. */
-  #usageOf(msg: ResultLine): Usage | undefined {
-    const usage: Usage = {};
-    const u = msg.usage;
-    if (u?.input_tokens != null) usage.input_tokens = u.input_tokens;
-    if (u?.output_tokens != null) usage.output_tokens = u.output_tokens;
-    if (u?.cache_read_input_tokens != null) usage.cached_read_tokens = u.cache_read_input_tokens;
-    // `total_cost_usd` is cumulative over the whole conversation (it even carries over a --resume);
-    // `model_usage_since_last_result[model].costUSD` is this turn's.
-    const since = msg.model_usage_since_last_result;
-    if (since && Object.keys(since).length > 0) {
-      usage.cost_usd = Object.values(since).reduce((sum, m) => sum + (m.costUSD ?? 0), 0);
-    } else if (msg.total_cost_usd != null) {
-      usage.cost_usd = msg.total_cost_usd - (this.#lastTotalCost ?? 0);
-    }
-    if (msg.total_cost_usd != null) this.#lastTotalCost = msg.total_cost_usd;
-    return Object.keys(usage).length > 0 ? usage : undefined;
-  }
-
   async #onControlRequest(msg: ControlRequestLine, child: ChildHandle | undefined): Promise<void> {
     const req = msg.request ?? {};
     if (req.subtype !== 'can_use_tool') {
@@ -631,7 +481,6 @@ class ClaudeCodeSession implements AgentSession {
       );
       return;
     }
-    const input = req.input && typeof req.input === 'object' ? req.input : {};
     const answer = (response: Record<string, unknown>) =>
       this.#send(
         {
@@ -645,56 +494,25 @@ class ClaudeCodeSession implements AgentSession {
       answer({ behavior: 'deny', message: 'No turn is running: baton refuses tool use outside a run.' });
       return;
     }
-    const name = typeof req.tool_name === 'string' ? req.tool_name : 'tool';
-    const info = describeTool(name, input, this.#options.cwd);
-    const toolCall: ToolCallInfo = { kind: info.kind, title: info.title, raw_input: input };
-    if (req.tool_use_id) toolCall.tool_call_id = req.tool_use_id;
-    if (info.locations.length) toolCall.locations = info.locations;
-    const suggestions = Array.isArray(req.permission_suggestions) ? req.permission_suggestions : [];
-    const options: PermissionOption[] = [
-      { option_id: 'allow', name: 'Allow', kind: 'allow_once' },
-      ...(suggestions.length > 0
-        ? [{ option_id: 'allow_always', name: 'Always allow', kind: 'allow_always' as const }]
-        : []),
-      { option_id: 'deny', name: 'Deny', kind: 'reject_once' },
-    ];
+    const permission = toolPermission(req, this.#options.cwd);
     const abort = new AbortController();
     this.#permissionAborts.set(msg.request_id, abort);
-    // Known tools get baton's title (the file or command); others claude's own wording.
-    const title =
-      info.kind !== 'other'
-        ? info.title
-        : (req.title ?? (req.description ? `${name}: ${req.description}` : name));
-    const picked = await turn.sink.requestPermission(
-      { title: clip(title), tool_call: toolCall, options, full_title: info.full },
-      abort.signal,
-    );
+    const picked = await turn.sink.requestPermission(permission.ask, abort.signal);
     this.#permissionAborts.delete(msg.request_id);
     if (abort.signal.aborted) return; // claude withdrew the request (control_cancel_request)
-    if (picked.outcome === 'selected' && picked.option_id === 'allow') {
-      answer({ behavior: 'allow', updatedInput: input });
-    } else if (picked.outcome === 'selected' && picked.option_id === 'allow_always') {
-      answer({ behavior: 'allow', updatedInput: input, updatedPermissions: suggestions });
-    } else {
-      answer({
-        behavior: 'deny',
-        message:
-          picked.outcome === 'selected'
-            ? 'The user denied permission for this tool use.'
-            : 'The permission request was cancelled (the run is stopping or its policy forbids it); the tool was not run.',
-      });
-    }
+    answer(toolPermissionResponse(picked, permission));
   }
 
   #onControlResponse(msg: ControlResponseLine): void {
     const r = msg.response ?? {};
     const id = r.request_id;
-    const pending = id ? this.#pending.get(id) : undefined;
-    if (!id || !pending) return;
-    this.#pending.delete(id);
-    if (r.subtype === 'success') pending.resolve(r.response);
+    if (!id) return;
+    if (r.subtype === 'success') this.#pending.resolve(id, r.response);
     else
-      pending.reject(new BatonError('AGENT_PROTOCOL_ERROR', `claude refused ${id}: ${r.error ?? 'error'}`));
+      this.#pending.reject(
+        id,
+        new BatonError('AGENT_PROTOCOL_ERROR', `claude refused ${id}: ${r.error ?? 'error'}`),
+      );
   }
 
   /** Sends a control request and resolves with claude's response payload. */
@@ -703,10 +521,9 @@ class ClaudeCodeSession implements AgentSession {
     if (!child || child.end)
       return Promise.reject(this.#explain(new Error('claude is not running'), 'before the turn'));
     const requestId = `baton-${++this.#nextRequest}-${subtype}`;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(requestId, { resolve, reject });
-      this.#send({ type: 'control_request', request_id: requestId, request: { subtype, ...fields } });
-    });
+    const answered = this.#pending.add(requestId);
+    this.#send({ type: 'control_request', request_id: requestId, request: { subtype, ...fields } });
+    return answered;
   }
 
   /** Writes one line to claude's stdin (of `child`, default the current process). */
@@ -722,14 +539,12 @@ class ClaudeCodeSession implements AgentSession {
   }
 
   #bounded<T>(p: Promise<T>, what: string): Promise<T> {
-    return withDeadline(
-      p,
-      START_TIMEOUT_MS,
-      () =>
-        new BatonError('AGENT_ERROR', `claude did not answer ${what} within ${START_TIMEOUT_MS / 1000}s`, {
-          details: { stderr_tail: this.#child?.stderrTail() ?? '' },
-        }),
-    );
+    return bounded(p, {
+      what,
+      ms: START_TIMEOUT_MS,
+      who: 'claude',
+      stderrTail: () => this.#child?.stderrTail() ?? '',
+    });
   }
 
   /** Turns anything into a BatonError carrying the stderr tail (and the exit, when claude died). */
@@ -746,77 +561,4 @@ class ClaudeCodeSession implements AgentSession {
     }
     return agentFailure(err, when, `claude (${this.#options.agent.name})`, child, true);
   }
-}
-
-// ------------------------------------------------------------------------------------------------
-
-/** How a claude tool shows in baton: kind (ACP's tool kinds), title and the files it touches. */
-function describeTool(
-  name: string,
-  input: unknown,
-  cwd: string,
-): { kind: string; title: string; full: string; locations: string[] } {
-  const i = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
-  const str = (k: string) => (typeof i[k] === 'string' ? (i[k] as string) : undefined);
-  const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(cwd, p));
-  const file = str('file_path') ?? str('notebook_path');
-  const locations = file ? [abs(file)] : [];
-  // The title is clipped for display; the full text goes to the profile's tool rules.
-  const tool = (kind: string, full: string, where = locations) => ({
-    kind,
-    title: clip(full),
-    full,
-    locations: where,
-  });
-  switch (name) {
-    case 'Write':
-    case 'Edit':
-    case 'MultiEdit':
-    case 'NotebookEdit':
-      return tool('edit', `${name} ${file ?? ''}`.trim());
-    case 'Read':
-      return tool('read', `Read ${file ?? ''}`.trim());
-    case 'Bash':
-      return tool('execute', `Bash: ${str('command') ?? ''}`);
-    case 'Grep':
-    case 'Glob': {
-      const path = str('path');
-      return tool('search', `${name} ${str('pattern') ?? ''}`.trim(), path ? [abs(path)] : []);
-    }
-    case 'WebFetch':
-      return tool('fetch', `WebFetch ${str('url') ?? ''}`.trim());
-    case 'WebSearch':
-      return tool('fetch', `WebSearch ${str('query') ?? ''}`.trim());
-    default:
-      return { kind: 'other', title: name, full: name, locations };
-  }
-}
-
-/** A Write/Edit tool result (`tool_use_result`) as a diff entry, when it carries one. */
-function diffOf(result: unknown, cwd: string): Record<string, unknown> | undefined {
-  if (!result || typeof result !== 'object') return undefined;
-  const r = result as Record<string, unknown>;
-  if ((r.type !== 'create' && r.type !== 'update') || typeof r.filePath !== 'string') return undefined;
-  if (typeof r.content !== 'string') return undefined;
-  return {
-    type: 'diff',
-    path: isAbsolute(r.filePath) ? r.filePath : resolvePath(cwd, r.filePath),
-    old_text: typeof r.originalFile === 'string' ? r.originalFile : null,
-    new_text: r.content,
-  };
-}
-
-function resultText(content: string | { type: string; text?: string }[] | undefined): string {
-  if (typeof content === 'string') return content;
-  return (content ?? []).map((b) => (typeof b.text === 'string' ? b.text : `[${b.type}]`)).join('\n');
-}
-
-function clip(text: unknown): string {
-  const one = String(text).replace(/\s+/g, ' ').trim();
-  return one.length > TITLE_MAX ? `${one.slice(0, TITLE_MAX - 1)}…` : one;
-}
-
-function lastLine(text: string): string {
-  const lines = text.trim().split('\n');
-  return (lines[lines.length - 1] ?? '').slice(0, 500);
 }

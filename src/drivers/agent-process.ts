@@ -19,13 +19,7 @@ export async function startAgentProcess<S extends StartableSession>(
   args: readonly string[],
   makeSession: (child: ChildHandle) => S,
 ): Promise<S> {
-  const child = await ChildHandle.start({
-    command: options.agent.command,
-    args,
-    cwd: options.cwd,
-    env: { ...process.env, ...options.agent.env },
-    onStderr: options.onStderr,
-  });
+  const child = await spawnAgentProcess(options, args);
   const session = makeSession(child);
   try {
     await session.start();
@@ -35,6 +29,51 @@ export async function startAgentProcess<S extends StartableSession>(
     throw session.explain(err, 'while starting');
   }
   return session;
+}
+
+/**
+ * Starts the agent process of `options` with `args`: its own process group in `options.cwd`, env =
+ * baton's overlaid with the agent's, stderr to `options.onStderr`. Throws AGENT_NOT_INSTALLED /
+ * CWD_NOT_FOUND from the spawn.
+ */
+export async function spawnAgentProcess(options: OpenOptions, args: readonly string[]): Promise<ChildHandle> {
+  const child = await ChildHandle.start({
+    command: options.agent.command,
+    args,
+    cwd: options.cwd,
+    env: { ...process.env, ...options.agent.env },
+    onStderr: options.onStderr,
+  });
+  // A closed pipe after the child died is expected; the exit is reported through `exited`.
+  child.stdin.on('error', () => undefined);
+  return child;
+}
+
+/** Who a deadline is about, for {@link bounded}. */
+export type AgentDeadline = {
+  /** What was asked (`initialize`, `turn/start`). */
+  what: string;
+  ms: number;
+  /** The agent as the message names it (`agent gemini`, `claude`). */
+  who: string;
+  /** The agent's stderr tail when the deadline passes. */
+  stderrTail: () => string;
+};
+
+/**
+ * Settles like `p`, or fails with AGENT_ERROR "<who> did not answer <what> within <s>s" (the stderr
+ * tail in the details) when `p` has not settled within `ms`. The one deadline every driver puts on
+ * its agent's answers.
+ */
+export function bounded<T>(p: Promise<T>, { what, ms, who, stderrTail }: AgentDeadline): Promise<T> {
+  return withDeadline(
+    p,
+    ms,
+    () =>
+      new BatonError('AGENT_ERROR', `${who} did not answer ${what} within ${ms / 1000}s`, {
+        details: { stderr_tail: stderrTail() },
+      }),
+  );
 }
 
 /** The message text of anything thrown. */

@@ -7,9 +7,9 @@ import {
   RestTransportFactory,
   type Client,
 } from '@a2a-js/sdk/client';
-import { BATON_EVENT, BATON_PERMISSION, dataField, textOf } from '../a2a/parts.js';
-import type { ChildEnd } from '../process/child.js';
-import { BatonError, toBatonError } from '../errors.js';
+import { BATON_EVENT, BATON_PERMISSION, dataField, textOf } from '../../a2a/parts.js';
+import type { ChildEnd } from '../../process/child.js';
+import { BatonError, toBatonError } from '../../errors.js';
 import type {
   AgentSession,
   Driver,
@@ -18,9 +18,9 @@ import type {
   PermissionAsk,
   TurnOutcome,
   TurnSink,
-} from './driver.js';
+} from '../driver.js';
 import { z } from 'zod';
-import { PERMISSION_OPTION_KINDS, type PermissionOption } from '../engine/types.js';
+import { PERMISSION_OPTION_KINDS, type PermissionOption } from '../../engine/types.js';
 
 /** A 401/403 from the remote side, thrown by the fetch wrapper so every call reports it alike. */
 class RefusedToken extends Error {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { salvageUsage } from './acp.js';
+import { salvageUsage } from './quirks.js';
 
 async function through(chunks: Buffer[]): Promise<{ out: string; salvaged: unknown[] }> {
   const salvaged: unknown[] = [];
