@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import { BatonError } from '../errors.js';
-import { usesPatterns, validateBounded, VALIDATE_TIMEOUT_MS } from './bounded-validate.js';
+import { validateBounded, VALIDATE_TIMEOUT_MS } from './bounded-validate.js';
 
 // Ajv is loaded on first use: most runs have no output_schema, and start-up time matters.
 let ajvClass: typeof AjvClass | undefined;
@@ -66,12 +66,12 @@ export function validateOutput(
   native?: unknown,
 ): Promise<{ structured: unknown } | { structured_error: { message: string; errors: string[] } }> {
   // A schema that is not one throws here, synchronously (INVALID_PARAMS).
-  return checkOutput(schema, compileOutputSchema(schema), text, native);
+  compileOutputSchema(schema);
+  return checkOutput(schema, text, native);
 }
 
 async function checkOutput(
   schema: Record<string, unknown>,
-  validate: ValidateFunction,
   text: string,
   native: unknown,
 ): Promise<{ structured: unknown } | { structured_error: { message: string; errors: string[] } }> {
@@ -85,23 +85,19 @@ async function checkOutput(
       },
     };
   }
-  // The caller's regexes run in a worker with a time bound (ReDoS); other schemas run here.
-  if (usesPatterns(schema)) {
-    const verdict = await validateBounded(schema, found.value);
-    if ('timed_out' in verdict) {
-      return {
-        structured_error: {
-          message: `output_schema validation was stopped after ${VALIDATE_TIMEOUT_MS} ms (a "pattern" that backtracks badly?); the answer counts as not matching`,
-          errors: ['validation timed out'],
-        },
-      };
-    }
-    if (verdict.valid) return { structured: found.value };
+  // In a worker with a time bound: the caller's regexes (ReDoS), and keywords whose cost grows
+  // with the agent's answer (uniqueItems compares every pair of items), never block this thread.
+  const verdict = await validateBounded(schema, found.value);
+  if ('timed_out' in verdict) {
     return {
-      structured_error: { message: 'the final answer does not match output_schema', errors: verdict.errors },
+      structured_error: {
+        message: `output_schema validation was stopped after ${VALIDATE_TIMEOUT_MS} ms (a "pattern" that backtracks badly, or uniqueItems on a huge answer?); the answer counts as not matching`,
+        errors: ['validation timed out'],
+      },
     };
   }
-  if (validate(found.value)) return { structured: found.value };
-  const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
-  return { structured_error: { message: 'the final answer does not match output_schema', errors } };
+  if (verdict.valid) return { structured: found.value };
+  return {
+    structured_error: { message: 'the final answer does not match output_schema', errors: verdict.errors },
+  };
 }
