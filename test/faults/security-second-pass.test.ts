@@ -1,12 +1,17 @@
 // Second security pass (issue 14): what the first audit's fixes and the one-owner redesign left
 // open. A sub-agent's front on daemon.sock (its hello names a parent run) cannot answer as a
-// person; a remote A2A agent cannot fill the owner's memory with a huge card or answer.
+// person; a remote A2A agent cannot fill the owner's memory with a huge card or answer; a
+// BATON_HOME (or its config.json, owner.lock) made by another user is refused.
+import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { VERSION } from '../../src/version.js';
+import { errorOf } from '../errors.js';
 import {
   daemonPid,
   eventually,
@@ -152,5 +157,34 @@ describe('security second pass', () => {
     expect(out.stdout + out.stderr).toContain('larger than 16777216 bytes');
     // Reading 256 MB into one string (and parsing it) costs well over 500 MiB; 16 MiB are read.
     expect(peak - before).toBeLessThan(120);
+  });
+});
+
+describe('security second pass: a BATON_HOME another user made', () => {
+  it('is refused (INVALID_CONFIG), as is a config.json or owner.lock of another user in it', () => {
+    const root = process.getuid?.() === 0;
+    const dir = mkdtempSync(join(tmpdir(), 'baton-foreign-'));
+    try {
+      // As root, another user's folder is made with chown; otherwise "/" is root's, not ours.
+      const home = root ? join(dir, 'home') : '/';
+      if (root) {
+        mkdirSync(home, { mode: 0o777 });
+        writeFileSync(join(home, 'config.json'), JSON.stringify({ allow_any_command: true }));
+        chownSync(home, 65534, 65534);
+      }
+      const err = errorOf(() => loadConfig({ BATON_HOME: home, HOME: dir }));
+      expect(err.code).toBe('INVALID_CONFIG');
+      expect(err.message).toContain('belongs to another user');
+      if (root) {
+        // Our folder, but an owner.lock another user put there while it was open.
+        chownSync(home, 0, 0);
+        writeFileSync(join(home, 'owner.lock'), '0123456789abcdef0123456789abcdef\n');
+        chownSync(join(home, 'owner.lock'), 65534, 65534);
+        const lock = errorOf(() => loadConfig({ BATON_HOME: home, HOME: dir }));
+        expect(lock.message).toContain(`${join(home, 'owner.lock')} belongs to another user`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
