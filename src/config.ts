@@ -172,6 +172,20 @@ export function secureHome(home: string): void {
       `BATON_HOME ${home} is a shared folder (sticky bit, like /tmp); use a folder of its own, e.g. ${join(home, 'baton')}`,
     );
   }
+  // Another user who made the folder (or put files in it while it was open) could change the
+  // config (allow_any_command, agents' commands) or know the owner lock's key.
+  const uid = process.getuid?.();
+  if (uid !== undefined) {
+    for (const name of ['', 'config.json', 'owner.lock', ...HOME_DIRS, ...HOME_FILES]) {
+      const owner = name ? lstatSync(join(home, name), { throwIfNoEntry: false })?.uid : st.uid;
+      if (owner !== undefined && owner !== uid) {
+        throw new BatonError(
+          'INVALID_CONFIG',
+          `${name ? join(home, name) : `BATON_HOME ${home}`} belongs to another user (uid ${owner}); baton uses only a BATON_HOME and files of your own`,
+        );
+      }
+    }
+  }
   try {
     if (st.mode & 0o077) {
       chmodSync(home, 0o700);

@@ -3,6 +3,8 @@ import { Worker } from 'node:worker_threads';
 
 /** How long one validation may take once the worker runs (a regex that backtracks is cut off). */
 export const VALIDATE_TIMEOUT_MS = 500;
+/** Most errors a verdict lists (an answer can fail a schema in a million places). */
+export const MAX_ERRORS = 50;
 /** At most this long is waited for a new worker to start. */
 const START_TIMEOUT_MS = 10_000;
 
@@ -14,6 +16,7 @@ export type BoundedVerdict = { valid: true } | { valid: false; errors: string[] 
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { Ajv } = require(workerData.ajv);
+const MAX_ERRORS = workerData.maxErrors;
 const cache = new Map();
 parentPort.on('message', ({ id, key, schema, value }) => {
   let result;
@@ -26,7 +29,7 @@ parentPort.on('message', ({ id, key, schema, value }) => {
     }
     result = validate(value)
       ? { valid: true }
-      : { valid: false, errors: (validate.errors || []).map((e) => (e.instancePath || '/') + ' ' + (e.message || 'is invalid')) };
+      : { valid: false, errors: (validate.errors || []).slice(0, MAX_ERRORS).map((e) => (e.instancePath || '/') + ' ' + (e.message || 'is invalid')) };
   } catch (err) {
     result = { valid: false, errors: [String(err && err.message)] };
   }
@@ -41,7 +44,7 @@ let current: Bound | undefined;
 function startWorker(): Bound {
   const worker = new Worker(WORKER_CODE, {
     eval: true,
-    workerData: { ajv: createRequire(import.meta.url).resolve('ajv') },
+    workerData: { ajv: createRequire(import.meta.url).resolve('ajv'), maxErrors: MAX_ERRORS },
   });
   worker.unref();
   const bound: Bound = {
@@ -71,16 +74,22 @@ function startWorker(): Bound {
 }
 
 /**
- * Validates `value` against `schema` in a worker thread and gives up after
- * {@link VALIDATE_TIMEOUT_MS} (counted once the worker runs): the caller's
- * `pattern`/`patternProperties` regexes run there, so a catastrophically backtracking one
- * (`^(a+)+$`) never blocks this thread. On a timeout the worker is terminated (a new one starts
- * on the next call) and the verdict says `timed_out`. Never rejects.
+ * Validates `value` against `schema` in a worker thread, one validation at a time, each given up
+ * after {@link VALIDATE_TIMEOUT_MS} (counted from its turn, once the worker runs): the caller's
+ * `pattern` regexes and costly keywords on a huge answer (`uniqueItems`) run there, so they never
+ * block this thread. On a timeout the worker is terminated (a new one starts for the next) and
+ * the verdict says `timed_out`. At most {@link MAX_ERRORS} errors are listed. Never rejects.
  */
-export async function validateBounded(
-  schema: Record<string, unknown>,
-  value: unknown,
-): Promise<BoundedVerdict> {
+export function validateBounded(schema: Record<string, unknown>, value: unknown): Promise<BoundedVerdict> {
+  // One at a time: each gets its full time, and a timed-out one never takes others down with it.
+  const next = queue.then(() => validateOne(schema, value));
+  queue = next.catch(() => undefined);
+  return next;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+async function validateOne(schema: Record<string, unknown>, value: unknown): Promise<BoundedVerdict> {
   current ??= startWorker();
   const w = current;
   await Promise.race([w.ready, new Promise((r) => setTimeout(r, START_TIMEOUT_MS).unref())]);
@@ -95,13 +104,4 @@ export async function validateBounded(
     w.pending.set(id, { resolve, timer });
     w.worker.postMessage({ id, key: JSON.stringify(schema), schema, value });
   });
-}
-/** True when a schema has `pattern` or `patternProperties` anywhere (regexes from the caller). */
-export function usesPatterns(schema: unknown, depth = 0): boolean {
-  if (!schema || typeof schema !== 'object' || depth > 100) return false;
-  if (Array.isArray(schema)) return schema.some((s) => usesPatterns(s, depth + 1));
-  return Object.entries(schema).some(
-    ([k, v]) =>
-      ((k === 'pattern' || k === 'patternProperties') && v !== undefined) || usesPatterns(v, depth + 1),
-  );
 }

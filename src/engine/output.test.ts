@@ -195,3 +195,30 @@ describe('schemas with an $id', async () => {
     expect(() => compileOutputSchema({ ...schema })).not.toThrow();
   });
 });
+
+describe('answers that are costly to check (second security pass)', () => {
+  it('uniqueItems on a huge answer neither blocks this thread nor makes a concurrent check fail; errors are capped', async () => {
+    // 30 000 distinct arrays: uniqueItems compares every pair (seconds of CPU on this thread before).
+    const huge = JSON.stringify(Array.from({ length: 30_000 }, (_, i) => [i]));
+    let longestTick = 0;
+    let last = Date.now();
+    const ticker = setInterval(() => {
+      longestTick = Math.max(longestTick, Date.now() - last);
+      last = Date.now();
+    }, 10);
+    const started = Date.now();
+    const [costly, innocent] = await Promise.all([
+      validateOutput({ type: 'array', uniqueItems: true }, huge),
+      validateOutput(schema, '{"name": "a", "age": 1}'),
+    ]);
+    clearInterval(ticker);
+    expect(costly).toMatchObject({ structured_error: { errors: ['validation timed out'] } });
+    expect(innocent).toEqual({ structured: { name: 'a', age: 1 } });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(longestTick).toBeLessThan(250);
+
+    const wrong = JSON.stringify(Array.from({ length: 100_000 }, () => 1));
+    const many = await validateOutput({ type: 'array', items: { type: 'string' } }, wrong);
+    expect('structured_error' in many && many.structured_error.errors).toHaveLength(50);
+  });
+});

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import { BatonError } from '../errors.js';
-import { usesPatterns, validateBounded, VALIDATE_TIMEOUT_MS } from './bounded-validate.js';
+import { validateBounded, VALIDATE_TIMEOUT_MS } from './bounded-validate.js';
 
 // Ajv is loaded on first use: most runs have no output_schema, and start-up time matters.
 let ajvClass: typeof AjvClass | undefined;
@@ -135,12 +135,12 @@ export function validateOutput(
   native?: unknown,
 ): Promise<{ structured: unknown } | { structured_error: { message: string; errors: string[] } }> {
   // A schema that is not one throws here, synchronously (INVALID_PARAMS).
-  return checkOutput(schema, compileOutputSchema(schema), text, native);
+  compileOutputSchema(schema);
+  return checkOutput(schema, text, native);
 }
 
 async function checkOutput(
   schema: Record<string, unknown>,
-  validate: ValidateFunction,
   text: string,
   native: unknown,
 ): Promise<{ structured: unknown } | { structured_error: { message: string; errors: string[] } }> {
@@ -154,27 +154,22 @@ async function checkOutput(
     };
   }
   // The first value that validates is the answer; otherwise the most likely one's violations.
+  // Each check runs in a worker with a time bound: the caller's regexes (ReDoS), and keywords whose
+  // cost grows with the agent's answer (uniqueItems compares every pair of items), never block
+  // this thread.
   let firstErrors: string[] | undefined;
   for (const value of candidates) {
-    // The caller's regexes run in a worker with a time bound (ReDoS); other schemas run here.
-    if (usesPatterns(schema)) {
-      const verdict = await validateBounded(schema, value);
-      if ('timed_out' in verdict) {
-        return {
-          structured_error: {
-            message: `output_schema validation was stopped after ${VALIDATE_TIMEOUT_MS} ms (a "pattern" that backtracks badly?); the answer counts as not matching`,
-            errors: ['validation timed out'],
-          },
-        };
-      }
-      if (verdict.valid) return { structured: value };
-      firstErrors ??= verdict.errors;
-      continue;
+    const verdict = await validateBounded(schema, value);
+    if ('timed_out' in verdict) {
+      return {
+        structured_error: {
+          message: `output_schema validation was stopped after ${VALIDATE_TIMEOUT_MS} ms (a "pattern" that backtracks badly, or uniqueItems on a huge answer?); the answer counts as not matching`,
+          errors: ['validation timed out'],
+        },
+      };
     }
-    if (validate(value)) return { structured: value };
-    firstErrors ??= (validate.errors ?? []).map(
-      (e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`,
-    );
+    if (verdict.valid) return { structured: value };
+    firstErrors ??= verdict.errors;
   }
   return {
     structured_error: { message: 'the final answer does not match output_schema', errors: firstErrors ?? [] },

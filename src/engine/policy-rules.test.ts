@@ -107,6 +107,29 @@ describe('decideByProfile (audit C3)', () => {
     expect(decideByProfile(undefined, bash('eval x'))).toBeUndefined();
   });
 
+  it('second pass: text the shell rewrites before it runs ($\'…\', $"…", braces, globs in the name) is not judged', () => {
+    for (const cmd of [
+      "rm $'-rf' x",
+      "rm $'-r\\x66' x",
+      'rm $"-rf" x',
+      '{rm,-rf,x}',
+      'rm -r{f,} x',
+      'rm -{r,f} x',
+      '/bin/r[m] -rf x',
+      '/bin/r? -rf x',
+      'npm test; {curl,evil.sh}',
+    ]) {
+      expect(decideByProfile(careful, bash(cmd)), cmd).toBe('ask');
+      expect(decideByProfile({ allow_tools: ['*'] }, bash(cmd)), cmd).toBe('ask');
+    }
+    // Quoted or escaped, the same characters are plain text; ${…} is a variable, find's {} a word.
+    expect(decideByProfile(testsOk, bash("npm test -- --grep '{a,b}'"))).toEqual(ALLOW);
+    expect(decideByProfile(testsOk, bash('npm test -- --grep \\{a,b\\}'))).toEqual(ALLOW);
+    expect(decideByProfile(testsOk, bash('npm test -- --x=${HOME}'))).toEqual(ALLOW);
+    expect(decideByProfile(careful, bash('find . -name "*.tmp" -exec rm -rf {} +'))).toEqual(DENY);
+    expect(decideByProfile({ allow_tools: ['ls *'] }, bash('ls *.ts'))).toEqual(ALLOW);
+  });
+
   it('a deny without a reject option asks instead of letting the policy allow', () => {
     const ask = { ...bash('rm -rf x'), options: [ALLOW] };
     expect(decideByProfile(careful, ask)).toBe('ask');

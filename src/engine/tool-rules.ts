@@ -32,6 +32,10 @@ const LEADING_WORDS = new Set([
 ]);
 /** Commands that run a string they are given as shell code: what they run cannot be judged. */
 const EVALUATORS = new Set(['eval', 'source', '.']);
+/** Unquoted brace expansion in a word (`{rm,-rf,x}`, `-r{f,}`, `{1..3}`), but not `${…}`. */
+const BRACE_EXPANSION = /(^|[^$])\{[^{}]*(,|\.\.)[^{}]*\}/;
+/** Unquoted glob characters: in a command name, the shell picks the program (`/bin/r[m]`). */
+const GLOB_CHARS = /[*?[]/;
 /** Shells: `<shell> -c CODE` runs a string as shell code. */
 const SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'fish', 'csh', 'tcsh', 'busybox']);
 
@@ -190,7 +194,12 @@ export function splitCommandLine(line: string): SubCommand[] | undefined {
   return out;
 }
 
-function subCommand(raw: string, words: string[]): SubCommand {
+/**
+ * `bare` holds each word's unquoted characters (quoted and escaped ones as NUL): what the shell
+ * expands. A word it would rewrite (brace expansion anywhere, globs in the command name) is text
+ * the rules would not see as it runs: the command cannot be judged.
+ */
+function subCommand(raw: string, words: string[], bare: string[]): SubCommand {
   let k = 0;
   while (
     k < words.length &&
@@ -200,6 +209,9 @@ function subCommand(raw: string, words: string[]): SubCommand {
   const rest = words.slice(k);
   const first = rest[0] ?? '';
   if (EVALUATORS.has(first) || /[$`]/.test(first)) throw new Unjudgeable();
+  if (GLOB_CHARS.test(bare[k] ?? '') || bare.some((b) => BRACE_EXPANSION.test(b))) {
+    throw new Unjudgeable();
+  }
   rest.forEach((w, n) => {
     const name = w.slice(w.lastIndexOf('/') + 1);
     if (SHELLS.has(name) && rest.slice(n + 1).some((a) => /^-[a-z]*c[a-z]*$/i.test(a))) {
@@ -224,19 +236,33 @@ function scanList(
   let i = from;
   let start = from;
   let words: string[] = [];
+  let bares: string[] = [];
   let word: string | undefined;
+  let bare = '';
   const endWord = () => {
-    if (word !== undefined) words.push(word);
+    if (word !== undefined) {
+      words.push(word);
+      bares.push(bare);
+    }
     word = undefined;
+    bare = '';
   };
+  // Quoted or escaped text: taken literally by the shell.
   const add = (text: string) => {
     word = (word ?? '') + text;
+    bare += '\0';
+  };
+  // An unquoted character: the shell may expand it.
+  const addBare = (c: string) => {
+    word = (word ?? '') + c;
+    bare += c;
   };
   const finish = (end: number, next: number) => {
     endWord();
     const raw = s.slice(start, end).trim();
-    if (raw) out.push(subCommand(raw, words));
+    if (raw) out.push(subCommand(raw, words, bares));
     words = [];
+    bares = [];
     start = next;
   };
   // A nested command list (`$(…)`, `<(…)`, backticks): its commands are pushed; returns past its closer.
@@ -261,6 +287,9 @@ function scanList(
       if (close < 0) throw new Unjudgeable();
       add(s.slice(i + 1, close));
       i = close + 1;
+    } else if (c === '$' && (s[i + 1] === "'" || s[i + 1] === '"')) {
+      // $'…' decodes escapes ($'-r\x66' is -rf), $"…" is translated: not the text we see.
+      throw new Unjudgeable();
     } else if (c === '"') {
       i = scanDouble(s, i + 1, out, depth, add);
     } else if (c === '`') {
@@ -296,12 +325,13 @@ function scanList(
       const m = redirect.exec(s) as RegExpExecArray;
       endWord();
       words.push(m[0]);
+      bares.push('');
       i += m[0].length;
     } else if (c === ' ' || c === '\t') {
       endWord();
       i++;
     } else {
-      add(c);
+      addBare(c);
       i++;
     }
   }

@@ -1,4 +1,4 @@
-import type { Engine } from '../engine/engine.js';
+import { isHumanChannel, type Engine } from '../engine/engine.js';
 import type { RunEvent } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { FRONT_CHANNELS, type Baton, type CallCtx, type Change, type FrontKind } from './baton.js';
@@ -20,13 +20,22 @@ export function findOperation(name: string): Operation {
 
 /**
  * The channel a front of `kind` acts through when it asks for `via`: one of its own
- * ({@link FRONT_CHANNELS}), its first by default. Throws FORBIDDEN for any other.
+ * ({@link FRONT_CHANNELS}), its first by default. Throws FORBIDDEN for any other. `person`, for
+ * a sub-agent's front (its hello named a parent run: a program, never a person), tells the
+ * person's channels, which it does not get (by default it gets its kind's first other one).
  */
-export function channelOf(kind: FrontKind, via: string | undefined): string {
-  const allowed = FRONT_CHANNELS[kind];
+export function channelOf(
+  kind: FrontKind,
+  via: string | undefined,
+  person?: (channel: string) => boolean,
+): string {
+  const allowed = FRONT_CHANNELS[kind].filter((c) => !person?.(c));
   if (via === undefined) return allowed[0] as string;
   if (!allowed.includes(via)) {
-    throw new BatonError('FORBIDDEN', `a ${kind} front answers as ${allowed.join(' or ')}, not "${via}"`);
+    throw new BatonError(
+      'FORBIDDEN',
+      `a ${person ? "sub-agent's " : ''}${kind} front answers as ${allowed.join(' or ')}, not "${via}"`,
+    );
   }
   return via;
 }
@@ -61,7 +70,8 @@ export class LocalBaton implements Baton {
     ctx: CallCtx = {},
   ): Promise<T> {
     const op = findOperation(name);
-    const by = channelOf(this.#kind, ctx.via);
+    const config = this.#engine.config;
+    const by = channelOf(this.#kind, ctx.via, this.#parentRun ? (c) => isHumanChannel(c, config) : undefined);
     const parsed = parseArgs(op, args);
     return (await op.run(this.#engine, parsed as never, {
       by,

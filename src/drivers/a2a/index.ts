@@ -25,16 +25,50 @@ import { PERMISSION_OPTION_KINDS, type PermissionOption } from '../../engine/typ
 /** A 401/403 from the remote side, thrown by the fetch wrapper so every call reports it alike. */
 class RefusedToken extends Error {}
 
+/** Largest body a remote agent may answer (a card, a JSON-RPC result), and longest line of a stream. */
+export const MAX_REMOTE_BODY = 16 * 1024 * 1024;
+
+/**
+ * `res` with its body bounded: past {@link MAX_REMOTE_BODY} bytes (for an event stream, in one
+ * line) the body fails, so a remote that sends a huge card or answer cannot fill baton's memory.
+ */
+function bounded(res: Response, origin: string): Response {
+  if (!res.body) return res;
+  const stream = (res.headers.get('content-type') ?? '').includes('text/event-stream');
+  let size = 0;
+  const limit = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, out) {
+      const nl = stream ? chunk.lastIndexOf(10) : -1;
+      size = nl < 0 ? size + chunk.length : chunk.length - nl - 1;
+      if (size > MAX_REMOTE_BODY) {
+        out.error(
+          new BatonError(
+            'AGENT_ERROR',
+            `${origin} sent ${stream ? 'an event longer' : 'an answer larger'} than ${MAX_REMOTE_BODY} bytes; baton stopped reading it`,
+          ),
+        );
+        return;
+      }
+      out.enqueue(chunk);
+    },
+  });
+  return new Response(res.body.pipeThrough(limit), {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
 function authFetch(headers: Record<string, string>): typeof fetch {
   return async (input, init) => {
     const h = new Headers(init?.headers);
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
     const res = await fetch(input, { ...init, headers: h });
+    const url = input instanceof Request ? input.url : String(input);
     if (res.status === 401 || res.status === 403) {
-      const url = input instanceof Request ? input.url : String(input);
       throw new RefusedToken(`${new URL(url).origin} refused the token (HTTP ${res.status})`);
     }
-    return res;
+    return bounded(res, new URL(url).origin);
   };
 }
 
