@@ -38,7 +38,7 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       }),
       terminal: new LazyDriver(
         'terminal',
-        async () => new (await import('./drivers/terminal.js')).TerminalDriver(config.home),
+        async () => new (await import('./drivers/terminal/index.js')).TerminalDriver(config.home),
         { adoptsSessions: true },
       ),
     },

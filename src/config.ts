@@ -7,7 +7,7 @@ import { acpAgentSchema } from './drivers/acp/options.js';
 import { a2aAgentSchema } from './drivers/a2a/options.js';
 import { claudeCodeAgentSchema } from './drivers/claude-code/options.js';
 import { codexAgentSchema } from './drivers/codex/options.js';
-import { terminalAgentSchema } from './drivers/terminal-options.js';
+import { terminalAgentSchema } from './drivers/terminal/options.js';
 import { BatonError } from './errors.js';
 
 /** Drivers baton ships. Agents in the config name one of these. */

@@ -18,7 +18,7 @@ import {
   TERMINAL_CAPABILITIES,
   TMUX_MISSING,
   terminalSettings,
-} from '../drivers/terminal-builtins.js';
+} from '../drivers/terminal/builtins.js';
 import { findExecutable, packageVersion, readVersion } from '../process/which.js';
 
 // The engine reaches remote agents' headers through the catalog.

@@ -18,6 +18,9 @@ import {
   type Welcome,
 } from './protocol.js';
 
+/** Most connections served at once (the rest are closed at once). */
+const MAX_CONNECTIONS = 1024;
+
 /** A front that reads slower than the owner writes is cut off past this much unsent output. */
 const MAX_BACKLOG = 64 * 1024 * 1024;
 
@@ -197,6 +200,8 @@ export async function serveOwner(opts: {
     });
   });
 
+  // A local flood of connections is refused past this many; fronts are few (hosts, serve, CLI).
+  server.maxConnections = MAX_CONNECTIONS;
   try {
     unlinkSync(socketPath);
   } catch {

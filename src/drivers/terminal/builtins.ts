@@ -1,9 +1,9 @@
-import type { AgentCapabilities, AgentEntry } from '../agents/catalog.js';
-import { parseDuration } from '../duration.js';
-import { GEMINI_CREDENTIALS } from './acp/builtins.js';
-import { ANTHROPIC_CREDENTIALS } from './claude-code/builtins.js';
-import { OPENAI_CREDENTIALS } from './codex/builtins.js';
-import type { TerminalAgentConfig } from './terminal-options.js';
+import type { AgentCapabilities, AgentEntry } from '../../agents/catalog.js';
+import { parseDuration } from '../../duration.js';
+import { GEMINI_CREDENTIALS } from '../acp/builtins.js';
+import { ANTHROPIC_CREDENTIALS } from '../claude-code/builtins.js';
+import { OPENAI_CREDENTIALS } from '../codex/builtins.js';
+import type { TerminalAgentConfig } from './options.js';
 
 /** Interactive programs in tmux: no resume, yes/no prompts as permissions, the screen as output. */
 export const TERMINAL_CAPABILITIES: AgentCapabilities = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { choiceKind, detectLettered, detectMenu } from './terminal.js';
+import { choiceKind, detectLettered, detectMenu } from './screen.js';
 
 describe('detectMenu', () => {
   it("reads Claude Code's permission menu: the question and every numbered choice", () => {

@@ -1,170 +1,44 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { tmuxSocketName } from '../paths.js';
-import { BatonError } from '../errors.js';
-import { TERMINAL_KEYS } from '../engine/types.js';
-import type { ChildEnd } from '../process/child.js';
-import { processStartTime, signalGroup } from '../process/identity.js';
+import { readFileSync, rmSync } from 'node:fs';
+import { BatonError } from '../../errors.js';
+import { TERMINAL_KEYS } from '../../engine/types.js';
+import type { ChildEnd } from '../../process/child.js';
+import { processStartTime, signalGroup } from '../../process/identity.js';
 import type {
   AdoptOptions,
   AgentSession,
-  Driver,
-  OpenOptions,
   PermissionAsk,
   TerminalControl,
   TerminalOptions,
   TurnOptions,
   TurnOutcome,
   TurnSink,
-} from './driver.js';
+} from '../driver.js';
 
-/** How often the screen is read. */
-const POLL_MS = 150;
-/** A screen unchanged this long is "stable": a prompt on it means the program waits for input. */
-const DEFAULT_IDLE_MS = 800;
-/** How long after a paste Enter is pressed (a TUI may take an Enter right after a paste as a newline). */
-const DEFAULT_ENTER_DELAY_MS = 60;
-/** Screen snapshots are recorded at most this often. */
-const SNAPSHOT_MS = 1000;
-
-/** A yes/no question on the last line: `Continue? [y/N]`, `(y/n)`, `[yes/no]`. */
-const CONFIRM = /(\[|\()\s*(y(?:es)?\s*\/\s*n(?:o)?)\s*(\]|\))\s*[:?]?\s*$/i;
-/** Aider-style lettered choices on the last line: `Create new file? (Y)es/(N)o/(D)on't ask again [Yes]: `. */
-const LETTERED = /^(.*?)\s*\(Y\)es\/\(N\)o((?:\/\([A-Z]\)[^/[]+)*)\s*\[[^\]]*\]:\s*$/;
-const LETTER_KINDS: Record<string, 'allow_once' | 'allow_always' | 'reject_once' | 'reject_always'> = {
-  y: 'allow_once',
-  n: 'reject_once',
-  a: 'allow_always',
-  s: 'reject_always',
-  d: 'reject_always',
-};
-
-/**
- * A question with lettered choices (as aider asks): the question and the choices, answered by
- * typing the letter; undefined when the line is not one.
- */
-export function detectLettered(line: string): Menu | undefined {
-  const m = LETTERED.exec(line.trim());
-  if (!m) return undefined;
-  const options = [...`(Y)es/(N)o${m[2] ?? ''}`.matchAll(/\(([A-Z])\)([^/[]*)/g)].map((c) => ({
-    key: (c[1] ?? '').toLowerCase(),
-    name: `${c[1]}${(c[2] ?? '').trim()}`,
-  }));
-  return { question: (m[1] ?? '').trim() || line.trim(), options };
-}
-
-/** A password prompt on the last line: `Password:`, `[sudo] password for me:`, `Enter passphrase for key …:`. */
-const PASSWORD_PROMPT = /(password|passphrase|passcode|\bpin\b)[^\n]*[:?]\s*$/i;
-
-/** Shell-like prompts at the end of the cursor line: `>>> `, `$ `, `# `, `> `, `❯ `, `% `, `In [3]: `. */
-const PROMPT = /(^|\s)(>>>|\.\.\.|\$|#|>|❯|›|%|In \[\d+\]:)\s*$/;
-
-/** Runs a tmux command on baton's own server; resolves with its stdout, rejects on failure. */
-function tmuxRun(socket: string, conf: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      'tmux',
-      ['-L', socket, '-f', conf, ...args],
-      { maxBuffer: 16 * 1024 * 1024, timeout: 10_000 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-          reject(
-            new BatonError(
-              missing ? 'AGENT_NOT_INSTALLED' : 'AGENT_ERROR',
-              missing
-                ? 'tmux is not installed; install it (apt-get install tmux, brew install tmux)'
-                : `tmux ${args[0]}: ${stderr.trim() || err.message}`,
-            ),
-          );
-        } else resolve(stdout);
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-/** The tmux socket name of a baton home: one tmux server per `$BATON_HOME`, never the user's. */
-export function tmuxSocket(home: string): string {
-  return tmuxSocketName(home);
-}
-
-/** One line of a numbered choice menu: `❯ 1. Yes`, `  2) No`, `● 1. Allow once`. */
-const MENU_LINE = /^\s*(?:[❯›>▸●]\s*)?([1-9])[.)]\s+(\S.*?)\s*$/;
-
-/** A line without the box drawn around it (`│ … │`, as Gemini CLI frames its dialogs). */
-function unboxed(line: string): string {
-  return line.replace(/^\s*(?:[│┃]\s?)+/, '').replace(/(?:\s*[│┃])+\s*$/, '');
-}
-
-/** A question with numbered choices, as agent TUIs show their permission prompts. */
-export type Menu = { question: string; options: { key: string; name: string }[] };
-
-/**
- * The last numbered menu on a screen with a question (a line ending in `?`) at most 12 lines above
- * it: `Do you want to create hello.txt?` / `❯ 1. Yes` / `2. Yes, and …` / `3. No`.
- */
-export function detectMenu(screen: string): Menu | undefined {
-  const lines = screen.split('\n').map(unboxed);
-  for (let end = lines.length - 1; end >= 0; end--) {
-    if (!MENU_LINE.test(lines[end] ?? '')) continue;
-    let start = end;
-    while (start > 0 && MENU_LINE.test(lines[start - 1] ?? '')) start--;
-    const block = lines.slice(start, end + 1).map((l) => MENU_LINE.exec(l) as RegExpExecArray);
-    // Choices numbered 1, 2, 3... in order.
-    if (block.length < 2 || block.some((m, i) => m[1] !== String(i + 1))) {
-      end = start;
-      continue;
-    }
-    for (let q = start - 1; q >= Math.max(0, start - 12); q--) {
-      const line = (lines[q] ?? '').trim();
-      if (line.endsWith('?')) {
-        return {
-          question: line,
-          options: block.map((m) => ({ key: m[1] ?? '', name: (m[2] ?? '').slice(0, 120) })),
-        };
-      }
-    }
-    return undefined;
-  }
-  return undefined;
-}
-
-/**
- * The permission kind of a menu choice, from its words; undefined for a choice that is neither
- * (Gemini CLI's "Modify with external editor" opens a dialog): it is not offered.
- */
-export function choiceKind(name: string): 'allow_once' | 'allow_always' | 'reject_once' | undefined {
-  if (/^(no|deny|reject|cancel|abort|don't)\b/i.test(name)) return 'reject_once';
-  if (/external editor|^modify\b|^edit\b/i.test(name)) return undefined;
-  if (/^(yes|allow|approve|accept|proceed|ok|continue|run)\b/i.test(name)) {
-    return /always|don't ask|do not ask|for this session|auto-approve|all\b/i.test(name)
-      ? 'allow_always'
-      : 'allow_once';
-  }
-  return 'reject_once';
-}
-
-/** Strips ANSI escape sequences (for patterns on the raw screen). */
-function plain(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]/g, '');
-}
-
-/** The last non-empty lines of a screen. */
-function tailLines(screen: string, n: number): string[] {
-  const lines = screen.replace(/\s+$/, '').split('\n');
-  return lines.slice(-n);
-}
+import { sleep } from './tmux.js';
+import {
+  POLL_MS,
+  DEFAULT_IDLE_MS,
+  DEFAULT_ENTER_DELAY_MS,
+  SNAPSHOT_MS,
+  CONFIRM,
+  LETTER_KINDS,
+  detectLettered,
+  PASSWORD_PROMPT,
+  PROMPT,
+  detectMenu,
+  choiceKind,
+  plain,
+  tailLines,
+  type Menu,
+} from './screen.js';
 
 /**
  * One program in a tmux session on baton's tmux server. The run's turn lasts until the program
  * exits; meanwhile the screen decides the status: `running` while it changes, `waiting` for input
  * when it is stable at a prompt, a permission request at a yes/no question.
  */
-class TerminalSession implements AgentSession {
+export class TerminalSession implements AgentSession {
   readonly agentSessionId: string;
   readonly pid: number;
   readonly pidStart: string | undefined;
@@ -499,7 +373,7 @@ class TerminalSession implements AgentSession {
  * A terminal program that exited while no baton owner ran, whose tmux session is gone as well (its
  * server was stopped): only the exit status its wrapper wrote is known, not its last screen.
  */
-class EndedTerminalSession implements AgentSession {
+export class EndedTerminalSession implements AgentSession {
   readonly agentSessionId: string;
   readonly pid: number;
   readonly pidStart: string | undefined;
@@ -542,168 +416,5 @@ class EndedTerminalSession implements AgentSession {
   close(): Promise<ChildEnd> {
     rmSync(this.#exitFile, { force: true });
     return Promise.resolve({ code: this.#code, signal: null });
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/**
- * Writes `env` as `export NAME='value'` lines to a new file only its owner can read (never an
- * existing file or a symlink). Throws INVALID_CONFIG for a name a shell cannot export.
- */
-function writeEnvFile(file: string, env: Record<string, string>): void {
-  const lines = Object.entries(env).map(([k, v]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-      throw new BatonError(
-        'INVALID_CONFIG',
-        `env name "${k}" of a terminal agent is not a valid variable name (letters, digits, _)`,
-      );
-    }
-    return `export ${k}='${v.replace(/'/g, `'\\''`)}'\n`;
-  });
-  writeFileSync(file, lines.join(''), { flag: 'wx', mode: 0o600 });
-}
-
-/** The terminal driver: any interactive program as a run, inside tmux. */
-export class TerminalDriver implements Driver {
-  readonly name = 'terminal';
-  readonly nativeStructuredOutput = false;
-  readonly policyInProcess = false;
-  readonly #socket: string;
-  readonly #conf: string;
-  readonly #exitDir: string;
-
-  constructor(home: string) {
-    this.#socket = tmuxSocket(home);
-    this.#exitDir = join(home, 'terminal');
-    mkdirSync(this.#exitDir, { recursive: true, mode: 0o700 });
-    chmodSync(this.#exitDir, 0o700);
-    // The server's settings, read when baton's tmux server starts: panes stay after the program
-    // exits (to read its exit status), fixed window size, no status bar.
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-    this.#conf = join(home, 'tmux.conf');
-    writeFileSync(
-      this.#conf,
-      [
-        // (An error in this file makes the server exit: window-size is left alone.)
-        'set -g remain-on-exit on',
-        'set -g status off',
-        'set -g history-limit 20000',
-        'set -g default-terminal xterm-256color',
-        'set -s escape-time 10',
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
-    chmodSync(this.#conf, 0o600);
-  }
-
-  /** The socket name (`tmux -L <name>`) of baton's tmux server. */
-  get socket(): string {
-    return this.#socket;
-  }
-
-  async open(o: OpenOptions): Promise<AgentSession> {
-    const t = o.terminal ?? { width: 200, height: 50 };
-    const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
-    const name = `b_${randomBytes(6).toString('hex')}`;
-    const exitFile = join(this.#exitDir, `${name}.exit`);
-    // The agent's env (API keys...) goes through a 0600 file the wrapper sources and removes, not
-    // `new-session -e K=V`: tmux's argv is world-readable (ps), the server's for its whole life.
-    const envFile = join(this.#exitDir, `${name}.env`);
-    writeEnvFile(envFile, o.agent.env);
-    try {
-      await this.#newSession(tmux, name, t, o, envFile, exitFile);
-    } catch (err) {
-      rmSync(envFile, { force: true });
-      throw err;
-    }
-    const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
-    if (!Number.isInteger(pid) || pid <= 0) {
-      await tmux(['kill-session', '-t', name]).catch(() => undefined);
-      rmSync(envFile, { force: true });
-      throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
-    }
-    return new TerminalSession(name, pid, tmux, t, exitFile);
-  }
-
-  /**
-   * Takes over the tmux session a dead owner left: it must exist on baton's tmux server with the
-   * recorded program (pane pid, and its start time while it runs). A program that has exited is
-   * taken too (`remain-on-exit` keeps its pane and screen): the turn then ends at once with its
-   * status. When the session is gone, the status the wrapper wrote (if any) is all there is.
-   */
-  async adopt(o: AdoptOptions): Promise<AgentSession | undefined> {
-    const name = o.agentSessionId;
-    if (!/^b_[0-9a-f]{12}$/.test(name)) return undefined;
-    const t = o.terminal ?? { width: 200, height: 50 };
-    const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
-    const exitFile = join(this.#exitDir, `${name}.exit`);
-    // Every pane of the server, matched by name here (tmux's -t also takes a prefix).
-    const panes = await tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}']).catch(
-      () => '', // no tmux server: no session
-    );
-    const pane = panes
-      .split('\n')
-      .map((l) => l.split(' '))
-      .find((f) => f[0] === name);
-    if (!pane) {
-      rmSync(join(this.#exitDir, `${name}.env`), { force: true });
-      let status = '';
-      try {
-        status = readFileSync(exitFile, 'utf8');
-      } catch {
-        return undefined;
-      }
-      if (!/^\d+\n$/.test(status)) return undefined;
-      return new EndedTerminalSession(name, o, Number(status.trim()), exitFile);
-    }
-    if (Number(pane[1]) !== o.pid) return undefined;
-    const start = processStartTime(o.pid);
-    const dead = pane[2] === '1';
-    // A live program must be the one recorded; a dead pane's pid may be another process's by now.
-    const other = Boolean(o.pidStart) && start !== undefined && start !== o.pidStart;
-    if (!dead && other) return undefined;
-    const pidReused = dead && other;
-    return new TerminalSession(name, o.pid, tmux, t, exitFile, { pidStart: o.pidStart, pidReused });
-  }
-
-  async #newSession(
-    tmux: (args: string[], input?: string) => Promise<string>,
-    name: string,
-    t: { width: number; height: number },
-    o: OpenOptions,
-    envFile: string,
-    exitFile: string,
-  ): Promise<void> {
-    await tmux([
-      'new-session',
-      '-d',
-      '-s',
-      name,
-      '-x',
-      String(t.width),
-      '-y',
-      String(t.height),
-      '-c',
-      o.cwd,
-      '--',
-      // tmux does not always report a dead pane's exit status (seen with 3.3a): a wrapper shell
-      // writes it to a file. Not exec'd, so the status is known; C-c reaches both (one group).
-      // Then it keeps the terminal open until baton has read the screen and removed the file (5 s
-      // at most): a program that prints and exits at once lost its output when the terminal
-      // closed before tmux had read it (seen under load).
-      // It sources the env file first and removes it (a missing file stops it: fail closed).
-      'sh',
-      '-c',
-      'e=$1; f=$2; shift 2; . "$e" || exit 126; rm -f -- "$e"; "$@"; c=$?; echo "$c" > "$f"; i=0; while [ -e "$f" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit "$c"',
-      'baton-terminal',
-      envFile,
-      exitFile,
-      o.agent.command,
-      ...o.agent.args,
-    ]);
   }
 }

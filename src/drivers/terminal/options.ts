@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COMMON_AGENT_OPTIONS, commandOption, durationOption, regexOption } from './options.js';
+import { COMMON_AGENT_OPTIONS, commandOption, durationOption, regexOption } from '../options.js';
 
 /** A configured terminal agent: the program, and how to read its screen (read by terminal.ts). */
 export const terminalAgentSchema = z.strictObject({

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatonError } from '../../errors.js';
+import { processStartTime } from '../../process/identity.js';
+import type { AdoptOptions, AgentSession, Driver, OpenOptions } from '../driver.js';
+
+import { EndedTerminalSession, TerminalSession } from './session.js';
+import { tmuxRun, tmuxSocket, writeEnvFile } from './tmux.js';
+
+export { tmuxSocket } from './tmux.js';
+export { choiceKind, detectLettered, detectMenu, type Menu } from './screen.js';
+
+/** The terminal driver: any interactive program as a run, inside tmux. */
+export class TerminalDriver implements Driver {
+  readonly name = 'terminal';
+  readonly nativeStructuredOutput = false;
+  readonly policyInProcess = false;
+  readonly #socket: string;
+  readonly #conf: string;
+  readonly #exitDir: string;
+
+  constructor(home: string) {
+    this.#socket = tmuxSocket(home);
+    this.#exitDir = join(home, 'terminal');
+    mkdirSync(this.#exitDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.#exitDir, 0o700);
+    // The server's settings, read when baton's tmux server starts: panes stay after the program
+    // exits (to read its exit status), fixed window size, no status bar.
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    this.#conf = join(home, 'tmux.conf');
+    writeFileSync(
+      this.#conf,
+      [
+        // (An error in this file makes the server exit: window-size is left alone.)
+        'set -g remain-on-exit on',
+        'set -g status off',
+        'set -g history-limit 20000',
+        'set -g default-terminal xterm-256color',
+        'set -s escape-time 10',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    chmodSync(this.#conf, 0o600);
+  }
+
+  /** The socket name (`tmux -L <name>`) of baton's tmux server. */
+  get socket(): string {
+    return this.#socket;
+  }
+
+  async open(o: OpenOptions): Promise<AgentSession> {
+    const t = o.terminal ?? { width: 200, height: 50 };
+    const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
+    const name = `b_${randomBytes(6).toString('hex')}`;
+    const exitFile = join(this.#exitDir, `${name}.exit`);
+    // The agent's env (API keys...) goes through a 0600 file the wrapper sources and removes, not
+    // `new-session -e K=V`: tmux's argv is world-readable (ps), the server's for its whole life.
+    const envFile = join(this.#exitDir, `${name}.env`);
+    writeEnvFile(envFile, o.agent.env);
+    try {
+      await this.#newSession(tmux, name, t, o, envFile, exitFile);
+    } catch (err) {
+      rmSync(envFile, { force: true });
+      throw err;
+    }
+    const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
+    if (!Number.isInteger(pid) || pid <= 0) {
+      await tmux(['kill-session', '-t', name]).catch(() => undefined);
+      rmSync(envFile, { force: true });
+      throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
+    }
+    return new TerminalSession(name, pid, tmux, t, exitFile);
+  }
+
+  /**
+   * Takes over the tmux session a dead owner left: it must exist on baton's tmux server with the
+   * recorded program (pane pid, and its start time while it runs). A program that has exited is
+   * taken too (`remain-on-exit` keeps its pane and screen): the turn then ends at once with its
+   * status. When the session is gone, the status the wrapper wrote (if any) is all there is.
+   */
+  async adopt(o: AdoptOptions): Promise<AgentSession | undefined> {
+    const name = o.agentSessionId;
+    if (!/^b_[0-9a-f]{12}$/.test(name)) return undefined;
+    const t = o.terminal ?? { width: 200, height: 50 };
+    const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
+    const exitFile = join(this.#exitDir, `${name}.exit`);
+    // Every pane of the server, matched by name here (tmux's -t also takes a prefix).
+    const panes = await tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}']).catch(
+      () => '', // no tmux server: no session
+    );
+    const pane = panes
+      .split('\n')
+      .map((l) => l.split(' '))
+      .find((f) => f[0] === name);
+    if (!pane) {
+      rmSync(join(this.#exitDir, `${name}.env`), { force: true });
+      let status = '';
+      try {
+        status = readFileSync(exitFile, 'utf8');
+      } catch {
+        return undefined;
+      }
+      if (!/^\d+\n$/.test(status)) return undefined;
+      return new EndedTerminalSession(name, o, Number(status.trim()), exitFile);
+    }
+    if (Number(pane[1]) !== o.pid) return undefined;
+    const start = processStartTime(o.pid);
+    const dead = pane[2] === '1';
+    // A live program must be the one recorded; a dead pane's pid may be another process's by now.
+    const other = Boolean(o.pidStart) && start !== undefined && start !== o.pidStart;
+    if (!dead && other) return undefined;
+    const pidReused = dead && other;
+    return new TerminalSession(name, o.pid, tmux, t, exitFile, { pidStart: o.pidStart, pidReused });
+  }
+
+  async #newSession(
+    tmux: (args: string[], input?: string) => Promise<string>,
+    name: string,
+    t: { width: number; height: number },
+    o: OpenOptions,
+    envFile: string,
+    exitFile: string,
+  ): Promise<void> {
+    await tmux([
+      'new-session',
+      '-d',
+      '-s',
+      name,
+      '-x',
+      String(t.width),
+      '-y',
+      String(t.height),
+      '-c',
+      o.cwd,
+      '--',
+      // tmux does not always report a dead pane's exit status (seen with 3.3a): a wrapper shell
+      // writes it to a file. Not exec'd, so the status is known; C-c reaches both (one group).
+      // Then it keeps the terminal open until baton has read the screen and removed the file (5 s
+      // at most): a program that prints and exits at once lost its output when the terminal
+      // closed before tmux had read it (seen under load).
+      // It sources the env file first and removes it (a missing file stops it: fail closed).
+      'sh',
+      '-c',
+      'e=$1; f=$2; shift 2; . "$e" || exit 126; rm -f -- "$e"; "$@"; c=$?; echo "$c" > "$f"; i=0; while [ -e "$f" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit "$c"',
+      'baton-terminal',
+      envFile,
+      exitFile,
+      o.agent.command,
+      ...o.agent.args,
+    ]);
+  }
+}
