@@ -23,7 +23,7 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       'claude-code': new LazyDriver(
         'claude-code',
         async () => new (await import('./drivers/claude-code.js')).ClaudeCodeDriver(),
-        { nativeStructuredOutput: true, policyInProcess: true },
+        { nativeStructuredOutput: true, policyInProcess: true, takesMaxTurns: true },
       ),
       codex: new LazyDriver('codex', async () => new (await import('./drivers/codex.js')).CodexDriver(), {
         nativeStructuredOutput: true,
@@ -35,6 +35,7 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       terminal: new LazyDriver(
         'terminal',
         async () => new (await import('./drivers/terminal.js')).TerminalDriver(config.home),
+        { terminal: true, takesCommand: true, promptOptional: true },
       ),
     },
   });

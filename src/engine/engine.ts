@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type {
   AgentSession,
   Driver,
+  DriverTraits,
   PermissionAnswer,
   PermissionAsk,
   TerminalControl,
@@ -901,7 +902,7 @@ export class Engine {
     }
     let prompt = input.prompt ?? fromFile;
     // A terminal program may start without input (it asks its own questions).
-    if (prompt === undefined && this.#agent(input.agent ?? '').driver === 'terminal') prompt = '';
+    if (prompt === undefined && this.#traitsOf(input.agent ?? '').promptOptional) prompt = '';
     else if (prompt === undefined || prompt.trim() === '') {
       throw new BatonError(
         'INVALID_PARAMS',
@@ -1000,19 +1001,35 @@ export class Engine {
     };
   }
 
-  /** spawn_run `command`: only for agent `terminal`, and only when the config allows any command. */
+  /**
+   * True for the built-in agent named after a driver that takes any command (agent `terminal`):
+   * it runs the program given as spawn_run `command`.
+   */
+  #takesCommand(agent: AgentEntry): boolean {
+    return (
+      agent.source === 'builtin' &&
+      agent.name === agent.driver &&
+      this.#traitsOf(agent.name).takesCommand === true
+    );
+  }
+
+  /** spawn_run `command`: only for an agent that takes one, and only when the config allows any command. */
   #checkCommand(agent: AgentEntry, command: string[] | undefined): string[] | null {
-    if (agent.name === 'terminal' && agent.source === 'builtin' && !command?.length) {
+    const takes = this.#takesCommand(agent);
+    if (takes && !command?.length) {
       throw new BatonError(
         'INVALID_PARAMS',
-        'agent "terminal" runs the program given in command (argv, e.g. ["python3", "-q"]); or configure a terminal agent under agents',
+        `agent "${agent.name}" runs the program given in command (argv, e.g. ["python3", "-q"]); or configure a terminal agent under agents`,
       );
     }
     if (command === undefined) return null;
-    if (agent.name !== 'terminal' || agent.source !== 'builtin') {
+    if (!takes) {
+      const which = [...this.#catalog.values()]
+        .filter((a) => this.#takesCommand(a))
+        .map((a) => `"${a.name}"`);
       throw new BatonError(
         'INVALID_PARAMS',
-        `command is only for agent "terminal"; agent ${agent.name} runs its configured command`,
+        `command is only for agent ${which.join(' or ') || '"terminal"'}; agent ${agent.name} runs its configured command`,
       );
     }
     if (!this.config.terminal.allowAnyCommand) {
@@ -1315,10 +1332,7 @@ export class Engine {
         agent_start: session.pidStart ?? null,
       });
       for (const note of session.notes.splice(0)) this.#append(ctx, 'raw', { note });
-      if (
-        ctx.row.profile?.values.max_turns !== undefined &&
-        this.#agent(ctx.row.agent).driver !== 'claude-code'
-      ) {
+      if (ctx.row.profile?.values.max_turns !== undefined && !this.#traitsOf(ctx.row.agent).takesMaxTurns) {
         this.#append(ctx, 'raw', {
           note: `max_turns is not applied: agent ${ctx.row.agent} takes no turn limit`,
         });
@@ -1801,7 +1815,7 @@ export class Engine {
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),
       policy: ctx.row.policy,
-      ...(entry.driver === 'terminal'
+      ...(driver.terminal
         ? {
             terminal: {
               ...entry.terminal,
@@ -1846,6 +1860,14 @@ export class Engine {
     if (!driver)
       throw new BatonError('NOT_SUPPORTED', `driver ${entry.driver} is not available in this build`);
     return driver;
+  }
+
+  /**
+   * What the agent's driver declares (all unset when this build lacks the driver, so a check of a
+   * trait never fails for want of it; {@link #driverOf} does when the driver is needed).
+   */
+  #traitsOf(agentName: string): Partial<DriverTraits> {
+    return this.#drivers[this.#agent(agentName).driver] ?? {};
   }
 
   /** Keeps live agent processes within max_concurrent_runs by stopping idle ones, oldest first. */
@@ -2180,7 +2202,7 @@ export class Engine {
       }
       return undefined;
     }
-    if (this.#agent(row.agent).driver !== 'terminal') {
+    if (!this.#traitsOf(row.agent).terminal) {
       throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
     }
     if (!ctx.session?.terminal) {
@@ -2199,7 +2221,7 @@ export class Engine {
    */
   terminalTarget(ref: string): { run_id: string; socket: string; session: string } {
     const row = this.resolveRun(ref);
-    if (this.#agent(row.agent).driver !== 'terminal') {
+    if (!this.#traitsOf(row.agent).terminal) {
       throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
     }
     const session = this.store.sessions.get(row.session_id);
@@ -2215,7 +2237,7 @@ export class Engine {
   /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
   async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
     const row = this.resolveRun(ref);
-    if (this.#agent(row.agent).driver !== 'terminal') {
+    if (!this.#traitsOf(row.agent).terminal) {
       throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
     }
     if (isFinalStatus(row.status) || !this.#runs.has(row.id)) {
