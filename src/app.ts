@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from './config.js';
 import { LazyDriver } from './drivers/lazy.js';
 import { Engine } from './engine/engine.js';
@@ -18,6 +19,11 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   const engine = new Engine({
     config,
     store,
+    // The built CLI, offered to agents as an MCP server (`baton mcp`).
+    batonMcp: {
+      command: process.execPath,
+      args: [fileURLToPath(new URL('./cli/main.js', import.meta.url)), 'mcp'],
+    },
     drivers: {
       acp: new LazyDriver('acp', async () => new (await import('./drivers/acp.js')).AcpDriver()),
       'claude-code': new LazyDriver(

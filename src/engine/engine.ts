@@ -2,7 +2,6 @@ import { constants as fsConstants, statSync } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import picomatch from 'picomatch';
 import type { Config } from '../config.js';
 import type {
@@ -66,9 +65,6 @@ import {
   type Usage,
   type WaitingFor,
 } from './types.js';
-
-/** The built CLI, offered to agents as an MCP server (`baton mcp`). */
-const BATON_CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /** Changed files listed in a run summary; get_diff shows every one. */
 const CHANGED_FILES_MAX = 200;
@@ -246,6 +242,19 @@ type PoolEntry = {
   model: string | null;
 };
 
+/** Options of the {@link Engine} constructor. */
+export type EngineOptions = {
+  config: Config;
+  store: Store;
+  /** The drivers by name (the catalog's `driver` field), with their traits. */
+  drivers: Record<string, Driver>;
+  /**
+   * How an agent starts baton as its MCP server (`baton mcp`), offered to agents' sessions when the
+   * config's `delegation.offer_to_agents` is on; without it, none is offered.
+   */
+  batonMcp?: { command: string; args: string[] };
+};
+
 /**
  * Runs, sessions, the queue, permissions and policies, the event bus. Knows runs, not protocols:
  * drivers do the talking, the store does the keeping. Every state change is stored before it is
@@ -268,11 +277,13 @@ export class Engine {
   readonly #closing = new Set<Promise<unknown>>();
   readonly #openings = new Set<Promise<unknown>>();
   #stopping = false;
+  readonly #batonMcp: EngineOptions['batonMcp'];
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
-  constructor(options: { config: Config; store: Store; drivers: Record<string, Driver> }) {
+  constructor(options: EngineOptions) {
     this.config = options.config;
+    this.#batonMcp = options.batonMcp;
     this.store = options.store;
     this.#drivers = options.drivers;
     this.#catalog = buildCatalog(options.config.agents, options.config.home);
@@ -1803,12 +1814,8 @@ export class Engine {
       ...(typeof ctx.row.profile?.values.max_turns === 'number'
         ? { maxTurns: ctx.row.profile.values.max_turns }
         : {}),
-      ...(this.config.delegation.offerToAgents
-        ? {
-            mcpServers: [
-              { name: 'baton', command: process.execPath, args: [BATON_CLI, 'mcp'], env: delegation },
-            ],
-          }
+      ...(this.config.delegation.offerToAgents && this.#batonMcp
+        ? { mcpServers: [{ name: 'baton', ...this.#batonMcp, env: delegation }] }
         : {}),
       cwd: ctx.row.cwd,
       excluded: [this.config.home],
