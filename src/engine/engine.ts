@@ -46,7 +46,8 @@ import { compileOutputSchema, validateOutput, withSchemaInstruction } from './ou
 import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
 import { copyIncluded } from './worktree-include.js';
 import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
-import { RunRecorder } from './recorder.js';
+import { Runs, type AbortReason, type Pending, type RunCtx, type RunPlan } from './run.js';
+import type { Agents, EngineContext } from './context.js';
 import {
   APPROVERS,
   EVENT_TYPES,
@@ -54,25 +55,18 @@ import {
   type Approver,
   isFinalStatus,
   type ChangedFile,
-  type EventType,
   type Overlap,
   type PermissionPolicy,
-  type RunError,
   type RunEvent,
-  type RunResult,
   type RunStatus,
   type RunSummary,
   type Usage,
   type WaitingFor,
 } from './types.js';
 
-/** Changed files listed in a run summary; get_diff shows every one. */
-const CHANGED_FILES_MAX = 200;
 /** Longest a worktree `setup` command may run. */
 const SETUP_TIMEOUT_MS = 10 * 60_000;
 
-/** The result text kept in a run summary; the whole text is in the `result` event. */
-export const SUMMARY_TEXT_MAX = 2048;
 /** Longest prompt accepted (characters). */
 const PROMPT_MAX_CHARS = 1_000_000;
 /** After a protocol cancel, how long the agent gets to end its turn before the process is stopped. */
@@ -202,34 +196,6 @@ export type WaitResult = {
 /** What `read_terminal` returns. */
 export type TerminalScreen = { run_id: string; status: RunStatus; lines: number; screen: string };
 
-type Pending = {
-  id: string;
-  waiting: WaitingFor;
-  resolve: (answer: PermissionAnswer) => void;
-  timer: NodeJS.Timeout;
-};
-
-type AbortReason = { status: 'cancelled' | 'timed_out' | 'interrupted'; force: boolean; error: RunError };
-
-type RunCtx = {
-  /** Files the agent named in tool calls and permission requests (absolute), for overlap warnings. */
-  touched: Set<string>;
-  overlaps: Overlap[];
-  id: string;
-  row: RunRow;
-  recorder: RunRecorder;
-  abort: AbortController;
-  abortReason?: AbortReason;
-  pending: Map<string, Pending>;
-  session?: AgentSession;
-  timeoutTimer?: NodeJS.Timeout;
-  started: boolean;
-  /** Adopted after a restart: follow this remote task instead of sending the prompt. */
-  followTaskId?: string;
-  done: Promise<void>;
-  resolveDone: () => void;
-};
-
 /**
  * A live agent process. `policy` and `model` are what it was opened with: drivers map them onto
  * the process (claude's permission mode, codex's sandbox), so a run that wants others gets a new one.
@@ -268,7 +234,8 @@ export class Engine {
   readonly hostStart = processStartTime(process.pid) ?? null;
   readonly #drivers: Record<string, Driver>;
   readonly #catalog: Map<string, AgentEntry>;
-  readonly #runs = new Map<string, RunCtx>();
+  readonly #runs: Runs;
+  readonly #core: EngineContext;
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
   /** Worktree runs not started yet: the branch point and the files to copy in. */
@@ -276,7 +243,6 @@ export class Engine {
   #opening = 0;
   readonly #closing = new Set<Promise<unknown>>();
   readonly #openings = new Set<Promise<unknown>>();
-  #stopping = false;
   readonly #batonMcp: EngineOptions['batonMcp'];
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
@@ -287,6 +253,22 @@ export class Engine {
     this.store = options.store;
     this.#drivers = options.drivers;
     this.#catalog = buildCatalog(options.config.agents, options.config.home);
+    const reportError = (err: unknown) => this.onInternalError?.(err);
+    const base = {
+      store: this.store,
+      bus: this.bus,
+      hostPid: this.hostPid,
+      hostStart: this.hostStart,
+      reportError,
+    };
+    this.#runs = new Runs(base, {
+      cancelPending: (run, by) => {
+        for (const p of [...run.pending.values()])
+          this.#resolvePermission(run, p.id, { outcome: 'cancelled' }, by);
+      },
+      ended: () => this.#pump(),
+    });
+    this.#core = { ...base, config: this.config, agents: this.#agents(), runs: this.#runs, stopping: false };
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
       for (const { runId, event } of written) {
@@ -338,15 +320,15 @@ export class Engine {
    * The new owner takes the run over and follows the task again. Returns true when it did.
    */
   #adoptOrphan(row: RunRow): boolean {
-    if (this.#stopping || !row.remote_task_id || row.status === 'queued') return false;
+    if (this.#core.stopping || !row.remote_task_id || row.status === 'queued') return false;
     const entry = this.#catalog.get(row.agent);
     if (!entry || !this.#drivers[entry.driver]?.followsRemoteTasks) return false;
     this.store.runs.update(row.id, { host_pid: this.hostPid, host_start: this.hostStart, waiting_for: null });
     this.store.permissions.expireForRun(row.id, 'restart');
-    const ctx = this.#newCtx(this.store.runs.get(row.id) as RunRow);
+    const ctx = this.#runs.open(this.store.runs.get(row.id) as RunRow);
     ctx.started = true;
     ctx.followTaskId = row.remote_task_id;
-    this.#append(ctx, 'raw', {
+    this.#runs.append(ctx, 'raw', {
       note: `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped; pid ${this.hostPid} follows remote task ${row.remote_task_id} again`,
     });
     this.store.eventWriter.flush();
@@ -356,6 +338,29 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------- agents
+
+  /** The catalog and the drivers, as the engine's parts see them. */
+  #agents(): Agents {
+    return {
+      all: () => [...this.#catalog.values()],
+      get: (name) => this.#agent(name),
+      driverOf: (name) => this.#driverOf(name),
+      traitsOf: (name) => this.#traitsOf(name),
+      readiness: (name) => readinessProblem(this.#agent(name)),
+      launch: (name) => {
+        const entry = this.#agent(name);
+        return {
+          name: entry.name,
+          command: entry.command,
+          args: entry.args,
+          env: launchEnv(entry),
+          ...(entry.remote
+            ? { remote: { url: entry.remote.url, headers: remoteHeaders(entry.remote) } }
+            : {}),
+        };
+      },
+    };
+  }
 
   /** Every agent baton knows (built-in and configured), with installation status. */
   async listAgents(): Promise<AgentInfo[]> {
@@ -387,9 +392,7 @@ export class Engine {
       throw new BatonError('RUN_NOT_FOUND', `no run with id or label "${ref}"; list_runs shows the runs`);
     }
     // What the store could not take yet (a full disk) is still the truth.
-    const unsaved = this.#unsaved.get(row.id);
-    if (unsaved) Object.assign(row, unsaved);
-    return row;
+    return this.#runs.withUnsaved(row);
   }
 
   /** The summary of one run. */
@@ -499,27 +502,7 @@ export class Engine {
 
   /** The run summary of CONTRACT.md. */
   summarize(row: RunRow): RunSummary {
-    const s: RunSummary = {
-      run_id: row.id,
-      agent: row.agent,
-      status: row.status,
-      cwd: row.cwd,
-      session_id: row.session_id,
-      parent_run_id: row.parent_run_id,
-      policy: row.policy,
-      created_at: row.created_at,
-      ended_at: row.ended_at,
-      last_seq: Math.max(row.last_seq, this.#runs.has(row.id) ? this.store.eventWriter.lastSeq(row.id) : 0),
-    };
-    if (row.label) s.label = row.label;
-    if (row.approver !== 'any') s.approver = row.approver;
-    if (row.profile) s.profile = row.profile.name;
-    if (row.started_at) s.started_at = row.started_at;
-    if (row.waiting_for) s.waiting_for = row.waiting_for;
-    if (row.result) s.result = row.result;
-    if (row.error) s.error = row.error;
-    if (row.remote_task_id) s.remote_task_id = row.remote_task_id;
-    return s;
+    return this.#runs.summarize(row);
   }
 
   // ---------------------------------------------------------------- runs: write
@@ -529,7 +512,8 @@ export class Engine {
     // prompt_file first, read asynchronously and bounded; everything after it is synchronous, so
     // the checks below and the insert see the same state.
     const fromFile = await this.#readPromptFile(request);
-    if (this.#stopping) throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
+    if (this.#core.stopping)
+      throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
     const { input, profile } = this.#applyProfile(request);
     if (!input.agent) {
       throw new BatonError('INVALID_PARAMS', 'agent is required (or a profile that names one)');
@@ -776,7 +760,7 @@ export class Engine {
       isFinalStatus(row.status) || (until === 'attention' && row.status === 'waiting');
     const check = (): RunSummary[] =>
       ids
-        .map((id) => this.#row(id))
+        .map((id) => this.#runs.row(id))
         .filter((r): r is RunRow => r !== undefined && isReady(r))
         .map((r) => this.summarize(r));
     const now = check();
@@ -816,7 +800,7 @@ export class Engine {
 
   #pendingOf(ids: string[]): NonNullable<WaitResult['pending']> {
     return ids
-      .map((id) => this.#row(id))
+      .map((id) => this.#runs.row(id))
       .filter((r): r is RunRow => r !== undefined)
       .map((r) => ({
         run_id: r.id,
@@ -838,8 +822,8 @@ export class Engine {
    * stops every agent process, flushes the store. Idempotent.
    */
   async shutdown(reason = 'baton was stopped'): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
+    if (this.#core.stopping) return;
+    this.#core.stopping = true;
     const aborts = [...this.#runs.values()].map((ctx) =>
       this.#abortRun(ctx, {
         status: 'interrupted',
@@ -1118,165 +1102,11 @@ export class Engine {
     return this.#checkCwd(cwd);
   }
 
-  #createRun(p: {
-    id?: string;
-    profile?: { name: string; values: Record<string, unknown> } | null;
-    isolation?: 'none' | 'worktree';
-    worktree?: WorktreeInfo | null;
-    agent: string;
-    cwd: string;
-    prompt: string;
-    label: string | undefined;
-    model: string | undefined;
-    timeoutMs: number;
-    policy: PermissionPolicy;
-    approver: Approver;
-    command: string[] | null;
-    outputSchema: Record<string, unknown> | undefined;
-    sessionId: string | undefined;
-    metadata: Record<string, unknown> | undefined;
-    parentRunId: string | undefined;
-  }): RunSummary {
-    const now = new Date().toISOString();
-    const runId = p.id ?? newId('r');
-    const sessionId = p.sessionId ?? newId('s');
-    try {
-      this.store.transaction(() => {
-        if (!p.sessionId) {
-          this.store.sessions.insert({
-            id: sessionId,
-            agent: p.agent,
-            cwd: p.cwd,
-            agent_session_id: null,
-            created_at: now,
-            updated_at: now,
-          });
-        }
-        this.store.runs.insert({
-          id: runId,
-          label: p.label ?? null,
-          agent: p.agent,
-          session_id: sessionId,
-          parent_run_id: p.parentRunId ?? null,
-          status: 'queued',
-          cwd: p.cwd,
-          prompt: p.prompt,
-          policy: p.policy,
-          approver: p.approver,
-          command: p.command,
-          isolation: p.isolation ?? 'none',
-          worktree: p.worktree ?? null,
-          profile: p.profile ?? null,
-          model: p.model ?? null,
-          timeout_ms: p.timeoutMs,
-          output_schema: p.outputSchema ?? null,
-          metadata: p.metadata ?? null,
-          created_at: now,
-        });
-        this.store.runs.update(runId, { host_pid: this.hostPid, host_start: this.hostStart });
-      });
-    } catch (err) {
-      if (String((err as Error).message).includes('UNIQUE constraint failed: runs.label')) {
-        throw new BatonError('LABEL_TAKEN', `label "${p.label}" is already used; choose another label`);
-      }
-      throw toBatonError(err);
-    }
-    const ctx = this.#newCtx(this.store.runs.get(runId) as RunRow);
-    const row = ctx.row;
-    this.#queue.push(ctx);
-    this.#append(ctx, 'status', { status: 'queued' });
-    this.#append(ctx, 'message', { role: 'user', text: p.prompt });
-    // Which profile and which of its values this run uses.
-    if (p.profile) this.#append(ctx, 'raw', { profile: p.profile.name, values: p.profile.values });
-    this.store.eventWriter.flush();
-    this.bus.emit('run', runId);
+  /** Stores and queues a new run. */
+  #createRun(p: RunPlan): RunSummary {
+    const run = this.#runs.insert(p, (r) => this.#queue.push(r));
     queueMicrotask(() => this.#pump());
-    return this.summarize(row);
-  }
-
-  /** The in-memory state of a run this process hosts, registered in #runs. */
-  #newCtx(row: RunRow): RunCtx {
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    const ctx: RunCtx = {
-      touched: new Set(),
-      overlaps: [],
-      id: row.id,
-      row,
-      recorder: new RunRecorder((type, data) => this.#append(ctx, type, data)),
-      abort: new AbortController(),
-      pending: new Map(),
-      started: false,
-      done,
-      resolveDone,
-    };
-    this.#runs.set(row.id, ctx);
-    return ctx;
-  }
-
-  #append(ctx: RunCtx, type: EventType, data: Record<string, unknown>): void {
-    this.store.eventWriter.append(ctx.id, type, data);
-  }
-
-  /** Stores a status change (and its event), then announces it. */
-  #setStatus(
-    ctx: RunCtx,
-    status: RunStatus,
-    patch: Partial<RunRow> = {},
-    eventData: Record<string, unknown> = {},
-  ): void {
-    if (isFinalStatus(ctx.row.status)) return; // a final status is never left
-    ctx.recorder.flush();
-    this.#append(ctx, 'status', { status, ...eventData });
-    const full = { status, ...patch };
-    // The status event and the row change are stored in one transaction, then announced.
-    try {
-      // Changes the store refused before go in with this one (and this one is newer).
-      const earlier = this.#unsaved.get(ctx.id);
-      this.store.eventWriter.flush(() => this.store.runs.update(ctx.id, { ...earlier, ...full }));
-      this.#unsaved.delete(ctx.id);
-    } catch (err) {
-      // The store cannot be written (a full disk): the run goes on in memory, callers of this
-      // process see its real status, and the row is written once the store takes writes again.
-      this.#unsaved.set(ctx.id, { ...this.#unsaved.get(ctx.id), ...full });
-      this.#retryUnsaved();
-      this.onInternalError?.(
-        new BatonError(
-          'STORE_ERROR',
-          `run ${ctx.id} is ${status} but the store cannot be written: ${String((err as Error).message)}`,
-        ),
-      );
-    }
-    Object.assign(ctx.row, full);
-    this.bus.emit('run', ctx.id);
-  }
-
-  /** A run's row from the store, with what the store could not take yet laid over it. */
-  #row(id: string): RunRow | undefined {
-    const row = this.store.runs.get(id);
-    const unsaved = row && this.#unsaved.get(id);
-    return unsaved ? Object.assign(row, unsaved) : row;
-  }
-
-  /** Status changes the store refused (see #setStatus), per run, until they are written. */
-  readonly #unsaved = new Map<string, Partial<RunRow>>();
-  #unsavedTimer: NodeJS.Timeout | undefined;
-
-  #retryUnsaved(): void {
-    if (this.#unsavedTimer) return;
-    this.#unsavedTimer = setTimeout(() => {
-      this.#unsavedTimer = undefined;
-      for (const [id, patch] of [...this.#unsaved]) {
-        try {
-          this.store.eventWriter.flush(() => this.store.runs.update(id, patch));
-          this.#unsaved.delete(id);
-        } catch {
-          break;
-        }
-      }
-      if (this.#unsaved.size > 0) this.#retryUnsaved();
-    }, 2000);
-    this.#unsavedTimer.unref();
+    return this.summarize(run.row);
   }
 
   #activeCount(): number {
@@ -1291,7 +1121,7 @@ export class Engine {
   }
 
   #pump(): void {
-    if (this.#stopping) return;
+    if (this.#core.stopping) return;
     let active = this.#activeCount();
     const claimed = new Set<string>();
     for (let i = 0; i < this.#queue.length && active < this.config.maxConcurrentRuns;) {
@@ -1329,7 +1159,7 @@ export class Engine {
     );
     try {
       if (!ctx.followTaskId) {
-        this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
+        this.#runs.setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
         await this.#raceAbort(ctx, this.#prepareGit(ctx));
       }
       const session = await this.#raceAbort(
@@ -1342,13 +1172,13 @@ export class Engine {
         agent_pid: session.pid || null,
         agent_start: session.pidStart ?? null,
       });
-      for (const note of session.notes.splice(0)) this.#append(ctx, 'raw', { note });
+      for (const note of session.notes.splice(0)) this.#runs.append(ctx, 'raw', { note });
       if (ctx.row.profile?.values.max_turns !== undefined && !this.#traitsOf(ctx.row.agent).takesMaxTurns) {
-        this.#append(ctx, 'raw', {
+        this.#runs.append(ctx, 'raw', {
           note: `max_turns is not applied: agent ${ctx.row.agent} takes no turn limit`,
         });
       }
-      this.#setStatus(ctx, 'running', {}, { pid: session.pid });
+      this.#runs.setStatus(ctx, 'running', {}, { pid: session.pid });
       const sink: TurnSink = {
         allowWrites: ctx.row.policy !== 'deny_all',
         // Output that arrives after the run is over does not reopen it.
@@ -1367,7 +1197,7 @@ export class Engine {
           // A permission question outranks the prompt; the run waits on that first.
           if (isFinalStatus(ctx.row.status) || ctx.pending.size > 0 || ctx.abortReason) return;
           if (w) {
-            this.#setStatus(ctx, 'waiting', {
+            this.#runs.setStatus(ctx, 'waiting', {
               waiting_for: {
                 kind: 'input',
                 request_id: newId('i'),
@@ -1377,14 +1207,14 @@ export class Engine {
               },
             });
           } else if (ctx.row.status === 'waiting' && ctx.row.waiting_for?.kind === 'input') {
-            this.#setStatus(ctx, 'running', { waiting_for: null });
+            this.#runs.setStatus(ctx, 'running', { waiting_for: null });
           }
         },
         setRemoteTask: (taskId) => {
           if (ctx.row.remote_task_id === taskId) return;
           this.store.runs.update(ctx.id, { remote_task_id: taskId });
           ctx.row.remote_task_id = taskId;
-          this.#append(ctx, 'raw', { remote_task_id: taskId });
+          this.#runs.append(ctx, 'raw', { remote_task_id: taskId });
         },
       };
       const schema = ctx.row.output_schema ?? undefined;
@@ -1413,13 +1243,13 @@ export class Engine {
         if ('structured_error' in first) {
           const errors = first.structured_error.errors;
           ctx.recorder.startTurn();
-          this.#append(ctx, 'warning', {
+          this.#runs.append(ctx, 'warning', {
             kind: 'structured_output',
             message: 'the answer did not match output_schema; asking the agent once more',
             errors,
           });
           const correction = correctionPrompt(schema, errors);
-          this.#append(ctx, 'message', { role: 'user', text: correction, correction: true });
+          this.#runs.append(ctx, 'message', { role: 'user', text: correction, correction: true });
           const retry = session.prompt(correction, sink, native ? { outputSchema: schema } : {});
           retry.catch(() => undefined);
           try {
@@ -1443,12 +1273,12 @@ export class Engine {
             outcome.structured,
           )
         : undefined;
-      this.#complete(ctx, outcome.stop_reason, outcome.usage, checked, changes);
+      this.#runs.complete(ctx, outcome.stop_reason, outcome.usage, checked, changes);
     } catch (err) {
       await this.#recordChanges(ctx);
       if (ctx.abortReason) {
         if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
-        this.#finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
+        this.#runs.finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
       } else {
         const e = toBatonError(err);
         const stderrTail =
@@ -1456,7 +1286,7 @@ export class Engine {
         // A failed turn may leave the agent mid-turn or confused (a timed-out request): never reuse
         // its process; a follow-up reopens the session.
         if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
-        this.#finish(ctx, 'failed', {
+        this.#runs.finish(ctx, 'failed', {
           error: { code: e.code, message: e.message, ...(stderrTail ? { stderr_tail: stderrTail } : {}) },
         });
       }
@@ -1523,73 +1353,16 @@ export class Engine {
     for (const p of [...ctx.pending.values()])
       this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, reason.status);
     if (ctx.row.status === 'waiting') {
-      this.#setStatus(ctx, 'running', { waiting_for: null }, { stopping: reason.status });
+      this.#runs.setStatus(ctx, 'running', { waiting_for: null }, { stopping: reason.status });
     }
     if (!ctx.started) {
       const i = this.#queue.indexOf(ctx);
       if (i >= 0) this.#queue.splice(i, 1);
-      this.#finish(ctx, reason.status, { error: reason.error });
+      this.#runs.finish(ctx, reason.status, { error: reason.error });
     } else {
       ctx.abort.abort();
     }
     return ctx.done;
-  }
-
-  #complete(
-    ctx: RunCtx,
-    stopReason: string,
-    promptUsage: Usage | undefined,
-    checked?: { structured: unknown } | { structured_error: { message: string; errors: string[] } },
-    changes?: { files: ChangedFile[]; overlaps: Overlap[] },
-  ): void {
-    ctx.recorder.flush();
-    const rec = ctx.recorder;
-    const fullText = rec.lastMessage || rec.turnText;
-    const usage: Usage = { ...rec.usage, ...(promptUsage ?? {}) };
-    const result: RunResult = { text: fullText.slice(0, SUMMARY_TEXT_MAX), stop_reason: stopReason };
-    if (fullText.length > SUMMARY_TEXT_MAX) result.text_truncated = true;
-    if (Object.keys(usage).length > 0) result.usage = usage;
-    if (checked) Object.assign(result, checked);
-    if (ctx.row.metadata && REVIEW_OF in ctx.row.metadata) {
-      result.verification = verificationOf('completed', result);
-    }
-    if (changes) {
-      result.changed_files = changes.files.slice(0, CHANGED_FILES_MAX);
-      if (changes.files.length > CHANGED_FILES_MAX) result.changed_files_truncated = true;
-      if (changes.overlaps.length > 0) result.overlaps = changes.overlaps;
-    }
-    this.#append(ctx, 'result', { ...result, text: fullText, text_truncated: undefined });
-    const status: RunStatus = stopReason === 'cancelled' ? 'cancelled' : 'completed';
-    this.#finish(ctx, status, { result });
-  }
-
-  #finish(ctx: RunCtx, status: RunStatus, out: { result?: RunResult; error?: RunError }): void {
-    if (isFinalStatus(ctx.row.status)) return;
-    if (ctx.timeoutTimer) clearTimeout(ctx.timeoutTimer);
-    for (const p of [...ctx.pending.values()])
-      this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, 'run end');
-    ctx.recorder.flush();
-    if (out.error) this.#append(ctx, 'error', { ...out.error });
-    try {
-      this.store.permissions.expireForRun(ctx.id, 'run end');
-    } catch (err) {
-      this.onInternalError?.(err);
-    }
-    this.#setStatus(
-      ctx,
-      status,
-      {
-        ended_at: new Date().toISOString(),
-        waiting_for: null,
-        ...(out.result ? { result: out.result } : {}),
-        ...(out.error ? { error: out.error } : {}),
-      },
-      out.error ? { reason: out.error.message } : {},
-    );
-    this.#runs.delete(ctx.id);
-    this.store.eventWriter.forget(ctx.id);
-    ctx.resolveDone();
-    this.#pump();
   }
 
   // ---------------------------------------------------------------- permissions
@@ -1616,7 +1389,7 @@ export class Engine {
     });
     if (ctx.abortReason) {
       this.store.permissions.resolve(id, 'cancelled', null, ctx.abortReason.status);
-      this.#append(ctx, 'permission_resolved', {
+      this.#runs.append(ctx, 'permission_resolved', {
         request_id: id,
         outcome: 'cancelled',
         by: ctx.abortReason.status,
@@ -1631,7 +1404,7 @@ export class Engine {
     if (byProfile && byProfile !== 'ask') {
       const by = `profile:${ctx.row.profile?.name}`;
       this.store.permissions.resolve(id, 'answered', byProfile.option_id, by);
-      this.#append(ctx, 'permission_resolved', {
+      this.#runs.append(ctx, 'permission_resolved', {
         request_id: id,
         outcome: 'selected',
         option_id: byProfile.option_id,
@@ -1645,7 +1418,7 @@ export class Engine {
       byProfile === 'ask' ? undefined : decideByPolicy(ctx.row.policy, ask, ctx.row.cwd, [this.config.home]);
     if (decided) {
       this.store.permissions.resolve(id, 'answered', decided.option_id, `policy:${ctx.row.policy}`);
-      this.#append(ctx, 'permission_resolved', {
+      this.#runs.append(ctx, 'permission_resolved', {
         request_id: id,
         outcome: 'selected',
         option_id: decided.option_id,
@@ -1657,7 +1430,7 @@ export class Engine {
     if (ctx.row.policy === 'deny_all') {
       // No reject option offered: cancel the request rather than allow it.
       this.store.permissions.resolve(id, 'cancelled', null, 'policy:deny_all');
-      this.#append(ctx, 'permission_resolved', {
+      this.#runs.append(ctx, 'permission_resolved', {
         request_id: id,
         outcome: 'cancelled',
         by: 'policy:deny_all',
@@ -1720,7 +1493,7 @@ export class Engine {
       answer.outcome === 'selected'
         ? p.waiting.options.find((o) => o.option_id === answer.option_id)
         : undefined;
-    this.#append(ctx, 'permission_resolved', {
+    this.#runs.append(ctx, 'permission_resolved', {
       request_id: id,
       outcome: answer.outcome,
       ...(answer.outcome === 'selected' ? { option_id: answer.option_id, kind: option?.kind } : {}),
@@ -1752,7 +1525,7 @@ export class Engine {
       const typed = text?.trim().toLowerCase();
       const option = typed ? p.waiting.options.find((o) => o.option_id.toLowerCase() === typed) : undefined;
       this.store.permissions.resolve(p.id, 'answered', option?.option_id ?? null, by);
-      this.#append(ctx, 'permission_resolved', {
+      this.#runs.append(ctx, 'permission_resolved', {
         request_id: p.id,
         outcome: option ? 'selected' : 'typed',
         ...(option ? { option_id: option.option_id, kind: option.kind } : {}),
@@ -1769,10 +1542,10 @@ export class Engine {
     const first = ctx.pending.values().next().value as Pending | undefined;
     if (first) {
       if (ctx.row.status !== 'waiting' || ctx.row.waiting_for?.request_id !== first.id) {
-        this.#setStatus(ctx, 'waiting', { waiting_for: first.waiting }, { request_id: first.id });
+        this.#runs.setStatus(ctx, 'waiting', { waiting_for: first.waiting }, { request_id: first.id });
       }
     } else if (ctx.row.status === 'waiting') {
-      this.#setStatus(ctx, 'running', { waiting_for: null });
+      this.#runs.setStatus(ctx, 'running', { waiting_for: null });
     }
   }
 
@@ -1844,7 +1617,7 @@ export class Engine {
       this.#opening--;
       this.#openings.delete(opening);
     }
-    if (ctx.abort.signal.aborted || this.#stopping) {
+    if (ctx.abort.signal.aborted || this.#core.stopping) {
       // Cancelled (or shutting down) while the agent was starting: it must not join the pool.
       await this.#close(session, 500);
       throw new BatonError('INTERRUPTED', 'aborted while the agent was starting');
@@ -1905,7 +1678,7 @@ export class Engine {
     const e = this.#pool.get(sid);
     if (!e || e.session !== session) return;
     e.busyRun = undefined;
-    if (this.#stopping || session.terminal) {
+    if (this.#core.stopping || session.terminal) {
       // A terminal run ends when its program exits: nothing to keep warm.
       this.#pool.delete(sid);
       void this.#close(session, 1000);
@@ -1975,15 +1748,17 @@ export class Engine {
           else copied.push(file);
         }
         if (copied.length > 0)
-          this.#append(ctx, 'raw', { note: `copied into the work tree: ${copied.join(', ')}` });
+          this.#runs.append(ctx, 'raw', { note: `copied into the work tree: ${copied.join(', ')}` });
         if (skipped.length > 0) {
-          this.#append(ctx, 'warning', {
+          this.#runs.append(ctx, 'warning', {
             kind: 'include',
             message: `not copied into the work tree (include copies regular files only, never through a symlink): ${skipped.join('; ')}`,
           });
         }
       }
-      this.#append(ctx, 'raw', { note: `work tree ${wt.path} on branch ${wt.branch} from ${setup.base}` });
+      this.#runs.append(ctx, 'raw', {
+        note: `work tree ${wt.path} on branch ${wt.branch} from ${setup.base}`,
+      });
       if (this.config.worktrees.setup) await this.#runSetup(ctx, wt.path, this.config.worktrees.setup);
     }
     // Again after the setup command, and for a follow-up in an existing tree.
@@ -1991,7 +1766,7 @@ export class Engine {
     const root = repoRoot(ctx.row.cwd);
     if (!root) return;
     const base = await snapshotTree(root).catch((err: unknown) => {
-      this.#append(ctx, 'warning', {
+      this.#runs.append(ctx, 'warning', {
         kind: 'git',
         message: `changes will not be tracked: ${toBatonError(err).message}`,
       });
@@ -2024,7 +1799,7 @@ export class Engine {
     clearTimeout(timer);
     ctx.abort.signal.removeEventListener('abort', stop);
     const output = `${stdout}${child.stderrTail()}`.slice(-4000);
-    this.#append(ctx, 'raw', { note: `setup: ${command}`, output });
+    this.#runs.append(ctx, 'raw', { note: `setup: ${command}`, output });
     if (end.code !== 0) {
       const why = end.signal ? `stopped by ${end.signal}` : `exit ${end.code}`;
       throw new BatonError(
@@ -2046,7 +1821,7 @@ export class Engine {
       for (const f of files) this.#touch(ctx, [resolvePath(root, f.path)]);
       return { files, overlaps: ctx.overlaps };
     } catch (err) {
-      this.#append(ctx, 'warning', {
+      this.#runs.append(ctx, 'warning', {
         kind: 'git',
         message: `changes not recorded: ${toBatonError(err).message}`,
       });
@@ -2075,7 +1850,7 @@ export class Engine {
           if (a.overlaps.some((o) => o.path === rel && o.run_id === b.id)) continue;
           a.overlaps.push({ path: rel, run_id: b.id });
           if (!isFinalStatus(a.row.status)) {
-            this.#append(a, 'warning', {
+            this.#runs.append(a, 'warning', {
               kind: 'overlap',
               path: rel,
               other_run: b.id,
