@@ -1,8 +1,7 @@
 import { constants as fsConstants, statSync } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
-import picomatch from 'picomatch';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import type { Config } from '../config.js';
 import type {
   AgentSession,
@@ -15,18 +14,9 @@ import type {
 } from '../drivers/driver.js';
 import { parseDuration } from '../duration.js';
 import { BatonError, toBatonError } from '../errors.js';
-import {
-  addWorktree,
-  changedFiles,
-  commitExists,
-  diffText,
-  git,
-  removeWorktree,
-  repoRoot,
-  snapshotTree,
-} from '../git/git.js';
+import { commitExists, repoRoot } from '../git/git.js';
 import { isInside, realpathLoose, tmuxSocketName } from '../paths.js';
-import { ChildHandle, settlesWithin } from '../process/child.js';
+import { settlesWithin } from '../process/child.js';
 import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
 import type { Store } from '../store/store.js';
@@ -44,7 +34,7 @@ import {
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
-import { copyIncluded } from './worktree-include.js';
+import { Workspace, type RunDiff } from './workspace.js';
 import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
 import { Runs, type AbortReason, type Pending, type RunCtx, type RunPlan } from './run.js';
 import type { Agents, EngineContext } from './context.js';
@@ -54,8 +44,6 @@ import {
   PERMISSION_POLICIES,
   type Approver,
   isFinalStatus,
-  type ChangedFile,
-  type Overlap,
   type PermissionPolicy,
   type RunEvent,
   type RunStatus,
@@ -63,9 +51,6 @@ import {
   type Usage,
   type WaitingFor,
 } from './types.js';
-
-/** Longest a worktree `setup` command may run. */
-const SETUP_TIMEOUT_MS = 10 * 60_000;
 
 /** Longest prompt accepted (characters). */
 const PROMPT_MAX_CHARS = 1_000_000;
@@ -236,10 +221,9 @@ export class Engine {
   readonly #catalog: Map<string, AgentEntry>;
   readonly #runs: Runs;
   readonly #core: EngineContext;
+  readonly #workspace: Workspace;
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
-  /** Worktree runs not started yet: the branch point and the files to copy in. */
-  readonly #worktreeSetup = new Map<string, { base: string; include: string[] }>();
   #opening = 0;
   readonly #closing = new Set<Promise<unknown>>();
   readonly #openings = new Set<Promise<unknown>>();
@@ -269,6 +253,7 @@ export class Engine {
       ended: () => this.#pump(),
     });
     this.#core = { ...base, config: this.config, agents: this.#agents(), runs: this.#runs, stopping: false };
+    this.#workspace = new Workspace(this.#core, (cwd, worktree) => this.#checkRunCwd(cwd, worktree));
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
       for (const { runId, event } of written) {
@@ -500,6 +485,24 @@ export class Engine {
     return this.store.runs.counts();
   }
 
+  // ---------------------------------------------------------------- work trees
+
+  /**
+   * The diff of what a run changed (against the state when it started), paged by bytes; live for
+   * an active run.
+   */
+  async getDiff(
+    ref: string,
+    opts: { path?: string; offset?: number; limit?: number } = {},
+  ): Promise<RunDiff> {
+    return this.#workspace.diff(this.resolveRun(ref), opts);
+  }
+
+  /** Removes a finished run's work tree and branch (isolation "worktree"). */
+  async discardRun(ref: string): Promise<{ run_id: string; path: string; branch: string; discarded: true }> {
+    return this.#workspace.discard(this.resolveRun(ref));
+  }
+
   /** The run summary of CONTRACT.md. */
   summarize(row: RunRow): RunSummary {
     return this.#runs.summarize(row);
@@ -589,7 +592,7 @@ export class Engine {
       worktree = { repo, path, branch: `baton/${input.label ?? runId}` };
       // The same folder inside the run's work tree.
       cwd = join(path, relative(realpathLoose(repo), cwd));
-      this.#worktreeSetup.set(runId, { base, include: input.include ?? [] });
+      this.#workspace.plan(runId, { base, include: input.include ?? [] });
     } else if (input.base_ref !== undefined || input.include !== undefined) {
       throw new BatonError('INVALID_PARAMS', 'base_ref and include go with isolation "worktree"');
     }
@@ -1160,7 +1163,7 @@ export class Engine {
     try {
       if (!ctx.followTaskId) {
         this.#runs.setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
-        await this.#raceAbort(ctx, this.#prepareGit(ctx));
+        await this.#raceAbort(ctx, this.#workspace.prepare(ctx));
       }
       const session = await this.#raceAbort(
         ctx,
@@ -1185,12 +1188,12 @@ export class Engine {
         emit: (event) => {
           if (isFinalStatus(ctx.row.status)) return;
           if (event.type === 'tool_call' || event.type === 'tool_update')
-            this.#touch(ctx, event.data.locations);
+            this.#workspace.touch(ctx, event.data.locations);
           ctx.recorder.handle(event);
         },
         requestPermission: (ask, signal) => {
           if (isFinalStatus(ctx.row.status)) return Promise.resolve({ outcome: 'cancelled' as const });
-          this.#touch(ctx, ask.tool_call.locations);
+          this.#workspace.touch(ctx, ask.tool_call.locations);
           return this.#askPermission(ctx, ask, signal);
         },
         setInputWaiting: (w) => {
@@ -1263,7 +1266,7 @@ export class Engine {
       }
       // Release first: finishing starts the next queued run, which may need this process's slot.
       this.#release(ctx, session);
-      const changes = await this.#recordChanges(ctx);
+      const changes = await this.#workspace.recordChanges(ctx);
       // Checked before #complete, which is synchronous: the schema's regexes run in a worker.
       ctx.recorder.flush();
       const checked = ctx.row.output_schema
@@ -1275,7 +1278,7 @@ export class Engine {
         : undefined;
       this.#runs.complete(ctx, outcome.stop_reason, outcome.usage, checked, changes);
     } catch (err) {
-      await this.#recordChanges(ctx);
+      await this.#workspace.recordChanges(ctx);
       if (ctx.abortReason) {
         if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
         this.#runs.finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
@@ -1702,205 +1705,6 @@ export class Engine {
     void this.#close(session, 500);
   }
 
-  // ---------------------------------------------------------------- git: work trees, changes
-
-  /**
-   * Before the agent starts: creates the run's work tree (isolation "worktree": branch, copied
-   * `include` files, the config's setup command) and snapshots the work tree it runs in, so its
-   * changes can be told apart afterwards.
-   */
-  async #prepareGit(ctx: RunCtx): Promise<void> {
-    const wt = ctx.row.worktree;
-    const made = Boolean(wt && !existsSync(wt.path));
-    // Once the tree is checked out, its folder may turn out to be a symlink: refused, and a tree
-    // made for nothing removed.
-    const checkCwd = async () => {
-      try {
-        this.#checkRunCwd(ctx.row.cwd, wt);
-      } catch (err) {
-        if (wt && made) {
-          await removeWorktree(wt.repo, wt.path, wt.branch).catch(() => undefined);
-          const gone = { ...wt, discarded: true };
-          this.store.runs.update(ctx.id, { worktree: gone });
-          ctx.row = { ...ctx.row, worktree: gone };
-        }
-        throw err;
-      }
-    };
-    if (wt && made) {
-      const setup = this.#worktreeSetup.get(ctx.id) ?? { base: 'HEAD', include: [] };
-      this.#worktreeSetup.delete(ctx.id);
-      mkdirSync(dirname(wt.path), { recursive: true, mode: 0o700 });
-      await addWorktree(wt.repo, wt.path, wt.branch, setup.base);
-      await checkCwd();
-      const include = [...this.config.worktrees.include, ...setup.include];
-      if (include.length > 0) {
-        // Untracked files (ignored ones too, such as .env) that match a pattern.
-        const isMatch = picomatch(include, { dot: true });
-        const listed = await git(wt.repo, ['ls-files', '-z', '--others', '--exclude-standard']);
-        const ignored = await git(wt.repo, ['ls-files', '-z', '--others', '--ignored', '--exclude-standard']);
-        const copied: string[] = [];
-        const skipped: string[] = [];
-        for (const file of new Set([...listed.split('\0'), ...ignored.split('\0')])) {
-          if (!file || !isMatch(file)) continue;
-          const why = await copyIncluded(wt.repo, wt.path, file);
-          if (why) skipped.push(`${file} (${why})`);
-          else copied.push(file);
-        }
-        if (copied.length > 0)
-          this.#runs.append(ctx, 'raw', { note: `copied into the work tree: ${copied.join(', ')}` });
-        if (skipped.length > 0) {
-          this.#runs.append(ctx, 'warning', {
-            kind: 'include',
-            message: `not copied into the work tree (include copies regular files only, never through a symlink): ${skipped.join('; ')}`,
-          });
-        }
-      }
-      this.#runs.append(ctx, 'raw', {
-        note: `work tree ${wt.path} on branch ${wt.branch} from ${setup.base}`,
-      });
-      if (this.config.worktrees.setup) await this.#runSetup(ctx, wt.path, this.config.worktrees.setup);
-    }
-    // Again after the setup command, and for a follow-up in an existing tree.
-    await checkCwd();
-    const root = repoRoot(ctx.row.cwd);
-    if (!root) return;
-    const base = await snapshotTree(root).catch((err: unknown) => {
-      this.#runs.append(ctx, 'warning', {
-        kind: 'git',
-        message: `changes will not be tracked: ${toBatonError(err).message}`,
-      });
-      return null;
-    });
-    this.store.runs.update(ctx.id, { repo_root: root, base_tree: base });
-    ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
-  }
-
-  /**
-   * The config's worktree setup command, in the new work tree; its failure fails the run. It runs
-   * in its own process group, stopped whole on cancel, timeout or shutdown (no orphans).
-   */
-  async #runSetup(ctx: RunCtx, cwd: string, command: string): Promise<void> {
-    const child = await ChildHandle.start({
-      command: 'sh',
-      args: ['-c', command],
-      cwd,
-      env: process.env,
-      stderrLimit: 4000,
-    });
-    child.stdin.end();
-    let stdout = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (stdout = (stdout + d).slice(-4000)));
-    const stop = () => void child.stop(1000);
-    ctx.abort.signal.addEventListener('abort', stop, { once: true });
-    const timer = setTimeout(stop, SETUP_TIMEOUT_MS);
-    const end = await child.exited;
-    clearTimeout(timer);
-    ctx.abort.signal.removeEventListener('abort', stop);
-    const output = `${stdout}${child.stderrTail()}`.slice(-4000);
-    this.#runs.append(ctx, 'raw', { note: `setup: ${command}`, output });
-    if (end.code !== 0) {
-      const why = end.signal ? `stopped by ${end.signal}` : `exit ${end.code}`;
-      throw new BatonError(
-        'AGENT_ERROR',
-        `the worktree setup command failed (${command}): ${output.trim() || why}`,
-      );
-    }
-  }
-
-  /** After the turn: the work tree's state, the changed files, and overlaps with other runs. */
-  async #recordChanges(ctx: RunCtx): Promise<{ files: ChangedFile[]; overlaps: Overlap[] } | undefined> {
-    const { repo_root: root, base_tree: base } = ctx.row;
-    if (!root || !base) return undefined;
-    try {
-      const end = await snapshotTree(root);
-      this.store.runs.update(ctx.id, { end_tree: end });
-      ctx.row = { ...ctx.row, end_tree: end };
-      const files = await changedFiles(root, base, end);
-      for (const f of files) this.#touch(ctx, [resolvePath(root, f.path)]);
-      return { files, overlaps: ctx.overlaps };
-    } catch (err) {
-      this.#runs.append(ctx, 'warning', {
-        kind: 'git',
-        message: `changes not recorded: ${toBatonError(err).message}`,
-      });
-      return undefined;
-    }
-  }
-
-  /**
-   * Records files a run touches; when another active run in the same work tree (neither isolated)
-   * touched one too, both get an `overlap` warning.
-   */
-  #touch(ctx: RunCtx, locations: unknown): void {
-    if (!Array.isArray(locations) || !ctx.row.repo_root) return;
-    for (const loc of locations) {
-      if (typeof loc !== 'string' || !loc) continue;
-      const path = resolvePath(ctx.row.cwd, loc);
-      if (ctx.touched.has(path)) continue;
-      ctx.touched.add(path);
-      for (const other of this.#runs.values()) {
-        if (other === ctx || other.row.repo_root !== ctx.row.repo_root || !other.touched.has(path)) continue;
-        const rel = relative(ctx.row.repo_root, path);
-        for (const [a, b] of [
-          [ctx, other],
-          [other, ctx],
-        ] as const) {
-          if (a.overlaps.some((o) => o.path === rel && o.run_id === b.id)) continue;
-          a.overlaps.push({ path: rel, run_id: b.id });
-          if (!isFinalStatus(a.row.status)) {
-            this.#runs.append(a, 'warning', {
-              kind: 'overlap',
-              path: rel,
-              other_run: b.id,
-              message: `${rel} is also being changed by run ${b.id} in the same work tree`,
-            });
-          }
-        }
-      }
-    }
-  }
-
-  /**
-   * The diff of what a run changed (against the state when it started), paged by bytes; live for
-   * an active run.
-   */
-  async getDiff(
-    ref: string,
-    opts: { path?: string; offset?: number; limit?: number } = {},
-  ): Promise<{
-    run_id: string;
-    path?: string;
-    diff: string;
-    offset: number;
-    total_bytes: number;
-    next_offset?: number;
-  }> {
-    const row = this.resolveRun(ref);
-    if (!row.repo_root || !row.base_tree) {
-      throw new BatonError(
-        'NOT_A_GIT_REPO',
-        `run ${row.id} did not work in a git repository: there is no diff`,
-      );
-    }
-    const end = row.end_tree ?? (await snapshotTree(row.repo_root));
-    const text = await diffText(row.repo_root, row.base_tree, end, opts.path);
-    const bytes = Buffer.from(text, 'utf8');
-    const offset = opts.offset ?? 0;
-    const limit = opts.limit ?? 65536;
-    const slice = bytes.subarray(offset, offset + limit);
-    const next = offset + slice.length;
-    return {
-      run_id: row.id,
-      ...(opts.path ? { path: opts.path } : {}),
-      diff: slice.toString('utf8'),
-      offset,
-      total_bytes: bytes.length,
-      ...(next < bytes.length ? { next_offset: next } : {}),
-    };
-  }
-
   /**
    * Starts a read-only review run (policy deny_all, the verdict schema) of another run's changes
    * or of evidence files against a task, and waits up to `wait` for its verdict. An answer that
@@ -1954,25 +1758,6 @@ export class Engine {
     };
     if (!isFinalStatus(r.status)) return base;
     return { ...base, ...(r.result?.verification ?? verificationOf(r.status, r.result, r.error)) };
-  }
-
-  /** Removes a finished run's work tree and branch (isolation "worktree"). */
-  async discardRun(ref: string): Promise<{ run_id: string; path: string; branch: string; discarded: true }> {
-    const row = this.resolveRun(ref);
-    const wt = row.worktree;
-    if (!wt)
-      throw new BatonError('INVALID_PARAMS', `run ${row.id} has no work tree (it ran with isolation "none")`);
-    const active = this.store.runs.lastOfSession(row.session_id);
-    if (!isFinalStatus(row.status) || (active && !isFinalStatus(active.status))) {
-      throw new BatonError('RUN_NOT_WAITING', `run ${row.id}'s session is still active: cancel it first`);
-    }
-    if (!wt.discarded) {
-      await removeWorktree(wt.repo, wt.path, wt.branch);
-      for (const r of this.store.runs.ofSession(row.session_id)) {
-        this.store.runs.update(r.id, { worktree: { ...wt, discarded: true } });
-      }
-    }
-    return { run_id: row.id, path: wt.path, branch: wt.branch, discarded: true };
   }
 
   /** The live terminal of an active terminal run hosted here, or undefined when it is elsewhere. */
