@@ -34,6 +34,7 @@ import {
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
+import { WAIT_DEFAULT_MS, Waiting, type WaitInput, type WaitResult } from './waiting.js';
 import { Workspace, type RunDiff } from './workspace.js';
 import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
 import { Runs, type AbortReason, type Pending, type RunCtx, type RunPlan } from './run.js';
@@ -58,14 +59,6 @@ const PROMPT_MAX_CHARS = 1_000_000;
 const CANCEL_GRACE_MS = 3000;
 /** SIGTERM → SIGKILL grace when stopping an agent process. */
 const KILL_GRACE_MS = 2000;
-/** Longest `wait_run` wait, below the 60 s request timeout of most MCP hosts. */
-export const WAIT_MAX_MS = 55_000;
-const WAIT_DEFAULT_MS = 50_000;
-
-/** How long a `wait_run` with this `timeout` blocks: the default, capped at {@link WAIT_MAX_MS}. */
-export function waitTimeoutMs(timeout: string | number | undefined): number {
-  return Math.min(timeout === undefined ? WAIT_DEFAULT_MS : parseDuration(timeout, 'timeout'), WAIT_MAX_MS);
-}
 const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** The corrective follow-up for an answer that did not match the output schema. */
@@ -133,6 +126,8 @@ function checkApprover(row: RunRow, by: string, config: Pick<Config, 'approvals'
   }
 }
 
+export { WAIT_MAX_MS, waitTimeoutMs, type WaitInput, type WaitResult } from './waiting.js';
+
 /** Input of {@link Engine.spawnRun}, as front ends pass it (shape already checked). */
 export type SpawnInput = {
   /** Required unless the profile names one. */
@@ -158,24 +153,6 @@ export type SpawnInput = {
   include?: string[];
   metadata?: Record<string, unknown>;
   parent_run_id?: string;
-};
-
-/** Input of {@link Engine.waitRuns}. */
-export type WaitInput = {
-  runs?: string[];
-  until?: 'attention' | 'finished';
-  timeout?: string | number;
-  signal?: AbortSignal;
-  /** Called every few seconds while waiting (MCP progress). */
-  onProgress?: (elapsedMs: number, message: string) => void;
-};
-
-/** What `wait_run` returns. */
-export type WaitResult = {
-  runs: RunSummary[];
-  timed_out: boolean;
-  /** Runs still being waited on when it timed out (small). */
-  pending?: { run_id: string; label?: string; status: RunStatus; last_seq: number }[];
 };
 
 /** What `read_terminal` returns. */
@@ -222,6 +199,7 @@ export class Engine {
   readonly #runs: Runs;
   readonly #core: EngineContext;
   readonly #workspace: Workspace;
+  readonly #waiting: Waiting;
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
   #opening = 0;
@@ -253,6 +231,7 @@ export class Engine {
       ended: () => this.#pump(),
     });
     this.#core = { ...base, config: this.config, agents: this.#agents(), runs: this.#runs, stopping: false };
+    this.#waiting = new Waiting(this.#core, (ref) => this.resolveRun(ref));
     this.#workspace = new Workspace(this.#core, (cwd, worktree) => this.#checkRunCwd(cwd, worktree));
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
@@ -752,65 +731,7 @@ export class Engine {
    * final (`until: finished`), or the timeout passes. No polling: it listens on the bus.
    */
   async waitRuns(input: WaitInput): Promise<WaitResult> {
-    const until = input.until ?? 'attention';
-    const timeoutMs = waitTimeoutMs(input.timeout);
-    const ids =
-      input.runs && input.runs.length > 0
-        ? [...new Set(input.runs.map((r) => this.resolveRun(r).id))]
-        : this.store.runs.listActive().map((r) => r.id);
-    if (ids.length === 0) return { runs: [], timed_out: false };
-    const isReady = (row: RunRow) =>
-      isFinalStatus(row.status) || (until === 'attention' && row.status === 'waiting');
-    const check = (): RunSummary[] =>
-      ids
-        .map((id) => this.#runs.row(id))
-        .filter((r): r is RunRow => r !== undefined && isReady(r))
-        .map((r) => this.summarize(r));
-    const now = check();
-    if (now.length > 0) return { runs: now, timed_out: false };
-    const idSet = new Set(ids);
-    const started = Date.now();
-    return new Promise<WaitResult>((resolve) => {
-      const timers: NodeJS.Timeout[] = [];
-      const finish = (result: WaitResult) => {
-        this.bus.off('run', onRun);
-        input.signal?.removeEventListener('abort', onAbort);
-        for (const t of timers) clearTimeout(t);
-        resolve(result);
-      };
-      const tryFinish = () => {
-        const ready = check();
-        if (ready.length > 0) finish({ runs: ready, timed_out: false });
-      };
-      const onRun = (runId: string) => {
-        if (idSet.has(runId)) tryFinish();
-      };
-      const onAbort = () => finish({ runs: [], timed_out: true, pending: this.#pendingOf(ids) });
-      this.bus.on('run', onRun);
-      input.signal?.addEventListener('abort', onAbort);
-      timers.push(setTimeout(onAbort, timeoutMs));
-      if (input.onProgress) {
-        const report = input.onProgress;
-        timers.push(
-          setInterval(() => {
-            const p = this.#pendingOf(ids);
-            report(Date.now() - started, p.map((r) => `${r.label ?? r.run_id}: ${r.status}`).join(', '));
-          }, 5000),
-        );
-      }
-    });
-  }
-
-  #pendingOf(ids: string[]): NonNullable<WaitResult['pending']> {
-    return ids
-      .map((id) => this.#runs.row(id))
-      .filter((r): r is RunRow => r !== undefined)
-      .map((r) => ({
-        run_id: r.id,
-        ...(r.label ? { label: r.label } : {}),
-        status: r.status,
-        last_seq: this.summarize(r).last_seq,
-      }));
+    return this.#waiting.waitRuns(input);
   }
 
   // ---------------------------------------------------------------- lifecycle
