@@ -34,6 +34,7 @@ import {
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
+import { addUsage, usageOf, type RunUsage } from './usage.js';
 import { WAIT_DEFAULT_MS, Waiting, type WaitInput, type WaitResult } from './waiting.js';
 import { Workspace, type RunDiff } from './workspace.js';
 import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
@@ -70,17 +71,6 @@ function correctionPrompt(schema: Record<string, unknown>, errors: string[]): st
     'Reply again with only the JSON value, nothing else, matching this JSON Schema:',
     JSON.stringify(schema),
   ].join('\n');
-}
-
-/** The sum of two usages (numeric fields added; either may be missing). */
-function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
-  if (!a || !b) return b ?? a;
-  const out: Usage = { ...a };
-  for (const [k, v] of Object.entries(b) as [keyof Usage, number][]) {
-    // Context size and use are states, not amounts: the later value stands.
-    out[k] = k === 'context_size' || k === 'context_used' ? v : (out[k] ?? 0) + v;
-  }
-  return out;
 }
 
 /**
@@ -895,29 +885,14 @@ export class Engine {
     return parentId;
   }
 
+  /** Usage of a run, of its session, and of its run tree (it and every run started below it). */
+  getUsage(ref: string): RunUsage {
+    return usageOf(this.store, this.resolveRun(ref));
+  }
+
   /** Every run's usage added up (server_status, baton ls). */
   usageTotals(): { runs: number; usage: Usage } {
     return this.store.runs.usageTotals();
-  }
-
-  /** Usage of a run, of its session, and of its run tree (it and every run started below it). */
-  getUsage(ref: string): {
-    run_id: string;
-    run: Usage;
-    session: { runs: number; usage: Usage };
-    tree: { runs: number; usage: Usage };
-  } {
-    const row = this.resolveRun(ref);
-    const sum = (rows: RunRow[]) => ({
-      runs: rows.length,
-      usage: rows.reduce<Usage>((acc, r) => addUsage(acc, r.result?.usage) ?? acc, {}),
-    });
-    return {
-      run_id: row.id,
-      run: row.result?.usage ?? {},
-      session: sum(this.store.runs.ofSession(row.session_id)),
-      tree: sum(this.store.runs.tree(row.id)),
-    };
   }
 
   /**
