@@ -3,11 +3,11 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { Config } from '../config.js';
-import type { AgentSession, Driver, DriverTraits, TerminalControl, TurnSink } from '../drivers/driver.js';
+import type { AgentSession, Driver, DriverTraits, TurnSink } from '../drivers/driver.js';
 import { parseDuration } from '../duration.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { commitExists, repoRoot } from '../git/git.js';
-import { isInside, realpathLoose, tmuxSocketName } from '../paths.js';
+import { isInside, realpathLoose } from '../paths.js';
 import { settlesWithin } from '../process/child.js';
 import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
@@ -26,6 +26,7 @@ import {
 import { newId } from './ids.js';
 import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
 import { Permissions } from './permissions.js';
+import { Terminals, type TerminalScreen } from './terminal.js';
 import { addUsage, usageOf, type RunUsage } from './usage.js';
 import { WAIT_DEFAULT_MS, Waiting, type WaitInput, type WaitResult } from './waiting.js';
 import { Workspace, type RunDiff } from './workspace.js';
@@ -65,6 +66,7 @@ function correctionPrompt(schema: Record<string, unknown>, errors: string[]): st
 }
 
 export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
+export type { TerminalScreen } from './terminal.js';
 export { WAIT_MAX_MS, waitTimeoutMs, type WaitInput, type WaitResult } from './waiting.js';
 
 /** Input of {@link Engine.spawnRun}, as front ends pass it (shape already checked). */
@@ -93,9 +95,6 @@ export type SpawnInput = {
   metadata?: Record<string, unknown>;
   parent_run_id?: string;
 };
-
-/** What `read_terminal` returns. */
-export type TerminalScreen = { run_id: string; status: RunStatus; lines: number; screen: string };
 
 /**
  * A live agent process. `policy` and `model` are what it was opened with: drivers map them onto
@@ -140,6 +139,7 @@ export class Engine {
   readonly #workspace: Workspace;
   readonly #waiting: Waiting;
   readonly #permissions: Permissions;
+  readonly #terminals: Terminals;
   readonly #queue: RunCtx[] = [];
   readonly #pool = new Map<string, PoolEntry>();
   #opening = 0;
@@ -169,6 +169,7 @@ export class Engine {
     });
     this.#core = { ...base, config: this.config, agents: this.#agents(), runs: this.#runs, stopping: false };
     this.#permissions = new Permissions(this.#core);
+    this.#terminals = new Terminals(this.#core, this.#permissions);
     this.#waiting = new Waiting(this.#core, (ref) => this.resolveRun(ref));
     this.#workspace = new Workspace(this.#core, (cwd, worktree) => this.#checkRunCwd(cwd, worktree));
     this.store.eventWriter.onFlushed((written) => {
@@ -627,6 +628,35 @@ export class Engine {
    */
   async waitRuns(input: WaitInput): Promise<WaitResult> {
     return this.#waiting.waitRuns(input);
+  }
+
+  // ---------------------------------------------------------------- terminal runs
+
+  /**
+   * Where a live terminal run's program is: baton's tmux socket name (`tmux -L`) and the session,
+   * for `baton attach`. Throws RUN_FINISHED when it has no live terminal, NOT_SUPPORTED when it is
+   * not a terminal run.
+   */
+  terminalTarget(ref: string): { run_id: string; socket: string; session: string } {
+    return this.#terminals.target(this.resolveRun(ref));
+  }
+
+  /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
+  async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
+    return this.#terminals.read(this.resolveRun(ref), lines, raw);
+  }
+
+  /**
+   * Types into a terminal run: text (pasted whole), named keys, then Enter when asked. `by` is the
+   * channel: while the program waits on a permission prompt, typed input answers it, so the run's
+   * approver must accept `by` (NOT_APPROVER otherwise), and the answer is recorded as `by`'s.
+   */
+  async sendKeys(
+    ref: string,
+    input: { text?: string; keys?: string[]; enter?: boolean },
+    by = 'caller',
+  ): Promise<RunSummary> {
+    return this.#terminals.send(this.resolveRun(ref), input, by);
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -1375,98 +1405,5 @@ export class Engine {
     };
     if (!isFinalStatus(r.status)) return base;
     return { ...base, ...(r.result?.verification ?? verificationOf(r.status, r.result, r.error)) };
-  }
-
-  /** The live terminal of an active terminal run hosted here, or undefined when it is elsewhere. */
-  #terminalOf(row: RunRow): { ctx: RunCtx; terminal: TerminalControl } | undefined {
-    const ctx = this.#runs.get(row.id);
-    if (!ctx) {
-      if (isFinalStatus(row.status)) {
-        throw new BatonError('RUN_FINISHED', `run ${row.id} is ${row.status}; its program is gone`);
-      }
-      return undefined;
-    }
-    if (!this.#traitsOf(row.agent).terminal) {
-      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
-    }
-    if (!ctx.session?.terminal) {
-      throw new BatonError(
-        'RUN_NOT_WAITING',
-        `run ${row.id} is ${ctx.row.status}: its program has not started yet`,
-      );
-    }
-    return { ctx, terminal: ctx.session.terminal };
-  }
-
-  /**
-   * Where a live terminal run's program is: baton's tmux socket name (`tmux -L`) and the session,
-   * for `baton attach`. Throws RUN_FINISHED when it has no live terminal, NOT_SUPPORTED when it is
-   * not a terminal run.
-   */
-  terminalTarget(ref: string): { run_id: string; socket: string; session: string } {
-    const row = this.resolveRun(ref);
-    if (!this.#traitsOf(row.agent).terminal) {
-      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
-    }
-    const session = this.store.sessions.get(row.session_id);
-    if (isFinalStatus(row.status) || !session?.agent_session_id) {
-      throw new BatonError(
-        'RUN_FINISHED',
-        `run ${row.id} is ${row.status}: it has no live terminal (read_terminal shows its last screen)`,
-      );
-    }
-    return { run_id: row.id, socket: tmuxSocketName(this.config.home), session: session.agent_session_id };
-  }
-
-  /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
-  async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
-    const row = this.resolveRun(ref);
-    if (!this.#traitsOf(row.agent).terminal) {
-      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
-    }
-    if (isFinalStatus(row.status) || !this.#runs.has(row.id)) {
-      // Over (or not started here): the last recorded screen.
-      this.store.eventWriter.flush();
-      const last = this.store.events
-        .page(row.id, { types: ['terminal'], limit: 200, tail: true })
-        .events.reverse()
-        .find((e) => e.data.kind === 'screen');
-      const screen = String(last?.data.screen ?? '');
-      return {
-        run_id: row.id,
-        status: row.status,
-        lines,
-        screen: screen.split('\n').slice(-lines).join('\n'),
-      };
-    }
-    const live = this.#terminalOf(row);
-    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
-    return {
-      run_id: row.id,
-      status: live.ctx.row.status,
-      lines,
-      screen: await live.terminal.read(lines, raw),
-    };
-  }
-
-  /**
-   * Types into a terminal run: text (pasted whole), named keys, then Enter when asked. `by` is the
-   * channel: while the program waits on a permission prompt, typed input answers it, so the run's
-   * approver must accept `by` (NOT_APPROVER otherwise), and the answer is recorded as `by`'s.
-   */
-  async sendKeys(
-    ref: string,
-    input: { text?: string; keys?: string[]; enter?: boolean },
-    by = 'caller',
-  ): Promise<RunSummary> {
-    const row = this.resolveRun(ref);
-    if (!input.text && !input.keys?.length && !input.enter) {
-      throw new BatonError('INVALID_PARAMS', 'send_keys needs text, keys or enter');
-    }
-    const live = this.#terminalOf(row);
-    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
-    this.#permissions.answerByTyping(live.ctx, input.keys?.length ? undefined : input.text, by);
-    await live.terminal.send(input);
-    return this.summarize(live.ctx.row);
   }
 }
