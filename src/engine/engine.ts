@@ -22,9 +22,9 @@ import { Admission, type SpawnInput } from './admission.js';
 import { Permissions } from './permissions.js';
 import { Terminals, type TerminalScreen } from './terminal.js';
 import { addUsage, usageOf, type RunUsage } from './usage.js';
-import { WAIT_DEFAULT_MS, Waiting, type WaitInput, type WaitResult } from './waiting.js';
+import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
+import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
 import { Workspace, type RunDiff } from './workspace.js';
-import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
 import { Runs, type AbortReason, type RunCtx, type RunPlan } from './run.js';
 import type { Agents, EngineContext } from './context.js';
 import {
@@ -380,6 +380,15 @@ export class Engine {
     opts: { path?: string; offset?: number; limit?: number } = {},
   ): Promise<RunDiff> {
     return this.#workspace.diff(this.resolveRun(ref), opts);
+  }
+
+  /**
+   * Starts a read-only review run (policy deny_all, the verdict schema) of another run's changes
+   * or of evidence files against a task, and waits up to `wait` for its verdict. An answer that
+   * does not validate, or a review that fails, is `fail_closed`.
+   */
+  async verifyRun(input: VerifyInput): Promise<VerifyResult> {
+    return verifyRun(this, input);
   }
 
   /** Removes a finished run's work tree and branch (isolation "worktree"). */
@@ -950,60 +959,5 @@ export class Engine {
       this.#pool.delete(sid);
     }
     void this.#close(session, 500);
-  }
-
-  /**
-   * Starts a read-only review run (policy deny_all, the verdict schema) of another run's changes
-   * or of evidence files against a task, and waits up to `wait` for its verdict. An answer that
-   * does not validate, or a review that fails, is `fail_closed`.
-   */
-  async verifyRun(input: {
-    run?: string;
-    task?: string;
-    evidence?: string[];
-    cwd?: string;
-    agent?: string;
-    profile?: string;
-    timeout?: string | number;
-    wait?: string | number;
-    signal?: AbortSignal;
-  }): Promise<{ run_id: string; status: RunStatus; reviewed_run?: string } & Partial<Verification>> {
-    const reviewed = input.run ? this.getRun(input.run) : undefined;
-    if (!reviewed && !(input.evidence?.length && input.cwd)) {
-      throw new BatonError('INVALID_PARAMS', 'give run (whose changes to review), or evidence with cwd');
-    }
-    const row = reviewed ? this.resolveRun(reviewed.run_id) : undefined;
-    const task = input.task ?? row?.prompt;
-    if (!task) throw new BatonError('INVALID_PARAMS', 'task is required: what the work must do');
-    let diff: { text: string; truncated: boolean } | undefined;
-    if (row?.repo_root && row.base_tree) {
-      const d = await this.getDiff(row.id, { limit: 100_000 });
-      diff = { text: d.diff, truncated: d.next_offset !== undefined };
-    }
-    const agent = input.agent ?? (input.profile ? undefined : reviewed?.agent);
-    const review = await this.spawnRun({
-      ...(agent ? { agent } : {}),
-      ...(input.profile ? { profile: input.profile } : {}),
-      cwd: input.cwd ?? reviewed?.cwd ?? '',
-      prompt: reviewPrompt({ task, reviewed, diff, evidence: input.evidence ?? [] }),
-      policy: 'deny_all',
-      output_schema: VERIFICATION_SCHEMA as unknown as Record<string, unknown>,
-      ...(input.timeout !== undefined ? { timeout: input.timeout } : {}),
-      metadata: { [REVIEW_OF]: reviewed?.run_id ?? null },
-    });
-    const waited = await this.waitRuns({
-      runs: [review.run_id],
-      until: 'finished',
-      timeout: input.wait ?? WAIT_DEFAULT_MS / 1000,
-      signal: input.signal,
-    });
-    const r = waited.runs[0] ?? this.getRun(review.run_id);
-    const base = {
-      run_id: r.run_id,
-      status: r.status,
-      ...(reviewed ? { reviewed_run: reviewed.run_id } : {}),
-    };
-    if (!isFinalStatus(r.status)) return base;
-    return { ...base, ...(r.result?.verification ?? verificationOf(r.status, r.result, r.error)) };
   }
 }
