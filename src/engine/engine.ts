@@ -19,6 +19,7 @@ import {
 import { newId } from './ids.js';
 import { validateOutput, withSchemaInstruction } from './output.js';
 import { Admission, type SpawnInput } from './admission.js';
+import { KILL_GRACE_MS, Pool, type BatonMcpLaunch } from './pool.js';
 import { Permissions } from './permissions.js';
 import { Terminals, type TerminalScreen } from './terminal.js';
 import { addUsage, usageOf, type RunUsage } from './usage.js';
@@ -30,7 +31,6 @@ import type { Agents, EngineContext } from './context.js';
 import {
   EVENT_TYPES,
   isFinalStatus,
-  type PermissionPolicy,
   type RunEvent,
   type RunStatus,
   type RunSummary,
@@ -39,8 +39,6 @@ import {
 
 /** After a protocol cancel, how long the agent gets to end its turn before the process is stopped. */
 const CANCEL_GRACE_MS = 3000;
-/** SIGTERM → SIGKILL grace when stopping an agent process. */
-const KILL_GRACE_MS = 2000;
 
 /** The corrective follow-up for an answer that did not match the output schema. */
 function correctionPrompt(schema: Record<string, unknown>, errors: string[]): string {
@@ -58,18 +56,6 @@ export type { SpawnInput } from './admission.js';
 export type { TerminalScreen } from './terminal.js';
 export { WAIT_MAX_MS, waitTimeoutMs, type WaitInput, type WaitResult } from './waiting.js';
 
-/**
- * A live agent process. `policy` and `model` are what it was opened with: drivers map them onto
- * the process (claude's permission mode, codex's sandbox), so a run that wants others gets a new one.
- */
-type PoolEntry = {
-  session: AgentSession;
-  busyRun: RunCtx | undefined;
-  idleTimer?: NodeJS.Timeout;
-  policy: PermissionPolicy;
-  model: string | null;
-};
-
 /** Options of the {@link Engine} constructor. */
 export type EngineOptions = {
   config: Config;
@@ -80,7 +66,7 @@ export type EngineOptions = {
    * How an agent starts baton as its MCP server (`baton mcp`), offered to agents' sessions when the
    * config's `delegation.offer_to_agents` is on; without it, none is offered.
    */
-  batonMcp?: { command: string; args: string[] };
+  batonMcp?: BatonMcpLaunch;
 };
 
 /**
@@ -103,18 +89,13 @@ export class Engine {
   readonly #permissions: Permissions;
   readonly #terminals: Terminals;
   readonly #admission: Admission;
+  readonly #pool: Pool;
   readonly #queue: RunCtx[] = [];
-  readonly #pool = new Map<string, PoolEntry>();
-  #opening = 0;
-  readonly #closing = new Set<Promise<unknown>>();
-  readonly #openings = new Set<Promise<unknown>>();
-  readonly #batonMcp: EngineOptions['batonMcp'];
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
   constructor(options: EngineOptions) {
     this.config = options.config;
-    this.#batonMcp = options.batonMcp;
     this.store = options.store;
     this.#drivers = options.drivers;
     this.#catalog = buildCatalog(options.config.agents, options.config.home);
@@ -135,6 +116,7 @@ export class Engine {
     this.#terminals = new Terminals(this.#core, this.#permissions);
     this.#waiting = new Waiting(this.#core, (ref) => this.resolveRun(ref));
     this.#admission = new Admission(this.#core);
+    this.#pool = new Pool(this.#core, options.batonMcp);
     this.#workspace = new Workspace(this.#core, (cwd, worktree) =>
       this.#admission.checkRunCwd(cwd, worktree),
     );
@@ -525,11 +507,7 @@ export class Engine {
       }),
     );
     await Promise.all(aborts);
-    // Agents still starting are closed as soon as they are up (see #acquireSession).
-    await Promise.allSettled([...this.#openings]);
-    await Promise.all([...this.#pool.values()].map((e) => this.#close(e.session, 1000)));
-    this.#pool.clear();
-    await Promise.allSettled([...this.#closing]);
+    await this.#pool.shutdown();
     this.store.eventWriter.flush();
   }
 
@@ -607,8 +585,8 @@ export class Engine {
       }
       const session = await this.#raceAbort(
         ctx,
-        this.#acquireSession(ctx),
-        (late) => void this.#close(late, 500),
+        this.#pool.acquire(ctx),
+        (late) => void this.#pool.close(late, 500),
       );
       ctx.session = session;
       this.store.runs.update(ctx.id, {
@@ -705,7 +683,7 @@ export class Engine {
         }
       }
       // Release first: finishing starts the next queued run, which may need this process's slot.
-      this.#release(ctx, session);
+      this.#pool.release(ctx, session);
       const changes = await this.#workspace.recordChanges(ctx);
       // Checked before #complete, which is synchronous: the schema's regexes run in a worker.
       ctx.recorder.flush();
@@ -720,7 +698,7 @@ export class Engine {
     } catch (err) {
       await this.#workspace.recordChanges(ctx);
       if (ctx.abortReason) {
-        if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
+        if (ctx.session) this.#pool.discard(ctx.row.session_id, ctx.session);
         this.#runs.finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
       } else {
         const e = toBatonError(err);
@@ -728,7 +706,7 @@ export class Engine {
           typeof e.details?.stderr_tail === 'string' ? e.details.stderr_tail.slice(-4000) : undefined;
         // A failed turn may leave the agent mid-turn or confused (a timed-out request): never reuse
         // its process; a follow-up reopens the session.
-        if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
+        if (ctx.session) this.#pool.discard(ctx.row.session_id, ctx.session);
         this.#runs.finish(ctx, 'failed', {
           error: { code: e.code, message: e.message, ...(stderrTail ? { stderr_tail: stderrTail } : {}) },
         });
@@ -778,8 +756,8 @@ export class Engine {
         CANCEL_GRACE_MS,
       );
     }
-    this.#pool.delete(ctx.row.session_id);
-    await this.#close(session, reason.force ? 500 : KILL_GRACE_MS);
+    this.#pool.forget(ctx.row.session_id);
+    await this.#pool.close(session, reason.force ? 500 : KILL_GRACE_MS);
   }
 
   async #abortRun(ctx: RunCtx, reason: AbortReason): Promise<void> {
@@ -788,7 +766,7 @@ export class Engine {
       // A forced stop (force cancel, shutdown) overtakes a gentle one still waiting on the agent.
       if (reason.force && !ctx.abortReason.force) {
         ctx.abortReason = { ...(reason.status === 'interrupted' ? reason : ctx.abortReason), force: true };
-        if (ctx.session) void this.#close(ctx.session, 0);
+        if (ctx.session) void this.#pool.close(ctx.session, 0);
       }
       return ctx.done;
     }
@@ -808,91 +786,6 @@ export class Engine {
     return ctx.done;
   }
 
-  // ---------------------------------------------------------------- agent processes
-
-  async #acquireSession(ctx: RunCtx): Promise<AgentSession> {
-    const sid = ctx.row.session_id;
-    const warm = this.#pool.get(sid);
-    if (warm && !warm.busyRun) {
-      if (warm.idleTimer) clearTimeout(warm.idleTimer);
-      const samePolicy = warm.policy === ctx.row.policy || !this.#driverOf(ctx.row.agent).policyInProcess;
-      if (samePolicy && warm.model === ctx.row.model) {
-        warm.busyRun = ctx;
-        return warm.session;
-      }
-      // Opened for another policy or model: a process started in a laxer mode (acceptEdits, a
-      // writable sandbox) must not serve a stricter run. Reopen the session (resume) instead.
-      this.#pool.delete(sid);
-      await this.#close(warm.session, KILL_GRACE_MS);
-    }
-    await this.#makeRoom();
-    if (ctx.abort.signal.aborted) throw new BatonError('INTERRUPTED', 'aborted before the agent started');
-    const entry = this.#agent(ctx.row.agent);
-    const driver = this.#driverOf(entry.name);
-    const sessionRow = this.store.sessions.get(sid);
-    this.#opening++;
-    let session: AgentSession;
-    const [command, ...args] = ctx.row.command ?? [entry.command, ...entry.args];
-    // The agent's own baton calls (a `baton mcp` it starts) make child runs of this one.
-    const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.config.home };
-    const opening = driver.open({
-      agent: {
-        name: entry.name,
-        command: command ?? entry.command,
-        args,
-        env: { ...launchEnv(entry), ...delegation },
-        ...(entry.remote ? { remote: { url: entry.remote.url, headers: remoteHeaders(entry.remote) } } : {}),
-      },
-      ...(typeof ctx.row.profile?.values.max_turns === 'number'
-        ? { maxTurns: ctx.row.profile.values.max_turns }
-        : {}),
-      ...(this.config.delegation.offerToAgents && this.#batonMcp
-        ? { mcpServers: [{ name: 'baton', ...this.#batonMcp, env: delegation }] }
-        : {}),
-      cwd: ctx.row.cwd,
-      excluded: [this.config.home],
-      ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
-      ...(ctx.row.model ? { model: ctx.row.model } : {}),
-      policy: ctx.row.policy,
-      ...(driver.terminal
-        ? {
-            terminal: {
-              ...entry.terminal,
-              width: this.config.terminal.width,
-              height: this.config.terminal.height,
-            },
-          }
-        : {}),
-      onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
-      onProcess: (pid, pidStart) => {
-        const run = this.#pool.get(sid)?.busyRun;
-        if (run) this.store.runs.update(run.id, { agent_pid: pid, agent_start: pidStart ?? null });
-      },
-    });
-    this.#openings.add(opening);
-    try {
-      session = await opening;
-    } finally {
-      this.#opening--;
-      this.#openings.delete(opening);
-    }
-    if (ctx.abort.signal.aborted || this.#core.stopping) {
-      // Cancelled (or shutting down) while the agent was starting: it must not join the pool.
-      await this.#close(session, 500);
-      throw new BatonError('INTERRUPTED', 'aborted while the agent was starting');
-    }
-    if (!sessionRow?.agent_session_id) this.store.sessions.setAgentSessionId(sid, session.agentSessionId);
-    const poolEntry: PoolEntry = { session, busyRun: ctx, policy: ctx.row.policy, model: ctx.row.model };
-    this.#pool.set(sid, poolEntry);
-    void session.exited.then(() => {
-      if (this.#pool.get(sid) === poolEntry) {
-        if (poolEntry.idleTimer) clearTimeout(poolEntry.idleTimer);
-        this.#pool.delete(sid);
-      }
-    });
-    return session;
-  }
-
   #driverOf(agentName: string): Driver {
     const entry = this.#agent(agentName);
     const driver = this.#drivers[entry.driver];
@@ -907,57 +800,5 @@ export class Engine {
    */
   #traitsOf(agentName: string): Partial<DriverTraits> {
     return this.#drivers[this.#agent(agentName).driver] ?? {};
-  }
-
-  /** Keeps live agent processes within max_concurrent_runs by stopping idle ones, oldest first. */
-  async #makeRoom(): Promise<void> {
-    while (this.#pool.size + this.#opening + this.#closing.size >= this.config.maxConcurrentRuns) {
-      const idle = [...this.#pool.entries()].find(([, e]) => !e.busyRun);
-      if (idle) {
-        const [sid, e] = idle;
-        if (e.idleTimer) clearTimeout(e.idleTimer);
-        this.#pool.delete(sid);
-        await this.#close(e.session, 1000);
-      } else if (this.#closing.size > 0) {
-        await Promise.race(this.#closing);
-      } else return;
-    }
-  }
-
-  /** Stops an agent process, counting it as alive until it has exited. */
-  #close(session: AgentSession, graceMs: number): Promise<unknown> {
-    const p = session.close(graceMs).finally(() => this.#closing.delete(p));
-    this.#closing.add(p);
-    return p;
-  }
-
-  /** After a turn: the process stays warm for follow-ups until the idle timeout. */
-  #release(ctx: RunCtx, session: AgentSession): void {
-    const sid = ctx.row.session_id;
-    const e = this.#pool.get(sid);
-    if (!e || e.session !== session) return;
-    e.busyRun = undefined;
-    if (this.#core.stopping || session.terminal) {
-      // A terminal run ends when its program exits: nothing to keep warm.
-      this.#pool.delete(sid);
-      void this.#close(session, 1000);
-      return;
-    }
-    e.idleTimer = setTimeout(() => {
-      if (this.#pool.get(sid) === e && !e.busyRun) {
-        this.#pool.delete(sid);
-        void this.#close(session, KILL_GRACE_MS);
-      }
-    }, this.config.sessionIdleTimeoutMs);
-    e.idleTimer.unref();
-  }
-
-  #discard(sid: string, session: AgentSession): void {
-    const e = this.#pool.get(sid);
-    if (e && e.session === session) {
-      if (e.idleTimer) clearTimeout(e.idleTimer);
-      this.#pool.delete(sid);
-    }
-    void this.#close(session, 500);
   }
 }
