@@ -20,6 +20,7 @@ import { newId } from './ids.js';
 import { validateOutput, withSchemaInstruction } from './output.js';
 import { Admission, type SpawnInput } from './admission.js';
 import { KILL_GRACE_MS, Pool, type BatonMcpLaunch } from './pool.js';
+import { Scheduler } from './scheduler.js';
 import { Permissions } from './permissions.js';
 import { Terminals, type TerminalScreen } from './terminal.js';
 import { addUsage, usageOf, type RunUsage } from './usage.js';
@@ -90,7 +91,7 @@ export class Engine {
   readonly #terminals: Terminals;
   readonly #admission: Admission;
   readonly #pool: Pool;
-  readonly #queue: RunCtx[] = [];
+  readonly #scheduler: Scheduler;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
@@ -109,7 +110,7 @@ export class Engine {
     };
     this.#runs = new Runs(base, {
       cancelPending: (run, by) => this.#permissions.cancelAll(run, by),
-      ended: () => this.#pump(),
+      ended: () => this.#scheduler.pump(),
     });
     this.#core = { ...base, config: this.config, agents: this.#agents(), runs: this.#runs, stopping: false };
     this.#permissions = new Permissions(this.#core);
@@ -117,6 +118,7 @@ export class Engine {
     this.#waiting = new Waiting(this.#core, (ref) => this.resolveRun(ref));
     this.#admission = new Admission(this.#core);
     this.#pool = new Pool(this.#core, options.batonMcp);
+    this.#scheduler = new Scheduler(this.#core, (run) => void this.#execute(run).catch(reportError));
     this.#workspace = new Workspace(this.#core, (cwd, worktree) =>
       this.#admission.checkRunCwd(cwd, worktree),
     );
@@ -525,40 +527,8 @@ export class Engine {
 
   /** Stores and queues a new run. */
   #createRun(p: RunPlan): RunSummary {
-    const run = this.#runs.insert(p, (r) => this.#queue.push(r));
-    queueMicrotask(() => this.#pump());
+    const run = this.#runs.insert(p, (r) => this.#scheduler.enqueue(r));
     return this.summarize(run.row);
-  }
-
-  #activeCount(): number {
-    let n = 0;
-    for (const ctx of this.#runs.values()) if (ctx.started) n++;
-    return n;
-  }
-
-  #sessionBusy(sessionId: string): boolean {
-    for (const ctx of this.#runs.values()) if (ctx.started && ctx.row.session_id === sessionId) return true;
-    return false;
-  }
-
-  #pump(): void {
-    if (this.#core.stopping) return;
-    let active = this.#activeCount();
-    const claimed = new Set<string>();
-    for (let i = 0; i < this.#queue.length && active < this.config.maxConcurrentRuns;) {
-      const ctx = this.#queue[i] as RunCtx;
-      const sid = ctx.row.session_id;
-      if (claimed.has(sid) || this.#sessionBusy(sid)) {
-        claimed.add(sid);
-        i++;
-        continue;
-      }
-      claimed.add(sid);
-      this.#queue.splice(i, 1);
-      ctx.started = true;
-      active++;
-      void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
-    }
   }
 
   async #execute(ctx: RunCtx): Promise<void> {
@@ -777,8 +747,7 @@ export class Engine {
       this.#runs.setStatus(ctx, 'running', { waiting_for: null }, { stopping: reason.status });
     }
     if (!ctx.started) {
-      const i = this.#queue.indexOf(ctx);
-      if (i >= 0) this.#queue.splice(i, 1);
+      this.#scheduler.remove(ctx);
       this.#runs.finish(ctx, reason.status, { error: reason.error });
     } else {
       ctx.abort.abort();
