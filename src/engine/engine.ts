@@ -1,7 +1,6 @@
 import type { Config } from '../config.js';
-import type { AgentSession, Driver, DriverTraits, TurnSink } from '../drivers/driver.js';
-import { BatonError, toBatonError } from '../errors.js';
-import { settlesWithin } from '../process/child.js';
+import type { Driver, DriverTraits } from '../drivers/driver.js';
+import { BatonError } from '../errors.js';
 import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
 import type { RunRow } from '../store/runs.js';
 import type { Store } from '../store/store.js';
@@ -16,18 +15,17 @@ import {
   type AgentEntry,
   type AgentInfo,
 } from './catalog.js';
-import { newId } from './ids.js';
-import { validateOutput, withSchemaInstruction } from './output.js';
 import { Admission, type SpawnInput } from './admission.js';
-import { KILL_GRACE_MS, Pool, type BatonMcpLaunch } from './pool.js';
+import { Pool, type BatonMcpLaunch } from './pool.js';
+import { Turns } from './turn.js';
 import { Scheduler } from './scheduler.js';
 import { Permissions } from './permissions.js';
 import { Terminals, type TerminalScreen } from './terminal.js';
-import { addUsage, usageOf, type RunUsage } from './usage.js';
+import { usageOf, type RunUsage } from './usage.js';
 import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
 import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
 import { Workspace, type RunDiff } from './workspace.js';
-import { Runs, type AbortReason, type RunCtx, type RunPlan } from './run.js';
+import { Runs, type RunPlan } from './run.js';
 import type { Agents, EngineContext } from './context.js';
 import {
   EVENT_TYPES,
@@ -37,20 +35,6 @@ import {
   type RunSummary,
   type Usage,
 } from './types.js';
-
-/** After a protocol cancel, how long the agent gets to end its turn before the process is stopped. */
-const CANCEL_GRACE_MS = 3000;
-
-/** The corrective follow-up for an answer that did not match the output schema. */
-function correctionPrompt(schema: Record<string, unknown>, errors: string[]): string {
-  return [
-    'Your previous answer did not match the required JSON Schema:',
-    ...errors.slice(0, 20).map((e) => `- ${e}`),
-    '',
-    'Reply again with only the JSON value, nothing else, matching this JSON Schema:',
-    JSON.stringify(schema),
-  ].join('\n');
-}
 
 export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
 export type { SpawnInput } from './admission.js';
@@ -92,6 +76,7 @@ export class Engine {
   readonly #admission: Admission;
   readonly #pool: Pool;
   readonly #scheduler: Scheduler;
+  readonly #turns: Turns;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
@@ -118,10 +103,16 @@ export class Engine {
     this.#waiting = new Waiting(this.#core, (ref) => this.resolveRun(ref));
     this.#admission = new Admission(this.#core);
     this.#pool = new Pool(this.#core, options.batonMcp);
-    this.#scheduler = new Scheduler(this.#core, (run) => void this.#execute(run).catch(reportError));
     this.#workspace = new Workspace(this.#core, (cwd, worktree) =>
       this.#admission.checkRunCwd(cwd, worktree),
     );
+    this.#scheduler = new Scheduler(this.#core, (run) => void this.#turns.execute(run).catch(reportError));
+    this.#turns = new Turns(this.#core, {
+      pool: this.#pool,
+      workspace: this.#workspace,
+      permissions: this.#permissions,
+      scheduler: this.#scheduler,
+    });
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
       for (const { runId, event } of written) {
@@ -186,7 +177,7 @@ export class Engine {
     });
     this.store.eventWriter.flush();
     Object.assign(row, ctx.row);
-    void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
+    void this.#turns.execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
     return true;
   }
 
@@ -439,7 +430,7 @@ export class Engine {
     if (!ctx) {
       return this.summarize(row);
     }
-    await this.#abortRun(ctx, {
+    await this.#turns.abort(ctx, {
       status: 'cancelled',
       force,
       error: { code: 'CANCELLED', message: force ? 'cancelled (forced)' : 'cancelled' },
@@ -499,7 +490,7 @@ export class Engine {
     if (this.#core.stopping) return;
     this.#core.stopping = true;
     const aborts = [...this.#runs.values()].map((ctx) =>
-      this.#abortRun(ctx, {
+      this.#turns.abort(ctx, {
         status: 'interrupted',
         force: true,
         error: {
@@ -529,230 +520,6 @@ export class Engine {
   #createRun(p: RunPlan): RunSummary {
     const run = this.#runs.insert(p, (r) => this.#scheduler.enqueue(r));
     return this.summarize(run.row);
-  }
-
-  async #execute(ctx: RunCtx): Promise<void> {
-    const timeoutMs = ctx.row.timeout_ms;
-    // An adopted run keeps its original deadline.
-    const elapsed = ctx.followTaskId && ctx.row.started_at ? Date.now() - Date.parse(ctx.row.started_at) : 0;
-    ctx.timeoutTimer = setTimeout(
-      () => {
-        void this.#abortRun(ctx, {
-          status: 'timed_out',
-          force: false,
-          error: {
-            code: 'TIMED_OUT',
-            message: `the run exceeded its timeout of ${Math.round(timeoutMs / 1000)}s`,
-          },
-        });
-      },
-      Math.max(0, timeoutMs - elapsed),
-    );
-    try {
-      if (!ctx.followTaskId) {
-        this.#runs.setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
-        await this.#raceAbort(ctx, this.#workspace.prepare(ctx));
-      }
-      const session = await this.#raceAbort(
-        ctx,
-        this.#pool.acquire(ctx),
-        (late) => void this.#pool.close(late, 500),
-      );
-      ctx.session = session;
-      this.store.runs.update(ctx.id, {
-        agent_pid: session.pid || null,
-        agent_start: session.pidStart ?? null,
-      });
-      for (const note of session.notes.splice(0)) this.#runs.append(ctx, 'raw', { note });
-      if (ctx.row.profile?.values.max_turns !== undefined && !this.#traitsOf(ctx.row.agent).takesMaxTurns) {
-        this.#runs.append(ctx, 'raw', {
-          note: `max_turns is not applied: agent ${ctx.row.agent} takes no turn limit`,
-        });
-      }
-      this.#runs.setStatus(ctx, 'running', {}, { pid: session.pid });
-      const sink: TurnSink = {
-        allowWrites: ctx.row.policy !== 'deny_all',
-        // Output that arrives after the run is over does not reopen it.
-        emit: (event) => {
-          if (isFinalStatus(ctx.row.status)) return;
-          if (event.type === 'tool_call' || event.type === 'tool_update')
-            this.#workspace.touch(ctx, event.data.locations);
-          ctx.recorder.handle(event);
-        },
-        requestPermission: (ask, signal) => {
-          if (isFinalStatus(ctx.row.status)) return Promise.resolve({ outcome: 'cancelled' as const });
-          this.#workspace.touch(ctx, ask.tool_call.locations);
-          return this.#permissions.ask(ctx, ask, signal);
-        },
-        setInputWaiting: (w) => {
-          // A permission question outranks the prompt; the run waits on that first.
-          if (isFinalStatus(ctx.row.status) || ctx.pending.size > 0 || ctx.abortReason) return;
-          if (w) {
-            this.#runs.setStatus(ctx, 'waiting', {
-              waiting_for: {
-                kind: 'input',
-                request_id: newId('i'),
-                title: `the program waits for input: ${w.prompt}`.trim(),
-                prompt: w.prompt,
-                options: [],
-              },
-            });
-          } else if (ctx.row.status === 'waiting' && ctx.row.waiting_for?.kind === 'input') {
-            this.#runs.setStatus(ctx, 'running', { waiting_for: null });
-          }
-        },
-        setRemoteTask: (taskId) => {
-          if (ctx.row.remote_task_id === taskId) return;
-          this.store.runs.update(ctx.id, { remote_task_id: taskId });
-          ctx.row.remote_task_id = taskId;
-          this.#runs.append(ctx, 'raw', { remote_task_id: taskId });
-        },
-      };
-      const schema = ctx.row.output_schema ?? undefined;
-      const native = schema !== undefined && this.#driverOf(ctx.row.agent).nativeStructuredOutput;
-      const text = schema && !native ? withSchemaInstruction(ctx.row.prompt, schema) : ctx.row.prompt;
-      const turn =
-        ctx.followTaskId && session.followTask
-          ? session.followTask(ctx.followTaskId, sink)
-          : session.prompt(text, sink, native ? { outputSchema: schema } : {});
-      turn.catch(() => undefined);
-      let outcome;
-      try {
-        outcome = await this.#raceAbort(ctx, turn);
-      } catch (err) {
-        if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, turn);
-        throw err;
-      }
-      // An answer that does not match output_schema gets one corrective follow-up in the same turn
-      // context; the result then comes from that second answer.
-      if (schema) {
-        const first = await validateOutput(
-          schema,
-          ctx.recorder.lastMessage || ctx.recorder.turnText,
-          outcome.structured,
-        );
-        if ('structured_error' in first) {
-          const errors = first.structured_error.errors;
-          ctx.recorder.startTurn();
-          this.#runs.append(ctx, 'warning', {
-            kind: 'structured_output',
-            message: 'the answer did not match output_schema; asking the agent once more',
-            errors,
-          });
-          const correction = correctionPrompt(schema, errors);
-          this.#runs.append(ctx, 'message', { role: 'user', text: correction, correction: true });
-          const retry = session.prompt(correction, sink, native ? { outputSchema: schema } : {});
-          retry.catch(() => undefined);
-          try {
-            const second = await this.#raceAbort(ctx, retry);
-            outcome = { ...second, usage: addUsage(outcome.usage, second.usage) };
-          } catch (err) {
-            if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, retry);
-            throw err;
-          }
-        }
-      }
-      // Release first: finishing starts the next queued run, which may need this process's slot.
-      this.#pool.release(ctx, session);
-      const changes = await this.#workspace.recordChanges(ctx);
-      // Checked before #complete, which is synchronous: the schema's regexes run in a worker.
-      ctx.recorder.flush();
-      const checked = ctx.row.output_schema
-        ? await validateOutput(
-            ctx.row.output_schema,
-            ctx.recorder.lastMessage || ctx.recorder.turnText,
-            outcome.structured,
-          )
-        : undefined;
-      this.#runs.complete(ctx, outcome.stop_reason, outcome.usage, checked, changes);
-    } catch (err) {
-      await this.#workspace.recordChanges(ctx);
-      if (ctx.abortReason) {
-        if (ctx.session) this.#pool.discard(ctx.row.session_id, ctx.session);
-        this.#runs.finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
-      } else {
-        const e = toBatonError(err);
-        const stderrTail =
-          typeof e.details?.stderr_tail === 'string' ? e.details.stderr_tail.slice(-4000) : undefined;
-        // A failed turn may leave the agent mid-turn or confused (a timed-out request): never reuse
-        // its process; a follow-up reopens the session.
-        if (ctx.session) this.#pool.discard(ctx.row.session_id, ctx.session);
-        this.#runs.finish(ctx, 'failed', {
-          error: { code: e.code, message: e.message, ...(stderrTail ? { stderr_tail: stderrTail } : {}) },
-        });
-      }
-    }
-  }
-
-  /** Rejects with the abort as soon as the run is aborted; `onLate` receives a value that arrives after. */
-  #raceAbort<T>(ctx: RunCtx, p: Promise<T>, onLate?: (value: T) => void): Promise<T> {
-    const signal = ctx.abort.signal;
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const onAbort = () => {
-        if (settled) return;
-        settled = true;
-        reject(new BatonError('INTERRUPTED', 'aborted'));
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-      p.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          if (settled) onLate?.(v);
-          else {
-            settled = true;
-            resolve(v);
-          }
-        },
-        (e) => {
-          signal.removeEventListener('abort', onAbort);
-          if (!settled) {
-            settled = true;
-            reject(e);
-          }
-        },
-      );
-    });
-  }
-
-  /** The ladder after an abort: protocol cancel and a grace period (unless forced), then stop the process. */
-  async #stopAfterAbort(ctx: RunCtx, session: AgentSession, turn: Promise<unknown>): Promise<void> {
-    const reason = ctx.abortReason as AbortReason;
-    if (!reason.force) {
-      await settlesWithin(session.cancel(), 1000);
-      await settlesWithin(
-        turn.catch(() => undefined),
-        CANCEL_GRACE_MS,
-      );
-    }
-    this.#pool.forget(ctx.row.session_id);
-    await this.#pool.close(session, reason.force ? 500 : KILL_GRACE_MS);
-  }
-
-  async #abortRun(ctx: RunCtx, reason: AbortReason): Promise<void> {
-    if (isFinalStatus(ctx.row.status)) return ctx.done;
-    if (ctx.abortReason) {
-      // A forced stop (force cancel, shutdown) overtakes a gentle one still waiting on the agent.
-      if (reason.force && !ctx.abortReason.force) {
-        ctx.abortReason = { ...(reason.status === 'interrupted' ? reason : ctx.abortReason), force: true };
-        if (ctx.session) void this.#pool.close(ctx.session, 0);
-      }
-      return ctx.done;
-    }
-    ctx.abortReason = reason;
-    for (const p of [...ctx.pending.values()])
-      this.#permissions.resolve(ctx, p.id, { outcome: 'cancelled' }, reason.status);
-    if (ctx.row.status === 'waiting') {
-      this.#runs.setStatus(ctx, 'running', { waiting_for: null }, { stopping: reason.status });
-    }
-    if (!ctx.started) {
-      this.#scheduler.remove(ctx);
-      this.#runs.finish(ctx, reason.status, { error: reason.error });
-    } else {
-      ctx.abort.abort();
-    }
-    return ctx.done;
   }
 
   #driverOf(agentName: string): Driver {
