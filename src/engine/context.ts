@@ -20,6 +20,8 @@ export type AgentSpec = {
 export interface Agents {
   /** Every agent, built-in and configured. */
   all(): AgentSpec[];
+  /** One agent, or undefined when the catalog has no agent of that name. */
+  find(name: string): AgentSpec | undefined;
   /** One agent; throws AGENT_NOT_FOUND naming the known ones. */
   get(name: string): AgentSpec;
   /** The driver of an agent; throws NOT_SUPPORTED when this build lacks it. */

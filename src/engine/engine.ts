@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { Driver, DriverTraits } from '../drivers/driver.js';
 import { BatonError } from '../errors.js';
-import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
+import { processStartTime } from '../process/identity.js';
 import type { RunRow } from '../store/runs.js';
 import type { Store } from '../store/store.js';
 import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
@@ -17,6 +17,7 @@ import {
 } from './catalog.js';
 import { Admission, type SpawnInput } from './admission.js';
 import { Pool, type BatonMcpLaunch } from './pool.js';
+import { Recovery } from './recovery.js';
 import { Turns } from './turn.js';
 import { Scheduler } from './scheduler.js';
 import { Permissions } from './permissions.js';
@@ -27,14 +28,7 @@ import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
 import { Workspace, type RunDiff } from './workspace.js';
 import { Runs, type RunPlan } from './run.js';
 import type { Agents, EngineContext } from './context.js';
-import {
-  EVENT_TYPES,
-  isFinalStatus,
-  type RunEvent,
-  type RunStatus,
-  type RunSummary,
-  type Usage,
-} from './types.js';
+import { EVENT_TYPES, type RunEvent, type RunStatus, type RunSummary, type Usage } from './types.js';
 
 export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
 export type { SpawnInput } from './admission.js';
@@ -77,6 +71,7 @@ export class Engine {
   readonly #pool: Pool;
   readonly #scheduler: Scheduler;
   readonly #turns: Turns;
+  readonly #recovery: Recovery;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
@@ -113,6 +108,7 @@ export class Engine {
       permissions: this.#permissions,
       scheduler: this.#scheduler,
     });
+    this.#recovery = new Recovery(this.#core, this.#turns);
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
       for (const { runId, event } of written) {
@@ -130,55 +126,7 @@ export class Engine {
    * permission requests expire, and agent process groups left behind are killed.
    */
   recover(): { interrupted: string[] } {
-    const interrupted: string[] = [];
-    for (const row of this.store.runs.listActive()) if (this.#interruptOrphan(row)) interrupted.push(row.id);
-    return { interrupted };
-  }
-
-  /**
-   * Marks an active run of a dead owner `interrupted` (and kills the agent process group it left),
-   * unless it can go on under this owner (a remote task). Only the owner calls this, at start.
-   */
-  #interruptOrphan(row: RunRow): boolean {
-    if (isFinalStatus(row.status) || this.#runs.has(row.id)) return false;
-    if (this.#adoptOrphan(row)) return false;
-    if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
-      signalGroup(row.agent_pid, 'SIGKILL');
-    const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
-    const error = { code: 'INTERRUPTED', message };
-    if (!this.store.runs.interruptIfActive(row.id, error)) {
-      Object.assign(row, this.store.runs.get(row.id));
-      return false;
-    }
-    this.store.permissions.expireForRun(row.id, 'restart');
-    this.store.eventWriter.append(row.id, 'status', { status: 'interrupted', reason: message });
-    this.store.eventWriter.flush();
-    Object.assign(row, this.store.runs.get(row.id));
-    this.store.eventWriter.forget(row.id);
-    this.bus.emit('run', row.id);
-    return true;
-  }
-
-  /**
-   * A run of a remote agent whose host is gone is not over: its task goes on at the remote side.
-   * The new owner takes the run over and follows the task again. Returns true when it did.
-   */
-  #adoptOrphan(row: RunRow): boolean {
-    if (this.#core.stopping || !row.remote_task_id || row.status === 'queued') return false;
-    const entry = this.#catalog.get(row.agent);
-    if (!entry || !this.#drivers[entry.driver]?.followsRemoteTasks) return false;
-    this.store.runs.update(row.id, { host_pid: this.hostPid, host_start: this.hostStart, waiting_for: null });
-    this.store.permissions.expireForRun(row.id, 'restart');
-    const ctx = this.#runs.open(this.store.runs.get(row.id) as RunRow);
-    ctx.started = true;
-    ctx.followTaskId = row.remote_task_id;
-    this.#runs.append(ctx, 'raw', {
-      note: `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped; pid ${this.hostPid} follows remote task ${row.remote_task_id} again`,
-    });
-    this.store.eventWriter.flush();
-    Object.assign(row, ctx.row);
-    void this.#turns.execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
-    return true;
+    return this.#recovery.recover();
   }
 
   // ---------------------------------------------------------------- agents
@@ -188,6 +136,7 @@ export class Engine {
     return {
       all: () => [...this.#catalog.values()],
       get: (name) => this.#agent(name),
+      find: (name) => this.#catalog.get(name),
       driverOf: (name) => this.#driverOf(name),
       traitsOf: (name) => this.#traitsOf(name),
       readiness: (name) => readinessProblem(this.#agent(name)),
