@@ -2,33 +2,25 @@ import type { Config } from '../config.js';
 import type { Driver, DriverTraits } from '../drivers/driver.js';
 import { BatonError } from '../errors.js';
 import { processStartTime } from '../process/identity.js';
+import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
 import type { RunRow } from '../store/runs.js';
 import type { Store } from '../store/store.js';
-import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
-import { EngineBus } from './bus.js';
-import {
-  buildCatalog,
-  inspectAgent,
-  launchEnv,
-  remoteHeaders,
-  readinessProblem,
-  type AgentEntry,
-  type AgentInfo,
-} from './catalog.js';
 import { Admission, type SpawnInput } from './admission.js';
+import { EngineBus } from './bus.js';
+import * as catalog from './catalog.js';
+import type { Agents, EngineContext } from './context.js';
+import { Permissions } from './permissions.js';
 import { Pool, type BatonMcpLaunch } from './pool.js';
 import { Recovery } from './recovery.js';
-import { Turns } from './turn.js';
-import { Scheduler } from './scheduler.js';
-import { Permissions } from './permissions.js';
-import { Terminals, type TerminalScreen } from './terminal.js';
-import { usageOf, type RunUsage } from './usage.js';
-import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
-import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
-import { Workspace, type RunDiff } from './workspace.js';
 import { Runs, type RunPlan } from './run.js';
-import type { Agents, EngineContext } from './context.js';
+import { Scheduler } from './scheduler.js';
+import { Terminals, type TerminalScreen } from './terminal.js';
+import { Turns } from './turn.js';
 import { EVENT_TYPES, type RunEvent, type RunStatus, type RunSummary, type Usage } from './types.js';
+import { usageOf, type RunUsage } from './usage.js';
+import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
+import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
+import { Workspace, type RunDiff } from './workspace.js';
 
 export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
 export type { SpawnInput } from './admission.js';
@@ -60,7 +52,7 @@ export class Engine {
   readonly hostPid = process.pid;
   readonly hostStart = processStartTime(process.pid) ?? null;
   readonly #drivers: Record<string, Driver>;
-  readonly #catalog: Map<string, AgentEntry>;
+  readonly #catalog: Map<string, catalog.AgentEntry>;
   readonly #runs: Runs;
   readonly #core: EngineContext;
   readonly #workspace: Workspace;
@@ -79,7 +71,7 @@ export class Engine {
     this.config = options.config;
     this.store = options.store;
     this.#drivers = options.drivers;
-    this.#catalog = buildCatalog(options.config.agents, options.config.home);
+    this.#catalog = catalog.buildCatalog(options.config.agents, options.config.home);
     const reportError = (err: unknown) => this.onInternalError?.(err);
     const base = {
       store: this.store,
@@ -139,16 +131,16 @@ export class Engine {
       find: (name) => this.#catalog.get(name),
       driverOf: (name) => this.#driverOf(name),
       traitsOf: (name) => this.#traitsOf(name),
-      readiness: (name) => readinessProblem(this.#agent(name)),
+      readiness: (name) => catalog.readinessProblem(this.#agent(name)),
       launch: (name) => {
         const entry = this.#agent(name);
         return {
           name: entry.name,
           command: entry.command,
           args: entry.args,
-          env: launchEnv(entry),
+          env: catalog.launchEnv(entry),
           ...(entry.remote
-            ? { remote: { url: entry.remote.url, headers: remoteHeaders(entry.remote) } }
+            ? { remote: { url: entry.remote.url, headers: catalog.remoteHeaders(entry.remote) } }
             : {}),
         };
       },
@@ -156,16 +148,16 @@ export class Engine {
   }
 
   /** Every agent baton knows (built-in and configured), with installation status. */
-  async listAgents(): Promise<AgentInfo[]> {
-    return Promise.all([...this.#catalog.values()].map((a) => inspectAgent(a)));
+  async listAgents(): Promise<catalog.AgentInfo[]> {
+    return Promise.all([...this.#catalog.values()].map((a) => catalog.inspectAgent(a)));
   }
 
   /** One agent, with installation status (cheaper than {@link listAgents}). */
-  async agentInfo(name: string): Promise<AgentInfo> {
-    return inspectAgent(this.#agent(name));
+  async agentInfo(name: string): Promise<catalog.AgentInfo> {
+    return catalog.inspectAgent(this.#agent(name));
   }
 
-  #agent(name: string): AgentEntry {
+  #agent(name: string): catalog.AgentEntry {
     const entry = this.#catalog.get(name);
     if (!entry) {
       throw new BatonError(
@@ -453,7 +445,7 @@ export class Engine {
     this.store.eventWriter.flush();
   }
 
-  // ---------------------------------------------------------------- internals
+  // ---------------------------------------------------------------- usage
 
   /** Usage of a run, of its session, and of its run tree (it and every run started below it). */
   getUsage(ref: string): RunUsage {
@@ -464,6 +456,8 @@ export class Engine {
   usageTotals(): { runs: number; usage: Usage } {
     return this.store.runs.usageTotals();
   }
+
+  // ---------------------------------------------------------------- internals
 
   /** Stores and queues a new run. */
   #createRun(p: RunPlan): RunSummary {
