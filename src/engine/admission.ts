@@ -372,7 +372,7 @@ export class Admission {
         .map((a) => `"${a.name}"`);
       throw new BatonError(
         'INVALID_PARAMS',
-        `command is only for agent ${which.join(' or ') || '"terminal"'}; agent ${agent.name} runs its configured command`,
+        `command is only for ${which.length ? `agent ${which.join(' or ')}` : 'an agent whose driver runs any program'}; agent ${agent.name} runs its configured command`,
       );
     }
     if (!this.#ctx.config.terminal.allowAnyCommand) {
