@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from './config.js';
 import { LazyDriver } from './drivers/lazy.js';
 import { Engine } from './engine/engine.js';
@@ -18,12 +19,17 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
   const engine = new Engine({
     config,
     store,
+    // The built CLI, offered to agents as an MCP server (`baton mcp`).
+    batonMcp: {
+      command: process.execPath,
+      args: [fileURLToPath(new URL('./cli/main.js', import.meta.url)), 'mcp'],
+    },
     drivers: {
       acp: new LazyDriver('acp', async () => new (await import('./drivers/acp/index.js')).AcpDriver()),
       'claude-code': new LazyDriver(
         'claude-code',
         async () => new (await import('./drivers/claude-code/index.js')).ClaudeCodeDriver(),
-        { nativeStructuredOutput: true, policyInProcess: true },
+        { nativeStructuredOutput: true, policyInProcess: true, takesMaxTurns: true },
       ),
       codex: new LazyDriver(
         'codex',
@@ -39,7 +45,7 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       terminal: new LazyDriver(
         'terminal',
         async () => new (await import('./drivers/terminal/index.js')).TerminalDriver(config.home),
-        { adoptsSessions: true },
+        { adoptsSessions: true, terminal: true, takesCommand: true, promptOptional: true },
       ),
     },
   });

@@ -38,3 +38,13 @@ export function formatDuration(ms: number): string {
   s -= m * 60;
   return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
 }
+
+/** Longest `wait_run` wait, below the 60 s request timeout of most MCP hosts. */
+export const WAIT_MAX_MS = 55_000;
+/** `wait_run`'s wait when it gives no timeout. */
+export const WAIT_DEFAULT_MS = 50_000;
+
+/** How long a `wait_run` with this `timeout` blocks: the default, capped at {@link WAIT_MAX_MS}. */
+export function waitTimeoutMs(timeout: string | number | undefined): number {
+  return Math.min(timeout === undefined ? WAIT_DEFAULT_MS : parseDuration(timeout, 'timeout'), WAIT_MAX_MS);
+}

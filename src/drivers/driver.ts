@@ -181,9 +181,11 @@ export type TerminalOptions = {
   height: number;
 };
 
-/** One agent protocol. */
-export interface Driver {
-  readonly name: string;
+/**
+ * What the engine needs to know about a protocol, declared by each driver (and where drivers are
+ * registered, for the lazily loaded ones) so the engine never branches on a driver's name.
+ */
+export type DriverTraits = {
   /** True when the agent takes a JSON Schema for its final answer natively (else the engine instructs it). */
   readonly nativeStructuredOutput: boolean;
   /**
@@ -198,6 +200,25 @@ export interface Driver {
    * in tmux), so a new owner can take them over with {@link adopt}.
    */
   readonly adoptsSessions?: boolean;
+  /**
+   * True when its sessions are terminal programs ({@link AgentSession.terminal}): it takes
+   * {@link OpenOptions.terminal}, and its runs answer read_terminal, send_keys and attach.
+   */
+  readonly terminal?: boolean;
+  /**
+   * True when it can run any program given as spawn_run `command` (argv): its built-in agent of
+   * the same name does (when the config allows any command); other agents run their configured one.
+   */
+  readonly takesCommand?: boolean;
+  /** True when it applies a profile's `max_turns` ({@link OpenOptions.maxTurns}); otherwise a note says it is not. */
+  readonly takesMaxTurns?: boolean;
+  /** True when a run may start without a prompt (a terminal program that asks its own questions). */
+  readonly promptOptional?: boolean;
+};
+
+/** One agent protocol. */
+export interface Driver extends DriverTraits {
+  readonly name: string;
   /** Starts the agent and opens (or reopens) a session. Throws a BatonError with a fix on failure. */
   open(options: OpenOptions): Promise<AgentSession>;
   /**

@@ -1,4 +1,4 @@
-import type { AdoptOptions, AgentSession, Driver, OpenOptions } from './driver.js';
+import type { AdoptOptions, AgentSession, Driver, DriverTraits, OpenOptions } from './driver.js';
 
 /**
  * A driver whose module is loaded on first use, so `baton mcp` answers `initialize` without
@@ -13,22 +13,22 @@ export class LazyDriver implements Driver {
   readonly policyInProcess: boolean;
   readonly followsRemoteTasks: boolean;
   readonly adoptsSessions: boolean;
+  readonly terminal: boolean;
+  readonly takesCommand: boolean;
+  readonly takesMaxTurns: boolean;
+  readonly promptOptional: boolean;
 
-  constructor(
-    name: string,
-    load: () => Promise<Driver>,
-    traits: {
-      nativeStructuredOutput?: boolean;
-      policyInProcess?: boolean;
-      followsRemoteTasks?: boolean;
-      adoptsSessions?: boolean;
-    } = {},
-  ) {
+  /** `traits` are the loaded driver's (the engine reads them before it is loaded); unset ones are false. */
+  constructor(name: string, load: () => Promise<Driver>, traits: Partial<DriverTraits> = {}) {
     this.name = name;
     this.followsRemoteTasks = traits.followsRemoteTasks ?? false;
     this.adoptsSessions = traits.adoptsSessions ?? false;
     this.nativeStructuredOutput = traits.nativeStructuredOutput ?? false;
     this.policyInProcess = traits.policyInProcess ?? false;
+    this.terminal = traits.terminal ?? false;
+    this.takesCommand = traits.takesCommand ?? false;
+    this.takesMaxTurns = traits.takesMaxTurns ?? false;
+    this.promptOptional = traits.promptOptional ?? false;
     this.#load = load;
   }
 

@@ -1,250 +1,44 @@
-import { constants as fsConstants, statSync } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import picomatch from 'picomatch';
 import type { Config } from '../config.js';
-import type {
-  AgentSession,
-  Driver,
-  PermissionAnswer,
-  PermissionAsk,
-  TerminalControl,
-  TurnSink,
-} from '../drivers/driver.js';
-import { parseDuration } from '../duration.js';
-import { BatonError, toBatonError } from '../errors.js';
-import {
-  addWorktree,
-  changedFiles,
-  commitExists,
-  diffText,
-  git,
-  removeWorktree,
-  repoRoot,
-  snapshotTree,
-} from '../git/git.js';
-import { isInside, realpathLoose, tmuxSocketName } from '../paths.js';
-import { ChildHandle, settlesWithin } from '../process/child.js';
-import { isProcessAlive, processStartTime, signalGroup } from '../process/identity.js';
-import type { RunRow, WorktreeInfo } from '../store/runs.js';
-import type { Store } from '../store/store.js';
+import type { Driver, DriverTraits } from '../drivers/driver.js';
+import { BatonError } from '../errors.js';
+import { processStartTime } from '../process/identity.js';
 import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX } from '../store/events.js';
+import type { RunRow } from '../store/runs.js';
+import type { Store } from '../store/store.js';
+import { Admission, type SpawnInput } from './admission.js';
 import { EngineBus } from './bus.js';
-import {
-  buildCatalog,
-  inspectAgent,
-  launchEnv,
-  remoteHeaders,
-  readinessProblem,
-  type AgentEntry,
-  type AgentInfo,
-} from '../agents/catalog.js';
-import { newId } from './ids.js';
-import { compileOutputSchema, validateOutput, withSchemaInstruction } from './output.js';
-import { decideByPolicy, decideByProfile, rejectOption } from './policy.js';
-import { copyIncluded } from './worktree-include.js';
-import { REVIEW_OF, VERIFICATION_SCHEMA, reviewPrompt, verificationOf, type Verification } from './verify.js';
-import { RunRecorder } from './recorder.js';
-import {
-  APPROVERS,
-  EVENT_TYPES,
-  PERMISSION_POLICIES,
-  type Approver,
-  isFinalStatus,
-  type ChangedFile,
-  type EventType,
-  type Overlap,
-  type PermissionPolicy,
-  type RunError,
-  type RunEvent,
-  type RunResult,
-  type RunStatus,
-  type RunSummary,
-  type Usage,
-  type WaitingFor,
-} from './types.js';
+import * as catalog from '../agents/catalog.js';
+import type { Agents, EngineContext } from './context.js';
+import { Permissions } from './permissions.js';
+import { Pool, type BatonMcpLaunch } from './pool.js';
+import { Recovery } from './recovery.js';
+import { Runs, type RunPlan } from './run.js';
+import { Scheduler } from './scheduler.js';
+import { Terminals, type TerminalScreen } from './terminal.js';
+import { Turns } from './turn.js';
+import { EVENT_TYPES, type RunEvent, type RunStatus, type RunSummary, type Usage } from './types.js';
+import { usageOf, type RunUsage } from './usage.js';
+import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
+import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
+import { Workspace, type RunDiff } from './workspace.js';
 
-/** The built CLI, offered to agents as an MCP server (`baton mcp`). */
-const BATON_CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
+export type { SpawnInput } from './admission.js';
+export type { TerminalScreen } from './terminal.js';
+export { WAIT_MAX_MS, waitTimeoutMs } from '../duration.js';
+export type { WaitInput, WaitResult } from './waiting.js';
 
-/** Changed files listed in a run summary; get_diff shows every one. */
-const CHANGED_FILES_MAX = 200;
-/** Longest a worktree `setup` command may run. */
-const SETUP_TIMEOUT_MS = 10 * 60_000;
-
-/** The result text kept in a run summary; the whole text is in the `result` event. */
-export const SUMMARY_TEXT_MAX = 2048;
-/** Longest prompt accepted (characters). */
-const PROMPT_MAX_CHARS = 1_000_000;
-/** After a protocol cancel, how long the agent gets to end its turn before the process is stopped. */
-const CANCEL_GRACE_MS = 3000;
-/** SIGTERM → SIGKILL grace when stopping an agent process. */
-const KILL_GRACE_MS = 2000;
-/** Longest `wait_run` wait, below the 60 s request timeout of most MCP hosts. */
-export const WAIT_MAX_MS = 55_000;
-const WAIT_DEFAULT_MS = 50_000;
-
-/** How long a `wait_run` with this `timeout` blocks: the default, capped at {@link WAIT_MAX_MS}. */
-export function waitTimeoutMs(timeout: string | number | undefined): number {
-  return Math.min(timeout === undefined ? WAIT_DEFAULT_MS : parseDuration(timeout, 'timeout'), WAIT_MAX_MS);
-}
-const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** The corrective follow-up for an answer that did not match the output schema. */
-function correctionPrompt(schema: Record<string, unknown>, errors: string[]): string {
-  return [
-    'Your previous answer did not match the required JSON Schema:',
-    ...errors.slice(0, 20).map((e) => `- ${e}`),
-    '',
-    'Reply again with only the JSON value, nothing else, matching this JSON Schema:',
-    JSON.stringify(schema),
-  ].join('\n');
-}
-
-/** The sum of two usages (numeric fields added; either may be missing). */
-function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
-  if (!a || !b) return b ?? a;
-  const out: Usage = { ...a };
-  for (const [k, v] of Object.entries(b) as [keyof Usage, number][]) {
-    // Context size and use are states, not amounts: the later value stands.
-    out[k] = k === 'context_size' || k === 'context_used' ? v : (out[k] ?? 0) + v;
-  }
-  return out;
-}
-
-/**
- * Channels a program answers through: the MCP caller, REST with the bearer token, `baton
- * approve/deny` from a script (stdin not a terminal, or run by an agent of a baton run).
- */
-const PROGRAM_CHANNELS = ['caller', 'api', 'script'];
-/**
- * Channels a person answers through: the dashboard, `baton approve/deny` on a terminal, and MCP
- * elicitation when the config's `approvals.elicitation_is_human` says the MCP host shows it to a
- * person (otherwise the MCP client program answers it: a program channel).
- */
-export const HUMAN_CHANNELS = ['dashboard', 'cli', 'elicitation'];
-
-/** True when `by` is a person by the config (elicitation only with `approvals.elicitation_is_human`). */
-export function isHumanChannel(by: string, config: Pick<Config, 'approvals'>): boolean {
-  if (by === 'elicitation') return config.approvals.elicitationIsHuman;
-  return HUMAN_CHANNELS.includes(by);
-}
-
-/**
- * Refuses an answer from a channel the run's `approver` does not accept: `caller` takes programs
- * only, `human` people only, `any` both. `what` names the answer (a permission answer, typed input).
- */
-function checkApprover(row: RunRow, by: string, config: Pick<Config, 'approvals'>, what?: string): void {
-  const human = isHumanChannel(by, config);
-  const known = human || PROGRAM_CHANNELS.includes(by) || by === 'elicitation';
-  const subject = what ?? `run ${row.id} was started with approver "${row.approver}"`;
-  if (row.approver === 'caller' && (human || !known)) {
-    throw new BatonError(
-      'NOT_APPROVER',
-      `${subject}: only its MCP caller (answer_permission) or the REST API may answer, not ${by}`,
-    );
-  }
-  if (row.approver === 'human' && !human) {
-    const elicit = config.approvals.elicitationIsHuman
-      ? "or the MCP client's elicitation prompt"
-      : "or (with approvals.elicitation_is_human in the config) the MCP client's elicitation prompt";
-    throw new BatonError(
-      'NOT_APPROVER',
-      `${subject}: a person answers it (the dashboard, baton approve/deny typed on a terminal, ${elicit}), not ${by}`,
-    );
-  }
-}
-
-/** Input of {@link Engine.spawnRun}, as front ends pass it (shape already checked). */
-export type SpawnInput = {
-  /** Required unless the profile names one. */
-  agent?: string;
-  /** A named preset from the config's `profiles`; explicit parameters override its values. */
-  profile?: string;
-  cwd: string;
-  prompt?: string;
-  prompt_file?: string;
-  label?: string;
-  model?: string;
-  timeout?: string | number;
-  policy?: PermissionPolicy;
-  approver?: Approver;
-  /** Terminal runs of agent `terminal`: the program to run (argv); needs `terminal.allow_any_command`. */
-  command?: string[];
-  output_schema?: Record<string, unknown>;
-  session_id?: string;
-  isolation?: 'none' | 'worktree';
-  /** Worktree isolation: the branch point (default HEAD). */
-  base_ref?: string;
-  /** Worktree isolation: untracked files of the repository to copy in (glob patterns, e.g. ".env"). */
-  include?: string[];
-  metadata?: Record<string, unknown>;
-  parent_run_id?: string;
-};
-
-/** Input of {@link Engine.waitRuns}. */
-export type WaitInput = {
-  runs?: string[];
-  until?: 'attention' | 'finished';
-  timeout?: string | number;
-  signal?: AbortSignal;
-  /** Called every few seconds while waiting (MCP progress). */
-  onProgress?: (elapsedMs: number, message: string) => void;
-};
-
-/** What `wait_run` returns. */
-export type WaitResult = {
-  runs: RunSummary[];
-  timed_out: boolean;
-  /** Runs still being waited on when it timed out (small). */
-  pending?: { run_id: string; label?: string; status: RunStatus; last_seq: number }[];
-};
-
-/** What `read_terminal` returns. */
-export type TerminalScreen = { run_id: string; status: RunStatus; lines: number; screen: string };
-
-type Pending = {
-  id: string;
-  waiting: WaitingFor;
-  resolve: (answer: PermissionAnswer) => void;
-  timer: NodeJS.Timeout;
-};
-
-type AbortReason = { status: 'cancelled' | 'timed_out' | 'interrupted'; force: boolean; error: RunError };
-
-type RunCtx = {
-  /** Files the agent named in tool calls and permission requests (absolute), for overlap warnings. */
-  touched: Set<string>;
-  overlaps: Overlap[];
-  id: string;
-  row: RunRow;
-  recorder: RunRecorder;
-  abort: AbortController;
-  abortReason?: AbortReason;
-  pending: Map<string, Pending>;
-  session?: AgentSession;
-  timeoutTimer?: NodeJS.Timeout;
-  started: boolean;
-  /** Adopted after a restart: follow this remote task instead of sending the prompt. */
-  followTaskId?: string;
-  /** Adopted after a restart: the dead owner's agent session, taken over (see #adoptSession). */
-  adopting?: Promise<AgentSession>;
-  done: Promise<void>;
-  resolveDone: () => void;
-};
-
-/**
- * A live agent process. `policy` and `model` are what it was opened with: drivers map them onto
- * the process (claude's permission mode, codex's sandbox), so a run that wants others gets a new one.
- */
-type PoolEntry = {
-  session: AgentSession;
-  busyRun: RunCtx | undefined;
-  idleTimer?: NodeJS.Timeout;
-  policy: PermissionPolicy;
-  model: string | null;
+/** Options of the {@link Engine} constructor. */
+export type EngineOptions = {
+  config: Config;
+  store: Store;
+  /** The drivers by name (the catalog's `driver` field), with their traits. */
+  drivers: Record<string, Driver>;
+  /**
+   * How an agent starts baton as its MCP server (`baton mcp`), offered to agents' sessions when the
+   * config's `delegation.offer_to_agents` is on; without it, none is offered.
+   */
+  batonMcp?: BatonMcpLaunch;
 };
 
 /**
@@ -259,24 +53,55 @@ export class Engine {
   readonly hostPid = process.pid;
   readonly hostStart = processStartTime(process.pid) ?? null;
   readonly #drivers: Record<string, Driver>;
-  readonly #catalog: Map<string, AgentEntry>;
-  readonly #runs = new Map<string, RunCtx>();
-  readonly #queue: RunCtx[] = [];
-  readonly #pool = new Map<string, PoolEntry>();
-  /** Worktree runs not started yet: the branch point and the files to copy in. */
-  readonly #worktreeSetup = new Map<string, { base: string; include: string[] }>();
-  #opening = 0;
-  readonly #closing = new Set<Promise<unknown>>();
-  readonly #openings = new Set<Promise<unknown>>();
-  #stopping = false;
+  readonly #catalog: Map<string, catalog.AgentEntry>;
+  readonly #runs: Runs;
+  readonly #core: EngineContext;
+  readonly #workspace: Workspace;
+  readonly #waiting: Waiting;
+  readonly #permissions: Permissions;
+  readonly #terminals: Terminals;
+  readonly #admission: Admission;
+  readonly #pool: Pool;
+  readonly #scheduler: Scheduler;
+  readonly #turns: Turns;
+  readonly #recovery: Recovery;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
-  constructor(options: { config: Config; store: Store; drivers: Record<string, Driver> }) {
+  constructor(options: EngineOptions) {
     this.config = options.config;
     this.store = options.store;
     this.#drivers = options.drivers;
-    this.#catalog = buildCatalog(options.config.agents, options.config.home);
+    this.#catalog = catalog.buildCatalog(options.config.agents, options.config.home);
+    const reportError = (err: unknown) => this.onInternalError?.(err);
+    const base = {
+      store: this.store,
+      bus: this.bus,
+      hostPid: this.hostPid,
+      hostStart: this.hostStart,
+      reportError,
+    };
+    this.#runs = new Runs(base, {
+      cancelPending: (run, by) => this.#permissions.cancelAll(run, by),
+      ended: () => this.#scheduler.pump(),
+    });
+    this.#core = { ...base, config: this.config, agents: this.#agents(), runs: this.#runs, stopping: false };
+    this.#permissions = new Permissions(this.#core);
+    this.#terminals = new Terminals(this.#core, this.#permissions);
+    this.#waiting = new Waiting(this.#core, (ref) => this.resolveRun(ref));
+    this.#admission = new Admission(this.#core);
+    this.#pool = new Pool(this.#core, options.batonMcp);
+    this.#workspace = new Workspace(this.#core, (cwd, worktree) =>
+      this.#admission.checkRunCwd(cwd, worktree),
+    );
+    this.#scheduler = new Scheduler(this.#core, (run) => void this.#turns.execute(run).catch(reportError));
+    this.#turns = new Turns(this.#core, {
+      pool: this.#pool,
+      workspace: this.#workspace,
+      permissions: this.#permissions,
+      scheduler: this.#scheduler,
+    });
+    this.#recovery = new Recovery(this.#core, this.#turns, this.#pool);
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
       for (const { runId, event } of written) {
@@ -290,126 +115,50 @@ export class Engine {
 
   /**
    * Recovers after the previous owner (this process now holds the owner lock, so every active run
-   * in the store is one it left): their pending permission requests expire; runs whose agent
-   * outlives its owner (a remote task, a terminal program in tmux) go on under this owner, the
-   * others become `interrupted` with the reason and the agent process groups they left are killed.
+   * in the store is one it left): runs become `interrupted` with the reason, their pending
+   * permission requests expire, and agent process groups left behind are killed.
    */
   recover(): { interrupted: string[] } {
-    const interrupted: string[] = [];
-    for (const row of this.store.runs.listActive()) if (this.#interruptOrphan(row)) interrupted.push(row.id);
-    return { interrupted };
-  }
-
-  /**
-   * Marks an active run of a dead owner `interrupted` (and kills the agent process group it left),
-   * unless it can go on under this owner (a remote task). Only the owner calls this, at start.
-   */
-  #interruptOrphan(row: RunRow): boolean {
-    if (isFinalStatus(row.status) || this.#runs.has(row.id)) return false;
-    if (this.#adoptOrphan(row) || this.#adoptSession(row)) return false;
-    if (row.agent_pid && isProcessAlive(row.agent_pid, row.agent_start))
-      signalGroup(row.agent_pid, 'SIGKILL');
-    const message = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped while this run was ${row.status}; follow_up continues its session`;
-    const error = { code: 'INTERRUPTED', message };
-    if (!this.store.runs.interruptIfActive(row.id, error)) {
-      Object.assign(row, this.store.runs.get(row.id));
-      return false;
-    }
-    this.store.permissions.expireForRun(row.id, 'restart');
-    this.store.eventWriter.append(row.id, 'status', { status: 'interrupted', reason: message });
-    this.store.eventWriter.flush();
-    Object.assign(row, this.store.runs.get(row.id));
-    this.store.eventWriter.forget(row.id);
-    this.bus.emit('run', row.id);
-    return true;
-  }
-
-  /**
-   * A run of a remote agent whose host is gone is not over: its task goes on at the remote side.
-   * The new owner takes the run over and follows the task again. Returns true when it did.
-   */
-  #adoptOrphan(row: RunRow): boolean {
-    if (this.#stopping || !row.remote_task_id || row.status === 'queued') return false;
-    const entry = this.#catalog.get(row.agent);
-    if (!entry || !this.#drivers[entry.driver]?.followsRemoteTasks) return false;
-    this.store.runs.update(row.id, { host_pid: this.hostPid, host_start: this.hostStart, waiting_for: null });
-    this.store.permissions.expireForRun(row.id, 'restart');
-    const ctx = this.#newCtx(this.store.runs.get(row.id) as RunRow);
-    ctx.started = true;
-    ctx.followTaskId = row.remote_task_id;
-    this.#append(ctx, 'raw', {
-      note: `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''} stopped; pid ${this.hostPid} follows remote task ${row.remote_task_id} again`,
-    });
-    this.store.eventWriter.flush();
-    Object.assign(row, ctx.row);
-    void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
-    return true;
-  }
-
-  /**
-   * A running or waiting run whose agent process outlives its owner (a terminal program in tmux)
-   * is taken over: the driver adopts the session (the recorded one, or none) and the turn goes on
-   * where it was (#execute); the run's permission requests expired, the agent asks again. When the
-   * driver finds no such session, the run is interrupted as #interruptOrphan does. Returns true
-   * when it tries.
-   */
-  #adoptSession(row: RunRow): boolean {
-    if (this.#stopping || (row.status !== 'running' && row.status !== 'waiting') || !row.agent_pid)
-      return false;
-    const entry = this.#catalog.get(row.agent);
-    const driver = entry && this.#drivers[entry.driver];
-    const agentSessionId = this.store.sessions.get(row.session_id)?.agent_session_id;
-    if (!entry || !driver?.adoptsSessions || !driver.adopt || !agentSessionId) return false;
-    const pid = row.agent_pid;
-    const dead = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''}`;
-    this.store.runs.update(row.id, { host_pid: this.hostPid, host_start: this.hostStart });
-    this.store.permissions.expireForRun(row.id, 'restart');
-    const ctx = this.#newCtx(this.store.runs.get(row.id) as RunRow);
-    ctx.started = true;
-    const terminal = {
-      ...entry.terminal,
-      width: this.config.terminal.width,
-      height: this.config.terminal.height,
-    };
-    ctx.adopting = driver
-      .adopt({ agentSessionId, pid, pidStart: row.agent_start ?? undefined, terminal })
-      .catch(() => undefined)
-      .then((session) => {
-        if (!session) {
-          if (isProcessAlive(pid, row.agent_start)) signalGroup(pid, 'SIGKILL');
-          const message = `${dead} stopped while this run was ${row.status}; follow_up continues its session`;
-          ctx.abortReason ??= { status: 'interrupted', force: true, error: { code: 'INTERRUPTED', message } };
-          throw new BatonError('INTERRUPTED', message);
-        }
-        const sid = row.session_id;
-        const poolEntry: PoolEntry = { session, busyRun: ctx, policy: row.policy, model: row.model };
-        this.#pool.set(sid, poolEntry);
-        void session.exited.then(() => {
-          if (this.#pool.get(sid) === poolEntry) this.#pool.delete(sid);
-        });
-        this.#append(ctx, 'raw', {
-          note: `${dead} stopped; pid ${this.hostPid} adopted its agent session ${agentSessionId} (agent pid ${session.pid})`,
-          adopted_by: this.hostPid,
-        });
-        return session;
-      });
-    void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
-    return true;
+    return this.#recovery.recover();
   }
 
   // ---------------------------------------------------------------- agents
 
+  /** The catalog and the drivers, as the engine's parts see them. */
+  #agents(): Agents {
+    return {
+      all: () => [...this.#catalog.values()],
+      get: (name) => this.#agent(name),
+      find: (name) => this.#catalog.get(name),
+      driverOf: (name) => this.#driverOf(name),
+      traitsOf: (name) => this.#traitsOf(name),
+      readiness: (name) => catalog.readinessProblem(this.#agent(name)),
+      launch: (name) => {
+        const entry = this.#agent(name);
+        return {
+          name: entry.name,
+          command: entry.command,
+          args: entry.args,
+          env: catalog.launchEnv(entry),
+          ...(entry.remote
+            ? { remote: { url: entry.remote.url, headers: catalog.remoteHeaders(entry.remote) } }
+            : {}),
+        };
+      },
+    };
+  }
+
   /** Every agent baton knows (built-in and configured), with installation status. */
-  async listAgents(): Promise<AgentInfo[]> {
-    return Promise.all([...this.#catalog.values()].map((a) => inspectAgent(a)));
+  async listAgents(): Promise<catalog.AgentInfo[]> {
+    return Promise.all([...this.#catalog.values()].map((a) => catalog.inspectAgent(a)));
   }
 
   /** One agent, with installation status (cheaper than {@link listAgents}). */
-  async agentInfo(name: string): Promise<AgentInfo> {
-    return inspectAgent(this.#agent(name));
+  async agentInfo(name: string): Promise<catalog.AgentInfo> {
+    return catalog.inspectAgent(this.#agent(name));
   }
 
-  #agent(name: string): AgentEntry {
+  #agent(name: string): catalog.AgentEntry {
     const entry = this.#catalog.get(name);
     if (!entry) {
       throw new BatonError(
@@ -429,9 +178,7 @@ export class Engine {
       throw new BatonError('RUN_NOT_FOUND', `no run with id or label "${ref}"; list_runs shows the runs`);
     }
     // What the store could not take yet (a full disk) is still the truth.
-    const unsaved = this.#unsaved.get(row.id);
-    if (unsaved) Object.assign(row, unsaved);
-    return row;
+    return this.#runs.withUnsaved(row);
   }
 
   /** The summary of one run. */
@@ -539,138 +286,55 @@ export class Engine {
     return this.store.runs.counts();
   }
 
+  // ---------------------------------------------------------------- work trees
+
+  /**
+   * The diff of what a run changed (against the state when it started), paged by bytes; live for
+   * an active run.
+   */
+  async getDiff(
+    ref: string,
+    opts: { path?: string; offset?: number; limit?: number } = {},
+  ): Promise<RunDiff> {
+    return this.#workspace.diff(this.resolveRun(ref), opts);
+  }
+
+  /**
+   * Starts a read-only review run (policy deny_all, the verdict schema) of another run's changes
+   * or of evidence files against a task, and waits up to `wait` for its verdict. An answer that
+   * does not validate, or a review that fails, is `fail_closed`.
+   */
+  async verifyRun(input: VerifyInput): Promise<VerifyResult> {
+    return verifyRun(this, input);
+  }
+
+  /** Removes a finished run's work tree and branch (isolation "worktree"). */
+  async discardRun(ref: string): Promise<{ run_id: string; path: string; branch: string; discarded: true }> {
+    return this.#workspace.discard(this.resolveRun(ref));
+  }
+
   /** The run summary of CONTRACT.md. */
   summarize(row: RunRow): RunSummary {
-    const s: RunSummary = {
-      run_id: row.id,
-      agent: row.agent,
-      status: row.status,
-      cwd: row.cwd,
-      session_id: row.session_id,
-      parent_run_id: row.parent_run_id,
-      policy: row.policy,
-      created_at: row.created_at,
-      ended_at: row.ended_at,
-      last_seq: Math.max(row.last_seq, this.#runs.has(row.id) ? this.store.eventWriter.lastSeq(row.id) : 0),
-    };
-    if (row.label) s.label = row.label;
-    if (row.approver !== 'any') s.approver = row.approver;
-    if (row.profile) s.profile = row.profile.name;
-    if (row.started_at) s.started_at = row.started_at;
-    if (row.waiting_for) s.waiting_for = row.waiting_for;
-    if (row.result) s.result = row.result;
-    if (row.error) s.error = row.error;
-    if (row.remote_task_id) s.remote_task_id = row.remote_task_id;
-    return s;
+    return this.#runs.summarize(row);
   }
 
   // ---------------------------------------------------------------- runs: write
 
+  /** Answers the pending permission request of a waiting run. */
+  async answerPermission(
+    ref: string,
+    optionId: string,
+    requestId?: string,
+    by = 'caller',
+  ): Promise<RunSummary> {
+    return this.#permissions.answer(this.resolveRun(ref), optionId, requestId, by);
+  }
+
   /** Validates and queues a new run; returns at once with its summary (status `queued`). */
   async spawnRun(request: SpawnInput): Promise<RunSummary> {
-    // prompt_file first, read asynchronously and bounded; everything after it is synchronous, so
-    // the checks below and the insert see the same state.
-    const fromFile = await this.#readPromptFile(request);
-    if (this.#stopping) throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
-    const { input, profile } = this.#applyProfile(request);
-    if (!input.agent) {
-      throw new BatonError('INVALID_PARAMS', 'agent is required (or a profile that names one)');
-    }
-    const agent = this.#agent(input.agent);
-    // Fail fast, before anything is queued: a run of an agent that cannot start would only hang or fail later.
-    const notReady = readinessProblem(agent);
-    if (notReady) {
-      throw new BatonError(notReady.code, `agent ${agent.name}: ${notReady.problem}. Fix: ${notReady.fix}`);
-    }
-    const policy = input.policy ?? 'ask';
-    if (!(PERMISSION_POLICIES as readonly string[]).includes(policy)) {
-      throw new BatonError('INVALID_PARAMS', `policy must be one of ${PERMISSION_POLICIES.join(', ')}`);
-    }
-    const approver = input.approver ?? 'any';
-    if (!(APPROVERS as readonly string[]).includes(approver)) {
-      throw new BatonError('INVALID_PARAMS', `approver must be one of ${APPROVERS.join(', ')}`);
-    }
-    const asked = this.#readPrompt(input, fromFile);
-    const instructions = profile?.values.instructions;
-    const prompt = typeof instructions === 'string' && asked ? `${asked}\n\n${instructions}` : asked;
-    const timeoutMs =
-      input.timeout === undefined ? this.config.defaultTimeoutMs : parseDuration(input.timeout, 'timeout');
-    if (input.output_schema !== undefined) compileOutputSchema(input.output_schema);
-    if (input.metadata !== undefined && JSON.stringify(input.metadata).length > 16 * 1024) {
-      throw new BatonError('INVALID_PARAMS', 'metadata must be at most 16 KB of JSON');
-    }
-    this.#checkLabel(input.label);
-
-    const sessionId = input.session_id;
-    let cwd: string;
-    if (sessionId) {
-      const session = this.store.sessions.get(sessionId);
-      if (!session)
-        throw new BatonError(
-          'SESSION_NOT_FOUND',
-          `no session "${sessionId}"; get_run shows a run's session_id`,
-        );
-      if (session.agent !== agent.name) {
-        throw new BatonError(
-          'INVALID_PARAMS',
-          `session ${sessionId} belongs to agent ${session.agent}, not ${agent.name}; pass agent "${session.agent}"`,
-        );
-      }
-      cwd = this.#checkCwd(input.cwd);
-      if (cwd !== session.cwd) {
-        throw new BatonError('INVALID_PARAMS', `session ${sessionId} works in ${session.cwd}; pass that cwd`);
-      }
-    } else {
-      cwd = this.#checkCwd(input.cwd);
-    }
-    const runId = newId('r');
-    let worktree: WorktreeInfo | null = null;
-    if (input.isolation === 'worktree') {
-      if (sessionId) {
-        throw new BatonError(
-          'INVALID_PARAMS',
-          'isolation "worktree" starts a new session; use follow_up to continue one',
-        );
-      }
-      const repo = repoRoot(cwd);
-      if (!repo) {
-        throw new BatonError(
-          'NOT_A_GIT_REPO',
-          `${cwd} is not inside a git repository: isolation "worktree" needs one (git init, or use isolation "none")`,
-        );
-      }
-      const base = input.base_ref ?? 'HEAD';
-      if (!commitExists(repo, base)) {
-        throw new BatonError('INVALID_PARAMS', `base_ref "${base}" is not a commit of ${repo}`);
-      }
-      const path = join(this.config.home, 'worktrees', runId);
-      worktree = { repo, path, branch: `baton/${input.label ?? runId}` };
-      // The same folder inside the run's work tree.
-      cwd = join(path, relative(realpathLoose(repo), cwd));
-      this.#worktreeSetup.set(runId, { base, include: input.include ?? [] });
-    } else if (input.base_ref !== undefined || input.include !== undefined) {
-      throw new BatonError('INVALID_PARAMS', 'base_ref and include go with isolation "worktree"');
-    }
-    const parentRunId = this.#checkDepth(input.parent_run_id);
-    return this.#createRun({
-      id: runId,
-      isolation: input.isolation ?? 'none',
-      worktree,
-      profile,
-      agent: agent.name,
-      cwd,
-      prompt,
-      label: input.label,
-      model: input.model,
-      timeoutMs,
-      policy,
-      approver,
-      command: this.#checkCommand(agent, input.command),
-      outputSchema: input.output_schema,
-      sessionId,
-      metadata: input.metadata,
-      parentRunId,
-    });
+    const { plan, setup } = await this.#admission.plan(request);
+    if (setup && plan.id) this.#workspace.plan(plan.id, setup);
+    return this.#createRun(plan);
   }
 
   /**
@@ -680,17 +344,7 @@ export class Engine {
    */
   async followUp(ref: string, message: string, label?: string, by = 'caller'): Promise<RunSummary> {
     const row = this.resolveRun(ref);
-    if (!message.trim()) throw new BatonError('INVALID_PARAMS', 'message must not be empty');
-    if (row.worktree?.discarded) {
-      // A new tree from HEAD would not hold the changes the agent's session remembers making.
-      throw new BatonError(
-        'INVALID_PARAMS',
-        `run ${row.id}'s work tree was discarded; start a new run (spawn_run) instead of a follow-up`,
-      );
-    }
-    if (message.length > PROMPT_MAX_CHARS) {
-      throw new BatonError('INVALID_PARAMS', `message is longer than ${PROMPT_MAX_CHARS} characters`);
-    }
+    this.#admission.checkMessage(row, message);
     const last = this.store.runs.lastOfSession(row.session_id) ?? row;
     // A live terminal program: the message is typed into it (same run).
     const liveCtx = this.#runs.get(last.id);
@@ -700,87 +354,11 @@ export class Engine {
       return this.summarize(liveCtx.row);
     }
     if (liveCtx?.session?.terminal) {
-      this.#answerByTyping(liveCtx, message, by);
+      this.#permissions.answerByTyping(liveCtx, message, by);
       await liveCtx.session.terminal.send({ text: message, enter: true });
       return this.summarize(liveCtx.row);
     }
-    const agent = this.#agent(row.agent);
-    this.#checkLabel(label);
-    // The config may have changed since: the command and the cwd must still be allowed.
-    this.#checkCommand(agent, row.command ?? undefined);
-    // A work tree that vanished is made again when the run starts, and checked then.
-    if (!row.worktree || existsSync(row.worktree.path)) this.#checkRunCwd(row.cwd, row.worktree);
-    return this.#createRun({
-      agent: row.agent,
-      cwd: row.cwd,
-      prompt: message,
-      label,
-      model: row.model ?? undefined,
-      timeoutMs: row.timeout_ms,
-      policy: row.policy,
-      approver: row.approver,
-      command: row.command,
-      isolation: row.isolation,
-      worktree: row.worktree,
-      profile: row.profile,
-      outputSchema: row.output_schema ?? undefined,
-      sessionId: row.session_id,
-      metadata: undefined,
-      parentRunId: row.parent_run_id ?? undefined,
-    });
-  }
-
-  /** Answers the pending permission request of a waiting run. */
-  async answerPermission(
-    ref: string,
-    optionId: string,
-    requestId?: string,
-    by = 'caller',
-  ): Promise<RunSummary> {
-    const row = this.resolveRun(ref);
-    checkApprover(row, by, this.config);
-    const ctx = this.#runs.get(row.id);
-    // A request already settled: the first answer won; say who gave it.
-    if (requestId && !ctx?.pending.has(requestId)) {
-      const settled = this.store.permissions.get(requestId);
-      if (settled && settled.run_id === row.id && settled.status !== 'pending') {
-        throw new BatonError(
-          'ALREADY_ANSWERED',
-          `request ${requestId} of run ${row.id} is already ${settled.status}${settled.answered_by ? ` by ${settled.answered_by}` : ''}${settled.option_id ? ` (${settled.option_id})` : ''}; the first answer wins`,
-        );
-      }
-    }
-    if (!ctx) {
-      throw new BatonError('RUN_NOT_WAITING', `run ${row.id} is ${row.status}, not waiting for an answer`);
-    }
-    const pending = requestId ? ctx.pending.get(requestId) : ctx.pending.values().next().value;
-    if (!pending) {
-      if (requestId && ctx.pending.size > 0) {
-        throw new BatonError(
-          'REQUEST_NOT_FOUND',
-          `run ${row.id} has no pending request ${requestId}; pending: ${[...ctx.pending.keys()].join(', ')}`,
-        );
-      }
-      if (ctx.row.waiting_for?.kind === 'input') {
-        throw new BatonError(
-          'RUN_NOT_WAITING',
-          `run ${row.id} waits for input at a prompt, not for a permission answer: use follow_up or send_keys`,
-        );
-      }
-      throw new BatonError(
-        'RUN_NOT_WAITING',
-        `run ${row.id} is ${ctx.row.status}, not waiting for an answer`,
-      );
-    }
-    const option = pending.waiting.options.find((o) => o.option_id === optionId);
-    if (!option) {
-      throw new BatonError(
-        'OPTION_NOT_FOUND',
-        `option "${optionId}" is not offered; choose one of: ${pending.waiting.options.map((o) => o.option_id).join(', ')}`,
-      );
-    }
-    this.#resolvePermission(ctx, pending.id, { outcome: 'selected', option_id: option.option_id }, by);
-    return this.summarize(ctx.row);
+    return this.#createRun(this.#admission.followUpPlan(row, message, label));
   }
 
   /**
@@ -794,7 +372,7 @@ export class Engine {
     if (!ctx) {
       return this.summarize(row);
     }
-    await this.#abortRun(ctx, {
+    await this.#turns.abort(ctx, {
       status: 'cancelled',
       force,
       error: { code: 'CANCELLED', message: force ? 'cancelled (forced)' : 'cancelled' },
@@ -807,65 +385,36 @@ export class Engine {
    * final (`until: finished`), or the timeout passes. No polling: it listens on the bus.
    */
   async waitRuns(input: WaitInput): Promise<WaitResult> {
-    const until = input.until ?? 'attention';
-    const timeoutMs = waitTimeoutMs(input.timeout);
-    const ids =
-      input.runs && input.runs.length > 0
-        ? [...new Set(input.runs.map((r) => this.resolveRun(r).id))]
-        : this.store.runs.listActive().map((r) => r.id);
-    if (ids.length === 0) return { runs: [], timed_out: false };
-    const isReady = (row: RunRow) =>
-      isFinalStatus(row.status) || (until === 'attention' && row.status === 'waiting');
-    const check = (): RunSummary[] =>
-      ids
-        .map((id) => this.#row(id))
-        .filter((r): r is RunRow => r !== undefined && isReady(r))
-        .map((r) => this.summarize(r));
-    const now = check();
-    if (now.length > 0) return { runs: now, timed_out: false };
-    const idSet = new Set(ids);
-    const started = Date.now();
-    return new Promise<WaitResult>((resolve) => {
-      const timers: NodeJS.Timeout[] = [];
-      const finish = (result: WaitResult) => {
-        this.bus.off('run', onRun);
-        input.signal?.removeEventListener('abort', onAbort);
-        for (const t of timers) clearTimeout(t);
-        resolve(result);
-      };
-      const tryFinish = () => {
-        const ready = check();
-        if (ready.length > 0) finish({ runs: ready, timed_out: false });
-      };
-      const onRun = (runId: string) => {
-        if (idSet.has(runId)) tryFinish();
-      };
-      const onAbort = () => finish({ runs: [], timed_out: true, pending: this.#pendingOf(ids) });
-      this.bus.on('run', onRun);
-      input.signal?.addEventListener('abort', onAbort);
-      timers.push(setTimeout(onAbort, timeoutMs));
-      if (input.onProgress) {
-        const report = input.onProgress;
-        timers.push(
-          setInterval(() => {
-            const p = this.#pendingOf(ids);
-            report(Date.now() - started, p.map((r) => `${r.label ?? r.run_id}: ${r.status}`).join(', '));
-          }, 5000),
-        );
-      }
-    });
+    return this.#waiting.waitRuns(input);
   }
 
-  #pendingOf(ids: string[]): NonNullable<WaitResult['pending']> {
-    return ids
-      .map((id) => this.#row(id))
-      .filter((r): r is RunRow => r !== undefined)
-      .map((r) => ({
-        run_id: r.id,
-        ...(r.label ? { label: r.label } : {}),
-        status: r.status,
-        last_seq: this.summarize(r).last_seq,
-      }));
+  // ---------------------------------------------------------------- terminal runs
+
+  /**
+   * Where a live terminal run's program is: baton's tmux socket name (`tmux -L`) and the session,
+   * for `baton attach`. Throws RUN_FINISHED when it has no live terminal, NOT_SUPPORTED when it is
+   * not a terminal run.
+   */
+  terminalTarget(ref: string): { run_id: string; socket: string; session: string } {
+    return this.#terminals.target(this.resolveRun(ref));
+  }
+
+  /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
+  async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
+    return this.#terminals.read(this.resolveRun(ref), lines, raw);
+  }
+
+  /**
+   * Types into a terminal run: text (pasted whole), named keys, then Enter when asked. `by` is the
+   * channel: while the program waits on a permission prompt, typed input answers it, so the run's
+   * approver must accept `by` (NOT_APPROVER otherwise), and the answer is recorded as `by`'s.
+   */
+  async sendKeys(
+    ref: string,
+    input: { text?: string; keys?: string[]; enter?: boolean },
+    by = 'caller',
+  ): Promise<RunSummary> {
+    return this.#terminals.send(this.resolveRun(ref), input, by);
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -880,10 +429,10 @@ export class Engine {
    * stops every agent process, flushes the store. Idempotent.
    */
   async shutdown(reason = 'baton was stopped'): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
+    if (this.#core.stopping) return;
+    this.#core.stopping = true;
     const aborts = [...this.#runs.values()].map((ctx) =>
-      this.#abortRun(ctx, {
+      this.#turns.abort(ctx, {
         status: 'interrupted',
         force: true,
         error: {
@@ -893,140 +442,15 @@ export class Engine {
       }),
     );
     await Promise.all(aborts);
-    // Agents still starting are closed as soon as they are up (see #acquireSession).
-    await Promise.allSettled([...this.#openings]);
-    await Promise.all([...this.#pool.values()].map((e) => this.#close(e.session, 1000)));
-    this.#pool.clear();
-    await Promise.allSettled([...this.#closing]);
+    await this.#pool.shutdown();
     this.store.eventWriter.flush();
   }
 
-  // ---------------------------------------------------------------- internals
+  // ---------------------------------------------------------------- usage
 
-  /**
-   * The text of `prompt_file`: an absolute path whose real path is inside the roots, naming a
-   * regular file (a FIFO, device or folder is refused at once, never waited on) of at most
-   * 4 MB, read asynchronously.
-   */
-  async #readPromptFile(input: SpawnInput): Promise<string | undefined> {
-    const file = input.prompt_file;
-    if (file === undefined) return undefined;
-    if (input.prompt !== undefined) {
-      throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
-    }
-    if (!isAbsolute(file)) {
-      throw new BatonError('INVALID_PARAMS', `prompt_file must be an absolute path (got "${file}")`);
-    }
-    const inRoots = (path: string) => this.config.roots.some((root) => isInside(root, path));
-    const real = realpathLoose(file);
-    if (!inRoots(real)) {
-      throw new BatonError('CWD_NOT_ALLOWED', `prompt_file ${file} is outside the allowed roots`);
-    }
-    const limit = PROMPT_MAX_CHARS * 4;
-    let handle: FileHandle | undefined;
-    try {
-      // O_NONBLOCK: opening a FIFO does not wait for a writer; O_NOFOLLOW: no symlink swapped in.
-      handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
-      // What was opened, not what the path named a moment ago, must be inside the roots.
-      const opened = await realpath(`/proc/self/fd/${handle.fd}`).catch(() => real);
-      if (!inRoots(opened)) throw new Error('it resolves outside the allowed roots');
-      const st = await handle.stat();
-      if (!st.isFile()) throw new Error('it is not a regular file (FIFOs, devices and folders are refused)');
-      if (st.size > limit) throw new Error(`it is larger than ${limit} bytes`);
-      const buf = Buffer.alloc(st.size + 1);
-      let n = 0;
-      while (n < buf.length) {
-        const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-        if (bytesRead === 0) break;
-        n += bytesRead;
-      }
-      if (n > limit) throw new Error(`it is larger than ${limit} bytes`);
-      return buf.subarray(0, n).toString('utf8');
-    } catch (err) {
-      throw new BatonError('INVALID_PARAMS', `prompt_file ${file} cannot be read: ${(err as Error).message}`);
-    } finally {
-      await handle?.close().catch(() => undefined);
-    }
-  }
-
-  #readPrompt(input: SpawnInput, fromFile: string | undefined): string {
-    if (input.prompt !== undefined && input.prompt_file !== undefined) {
-      throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
-    }
-    let prompt = input.prompt ?? fromFile;
-    // A terminal program may start without input (it asks its own questions).
-    if (prompt === undefined && this.#agent(input.agent ?? '').driver === 'terminal') prompt = '';
-    else if (prompt === undefined || prompt.trim() === '') {
-      throw new BatonError(
-        'INVALID_PARAMS',
-        'prompt is required (or prompt_file): say what the agent should do',
-      );
-    }
-    if (prompt.length > PROMPT_MAX_CHARS) {
-      throw new BatonError(
-        'INVALID_PARAMS',
-        `prompt is longer than ${PROMPT_MAX_CHARS} characters; use prompt_file`,
-      );
-    }
-    return prompt;
-  }
-
-  /**
-   * spawn_run with a `profile`: the profile's values fill what the caller did not give; its
-   * instructions go after the prompt. Returns the input to use and what the profile applied.
-   */
-  #applyProfile(input: SpawnInput): {
-    input: SpawnInput;
-    profile: { name: string; values: Record<string, unknown> } | null;
-  } {
-    if (input.profile === undefined) return { input, profile: null };
-    const p = this.config.profiles[input.profile];
-    if (!p) {
-      const names = Object.keys(this.config.profiles);
-      throw new BatonError(
-        'INVALID_PARAMS',
-        `no profile "${input.profile}"; ${names.length ? `configured: ${names.join(', ')}` : `add one under "profiles" in ${this.config.configPath}`}`,
-      );
-    }
-    const values: Record<string, unknown> = {};
-    const out: SpawnInput = { ...input };
-    for (const key of ['agent', 'policy', 'approver', 'model', 'timeout', 'isolation'] as const) {
-      if (out[key] === undefined && p[key] !== undefined) {
-        (out as Record<string, unknown>)[key] = p[key];
-        values[key] = p[key];
-      }
-    }
-    if (p.instructions) values.instructions = p.instructions;
-    if (p.max_turns) values.max_turns = p.max_turns;
-    if (p.allow_tools) values.allow_tools = p.allow_tools;
-    if (p.deny_tools) values.deny_tools = p.deny_tools;
-    return { input: out, profile: { name: input.profile, values } };
-  }
-
-  /**
-   * A run started by a sub-agent (its baton has BATON_PARENT_RUN) is that run's child; it may nest
-   * at most `delegation.max_depth` levels below a top-level run.
-   */
-  #checkDepth(parentId: string | undefined): string | undefined {
-    if (!parentId) return undefined;
-    let depth = 0;
-    let cursor: string | null | undefined = parentId;
-    const seen = new Set<string>();
-    while (cursor && !seen.has(cursor) && seen.size < 100) {
-      seen.add(cursor);
-      const row = this.store.runs.get(cursor);
-      if (!row) break;
-      depth++;
-      cursor = row.parent_run_id;
-    }
-    if (depth === 0) return undefined; // an unknown parent (another BATON_HOME): a top-level run
-    if (depth > this.config.delegation.maxDepth) {
-      throw new BatonError(
-        'FORBIDDEN',
-        `run ${parentId} is already ${depth - 1} level(s) below a top-level run: delegation.max_depth (${this.config.delegation.maxDepth}) allows no deeper run; raise it in ${this.config.configPath}`,
-      );
-    }
-    return parentId;
+  /** Usage of a run, of its session, and of its run tree (it and every run started below it). */
+  getUsage(ref: string): RunUsage {
+    return usageOf(this.store, this.resolveRun(ref));
   }
 
   /** Every run's usage added up (server_status, baton ls). */
@@ -1034,870 +458,12 @@ export class Engine {
     return this.store.runs.usageTotals();
   }
 
-  /** Usage of a run, of its session, and of its run tree (it and every run started below it). */
-  getUsage(ref: string): {
-    run_id: string;
-    run: Usage;
-    session: { runs: number; usage: Usage };
-    tree: { runs: number; usage: Usage };
-  } {
-    const row = this.resolveRun(ref);
-    const sum = (rows: RunRow[]) => ({
-      runs: rows.length,
-      usage: rows.reduce<Usage>((acc, r) => addUsage(acc, r.result?.usage) ?? acc, {}),
-    });
-    return {
-      run_id: row.id,
-      run: row.result?.usage ?? {},
-      session: sum(this.store.runs.ofSession(row.session_id)),
-      tree: sum(this.store.runs.tree(row.id)),
-    };
-  }
+  // ---------------------------------------------------------------- internals
 
-  /** spawn_run `command`: only for agent `terminal`, and only when the config allows any command. */
-  #checkCommand(agent: AgentEntry, command: string[] | undefined): string[] | null {
-    if (agent.name === 'terminal' && agent.source === 'builtin' && !command?.length) {
-      throw new BatonError(
-        'INVALID_PARAMS',
-        'agent "terminal" runs the program given in command (argv, e.g. ["python3", "-q"]); or configure a terminal agent under agents',
-      );
-    }
-    if (command === undefined) return null;
-    if (agent.name !== 'terminal' || agent.source !== 'builtin') {
-      throw new BatonError(
-        'INVALID_PARAMS',
-        `command is only for agent "terminal"; agent ${agent.name} runs its configured command`,
-      );
-    }
-    if (!this.config.terminal.allowAnyCommand) {
-      throw new BatonError(
-        'FORBIDDEN',
-        `running any command in a terminal is off: only configured agents may start. To allow it, set "terminal": { "allow_any_command": true } in ${this.config.configPath}`,
-      );
-    }
-    if (command.length === 0 || command.some((a) => typeof a !== 'string') || !command[0]) {
-      throw new BatonError('INVALID_PARAMS', 'command must be a non-empty argv array of strings');
-    }
-    return command;
-  }
-
-  #checkLabel(label: string | undefined): void {
-    if (label === undefined) return;
-    if (!LABEL_PATTERN.test(label) || label.startsWith('r_')) {
-      throw new BatonError(
-        'INVALID_PARAMS',
-        'label must be 1-64 letters, digits, ".", "_" or "-", start with a letter or digit, and not start with "r_"',
-      );
-    }
-    const taken = this.store.runs.getByLabel(label);
-    if (taken) {
-      throw new BatonError(
-        'LABEL_TAKEN',
-        `label "${label}" is already used by run ${taken.id}; choose another label`,
-      );
-    }
-  }
-
-  #checkCwd(cwd: string): string {
-    if (!isAbsolute(cwd))
-      throw new BatonError('INVALID_PARAMS', `cwd must be an absolute path (got "${cwd}")`);
-    let st;
-    try {
-      st = statSync(cwd);
-    } catch {
-      throw new BatonError('CWD_NOT_FOUND', `cwd ${cwd} does not exist`);
-    }
-    if (!st.isDirectory()) throw new BatonError('CWD_NOT_FOUND', `cwd ${cwd} is not a directory`);
-    const real = realpathLoose(cwd);
-    // baton's own work trees (isolation "worktree") are allowed too: a review or a new run there.
-    const worktrees = realpathLoose(join(this.config.home, 'worktrees'));
-    const inTree = isInside(worktrees, real) && real !== worktrees;
-    // The rest of baton's state folder (config, token, database) is never a workspace.
-    if (!inTree && isInside(realpathLoose(this.config.home), real)) {
-      throw new BatonError(
-        'CWD_NOT_ALLOWED',
-        `cwd ${cwd}${real !== cwd ? ` (really ${real})` : ''} is baton's own state folder (BATON_HOME ${this.config.home}) or inside it; choose a project folder`,
-      );
-    }
-    if (!this.config.roots.some((root) => isInside(root, real)) && !inTree) {
-      throw new BatonError(
-        'CWD_NOT_ALLOWED',
-        `cwd ${cwd}${real !== cwd ? ` (really ${real})` : ''} is outside the allowed roots (${this.config.roots.join(', ')}); add a root under "roots" in ${this.config.configPath}`,
-      );
-    }
-    return real;
-  }
-
-  /**
-   * A run's cwd, checked again when it starts or is followed up: inside the roots ({@link #checkCwd})
-   * and, for a run with a work tree, inside that work tree (a branch may commit its folder as a
-   * symlink out of it). Returns the real path.
-   */
-  #checkRunCwd(cwd: string, worktree: WorktreeInfo | null | undefined): string {
-    const real = realpathLoose(cwd);
-    if (worktree && !isInside(realpathLoose(worktree.path), real)) {
-      throw new BatonError(
-        'CWD_NOT_ALLOWED',
-        `cwd ${cwd} (really ${real}) is outside its work tree ${worktree.path}: a symlink in the checked-out tree leads out of it; use a base_ref whose folder is a real directory`,
-      );
-    }
-    return this.#checkCwd(cwd);
-  }
-
-  #createRun(p: {
-    id?: string;
-    profile?: { name: string; values: Record<string, unknown> } | null;
-    isolation?: 'none' | 'worktree';
-    worktree?: WorktreeInfo | null;
-    agent: string;
-    cwd: string;
-    prompt: string;
-    label: string | undefined;
-    model: string | undefined;
-    timeoutMs: number;
-    policy: PermissionPolicy;
-    approver: Approver;
-    command: string[] | null;
-    outputSchema: Record<string, unknown> | undefined;
-    sessionId: string | undefined;
-    metadata: Record<string, unknown> | undefined;
-    parentRunId: string | undefined;
-  }): RunSummary {
-    const now = new Date().toISOString();
-    const runId = p.id ?? newId('r');
-    const sessionId = p.sessionId ?? newId('s');
-    try {
-      this.store.transaction(() => {
-        if (!p.sessionId) {
-          this.store.sessions.insert({
-            id: sessionId,
-            agent: p.agent,
-            cwd: p.cwd,
-            agent_session_id: null,
-            created_at: now,
-            updated_at: now,
-          });
-        }
-        this.store.runs.insert({
-          id: runId,
-          label: p.label ?? null,
-          agent: p.agent,
-          session_id: sessionId,
-          parent_run_id: p.parentRunId ?? null,
-          status: 'queued',
-          cwd: p.cwd,
-          prompt: p.prompt,
-          policy: p.policy,
-          approver: p.approver,
-          command: p.command,
-          isolation: p.isolation ?? 'none',
-          worktree: p.worktree ?? null,
-          profile: p.profile ?? null,
-          model: p.model ?? null,
-          timeout_ms: p.timeoutMs,
-          output_schema: p.outputSchema ?? null,
-          metadata: p.metadata ?? null,
-          created_at: now,
-        });
-        this.store.runs.update(runId, { host_pid: this.hostPid, host_start: this.hostStart });
-      });
-    } catch (err) {
-      if (String((err as Error).message).includes('UNIQUE constraint failed: runs.label')) {
-        throw new BatonError('LABEL_TAKEN', `label "${p.label}" is already used; choose another label`);
-      }
-      throw toBatonError(err);
-    }
-    const ctx = this.#newCtx(this.store.runs.get(runId) as RunRow);
-    const row = ctx.row;
-    this.#queue.push(ctx);
-    this.#append(ctx, 'status', { status: 'queued' });
-    this.#append(ctx, 'message', { role: 'user', text: p.prompt });
-    // Which profile and which of its values this run uses.
-    if (p.profile) this.#append(ctx, 'raw', { profile: p.profile.name, values: p.profile.values });
-    this.store.eventWriter.flush();
-    this.bus.emit('run', runId);
-    queueMicrotask(() => this.#pump());
-    return this.summarize(row);
-  }
-
-  /** The in-memory state of a run this process hosts, registered in #runs. */
-  #newCtx(row: RunRow): RunCtx {
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    const ctx: RunCtx = {
-      touched: new Set(),
-      overlaps: [],
-      id: row.id,
-      row,
-      recorder: new RunRecorder((type, data) => this.#append(ctx, type, data)),
-      abort: new AbortController(),
-      pending: new Map(),
-      started: false,
-      done,
-      resolveDone,
-    };
-    this.#runs.set(row.id, ctx);
-    return ctx;
-  }
-
-  #append(ctx: RunCtx, type: EventType, data: Record<string, unknown>): void {
-    this.store.eventWriter.append(ctx.id, type, data);
-  }
-
-  /** Stores a status change (and its event), then announces it. */
-  #setStatus(
-    ctx: RunCtx,
-    status: RunStatus,
-    patch: Partial<RunRow> = {},
-    eventData: Record<string, unknown> = {},
-  ): void {
-    if (isFinalStatus(ctx.row.status)) return; // a final status is never left
-    ctx.recorder.flush();
-    this.#append(ctx, 'status', { status, ...eventData });
-    const full = { status, ...patch };
-    // The status event and the row change are stored in one transaction, then announced.
-    try {
-      // Changes the store refused before go in with this one (and this one is newer).
-      const earlier = this.#unsaved.get(ctx.id);
-      this.store.eventWriter.flush(() => this.store.runs.update(ctx.id, { ...earlier, ...full }));
-      this.#unsaved.delete(ctx.id);
-    } catch (err) {
-      // The store cannot be written (a full disk): the run goes on in memory, callers of this
-      // process see its real status, and the row is written once the store takes writes again.
-      this.#unsaved.set(ctx.id, { ...this.#unsaved.get(ctx.id), ...full });
-      this.#retryUnsaved();
-      this.onInternalError?.(
-        new BatonError(
-          'STORE_ERROR',
-          `run ${ctx.id} is ${status} but the store cannot be written: ${String((err as Error).message)}`,
-        ),
-      );
-    }
-    Object.assign(ctx.row, full);
-    this.bus.emit('run', ctx.id);
-  }
-
-  /** A run's row from the store, with what the store could not take yet laid over it. */
-  #row(id: string): RunRow | undefined {
-    const row = this.store.runs.get(id);
-    const unsaved = row && this.#unsaved.get(id);
-    return unsaved ? Object.assign(row, unsaved) : row;
-  }
-
-  /** Status changes the store refused (see #setStatus), per run, until they are written. */
-  readonly #unsaved = new Map<string, Partial<RunRow>>();
-  #unsavedTimer: NodeJS.Timeout | undefined;
-
-  #retryUnsaved(): void {
-    if (this.#unsavedTimer) return;
-    this.#unsavedTimer = setTimeout(() => {
-      this.#unsavedTimer = undefined;
-      for (const [id, patch] of [...this.#unsaved]) {
-        try {
-          this.store.eventWriter.flush(() => this.store.runs.update(id, patch));
-          this.#unsaved.delete(id);
-        } catch {
-          break;
-        }
-      }
-      if (this.#unsaved.size > 0) this.#retryUnsaved();
-    }, 2000);
-    this.#unsavedTimer.unref();
-  }
-
-  #activeCount(): number {
-    let n = 0;
-    for (const ctx of this.#runs.values()) if (ctx.started) n++;
-    return n;
-  }
-
-  #sessionBusy(sessionId: string): boolean {
-    for (const ctx of this.#runs.values()) if (ctx.started && ctx.row.session_id === sessionId) return true;
-    return false;
-  }
-
-  #pump(): void {
-    if (this.#stopping) return;
-    let active = this.#activeCount();
-    const claimed = new Set<string>();
-    for (let i = 0; i < this.#queue.length && active < this.config.maxConcurrentRuns;) {
-      const ctx = this.#queue[i] as RunCtx;
-      const sid = ctx.row.session_id;
-      if (claimed.has(sid) || this.#sessionBusy(sid)) {
-        claimed.add(sid);
-        i++;
-        continue;
-      }
-      claimed.add(sid);
-      this.#queue.splice(i, 1);
-      ctx.started = true;
-      active++;
-      void this.#execute(ctx).catch((err: unknown) => this.onInternalError?.(err));
-    }
-  }
-
-  async #execute(ctx: RunCtx): Promise<void> {
-    const timeoutMs = ctx.row.timeout_ms;
-    // An adopted run keeps its original deadline.
-    const adopted = Boolean(ctx.followTaskId || ctx.adopting);
-    const elapsed = adopted && ctx.row.started_at ? Date.now() - Date.parse(ctx.row.started_at) : 0;
-    ctx.timeoutTimer = setTimeout(
-      () => {
-        void this.#abortRun(ctx, {
-          status: 'timed_out',
-          force: false,
-          error: {
-            code: 'TIMED_OUT',
-            message: `the run exceeded its timeout of ${Math.round(timeoutMs / 1000)}s`,
-          },
-        });
-      },
-      Math.max(0, timeoutMs - elapsed),
-    );
-    try {
-      if (!adopted) {
-        this.#setStatus(ctx, 'starting', { started_at: new Date().toISOString() });
-        await this.#raceAbort(ctx, this.#prepareGit(ctx));
-      }
-      const session = await this.#raceAbort(
-        ctx,
-        ctx.adopting ?? this.#acquireSession(ctx),
-        (late) => void this.#close(late, 500),
-      );
-      ctx.session = session;
-      this.store.runs.update(ctx.id, {
-        agent_pid: session.pid || null,
-        agent_start: session.pidStart ?? null,
-      });
-      for (const note of session.notes.splice(0)) this.#append(ctx, 'raw', { note });
-      if (
-        ctx.row.profile?.values.max_turns !== undefined &&
-        this.#agent(ctx.row.agent).driver !== 'claude-code'
-      ) {
-        this.#append(ctx, 'raw', {
-          note: `max_turns is not applied: agent ${ctx.row.agent} takes no turn limit`,
-        });
-      }
-      this.#setStatus(ctx, 'running', ctx.adopting ? { waiting_for: null } : {}, { pid: session.pid });
-      const sink: TurnSink = {
-        allowWrites: ctx.row.policy !== 'deny_all',
-        // Output that arrives after the run is over does not reopen it.
-        emit: (event) => {
-          if (isFinalStatus(ctx.row.status)) return;
-          if (event.type === 'tool_call' || event.type === 'tool_update')
-            this.#touch(ctx, event.data.locations);
-          ctx.recorder.handle(event);
-        },
-        requestPermission: (ask, signal) => {
-          if (isFinalStatus(ctx.row.status)) return Promise.resolve({ outcome: 'cancelled' as const });
-          this.#touch(ctx, ask.tool_call.locations);
-          return this.#askPermission(ctx, ask, signal);
-        },
-        setInputWaiting: (w) => {
-          // A permission question outranks the prompt; the run waits on that first.
-          if (isFinalStatus(ctx.row.status) || ctx.pending.size > 0 || ctx.abortReason) return;
-          if (w) {
-            this.#setStatus(ctx, 'waiting', {
-              waiting_for: {
-                kind: 'input',
-                request_id: newId('i'),
-                title: `the program waits for input: ${w.prompt}`.trim(),
-                prompt: w.prompt,
-                options: [],
-              },
-            });
-          } else if (ctx.row.status === 'waiting' && ctx.row.waiting_for?.kind === 'input') {
-            this.#setStatus(ctx, 'running', { waiting_for: null });
-          }
-        },
-        setRemoteTask: (taskId) => {
-          if (ctx.row.remote_task_id === taskId) return;
-          this.store.runs.update(ctx.id, { remote_task_id: taskId });
-          ctx.row.remote_task_id = taskId;
-          this.#append(ctx, 'raw', { remote_task_id: taskId });
-        },
-      };
-      const schema = ctx.row.output_schema ?? undefined;
-      const native = schema !== undefined && this.#driverOf(ctx.row.agent).nativeStructuredOutput;
-      const text = schema && !native ? withSchemaInstruction(ctx.row.prompt, schema) : ctx.row.prompt;
-      const turn =
-        ctx.followTaskId && session.followTask
-          ? session.followTask(ctx.followTaskId, sink)
-          : ctx.adopting && session.continueTurn
-            ? session.continueTurn(sink)
-            : session.prompt(text, sink, native ? { outputSchema: schema } : {});
-      turn.catch(() => undefined);
-      let outcome;
-      try {
-        outcome = await this.#raceAbort(ctx, turn);
-      } catch (err) {
-        if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, turn);
-        throw err;
-      }
-      // An answer that does not match output_schema gets one corrective follow-up in the same turn
-      // context; the result then comes from that second answer.
-      if (schema) {
-        const first = await validateOutput(
-          schema,
-          ctx.recorder.lastMessage || ctx.recorder.turnText,
-          outcome.structured,
-        );
-        if ('structured_error' in first) {
-          const errors = first.structured_error.errors;
-          ctx.recorder.startTurn();
-          this.#append(ctx, 'warning', {
-            kind: 'structured_output',
-            message: 'the answer did not match output_schema; asking the agent once more',
-            errors,
-          });
-          const correction = correctionPrompt(schema, errors);
-          this.#append(ctx, 'message', { role: 'user', text: correction, correction: true });
-          const retry = session.prompt(correction, sink, native ? { outputSchema: schema } : {});
-          retry.catch(() => undefined);
-          try {
-            const second = await this.#raceAbort(ctx, retry);
-            outcome = { ...second, usage: addUsage(outcome.usage, second.usage) };
-          } catch (err) {
-            if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, retry);
-            throw err;
-          }
-        }
-      }
-      // Release first: finishing starts the next queued run, which may need this process's slot.
-      this.#release(ctx, session);
-      const changes = await this.#recordChanges(ctx);
-      // Checked before #complete, which is synchronous: the schema's regexes run in a worker.
-      ctx.recorder.flush();
-      const checked = ctx.row.output_schema
-        ? await validateOutput(
-            ctx.row.output_schema,
-            ctx.recorder.lastMessage || ctx.recorder.turnText,
-            outcome.structured,
-          )
-        : undefined;
-      this.#complete(ctx, outcome.stop_reason, outcome.usage, checked, changes);
-    } catch (err) {
-      await this.#recordChanges(ctx);
-      if (ctx.abortReason) {
-        if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
-        this.#finish(ctx, ctx.abortReason.status, { error: ctx.abortReason.error });
-      } else {
-        const e = toBatonError(err);
-        const stderrTail =
-          typeof e.details?.stderr_tail === 'string' ? e.details.stderr_tail.slice(-4000) : undefined;
-        // A failed turn may leave the agent mid-turn or confused (a timed-out request): never reuse
-        // its process; a follow-up reopens the session.
-        if (ctx.session) this.#discard(ctx.row.session_id, ctx.session);
-        this.#finish(ctx, 'failed', {
-          error: { code: e.code, message: e.message, ...(stderrTail ? { stderr_tail: stderrTail } : {}) },
-        });
-      }
-    }
-  }
-
-  /** Rejects with the abort as soon as the run is aborted; `onLate` receives a value that arrives after. */
-  #raceAbort<T>(ctx: RunCtx, p: Promise<T>, onLate?: (value: T) => void): Promise<T> {
-    const signal = ctx.abort.signal;
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const onAbort = () => {
-        if (settled) return;
-        settled = true;
-        reject(new BatonError('INTERRUPTED', 'aborted'));
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-      p.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          if (settled) onLate?.(v);
-          else {
-            settled = true;
-            resolve(v);
-          }
-        },
-        (e) => {
-          signal.removeEventListener('abort', onAbort);
-          if (!settled) {
-            settled = true;
-            reject(e);
-          }
-        },
-      );
-    });
-  }
-
-  /** The ladder after an abort: protocol cancel and a grace period (unless forced), then stop the process. */
-  async #stopAfterAbort(ctx: RunCtx, session: AgentSession, turn: Promise<unknown>): Promise<void> {
-    const reason = ctx.abortReason as AbortReason;
-    if (!reason.force) {
-      await settlesWithin(session.cancel(), 1000);
-      await settlesWithin(
-        turn.catch(() => undefined),
-        CANCEL_GRACE_MS,
-      );
-    }
-    this.#pool.delete(ctx.row.session_id);
-    await this.#close(session, reason.force ? 500 : KILL_GRACE_MS);
-  }
-
-  async #abortRun(ctx: RunCtx, reason: AbortReason): Promise<void> {
-    if (isFinalStatus(ctx.row.status)) return ctx.done;
-    if (ctx.abortReason) {
-      // A forced stop (force cancel, shutdown) overtakes a gentle one still waiting on the agent.
-      if (reason.force && !ctx.abortReason.force) {
-        ctx.abortReason = { ...(reason.status === 'interrupted' ? reason : ctx.abortReason), force: true };
-        if (ctx.session) void this.#close(ctx.session, 0);
-      }
-      return ctx.done;
-    }
-    ctx.abortReason = reason;
-    for (const p of [...ctx.pending.values()])
-      this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, reason.status);
-    if (ctx.row.status === 'waiting') {
-      this.#setStatus(ctx, 'running', { waiting_for: null }, { stopping: reason.status });
-    }
-    if (!ctx.started) {
-      const i = this.#queue.indexOf(ctx);
-      if (i >= 0) this.#queue.splice(i, 1);
-      this.#finish(ctx, reason.status, { error: reason.error });
-    } else {
-      ctx.abort.abort();
-    }
-    return ctx.done;
-  }
-
-  #complete(
-    ctx: RunCtx,
-    stopReason: string,
-    promptUsage: Usage | undefined,
-    checked?: { structured: unknown } | { structured_error: { message: string; errors: string[] } },
-    changes?: { files: ChangedFile[]; overlaps: Overlap[] },
-  ): void {
-    ctx.recorder.flush();
-    const rec = ctx.recorder;
-    const fullText = rec.lastMessage || rec.turnText;
-    const usage: Usage = { ...rec.usage, ...(promptUsage ?? {}) };
-    const result: RunResult = { text: fullText.slice(0, SUMMARY_TEXT_MAX), stop_reason: stopReason };
-    if (fullText.length > SUMMARY_TEXT_MAX) result.text_truncated = true;
-    if (Object.keys(usage).length > 0) result.usage = usage;
-    if (checked) Object.assign(result, checked);
-    if (ctx.row.metadata && REVIEW_OF in ctx.row.metadata) {
-      result.verification = verificationOf('completed', result);
-    }
-    if (changes) {
-      result.changed_files = changes.files.slice(0, CHANGED_FILES_MAX);
-      if (changes.files.length > CHANGED_FILES_MAX) result.changed_files_truncated = true;
-      if (changes.overlaps.length > 0) result.overlaps = changes.overlaps;
-    }
-    this.#append(ctx, 'result', { ...result, text: fullText, text_truncated: undefined });
-    const status: RunStatus = stopReason === 'cancelled' ? 'cancelled' : 'completed';
-    this.#finish(ctx, status, { result });
-  }
-
-  #finish(ctx: RunCtx, status: RunStatus, out: { result?: RunResult; error?: RunError }): void {
-    if (isFinalStatus(ctx.row.status)) return;
-    if (ctx.timeoutTimer) clearTimeout(ctx.timeoutTimer);
-    for (const p of [...ctx.pending.values()])
-      this.#resolvePermission(ctx, p.id, { outcome: 'cancelled' }, 'run end');
-    ctx.recorder.flush();
-    if (out.error) this.#append(ctx, 'error', { ...out.error });
-    try {
-      this.store.permissions.expireForRun(ctx.id, 'run end');
-    } catch (err) {
-      this.onInternalError?.(err);
-    }
-    this.#setStatus(
-      ctx,
-      status,
-      {
-        ended_at: new Date().toISOString(),
-        waiting_for: null,
-        ...(out.result ? { result: out.result } : {}),
-        ...(out.error ? { error: out.error } : {}),
-      },
-      out.error ? { reason: out.error.message } : {},
-    );
-    this.#runs.delete(ctx.id);
-    this.store.eventWriter.forget(ctx.id);
-    ctx.resolveDone();
-    this.#pump();
-  }
-
-  // ---------------------------------------------------------------- permissions
-
-  #askPermission(ctx: RunCtx, ask: PermissionAsk, signal: AbortSignal): Promise<PermissionAnswer> {
-    const id = newId('p');
-    const now = new Date();
-    ctx.recorder.record('permission_request', {
-      request_id: id,
-      title: ask.title,
-      tool_call: ask.tool_call,
-      options: ask.options,
-    });
-    const deadline = new Date(now.getTime() + this.config.permissionTimeoutMs).toISOString();
-    this.store.eventWriter.flush();
-    this.store.permissions.insert({
-      id,
-      run_id: ctx.id,
-      title: ask.title,
-      tool_call: ask.tool_call,
-      options: ask.options,
-      created_at: now.toISOString(),
-      deadline,
-    });
-    if (ctx.abortReason) {
-      this.store.permissions.resolve(id, 'cancelled', null, ctx.abortReason.status);
-      this.#append(ctx, 'permission_resolved', {
-        request_id: id,
-        outcome: 'cancelled',
-        by: ctx.abortReason.status,
-      });
-      return Promise.resolve({ outcome: 'cancelled' });
-    }
-    // The profile's tool rules first (deny wins), then the policy.
-    const byProfile = decideByProfile(
-      ctx.row.profile?.values as { allow_tools?: string[]; deny_tools?: string[] },
-      ask,
-    );
-    if (byProfile && byProfile !== 'ask') {
-      const by = `profile:${ctx.row.profile?.name}`;
-      this.store.permissions.resolve(id, 'answered', byProfile.option_id, by);
-      this.#append(ctx, 'permission_resolved', {
-        request_id: id,
-        outcome: 'selected',
-        option_id: byProfile.option_id,
-        kind: byProfile.kind,
-        by,
-      });
-      return Promise.resolve({ outcome: 'selected', option_id: byProfile.option_id });
-    }
-    // A command the profile's rules cannot judge goes to a person, whatever the policy allows.
-    const decided =
-      byProfile === 'ask' ? undefined : decideByPolicy(ctx.row.policy, ask, ctx.row.cwd, [this.config.home]);
-    if (decided) {
-      this.store.permissions.resolve(id, 'answered', decided.option_id, `policy:${ctx.row.policy}`);
-      this.#append(ctx, 'permission_resolved', {
-        request_id: id,
-        outcome: 'selected',
-        option_id: decided.option_id,
-        kind: decided.kind,
-        by: `policy:${ctx.row.policy}`,
-      });
-      return Promise.resolve({ outcome: 'selected', option_id: decided.option_id });
-    }
-    if (ctx.row.policy === 'deny_all') {
-      // No reject option offered: cancel the request rather than allow it.
-      this.store.permissions.resolve(id, 'cancelled', null, 'policy:deny_all');
-      this.#append(ctx, 'permission_resolved', {
-        request_id: id,
-        outcome: 'cancelled',
-        by: 'policy:deny_all',
-      });
-      return Promise.resolve({ outcome: 'cancelled' });
-    }
-    return new Promise<PermissionAnswer>((resolve) => {
-      const waiting: WaitingFor = {
-        kind: 'permission',
-        request_id: id,
-        title: ask.title,
-        tool_call: ask.tool_call,
-        options: ask.options,
-        deadline,
-      };
-      const timer = setTimeout(() => {
-        const reject = rejectOption(ask.options);
-        this.#resolvePermission(
-          ctx,
-          id,
-          reject ? { outcome: 'selected', option_id: reject.option_id } : { outcome: 'cancelled' },
-          'deadline',
-          `no answer within ${Math.round(this.config.permissionTimeoutMs / 1000)}s: rejected (fail closed)`,
-        );
-      }, this.config.permissionTimeoutMs);
-      ctx.pending.set(id, { id, waiting, resolve, timer });
-      if (signal.aborted) {
-        this.#resolvePermission(ctx, id, { outcome: 'cancelled' }, 'agent', 'the agent withdrew the request');
-        return;
-      }
-      signal.addEventListener(
-        'abort',
-        () =>
-          this.#resolvePermission(
-            ctx,
-            id,
-            { outcome: 'cancelled' },
-            'agent',
-            'the agent withdrew the request',
-          ),
-        { once: true },
-      );
-      this.#refreshWaiting(ctx);
-    });
-  }
-
-  #resolvePermission(ctx: RunCtx, id: string, answer: PermissionAnswer, by: string, note?: string): void {
-    const p = ctx.pending.get(id);
-    if (!p) return;
-    clearTimeout(p.timer);
-    ctx.pending.delete(id);
-    const expired = by === 'deadline';
-    this.store.permissions.resolve(
-      id,
-      answer.outcome === 'cancelled' ? 'cancelled' : expired ? 'expired' : 'answered',
-      answer.outcome === 'selected' ? answer.option_id : null,
-      by,
-    );
-    const option =
-      answer.outcome === 'selected'
-        ? p.waiting.options.find((o) => o.option_id === answer.option_id)
-        : undefined;
-    this.#append(ctx, 'permission_resolved', {
-      request_id: id,
-      outcome: answer.outcome,
-      ...(answer.outcome === 'selected' ? { option_id: answer.option_id, kind: option?.kind } : {}),
-      by,
-      ...(note ? { note } : {}),
-    });
-    p.resolve(answer);
-    if (!ctx.abortReason && !isFinalStatus(ctx.row.status)) this.#refreshWaiting(ctx);
-  }
-
-  /**
-   * Input about to be typed into a terminal program that waits on a permission prompt answers
-   * that prompt: refused (NOT_APPROVER) unless the run's approver accepts `by`; otherwise each
-   * pending request is resolved as answered by `by` (the option whose id is the typed `text`, else
-   * outcome "typed"), and the driver is told not to type an answer of its own.
-   */
-  #answerByTyping(ctx: RunCtx, text: string | undefined, by: string): void {
-    const first = ctx.pending.values().next().value as Pending | undefined;
-    if (!first) return;
-    checkApprover(
-      ctx.row,
-      by,
-      this.config,
-      `run ${ctx.id} waits on the permission prompt "${first.waiting.title}" and was started with approver "${ctx.row.approver}"; typed input would answer it`,
-    );
-    for (const p of [...ctx.pending.values()]) {
-      clearTimeout(p.timer);
-      ctx.pending.delete(p.id);
-      const typed = text?.trim().toLowerCase();
-      const option = typed ? p.waiting.options.find((o) => o.option_id.toLowerCase() === typed) : undefined;
-      this.store.permissions.resolve(p.id, 'answered', option?.option_id ?? null, by);
-      this.#append(ctx, 'permission_resolved', {
-        request_id: p.id,
-        outcome: option ? 'selected' : 'typed',
-        ...(option ? { option_id: option.option_id, kind: option.kind } : {}),
-        by,
-        note: 'answered by typing into the terminal',
-      });
-      // The typed input is the answer: the driver types nothing more.
-      p.resolve({ outcome: 'cancelled' });
-    }
-    this.#refreshWaiting(ctx);
-  }
-
-  #refreshWaiting(ctx: RunCtx): void {
-    const first = ctx.pending.values().next().value as Pending | undefined;
-    if (first) {
-      if (ctx.row.status !== 'waiting' || ctx.row.waiting_for?.request_id !== first.id) {
-        this.#setStatus(ctx, 'waiting', { waiting_for: first.waiting }, { request_id: first.id });
-      }
-    } else if (ctx.row.status === 'waiting') {
-      this.#setStatus(ctx, 'running', { waiting_for: null });
-    }
-  }
-
-  // ---------------------------------------------------------------- agent processes
-
-  async #acquireSession(ctx: RunCtx): Promise<AgentSession> {
-    const sid = ctx.row.session_id;
-    const warm = this.#pool.get(sid);
-    if (warm && !warm.busyRun) {
-      if (warm.idleTimer) clearTimeout(warm.idleTimer);
-      const samePolicy = warm.policy === ctx.row.policy || !this.#driverOf(ctx.row.agent).policyInProcess;
-      if (samePolicy && warm.model === ctx.row.model) {
-        warm.busyRun = ctx;
-        return warm.session;
-      }
-      // Opened for another policy or model: a process started in a laxer mode (acceptEdits, a
-      // writable sandbox) must not serve a stricter run. Reopen the session (resume) instead.
-      this.#pool.delete(sid);
-      await this.#close(warm.session, KILL_GRACE_MS);
-    }
-    await this.#makeRoom();
-    if (ctx.abort.signal.aborted) throw new BatonError('INTERRUPTED', 'aborted before the agent started');
-    const entry = this.#agent(ctx.row.agent);
-    const driver = this.#driverOf(entry.name);
-    const sessionRow = this.store.sessions.get(sid);
-    this.#opening++;
-    let session: AgentSession;
-    const [command, ...args] = ctx.row.command ?? [entry.command, ...entry.args];
-    // The agent's own baton calls (a `baton mcp` it starts) make child runs of this one.
-    const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.config.home };
-    const opening = driver.open({
-      agent: {
-        name: entry.name,
-        command: command ?? entry.command,
-        args,
-        env: { ...launchEnv(entry), ...delegation },
-        ...(entry.remote ? { remote: { url: entry.remote.url, headers: remoteHeaders(entry.remote) } } : {}),
-      },
-      ...(typeof ctx.row.profile?.values.max_turns === 'number'
-        ? { maxTurns: ctx.row.profile.values.max_turns }
-        : {}),
-      ...(this.config.delegation.offerToAgents
-        ? {
-            mcpServers: [
-              { name: 'baton', command: process.execPath, args: [BATON_CLI, 'mcp'], env: delegation },
-            ],
-          }
-        : {}),
-      cwd: ctx.row.cwd,
-      excluded: [this.config.home],
-      ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
-      ...(ctx.row.model ? { model: ctx.row.model } : {}),
-      policy: ctx.row.policy,
-      ...(entry.driver === 'terminal'
-        ? {
-            terminal: {
-              ...entry.terminal,
-              width: this.config.terminal.width,
-              height: this.config.terminal.height,
-            },
-          }
-        : {}),
-      onStderr: (text) => this.#pool.get(sid)?.busyRun?.recorder.stderr(text),
-      onProcess: (pid, pidStart) => {
-        const run = this.#pool.get(sid)?.busyRun;
-        if (run) this.store.runs.update(run.id, { agent_pid: pid, agent_start: pidStart ?? null });
-      },
-    });
-    this.#openings.add(opening);
-    try {
-      session = await opening;
-    } finally {
-      this.#opening--;
-      this.#openings.delete(opening);
-    }
-    if (ctx.abort.signal.aborted || this.#stopping) {
-      // Cancelled (or shutting down) while the agent was starting: it must not join the pool.
-      await this.#close(session, 500);
-      throw new BatonError('INTERRUPTED', 'aborted while the agent was starting');
-    }
-    // A session the agent cannot reopen (a terminal program) is known by its latest process's id.
-    const reopens = session.capabilities.load || session.capabilities.resume;
-    if (!sessionRow?.agent_session_id || (!reopens && sessionRow.agent_session_id !== session.agentSessionId))
-      this.store.sessions.setAgentSessionId(sid, session.agentSessionId);
-    const poolEntry: PoolEntry = { session, busyRun: ctx, policy: ctx.row.policy, model: ctx.row.model };
-    this.#pool.set(sid, poolEntry);
-    void session.exited.then(() => {
-      if (this.#pool.get(sid) === poolEntry) {
-        if (poolEntry.idleTimer) clearTimeout(poolEntry.idleTimer);
-        this.#pool.delete(sid);
-      }
-    });
-    return session;
+  /** Stores and queues a new run. */
+  #createRun(p: RunPlan): RunSummary {
+    const run = this.#runs.insert(p, (r) => this.#scheduler.enqueue(r));
+    return this.summarize(run.row);
   }
 
   #driverOf(agentName: string): Driver {
@@ -1908,419 +474,11 @@ export class Engine {
     return driver;
   }
 
-  /** Keeps live agent processes within max_concurrent_runs by stopping idle ones, oldest first. */
-  async #makeRoom(): Promise<void> {
-    while (this.#pool.size + this.#opening + this.#closing.size >= this.config.maxConcurrentRuns) {
-      const idle = [...this.#pool.entries()].find(([, e]) => !e.busyRun);
-      if (idle) {
-        const [sid, e] = idle;
-        if (e.idleTimer) clearTimeout(e.idleTimer);
-        this.#pool.delete(sid);
-        await this.#close(e.session, 1000);
-      } else if (this.#closing.size > 0) {
-        await Promise.race(this.#closing);
-      } else return;
-    }
-  }
-
-  /** Stops an agent process, counting it as alive until it has exited. */
-  #close(session: AgentSession, graceMs: number): Promise<unknown> {
-    const p = session.close(graceMs).finally(() => this.#closing.delete(p));
-    this.#closing.add(p);
-    return p;
-  }
-
-  /** After a turn: the process stays warm for follow-ups until the idle timeout. */
-  #release(ctx: RunCtx, session: AgentSession): void {
-    const sid = ctx.row.session_id;
-    const e = this.#pool.get(sid);
-    if (!e || e.session !== session) return;
-    e.busyRun = undefined;
-    if (this.#stopping || session.terminal) {
-      // A terminal run ends when its program exits: nothing to keep warm.
-      this.#pool.delete(sid);
-      void this.#close(session, 1000);
-      return;
-    }
-    e.idleTimer = setTimeout(() => {
-      if (this.#pool.get(sid) === e && !e.busyRun) {
-        this.#pool.delete(sid);
-        void this.#close(session, KILL_GRACE_MS);
-      }
-    }, this.config.sessionIdleTimeoutMs);
-    e.idleTimer.unref();
-  }
-
-  #discard(sid: string, session: AgentSession): void {
-    const e = this.#pool.get(sid);
-    if (e && e.session === session) {
-      if (e.idleTimer) clearTimeout(e.idleTimer);
-      this.#pool.delete(sid);
-    }
-    void this.#close(session, 500);
-  }
-
-  // ---------------------------------------------------------------- git: work trees, changes
-
   /**
-   * Before the agent starts: creates the run's work tree (isolation "worktree": branch, copied
-   * `include` files, the config's setup command) and snapshots the work tree it runs in, so its
-   * changes can be told apart afterwards.
+   * What the agent's driver declares (all unset when this build lacks the driver, so a check of a
+   * trait never fails for want of it; {@link #driverOf} does when the driver is needed).
    */
-  async #prepareGit(ctx: RunCtx): Promise<void> {
-    const wt = ctx.row.worktree;
-    const made = Boolean(wt && !existsSync(wt.path));
-    // Once the tree is checked out, its folder may turn out to be a symlink: refused, and a tree
-    // made for nothing removed.
-    const checkCwd = async () => {
-      try {
-        this.#checkRunCwd(ctx.row.cwd, wt);
-      } catch (err) {
-        if (wt && made) {
-          await removeWorktree(wt.repo, wt.path, wt.branch).catch(() => undefined);
-          const gone = { ...wt, discarded: true };
-          this.store.runs.update(ctx.id, { worktree: gone });
-          ctx.row = { ...ctx.row, worktree: gone };
-        }
-        throw err;
-      }
-    };
-    if (wt && made) {
-      const setup = this.#worktreeSetup.get(ctx.id) ?? { base: 'HEAD', include: [] };
-      this.#worktreeSetup.delete(ctx.id);
-      mkdirSync(dirname(wt.path), { recursive: true, mode: 0o700 });
-      await addWorktree(wt.repo, wt.path, wt.branch, setup.base);
-      await checkCwd();
-      const include = [...this.config.worktrees.include, ...setup.include];
-      if (include.length > 0) {
-        // Untracked files (ignored ones too, such as .env) that match a pattern.
-        const isMatch = picomatch(include, { dot: true });
-        const listed = await git(wt.repo, ['ls-files', '-z', '--others', '--exclude-standard']);
-        const ignored = await git(wt.repo, ['ls-files', '-z', '--others', '--ignored', '--exclude-standard']);
-        const copied: string[] = [];
-        const skipped: string[] = [];
-        for (const file of new Set([...listed.split('\0'), ...ignored.split('\0')])) {
-          if (!file || !isMatch(file)) continue;
-          const why = await copyIncluded(wt.repo, wt.path, file);
-          if (why) skipped.push(`${file} (${why})`);
-          else copied.push(file);
-        }
-        if (copied.length > 0)
-          this.#append(ctx, 'raw', { note: `copied into the work tree: ${copied.join(', ')}` });
-        if (skipped.length > 0) {
-          this.#append(ctx, 'warning', {
-            kind: 'include',
-            message: `not copied into the work tree (include copies regular files only, never through a symlink): ${skipped.join('; ')}`,
-          });
-        }
-      }
-      this.#append(ctx, 'raw', { note: `work tree ${wt.path} on branch ${wt.branch} from ${setup.base}` });
-      if (this.config.worktrees.setup) await this.#runSetup(ctx, wt.path, this.config.worktrees.setup);
-    }
-    // Again after the setup command, and for a follow-up in an existing tree.
-    await checkCwd();
-    const root = repoRoot(ctx.row.cwd);
-    if (!root) return;
-    const base = await snapshotTree(root).catch((err: unknown) => {
-      this.#append(ctx, 'warning', {
-        kind: 'git',
-        message: `changes will not be tracked: ${toBatonError(err).message}`,
-      });
-      return null;
-    });
-    this.store.runs.update(ctx.id, { repo_root: root, base_tree: base });
-    ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
-  }
-
-  /**
-   * The config's worktree setup command, in the new work tree; its failure fails the run. It runs
-   * in its own process group, stopped whole on cancel, timeout or shutdown (no orphans).
-   */
-  async #runSetup(ctx: RunCtx, cwd: string, command: string): Promise<void> {
-    const child = await ChildHandle.start({
-      command: 'sh',
-      args: ['-c', command],
-      cwd,
-      env: process.env,
-      stderrLimit: 4000,
-    });
-    child.stdin.end();
-    let stdout = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (stdout = (stdout + d).slice(-4000)));
-    const stop = () => void child.stop(1000);
-    ctx.abort.signal.addEventListener('abort', stop, { once: true });
-    const timer = setTimeout(stop, SETUP_TIMEOUT_MS);
-    const end = await child.exited;
-    clearTimeout(timer);
-    ctx.abort.signal.removeEventListener('abort', stop);
-    const output = `${stdout}${child.stderrTail()}`.slice(-4000);
-    this.#append(ctx, 'raw', { note: `setup: ${command}`, output });
-    if (end.code !== 0) {
-      const why = end.signal ? `stopped by ${end.signal}` : `exit ${end.code}`;
-      throw new BatonError(
-        'AGENT_ERROR',
-        `the worktree setup command failed (${command}): ${output.trim() || why}`,
-      );
-    }
-  }
-
-  /** After the turn: the work tree's state, the changed files, and overlaps with other runs. */
-  async #recordChanges(ctx: RunCtx): Promise<{ files: ChangedFile[]; overlaps: Overlap[] } | undefined> {
-    const { repo_root: root, base_tree: base } = ctx.row;
-    if (!root || !base) return undefined;
-    try {
-      const end = await snapshotTree(root);
-      this.store.runs.update(ctx.id, { end_tree: end });
-      ctx.row = { ...ctx.row, end_tree: end };
-      const files = await changedFiles(root, base, end);
-      for (const f of files) this.#touch(ctx, [resolvePath(root, f.path)]);
-      return { files, overlaps: ctx.overlaps };
-    } catch (err) {
-      this.#append(ctx, 'warning', {
-        kind: 'git',
-        message: `changes not recorded: ${toBatonError(err).message}`,
-      });
-      return undefined;
-    }
-  }
-
-  /**
-   * Records files a run touches; when another active run in the same work tree (neither isolated)
-   * touched one too, both get an `overlap` warning.
-   */
-  #touch(ctx: RunCtx, locations: unknown): void {
-    if (!Array.isArray(locations) || !ctx.row.repo_root) return;
-    for (const loc of locations) {
-      if (typeof loc !== 'string' || !loc) continue;
-      const path = resolvePath(ctx.row.cwd, loc);
-      if (ctx.touched.has(path)) continue;
-      ctx.touched.add(path);
-      for (const other of this.#runs.values()) {
-        if (other === ctx || other.row.repo_root !== ctx.row.repo_root || !other.touched.has(path)) continue;
-        const rel = relative(ctx.row.repo_root, path);
-        for (const [a, b] of [
-          [ctx, other],
-          [other, ctx],
-        ] as const) {
-          if (a.overlaps.some((o) => o.path === rel && o.run_id === b.id)) continue;
-          a.overlaps.push({ path: rel, run_id: b.id });
-          if (!isFinalStatus(a.row.status)) {
-            this.#append(a, 'warning', {
-              kind: 'overlap',
-              path: rel,
-              other_run: b.id,
-              message: `${rel} is also being changed by run ${b.id} in the same work tree`,
-            });
-          }
-        }
-      }
-    }
-  }
-
-  /**
-   * The diff of what a run changed (against the state when it started), paged by bytes; live for
-   * an active run.
-   */
-  async getDiff(
-    ref: string,
-    opts: { path?: string; offset?: number; limit?: number } = {},
-  ): Promise<{
-    run_id: string;
-    path?: string;
-    diff: string;
-    offset: number;
-    total_bytes: number;
-    next_offset?: number;
-  }> {
-    const row = this.resolveRun(ref);
-    if (!row.repo_root || !row.base_tree) {
-      throw new BatonError(
-        'NOT_A_GIT_REPO',
-        `run ${row.id} did not work in a git repository: there is no diff`,
-      );
-    }
-    const end = row.end_tree ?? (await snapshotTree(row.repo_root));
-    const text = await diffText(row.repo_root, row.base_tree, end, opts.path);
-    const bytes = Buffer.from(text, 'utf8');
-    const offset = opts.offset ?? 0;
-    const limit = opts.limit ?? 65536;
-    const slice = bytes.subarray(offset, offset + limit);
-    const next = offset + slice.length;
-    return {
-      run_id: row.id,
-      ...(opts.path ? { path: opts.path } : {}),
-      diff: slice.toString('utf8'),
-      offset,
-      total_bytes: bytes.length,
-      ...(next < bytes.length ? { next_offset: next } : {}),
-    };
-  }
-
-  /**
-   * Starts a read-only review run (policy deny_all, the verdict schema) of another run's changes
-   * or of evidence files against a task, and waits up to `wait` for its verdict. An answer that
-   * does not validate, or a review that fails, is `fail_closed`.
-   */
-  async verifyRun(input: {
-    run?: string;
-    task?: string;
-    evidence?: string[];
-    cwd?: string;
-    agent?: string;
-    profile?: string;
-    timeout?: string | number;
-    wait?: string | number;
-    signal?: AbortSignal;
-  }): Promise<{ run_id: string; status: RunStatus; reviewed_run?: string } & Partial<Verification>> {
-    const reviewed = input.run ? this.getRun(input.run) : undefined;
-    if (!reviewed && !(input.evidence?.length && input.cwd)) {
-      throw new BatonError('INVALID_PARAMS', 'give run (whose changes to review), or evidence with cwd');
-    }
-    const row = reviewed ? this.resolveRun(reviewed.run_id) : undefined;
-    const task = input.task ?? row?.prompt;
-    if (!task) throw new BatonError('INVALID_PARAMS', 'task is required: what the work must do');
-    let diff: { text: string; truncated: boolean } | undefined;
-    if (row?.repo_root && row.base_tree) {
-      const d = await this.getDiff(row.id, { limit: 100_000 });
-      diff = { text: d.diff, truncated: d.next_offset !== undefined };
-    }
-    const agent = input.agent ?? (input.profile ? undefined : reviewed?.agent);
-    const review = await this.spawnRun({
-      ...(agent ? { agent } : {}),
-      ...(input.profile ? { profile: input.profile } : {}),
-      cwd: input.cwd ?? reviewed?.cwd ?? '',
-      prompt: reviewPrompt({ task, reviewed, diff, evidence: input.evidence ?? [] }),
-      policy: 'deny_all',
-      output_schema: VERIFICATION_SCHEMA as unknown as Record<string, unknown>,
-      ...(input.timeout !== undefined ? { timeout: input.timeout } : {}),
-      metadata: { [REVIEW_OF]: reviewed?.run_id ?? null },
-    });
-    const waited = await this.waitRuns({
-      runs: [review.run_id],
-      until: 'finished',
-      timeout: input.wait ?? WAIT_DEFAULT_MS / 1000,
-      signal: input.signal,
-    });
-    const r = waited.runs[0] ?? this.getRun(review.run_id);
-    const base = {
-      run_id: r.run_id,
-      status: r.status,
-      ...(reviewed ? { reviewed_run: reviewed.run_id } : {}),
-    };
-    if (!isFinalStatus(r.status)) return base;
-    return { ...base, ...(r.result?.verification ?? verificationOf(r.status, r.result, r.error)) };
-  }
-
-  /** Removes a finished run's work tree and branch (isolation "worktree"). */
-  async discardRun(ref: string): Promise<{ run_id: string; path: string; branch: string; discarded: true }> {
-    const row = this.resolveRun(ref);
-    const wt = row.worktree;
-    if (!wt)
-      throw new BatonError('INVALID_PARAMS', `run ${row.id} has no work tree (it ran with isolation "none")`);
-    const active = this.store.runs.lastOfSession(row.session_id);
-    if (!isFinalStatus(row.status) || (active && !isFinalStatus(active.status))) {
-      throw new BatonError('RUN_NOT_WAITING', `run ${row.id}'s session is still active: cancel it first`);
-    }
-    if (!wt.discarded) {
-      await removeWorktree(wt.repo, wt.path, wt.branch);
-      for (const r of this.store.runs.ofSession(row.session_id)) {
-        this.store.runs.update(r.id, { worktree: { ...wt, discarded: true } });
-      }
-    }
-    return { run_id: row.id, path: wt.path, branch: wt.branch, discarded: true };
-  }
-
-  /** The live terminal of an active terminal run hosted here, or undefined when it is elsewhere. */
-  #terminalOf(row: RunRow): { ctx: RunCtx; terminal: TerminalControl } | undefined {
-    const ctx = this.#runs.get(row.id);
-    if (!ctx) {
-      if (isFinalStatus(row.status)) {
-        throw new BatonError('RUN_FINISHED', `run ${row.id} is ${row.status}; its program is gone`);
-      }
-      return undefined;
-    }
-    if (this.#agent(row.agent).driver !== 'terminal') {
-      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
-    }
-    if (!ctx.session?.terminal) {
-      throw new BatonError(
-        'RUN_NOT_WAITING',
-        `run ${row.id} is ${ctx.row.status}: its program has not started yet`,
-      );
-    }
-    return { ctx, terminal: ctx.session.terminal };
-  }
-
-  /**
-   * Where a live terminal run's program is: baton's tmux socket name (`tmux -L`) and the session,
-   * for `baton attach`. Throws RUN_FINISHED when it has no live terminal, NOT_SUPPORTED when it is
-   * not a terminal run.
-   */
-  terminalTarget(ref: string): { run_id: string; socket: string; session: string } {
-    const row = this.resolveRun(ref);
-    if (this.#agent(row.agent).driver !== 'terminal') {
-      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
-    }
-    const session = this.store.sessions.get(row.session_id);
-    if (isFinalStatus(row.status) || !session?.agent_session_id) {
-      throw new BatonError(
-        'RUN_FINISHED',
-        `run ${row.id} is ${row.status}: it has no live terminal (read_terminal shows its last screen)`,
-      );
-    }
-    return { run_id: row.id, socket: tmuxSocketName(this.config.home), session: session.agent_session_id };
-  }
-
-  /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
-  async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
-    const row = this.resolveRun(ref);
-    if (this.#agent(row.agent).driver !== 'terminal') {
-      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
-    }
-    if (isFinalStatus(row.status) || !this.#runs.has(row.id)) {
-      // Over (or not started here): the last recorded screen.
-      this.store.eventWriter.flush();
-      const last = this.store.events
-        .page(row.id, { types: ['terminal'], limit: 200, tail: true })
-        .events.reverse()
-        .find((e) => e.data.kind === 'screen');
-      const screen = String(last?.data.screen ?? '');
-      return {
-        run_id: row.id,
-        status: row.status,
-        lines,
-        screen: screen.split('\n').slice(-lines).join('\n'),
-      };
-    }
-    const live = this.#terminalOf(row);
-    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
-    return {
-      run_id: row.id,
-      status: live.ctx.row.status,
-      lines,
-      screen: await live.terminal.read(lines, raw),
-    };
-  }
-
-  /**
-   * Types into a terminal run: text (pasted whole), named keys, then Enter when asked. `by` is the
-   * channel: while the program waits on a permission prompt, typed input answers it, so the run's
-   * approver must accept `by` (NOT_APPROVER otherwise), and the answer is recorded as `by`'s.
-   */
-  async sendKeys(
-    ref: string,
-    input: { text?: string; keys?: string[]; enter?: boolean },
-    by = 'caller',
-  ): Promise<RunSummary> {
-    const row = this.resolveRun(ref);
-    if (!input.text && !input.keys?.length && !input.enter) {
-      throw new BatonError('INVALID_PARAMS', 'send_keys needs text, keys or enter');
-    }
-    const live = this.#terminalOf(row);
-    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
-    this.#answerByTyping(live.ctx, input.keys?.length ? undefined : input.text, by);
-    await live.terminal.send(input);
-    return this.summarize(live.ctx.row);
+  #traitsOf(agentName: string): Partial<DriverTraits> {
+    return this.#drivers[this.#agent(agentName).driver] ?? {};
   }
 }

@@ -1,5 +1,3 @@
-import type { Verification } from './verify.js';
-
 /** Run statuses, in lifecycle order. The last five are final. */
 export const RUN_STATUSES = [
   'queued',
@@ -200,3 +198,26 @@ export const TERMINAL_KEYS = [
   'C-w',
   'C-z',
 ] as const;
+
+/** Verdicts of a review run (`verify_run`). */
+export const VERDICTS = ['pass', 'pass_with_restrictions', 'fail_closed', 'insufficient_evidence'] as const;
+
+/** A review's outcome, as `verify_run` returns it and the review run's `result.verification` keeps it. */
+export type Verification = {
+  verdict: (typeof VERDICTS)[number];
+  findings: { severity: 'info' | 'minor' | 'major' | 'critical'; message: string; path?: string }[];
+  evidence: string[];
+};
+
+/** The verification of a finished review run: its validated answer, or fail_closed. */
+export function verificationOf(
+  status: string,
+  result: RunResult | undefined,
+  error?: { message: string },
+): Verification {
+  if (status === 'completed' && result?.structured !== undefined) return result.structured as Verification;
+  const why = result?.structured_error
+    ? `the reviewer's answer did not validate: ${result.structured_error.errors.join('; ')}`
+    : `the review run ended ${status}${error ? `: ${error.message}` : ''}`;
+  return { verdict: 'fail_closed', findings: [{ severity: 'critical', message: why }], evidence: [] };
+}

@@ -1,14 +1,18 @@
-import type { RunResult, RunSummary } from './types.js';
+import { BatonError } from '../errors.js';
+import type { RunRow } from '../store/runs.js';
+import type { SpawnInput } from './admission.js';
+import {
+  VERDICTS,
+  isFinalStatus,
+  verificationOf,
+  type RunStatus,
+  type RunSummary,
+  type Verification,
+} from './types.js';
 
-/** Verdicts of a review run (`verify_run`). */
-export const VERDICTS = ['pass', 'pass_with_restrictions', 'fail_closed', 'insufficient_evidence'] as const;
-
-/** A review's outcome, as `verify_run` returns it and the review run's `result.verification` keeps it. */
-export type Verification = {
-  verdict: (typeof VERDICTS)[number];
-  findings: { severity: 'info' | 'minor' | 'major' | 'critical'; message: string; path?: string }[];
-  evidence: string[];
-};
+export { VERDICTS, verificationOf, type Verification } from './types.js';
+import { WAIT_DEFAULT_MS } from '../duration.js';
+import type { WaitInput, WaitResult } from './waiting.js';
 
 /** The JSON Schema the reviewer's answer must match. */
 export const VERIFICATION_SCHEMA = {
@@ -91,15 +95,76 @@ export function reviewPrompt(p: {
   return parts.join('\n');
 }
 
-/** The verification of a finished review run: its validated answer, or fail_closed. */
-export function verificationOf(
-  status: string,
-  result: RunResult | undefined,
-  error?: { message: string },
-): Verification {
-  if (status === 'completed' && result?.structured !== undefined) return result.structured as Verification;
-  const why = result?.structured_error
-    ? `the reviewer's answer did not validate: ${result.structured_error.errors.join('; ')}`
-    : `the review run ended ${status}${error ? `: ${error.message}` : ''}`;
-  return { verdict: 'fail_closed', findings: [{ severity: 'critical', message: why }], evidence: [] };
+/** Input of {@link verifyRun} (`verify_run`). */
+export type VerifyInput = {
+  run?: string;
+  task?: string;
+  evidence?: string[];
+  cwd?: string;
+  agent?: string;
+  profile?: string;
+  timeout?: string | number;
+  wait?: string | number;
+  signal?: AbortSignal;
+};
+
+/** What `verify_run` returns: the review run, and its verdict once it is over. */
+export type VerifyResult = {
+  run_id: string;
+  status: RunStatus;
+  reviewed_run?: string;
+} & Partial<Verification>;
+
+/** The engine operations a review uses. */
+export interface VerifyOps {
+  getRun(ref: string): RunSummary;
+  resolveRun(ref: string): RunRow;
+  getDiff(ref: string, opts: { limit?: number }): Promise<{ diff: string; next_offset?: number }>;
+  spawnRun(input: SpawnInput): Promise<RunSummary>;
+  waitRuns(input: WaitInput): Promise<WaitResult>;
+}
+
+/**
+ * Starts a read-only review run (policy deny_all, the verdict schema) of another run's changes
+ * or of evidence files against a task, and waits up to `wait` for its verdict. An answer that
+ * does not validate, or a review that fails, is `fail_closed`.
+ */
+export async function verifyRun(ops: VerifyOps, input: VerifyInput): Promise<VerifyResult> {
+  const reviewed = input.run ? ops.getRun(input.run) : undefined;
+  if (!reviewed && !(input.evidence?.length && input.cwd)) {
+    throw new BatonError('INVALID_PARAMS', 'give run (whose changes to review), or evidence with cwd');
+  }
+  const row = reviewed ? ops.resolveRun(reviewed.run_id) : undefined;
+  const task = input.task ?? row?.prompt;
+  if (!task) throw new BatonError('INVALID_PARAMS', 'task is required: what the work must do');
+  let diff: { text: string; truncated: boolean } | undefined;
+  if (row?.repo_root && row.base_tree) {
+    const d = await ops.getDiff(row.id, { limit: 100_000 });
+    diff = { text: d.diff, truncated: d.next_offset !== undefined };
+  }
+  const agent = input.agent ?? (input.profile ? undefined : reviewed?.agent);
+  const review = await ops.spawnRun({
+    ...(agent ? { agent } : {}),
+    ...(input.profile ? { profile: input.profile } : {}),
+    cwd: input.cwd ?? reviewed?.cwd ?? '',
+    prompt: reviewPrompt({ task, reviewed, diff, evidence: input.evidence ?? [] }),
+    policy: 'deny_all',
+    output_schema: VERIFICATION_SCHEMA as unknown as Record<string, unknown>,
+    ...(input.timeout !== undefined ? { timeout: input.timeout } : {}),
+    metadata: { [REVIEW_OF]: reviewed?.run_id ?? null },
+  });
+  const waited = await ops.waitRuns({
+    runs: [review.run_id],
+    until: 'finished',
+    timeout: input.wait ?? WAIT_DEFAULT_MS / 1000,
+    signal: input.signal,
+  });
+  const r = waited.runs[0] ?? ops.getRun(review.run_id);
+  const base = {
+    run_id: r.run_id,
+    status: r.status,
+    ...(reviewed ? { reviewed_run: reviewed.run_id } : {}),
+  };
+  if (!isFinalStatus(r.status)) return base;
+  return { ...base, ...(r.result?.verification ?? verificationOf(r.status, r.result, r.error)) };
 }

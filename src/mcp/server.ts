@@ -6,7 +6,7 @@ import {
   type JsonSchemaValidator,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { waitTimeoutMs } from '../engine/engine.js';
+import { waitTimeoutMs } from '../duration.js';
 import type { RunSummary } from '../engine/types.js';
 import { toBatonError } from '../errors.js';
 import type { Baton } from '../ops/baton.js';

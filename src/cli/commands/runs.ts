@@ -9,7 +9,7 @@ import {
 } from '../../engine/types.js';
 import { BatonError } from '../../errors.js';
 import { runOnTerminal } from '../../process/exec.js';
-import { verificationOf } from '../../engine/verify.js';
+import { verificationOf } from '../../engine/types.js';
 import { follow } from '../../ops/follow.js';
 import { bold, dim, err, formatEvent, formatRun, formatRunLine, out, statusWord } from '../print.js';
 import { withBaton } from '../front.js';

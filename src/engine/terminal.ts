@@ -1,0 +1,120 @@
+import type { TerminalControl } from '../drivers/driver.js';
+import { BatonError } from '../errors.js';
+import { tmuxSocketName } from '../paths.js';
+import type { RunRow } from '../store/runs.js';
+import type { EngineContext } from './context.js';
+import type { Permissions } from './permissions.js';
+import type { RunCtx } from './run.js';
+import { isFinalStatus, type RunStatus, type RunSummary } from './types.js';
+
+/** What `read_terminal` returns. */
+export type TerminalScreen = { run_id: string; status: RunStatus; lines: number; screen: string };
+
+/**
+ * The screen and keyboard of terminal runs (agents whose driver has the `terminal` trait): where
+ * the program is (for `baton attach`), its screen (live, or the last one recorded), and typing into it.
+ */
+export class Terminals {
+  readonly #ctx: EngineContext;
+  readonly #permissions: Permissions;
+
+  /** `permissions` settles a prompt's pending requests when typed input answers them. */
+  constructor(ctx: EngineContext, permissions: Permissions) {
+    this.#ctx = ctx;
+    this.#permissions = permissions;
+  }
+
+  /** The live terminal of an active terminal run hosted here, or undefined when it is elsewhere. */
+  #terminalOf(row: RunRow): { ctx: RunCtx; terminal: TerminalControl } | undefined {
+    const ctx = this.#ctx.runs.get(row.id);
+    if (!ctx) {
+      if (isFinalStatus(row.status)) {
+        throw new BatonError('RUN_FINISHED', `run ${row.id} is ${row.status}; its program is gone`);
+      }
+      return undefined;
+    }
+    if (!this.#ctx.agents.traitsOf(row.agent).terminal) {
+      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
+    }
+    if (!ctx.session?.terminal) {
+      throw new BatonError(
+        'RUN_NOT_WAITING',
+        `run ${row.id} is ${ctx.row.status}: its program has not started yet`,
+      );
+    }
+    return { ctx, terminal: ctx.session.terminal };
+  }
+
+  /**
+   * Where a live terminal run's program is: baton's tmux socket name (`tmux -L`) and the session,
+   * for `baton attach`. Throws RUN_FINISHED when it has no live terminal, NOT_SUPPORTED when it is
+   * not a terminal run.
+   */
+  target(row: RunRow): { run_id: string; socket: string; session: string } {
+    if (!this.#ctx.agents.traitsOf(row.agent).terminal) {
+      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
+    }
+    const session = this.#ctx.store.sessions.get(row.session_id);
+    if (isFinalStatus(row.status) || !session?.agent_session_id) {
+      throw new BatonError(
+        'RUN_FINISHED',
+        `run ${row.id} is ${row.status}: it has no live terminal (read_terminal shows its last screen)`,
+      );
+    }
+    return {
+      run_id: row.id,
+      socket: tmuxSocketName(this.#ctx.config.home),
+      session: session.agent_session_id,
+    };
+  }
+
+  /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
+  async read(row: RunRow, lines: number, raw: boolean): Promise<TerminalScreen> {
+    if (!this.#ctx.agents.traitsOf(row.agent).terminal) {
+      throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
+    }
+    if (isFinalStatus(row.status) || !this.#ctx.runs.has(row.id)) {
+      // Over (or not started here): the last recorded screen.
+      this.#ctx.store.eventWriter.flush();
+      const last = this.#ctx.store.events
+        .page(row.id, { types: ['terminal'], limit: 200, tail: true })
+        .events.reverse()
+        .find((e) => e.data.kind === 'screen');
+      const screen = String(last?.data.screen ?? '');
+      return {
+        run_id: row.id,
+        status: row.status,
+        lines,
+        screen: screen.split('\n').slice(-lines).join('\n'),
+      };
+    }
+    const live = this.#terminalOf(row);
+    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
+    return {
+      run_id: row.id,
+      status: live.ctx.row.status,
+      lines,
+      screen: await live.terminal.read(lines, raw),
+    };
+  }
+
+  /**
+   * Types into a terminal run: text (pasted whole), named keys, then Enter when asked. `by` is the
+   * channel: while the program waits on a permission prompt, typed input answers it, so the run's
+   * approver must accept `by` (NOT_APPROVER otherwise), and the answer is recorded as `by`'s.
+   */
+  async send(
+    row: RunRow,
+    input: { text?: string; keys?: string[]; enter?: boolean },
+    by: string,
+  ): Promise<RunSummary> {
+    if (!input.text && !input.keys?.length && !input.enter) {
+      throw new BatonError('INVALID_PARAMS', 'send_keys needs text, keys or enter');
+    }
+    const live = this.#terminalOf(row);
+    if (!live) throw new BatonError('RUN_NOT_WAITING', `run ${row.id} has no live terminal`);
+    this.#permissions.answerByTyping(live.ctx, input.keys?.length ? undefined : input.text, by);
+    await live.terminal.send(input);
+    return this.#ctx.runs.summarize(live.ctx.row);
+  }
+}

@@ -1,0 +1,263 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, relative, resolve as resolvePath } from 'node:path';
+import picomatch from 'picomatch';
+import { BatonError, toBatonError } from '../errors.js';
+import {
+  addWorktree,
+  changedFiles,
+  diffText,
+  git,
+  removeWorktree,
+  repoRoot,
+  snapshotTree,
+} from '../git/git.js';
+import { ChildHandle } from '../process/child.js';
+import type { RunRow, WorktreeInfo } from '../store/runs.js';
+import type { EngineContext } from './context.js';
+import type { RunCtx } from './run.js';
+import { isFinalStatus, type ChangedFile, type Overlap } from './types.js';
+import { copyIncluded } from './worktree-include.js';
+
+/** Longest a worktree `setup` command may run. */
+const SETUP_TIMEOUT_MS = 10 * 60_000;
+
+/** A page of a run's diff (`get_diff`). */
+export type RunDiff = {
+  run_id: string;
+  path?: string;
+  diff: string;
+  offset: number;
+  total_bytes: number;
+  next_offset?: number;
+};
+
+/**
+ * Where runs work, over git: a run's own work tree (isolation "worktree": branch, copied files,
+ * setup command), the snapshot its changes are told apart by, the files it changed, overlaps
+ * with other runs in the same tree, its diff, and discarding its tree.
+ */
+export class Workspace {
+  readonly #ctx: EngineContext;
+  readonly #checkRunCwd: (cwd: string, worktree: WorktreeInfo | null | undefined) => string;
+  /** Worktree runs not started yet: the branch point and the files to copy in. */
+  readonly #setup = new Map<string, { base: string; include: string[] }>();
+
+  /** `checkRunCwd` checks a run's cwd again when it starts (see admission), returning its real path. */
+  constructor(
+    ctx: EngineContext,
+    checkRunCwd: (cwd: string, worktree: WorktreeInfo | null | undefined) => string,
+  ) {
+    this.#ctx = ctx;
+    this.#checkRunCwd = checkRunCwd;
+  }
+
+  /** Keeps a new worktree run's branch point and `include` patterns until {@link prepare} makes its tree. */
+  plan(runId: string, setup: { base: string; include: string[] }): void {
+    this.#setup.set(runId, setup);
+  }
+
+  /**
+   * Before the agent starts: creates the run's work tree (isolation "worktree": branch, copied
+   * `include` files, the config's setup command) and snapshots the work tree it runs in, so its
+   * changes can be told apart afterwards.
+   */
+  async prepare(ctx: RunCtx): Promise<void> {
+    const wt = ctx.row.worktree;
+    const made = Boolean(wt && !existsSync(wt.path));
+    // Once the tree is checked out, its folder may turn out to be a symlink: refused, and a tree
+    // made for nothing removed.
+    const checkCwd = async () => {
+      try {
+        this.#checkRunCwd(ctx.row.cwd, wt);
+      } catch (err) {
+        if (wt && made) {
+          await removeWorktree(wt.repo, wt.path, wt.branch).catch(() => undefined);
+          const gone = { ...wt, discarded: true };
+          this.#ctx.store.runs.update(ctx.id, { worktree: gone });
+          ctx.row = { ...ctx.row, worktree: gone };
+        }
+        throw err;
+      }
+    };
+    if (wt && made) {
+      const setup = this.#setup.get(ctx.id) ?? { base: 'HEAD', include: [] };
+      this.#setup.delete(ctx.id);
+      mkdirSync(dirname(wt.path), { recursive: true, mode: 0o700 });
+      await addWorktree(wt.repo, wt.path, wt.branch, setup.base);
+      await checkCwd();
+      const include = [...this.#ctx.config.worktrees.include, ...setup.include];
+      if (include.length > 0) {
+        // Untracked files (ignored ones too, such as .env) that match a pattern.
+        const isMatch = picomatch(include, { dot: true });
+        const listed = await git(wt.repo, ['ls-files', '-z', '--others', '--exclude-standard']);
+        const ignored = await git(wt.repo, ['ls-files', '-z', '--others', '--ignored', '--exclude-standard']);
+        const copied: string[] = [];
+        const skipped: string[] = [];
+        for (const file of new Set([...listed.split('\0'), ...ignored.split('\0')])) {
+          if (!file || !isMatch(file)) continue;
+          const why = await copyIncluded(wt.repo, wt.path, file);
+          if (why) skipped.push(`${file} (${why})`);
+          else copied.push(file);
+        }
+        if (copied.length > 0)
+          this.#ctx.runs.append(ctx, 'raw', { note: `copied into the work tree: ${copied.join(', ')}` });
+        if (skipped.length > 0) {
+          this.#ctx.runs.append(ctx, 'warning', {
+            kind: 'include',
+            message: `not copied into the work tree (include copies regular files only, never through a symlink): ${skipped.join('; ')}`,
+          });
+        }
+      }
+      this.#ctx.runs.append(ctx, 'raw', {
+        note: `work tree ${wt.path} on branch ${wt.branch} from ${setup.base}`,
+      });
+      if (this.#ctx.config.worktrees.setup)
+        await this.#runSetup(ctx, wt.path, this.#ctx.config.worktrees.setup);
+    }
+    // Again after the setup command, and for a follow-up in an existing tree.
+    await checkCwd();
+    const root = repoRoot(ctx.row.cwd);
+    if (!root) return;
+    const base = await snapshotTree(root).catch((err: unknown) => {
+      this.#ctx.runs.append(ctx, 'warning', {
+        kind: 'git',
+        message: `changes will not be tracked: ${toBatonError(err).message}`,
+      });
+      return null;
+    });
+    this.#ctx.store.runs.update(ctx.id, { repo_root: root, base_tree: base });
+    ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
+  }
+
+  /**
+   * The config's worktree setup command, in the new work tree; its failure fails the run. It runs
+   * in its own process group, stopped whole on cancel, timeout or shutdown (no orphans).
+   */
+  async #runSetup(ctx: RunCtx, cwd: string, command: string): Promise<void> {
+    const child = await ChildHandle.start({
+      command: 'sh',
+      args: ['-c', command],
+      cwd,
+      env: process.env,
+      stderrLimit: 4000,
+    });
+    child.stdin.end();
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (stdout = (stdout + d).slice(-4000)));
+    const stop = () => void child.stop(1000);
+    ctx.abort.signal.addEventListener('abort', stop, { once: true });
+    const timer = setTimeout(stop, SETUP_TIMEOUT_MS);
+    const end = await child.exited;
+    clearTimeout(timer);
+    ctx.abort.signal.removeEventListener('abort', stop);
+    const output = `${stdout}${child.stderrTail()}`.slice(-4000);
+    this.#ctx.runs.append(ctx, 'raw', { note: `setup: ${command}`, output });
+    if (end.code !== 0) {
+      const why = end.signal ? `stopped by ${end.signal}` : `exit ${end.code}`;
+      throw new BatonError(
+        'AGENT_ERROR',
+        `the worktree setup command failed (${command}): ${output.trim() || why}`,
+      );
+    }
+  }
+
+  /** After the turn: the work tree's state, the changed files, and overlaps with other runs. */
+  async recordChanges(ctx: RunCtx): Promise<{ files: ChangedFile[]; overlaps: Overlap[] } | undefined> {
+    const { repo_root: root, base_tree: base } = ctx.row;
+    if (!root || !base) return undefined;
+    try {
+      const end = await snapshotTree(root);
+      this.#ctx.store.runs.update(ctx.id, { end_tree: end });
+      ctx.row = { ...ctx.row, end_tree: end };
+      const files = await changedFiles(root, base, end);
+      for (const f of files) this.touch(ctx, [resolvePath(root, f.path)]);
+      return { files, overlaps: ctx.overlaps };
+    } catch (err) {
+      this.#ctx.runs.append(ctx, 'warning', {
+        kind: 'git',
+        message: `changes not recorded: ${toBatonError(err).message}`,
+      });
+      return undefined;
+    }
+  }
+
+  /**
+   * Records files a run touches; when another active run in the same work tree (neither isolated)
+   * touched one too, both get an `overlap` warning.
+   */
+  touch(ctx: RunCtx, locations: unknown): void {
+    if (!Array.isArray(locations) || !ctx.row.repo_root) return;
+    for (const loc of locations) {
+      if (typeof loc !== 'string' || !loc) continue;
+      const path = resolvePath(ctx.row.cwd, loc);
+      if (ctx.touched.has(path)) continue;
+      ctx.touched.add(path);
+      for (const other of this.#ctx.runs.values()) {
+        if (other === ctx || other.row.repo_root !== ctx.row.repo_root || !other.touched.has(path)) continue;
+        const rel = relative(ctx.row.repo_root, path);
+        for (const [a, b] of [
+          [ctx, other],
+          [other, ctx],
+        ] as const) {
+          if (a.overlaps.some((o) => o.path === rel && o.run_id === b.id)) continue;
+          a.overlaps.push({ path: rel, run_id: b.id });
+          if (!isFinalStatus(a.row.status)) {
+            this.#ctx.runs.append(a, 'warning', {
+              kind: 'overlap',
+              path: rel,
+              other_run: b.id,
+              message: `${rel} is also being changed by run ${b.id} in the same work tree`,
+            });
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * The diff of what a run changed (against the state when it started), paged by bytes; live for
+   * an active run.
+   */
+  async diff(row: RunRow, opts: { path?: string; offset?: number; limit?: number } = {}): Promise<RunDiff> {
+    if (!row.repo_root || !row.base_tree) {
+      throw new BatonError(
+        'NOT_A_GIT_REPO',
+        `run ${row.id} did not work in a git repository: there is no diff`,
+      );
+    }
+    const end = row.end_tree ?? (await snapshotTree(row.repo_root));
+    const text = await diffText(row.repo_root, row.base_tree, end, opts.path);
+    const bytes = Buffer.from(text, 'utf8');
+    const offset = opts.offset ?? 0;
+    const limit = opts.limit ?? 65536;
+    const slice = bytes.subarray(offset, offset + limit);
+    const next = offset + slice.length;
+    return {
+      run_id: row.id,
+      ...(opts.path ? { path: opts.path } : {}),
+      diff: slice.toString('utf8'),
+      offset,
+      total_bytes: bytes.length,
+      ...(next < bytes.length ? { next_offset: next } : {}),
+    };
+  }
+
+  /** Removes a finished run's work tree and branch (isolation "worktree"). */
+  async discard(row: RunRow): Promise<{ run_id: string; path: string; branch: string; discarded: true }> {
+    const wt = row.worktree;
+    if (!wt)
+      throw new BatonError('INVALID_PARAMS', `run ${row.id} has no work tree (it ran with isolation "none")`);
+    const active = this.#ctx.store.runs.lastOfSession(row.session_id);
+    if (!isFinalStatus(row.status) || (active && !isFinalStatus(active.status))) {
+      throw new BatonError('RUN_NOT_WAITING', `run ${row.id}'s session is still active: cancel it first`);
+    }
+    if (!wt.discarded) {
+      await removeWorktree(wt.repo, wt.path, wt.branch);
+      for (const r of this.#ctx.store.runs.ofSession(row.session_id)) {
+        this.#ctx.store.runs.update(r.id, { worktree: { ...wt, discarded: true } });
+      }
+    }
+    return { run_id: row.id, path: wt.path, branch: wt.branch, discarded: true };
+  }
+}
