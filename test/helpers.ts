@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { VERSION } from '../src/version.js';
 
 /** A run summary or tool result as the tests read it (loosely typed on purpose). */
 export type Summary = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -481,4 +483,35 @@ export function runCliOnTty(
       resolvePromise({ code, stdout });
     });
   });
+}
+
+export type Answer = { id: number; result?: Summary; error?: { code: string; message: string } };
+
+/** A raw front on daemon.sock speaking the owner protocol with the hello an attacker chooses. */
+export async function rawFront(home: string, hello: Record<string, unknown>) {
+  const socket: Socket = connect(join(home, 'daemon.sock'));
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let buf = '';
+  const lines: Record<string, unknown>[] = [];
+  socket.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  socket.write(
+    `${JSON.stringify({ baton: 'hello', version: VERSION, protocol: 2, mode: 'front', ...hello })}\n`,
+  );
+  await eventually(() => lines.find((l) => l.baton === 'welcome'), 5_000);
+  let next = 1;
+  return {
+    write: (raw: string) => socket.write(raw),
+    call: async (op: string, args: unknown, via?: string): Promise<Answer> => {
+      const id = next++;
+      socket.write(`${JSON.stringify({ id, op, args, ...(via ? { via } : {}) })}\n`);
+      return (await eventually(() => lines.find((l) => l.id === id && !('progress' in l)), 20_000)) as Answer;
+    },
+    close: () => socket.destroy(),
+  };
 }

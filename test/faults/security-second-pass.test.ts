@@ -4,55 +4,13 @@
 // BATON_HOME (or its config.json, owner.lock) made by another user is refused.
 import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { VERSION } from '../../src/version.js';
 import { errorOf } from '../errors.js';
-import {
-  daemonPid,
-  eventually,
-  makeEnv,
-  rssMiB,
-  runCli,
-  sleep,
-  type Summary,
-  type TestEnv,
-} from '../helpers.js';
-
-type Answer = { id: number; result?: Summary; error?: { code: string; message: string } };
-
-/** A raw front on daemon.sock speaking the owner protocol with the hello an attacker chooses. */
-async function rawFront(home: string, hello: Record<string, unknown>) {
-  const socket: Socket = connect(join(home, 'daemon.sock'));
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  let buf = '';
-  const lines: Record<string, unknown>[] = [];
-  socket.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      buf = buf.slice(nl + 1);
-    }
-  });
-  socket.write(
-    `${JSON.stringify({ baton: 'hello', version: VERSION, protocol: 2, mode: 'front', ...hello })}\n`,
-  );
-  await eventually(() => lines.find((l) => l.baton === 'welcome'), 5_000);
-  let next = 1;
-  return {
-    write: (raw: string) => socket.write(raw),
-    call: async (op: string, args: unknown, via?: string): Promise<Answer> => {
-      const id = next++;
-      socket.write(`${JSON.stringify({ id, op, args, ...(via ? { via } : {}) })}\n`);
-      return (await eventually(() => lines.find((l) => l.id === id && !('progress' in l)), 20_000)) as Answer;
-    },
-    close: () => socket.destroy(),
-  };
-}
+import { rawFront, daemonPid, eventually, makeEnv, rssMiB, runCli, sleep, type TestEnv } from '../helpers.js';
 
 const CONFIRM = {
   driver: 'terminal',
