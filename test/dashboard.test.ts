@@ -168,7 +168,8 @@ describe('dashboard', () => {
       .toBe('cancelled');
     await page.fill('.follow-up textarea', JSON.stringify({ steps: [{ message: 'Back again.' }] }));
     await page.getByRole('button', { name: 'Send follow-up' }).tap();
-    await expect.poll(() => page.url()).not.toContain(spawned.json.run_id as string);
+    // The follow-up's run page (the request may take a while on a loaded machine).
+    await expect.poll(() => page.url(), { timeout: 15_000 }).not.toContain(spawned.json.run_id as string);
     await expect
       .poll(() => page.locator('.run-head .badge').textContent(), { timeout: 30_000 })
       .toBe('completed');

@@ -64,7 +64,8 @@ describe('fuzzing the MCP tools', () => {
     t.cleanup();
   });
 
-  it.each(OPERATIONS.filter((d) => !d.internal).map((d) => [d.name, d] as const))(
+  // shutdown is left out: a valid input (force: true) stops the server under test, as it should.
+  it.each(OPERATIONS.filter((d) => !d.internal && d.name !== 'shutdown').map((d) => [d.name, d] as const))(
     '%s: every generated input gets a result or a coded error',
     async (name, def) => {
       const keys = Object.keys(def.input.shape);
