@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Client } from '@modelcontextprotocol/client';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS } from './fixtures/chromium.mjs';
@@ -179,6 +180,49 @@ describe('confirmations', () => {
     const listed = await call(s.port, 'GET', '/api/confirmations?status=answered', { token: s.token });
     expect(listed.json.confirmations.map((c: Summary) => c.confirmation_id)).toContain(id);
     expect(pageErrors).toEqual([]);
+  });
+
+  it("elicitation: a 2025 host that declares it is asked (elicitation_is_human) and its answer decides; a sub-agent's front is never asked", async () => {
+    t = makeEnv({ approvals: { elicitation_is_human: true } });
+    const asked: string[] = [];
+    const eliciting = (answer: string) => {
+      const client = new Client(
+        { name: 'eliciting-host', version: '1.0.0' },
+        { capabilities: { elicitation: { form: {} } } },
+      );
+      client.setRequestHandler('elicitation/create', async (req) => {
+        asked.push((req.params as { message: string }).message);
+        return { action: 'accept', content: { decision: answer } } as never;
+      });
+      return client;
+    };
+    const host = await startServer(t, { client: eliciting('approve'), daemon: true });
+    mcps.push(host);
+    const decided = (await host.call('request_confirmation', {
+      question: 'Ship it?',
+      details: 'v2',
+      wait: '20s',
+    })) as Summary;
+    expect(asked).toEqual(['Ship it?\n\nv2']);
+    expect(decided).toMatchObject({ status: 'answered', decision: 'approve', decided_by: 'elicitation' });
+
+    // A sub-agent's baton, even with an eliciting client, is not a person's channel: not asked.
+    const run = (await host.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: steps({ permission: { title: 'Write x', kind: 'edit', allowed: [{ message: 'ok' }] } }),
+    })) as Summary;
+    const agent = await startServer(
+      { ...t, env: { ...t.env, BATON_PARENT_RUN: run.run_id } },
+      { client: eliciting('approve'), daemon: true },
+    );
+    mcps.push(agent);
+    const fromAgent = (await agent.call('request_confirmation', {
+      question: 'Drop table?',
+      wait: '2s',
+    })) as Summary;
+    expect(fromAgent).toMatchObject({ status: 'pending', timed_out: true, run_id: run.run_id });
+    expect(asked).toHaveLength(1);
   });
 
   it('survives a killed daemon: still pending in the store, answered with baton confirm deny on a terminal, the asker waits again and gets deny by cli', async () => {
