@@ -271,6 +271,14 @@ describe('confirmations', () => {
     expect(bad.stdout).toMatch(/OPTION_NOT_FOUND.*eu, us/);
     const eu = await runCliOnTty(t, ['confirm', other.confirmation_id as string, 'eu']);
     expect(eu.code).toBe(0);
+    // `timeout` is how long the person has: then it expires, undecided, and the waiting call says so.
+    const expiring = (await host.call('request_confirmation', {
+      question: 'Quick one?',
+      timeout: '1s',
+      wait: '10s',
+    })) as Summary;
+    expect(expiring).toMatchObject({ status: 'expired', decided_by: 'deadline' });
+    expect(expiring.decision).toBeUndefined();
     const unknown = await host.raw('request_confirmation', { confirmation_id: 'c_000000000000' });
     expect(JSON.stringify(unknown.structuredContent)).toMatch(/NOT_FOUND/);
     const empty = await host.raw('request_confirmation', {});
