@@ -144,6 +144,11 @@ describe('confirmations', () => {
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     await page.goto(s.loginUrl);
     const card = page.locator(`[data-confirmation="${id}"]`);
+    // Shown on the asking run's page too.
+    await page.goto(`http://127.0.0.1:${s.port}/#/runs/${run.run_id}`);
+    await card.waitFor();
+    await page.locator(`[data-confirmation-event="${id}"]`).first().waitFor();
+    await page.goto(`http://127.0.0.1:${s.port}/#/`);
     await card.waitFor();
     await expect.poll(() => card.locator('.title').textContent()).toBe('Deploy build 42 to production?');
     const approve = card.getByRole('button', { name: 'Approve' });
@@ -166,6 +171,10 @@ describe('confirmations', () => {
     );
     // Gone from the phone once answered (live, from /api/events).
     await card.waitFor({ state: 'detached' });
+    await page.goto(`http://127.0.0.1:${s.port}/#/runs/${run.run_id}`);
+    await expect
+      .poll(() => page.locator(`[data-confirmation-event="${id}"]`).last().textContent())
+      .toContain('answered approve by dashboard');
     // A second answer loses: the first wins.
     const again = await runCliOnTty(t, ['confirm', id, 'deny']);
     expect(again.code).not.toBe(0);

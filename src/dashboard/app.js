@@ -210,8 +210,11 @@ function confirmationCard(c, done) {
   );
 }
 
-/** Pending confirmations, kept live from /api/events; `box` shows them (empty when none). */
-function confirmationsBox(box) {
+/**
+ * Pending confirmations (of one run when `runId` is given), kept live from /api/events; `box`
+ * shows them (empty when none). Returns the function to call with each changed confirmation.
+ */
+function confirmationsBox(box, runId) {
   const pending = new Map();
   const render = () =>
     box.replaceChildren(
@@ -220,13 +223,14 @@ function confirmationsBox(box) {
         .map((c) => confirmationCard(c, (answered) => update(answered))),
     );
   const update = (c) => {
+    if (runId && c.run_id !== runId) return;
     if (c.status === 'pending') pending.set(c.confirmation_id, c);
     else pending.delete(c.confirmation_id);
     render();
   };
   api('/confirmations?status=pending&limit=200')
     .then((page) => {
-      for (const c of page.confirmations) pending.set(c.confirmation_id, c);
+      for (const c of page.confirmations) if (!runId || c.run_id === runId) pending.set(c.confirmation_id, c);
       render();
     })
     .catch((err) => showError(box, err));
@@ -461,7 +465,9 @@ function runView(id) {
   const pending = h('div', { id: 'pending' });
   const log = h('div', { class: 'log', id: 'log' });
   const footer = h('div', { class: 'run-foot' });
-  main.replaceChildren(h('section', {}, head, pending, log, footer));
+  const asks = h('div', { class: 'confirmations', id: 'confirmations' });
+  main.replaceChildren(h('section', {}, head, asks, pending, log, footer));
+  const confirmationChanged = confirmationsBox(asks, id);
   const render = eventRenderer(log);
   let summary;
   let stickToBottom = true;
@@ -646,6 +652,7 @@ function runView(id) {
     const r = JSON.parse(e.data);
     if (r.run_id === summary?.run_id) drawSummary(r);
   });
+  runs.addEventListener('confirmation', (e) => confirmationChanged(JSON.parse(e.data)));
   return () => {
     events.close();
     runs.close();
