@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerConfirmCommands } from './commands/confirm.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerSetupCommands } from './commands/setup.js';
 import { registerDaemonCommands } from './daemon.js';
@@ -18,5 +19,6 @@ program
 registerSetupCommands(program);
 registerDaemonCommands(program, fail);
 registerRunCommands(program);
+registerConfirmCommands(program);
 
 await program.parseAsync(process.argv);

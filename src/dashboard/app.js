@@ -31,6 +31,7 @@ const EVENT_TYPES = [
   'error',
   'warning',
   'raw',
+  'confirmation',
 ];
 
 const main = document.getElementById('main');
@@ -155,6 +156,87 @@ function loginView() {
 
 // ------------------------------------------------------------------------------------- runs list
 
+/**
+ * The card of a pending confirmation (request_confirmation): the question, its details, and one big
+ * button per answer. `done` gets the answered confirmation.
+ */
+function confirmationCard(c, done) {
+  const status = h('div', { class: 'confirm-status' });
+  const buttons = c.options.map((o) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: `option ${o === 'deny' ? 'reject' : o === 'approve' ? 'allow' : ''}`,
+        'data-decision': o,
+        onclick: async (e) => {
+          const b = e.currentTarget;
+          b.disabled = true;
+          try {
+            done(
+              await api(`/confirmations/${encodeURIComponent(c.confirmation_id)}/answer`, {
+                method: 'POST',
+                body: { decision: o },
+              }),
+            );
+          } catch (err) {
+            showError(status, err);
+          } finally {
+            b.disabled = false;
+          }
+        },
+      },
+      o === 'approve' ? 'Approve' : o === 'deny' ? 'Deny' : o,
+    ),
+  );
+  return h(
+    'div',
+    {
+      class: 'card permission confirmation',
+      role: 'group',
+      'aria-label': 'Confirmation',
+      'data-confirmation': c.confirmation_id,
+    },
+    h('h2', {}, 'Please confirm'),
+    h('p', { class: 'title' }, c.question),
+    c.details ? h('p', { class: 'details' }, c.details) : null,
+    h(
+      'p',
+      { class: 'muted' },
+      `asked ${ago(c.created_at)}${c.run_id ? ` by run ${c.run_id}` : ''}${c.deadline ? ` · expires ${c.deadline}` : ''}`,
+    ),
+    h('div', { class: 'options' }, buttons),
+    status,
+  );
+}
+
+/**
+ * Pending confirmations (of one run when `runId` is given), kept live from /api/events; `box`
+ * shows them (empty when none). Returns the function to call with each changed confirmation.
+ */
+function confirmationsBox(box, runId) {
+  const pending = new Map();
+  const render = () =>
+    box.replaceChildren(
+      ...[...pending.values()]
+        .sort((a, b) => a.created_at.localeCompare(b.created_at))
+        .map((c) => confirmationCard(c, (answered) => update(answered))),
+    );
+  const update = (c) => {
+    if (runId && c.run_id !== runId) return;
+    if (c.status === 'pending') pending.set(c.confirmation_id, c);
+    else pending.delete(c.confirmation_id);
+    render();
+  };
+  api('/confirmations?status=pending&limit=200')
+    .then((page) => {
+      for (const c of page.confirmations) if (!runId || c.run_id === runId) pending.set(c.confirmation_id, c);
+      render();
+    })
+    .catch((err) => showError(box, err));
+  return update;
+}
+
 function runsView() {
   const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
   const filter = params.get('status') ?? '';
@@ -170,7 +252,9 @@ function runsView() {
     h('option', { value: '' }, 'All statuses'),
     STATUSES.map((s) => h('option', { value: s, selected: s === filter }, s.replace('_', ' '))),
   );
-  main.replaceChildren(h('section', {}, h('div', { class: 'bar' }, h('h1', {}, 'Runs'), select), list));
+  const asks = h('div', { class: 'confirmations', id: 'confirmations' });
+  main.replaceChildren(h('section', {}, asks, h('div', { class: 'bar' }, h('h1', {}, 'Runs'), select), list));
+  const confirmationChanged = confirmationsBox(asks);
 
   const render = () => {
     const all = [...runs.values()].filter((r) => !filter || r.status === filter);
@@ -221,6 +305,7 @@ function runsView() {
     runs.set(r.run_id, r);
     render();
   });
+  stream.addEventListener('confirmation', (e) => confirmationChanged(JSON.parse(e.data)));
   const tick = setInterval(render, 30_000);
   return () => {
     stream.close();
@@ -340,6 +425,15 @@ function eventRenderer(log) {
       case 'warning':
         el = h('div', { class: 'event ask' }, `warning: ${d.message ?? d.kind ?? ''}`);
         break;
+      case 'confirmation':
+        el = h(
+          'div',
+          { class: 'event ask', 'data-confirmation-event': d.confirmation_id },
+          d.status === 'pending'
+            ? `asked a person: ${d.question ?? ''} (${(d.options ?? []).join(' / ')})`
+            : `confirmation ${d.confirmation_id}: ${d.status}${d.decision ? ` ${d.decision}` : ''}${d.by ? ` by ${d.by}` : ''}`,
+        );
+        break;
       case 'stderr':
         el = h('details', { class: 'stderr' }, h('summary', {}, 'stderr'), pre(d.text ?? ''));
         break;
@@ -371,7 +465,9 @@ function runView(id) {
   const pending = h('div', { id: 'pending' });
   const log = h('div', { class: 'log', id: 'log' });
   const footer = h('div', { class: 'run-foot' });
-  main.replaceChildren(h('section', {}, head, pending, log, footer));
+  const asks = h('div', { class: 'confirmations', id: 'confirmations' });
+  main.replaceChildren(h('section', {}, head, asks, pending, log, footer));
+  const confirmationChanged = confirmationsBox(asks, id);
   const render = eventRenderer(log);
   let summary;
   let stickToBottom = true;
@@ -556,6 +652,7 @@ function runView(id) {
     const r = JSON.parse(e.data);
     if (r.run_id === summary?.run_id) drawSummary(r);
   });
+  runs.addEventListener('confirmation', (e) => confirmationChanged(JSON.parse(e.data)));
   return () => {
     events.close();
     runs.close();

@@ -7,6 +7,8 @@ export type BusEvents = {
   run: [runId: string];
   /** New events of a run were stored. */
   events: [runId: string, events: RunEvent[]];
+  /** A confirmation was asked, answered or expired. */
+  confirmation: [confirmationId: string];
 };
 
 /** The engine's in-process event bus: waiters, MCP subscriptions and the CLI listen here. */

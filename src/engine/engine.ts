@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { Admission, type SpawnInput } from './admission.js';
 import { EngineBus } from './bus.js';
 import * as catalog from '../agents/catalog.js';
+import { Confirmations } from './confirmations.js';
 import type { Agents, EngineContext } from './context.js';
 import { Permissions } from './permissions.js';
 import { Pool, type BatonMcpLaunch } from './pool.js';
@@ -27,6 +28,7 @@ export type { SpawnInput } from './admission.js';
 export type { TerminalScreen } from './terminal.js';
 export { WAIT_MAX_MS, waitTimeoutMs } from '../duration.js';
 export type { WaitInput, WaitResult } from './waiting.js';
+export type { Confirmation, ConfirmationResult } from './confirmations.js';
 
 /** Options of the {@link Engine} constructor. */
 export type EngineOptions = {
@@ -65,6 +67,8 @@ export class Engine {
   readonly #scheduler: Scheduler;
   readonly #turns: Turns;
   readonly #recovery: Recovery;
+  /** Questions for a person (request_confirmation, list_confirmations, answer_confirmation). */
+  readonly confirmations: Confirmations;
   /** Told about failures no caller is waiting for (a store write failing inside a run's task). */
   onInternalError: ((err: unknown) => void) | undefined;
 
@@ -102,6 +106,7 @@ export class Engine {
       scheduler: this.#scheduler,
     });
     this.#recovery = new Recovery(this.#core, this.#turns, this.#pool);
+    this.confirmations = new Confirmations(this.#core);
     this.store.eventWriter.onFlushed((written) => {
       const byRun = new Map<string, RunEvent[]>();
       for (const { runId, event } of written) {
@@ -442,6 +447,7 @@ export class Engine {
       }),
     );
     await Promise.all(aborts);
+    this.confirmations.stop();
     await this.#pool.shutdown();
     this.store.eventWriter.flush();
   }

@@ -51,6 +51,7 @@ export const EVENT_TYPES = [
   'error',
   'warning',
   'raw',
+  'confirmation',
 ] as const;
 /** One of {@link EVENT_TYPES}. */
 export type EventType = (typeof EVENT_TYPES)[number];

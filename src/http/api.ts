@@ -392,6 +392,17 @@ export function createHttpApp(
 
   // One run's events: a JSON page, or (Accept: text/event-stream) a live stream that resumes
   // after Last-Event-ID (the event seq) and ends once the run is final and every event was sent.
+  app.get('/api/confirmations', async (c) =>
+    c.json(await runTool(c, baton, 'list_confirmations', queryArgs(c, ['limit']))),
+  );
+  app.post('/api/confirmations/:id/answer', async (c) =>
+    c.json(
+      await runTool(c, baton, 'answer_confirmation', {
+        ...(await jsonBody(c)),
+        confirmation_id: c.req.param('id'),
+      }),
+    ),
+  );
   app.get('/api/runs/:run/events', async (c) => {
     const ref = c.req.param('run');
     if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
@@ -427,11 +438,13 @@ export function createHttpApp(
   app.get('/api/events', (c) =>
     streamSSE(c, async (stream) => {
       const pending = new Set<string>();
+      const confirmations = new Set<string>();
       const waker = new Waker();
       const stopWatching = baton.watch(
         (change) => {
-          if (change.type !== 'run') return;
-          pending.add(change.run_id);
+          if (change.type === 'confirmation') confirmations.add(change.confirmation_id);
+          else if (change.type === 'run') pending.add(change.run_id);
+          else return;
           waker.wake();
         },
         { events: false },
@@ -444,9 +457,15 @@ export function createHttpApp(
             const run = await baton.call('get_run', { run: runId }).catch(() => undefined);
             if (run) await stream.writeSSE({ event: 'run', data: JSON.stringify(run) });
           }
-          if (pending.size > 0) continue;
+          for (const id of [...confirmations]) {
+            confirmations.delete(id);
+            const one = await baton.call('get_confirmation', { confirmation_id: id }).catch(() => undefined);
+            if (one) await stream.writeSSE({ event: 'confirmation', data: JSON.stringify(one) });
+          }
+          if (pending.size > 0 || confirmations.size > 0) continue;
           await waker.sleep(15_000);
-          if (pending.size === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+          if (pending.size === 0 && confirmations.size === 0 && !stream.aborted)
+            await stream.write(': keep-alive\n\n');
         }
       } finally {
         stopWatching();

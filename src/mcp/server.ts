@@ -12,6 +12,7 @@ import { toBatonError } from '../errors.js';
 import type { Baton } from '../ops/baton.js';
 import { OPERATIONS, parseArgs, type Operation } from '../ops/operations.js';
 import { VERSION } from '../version.js';
+import { confirmWithElicitation } from './confirm-elicit.js';
 import { askedStateCodec, waitWithElicitation } from './elicit.js';
 
 const INSTRUCTIONS = `baton runs coding agents (sub-agents) for you.
@@ -85,6 +86,10 @@ function registerTool(server: McpServer, baton: Baton, def: Operation): void {
             onProgress: progress,
           });
           return 'resultType' in value ? value : ok(value);
+        }
+        if (def.name === 'request_confirmation') {
+          const args = parsed as Record<string, unknown> & { wait?: string | number };
+          return ok(await confirmWithElicitation(baton, server, ctx, args, waitTimeoutMs(args.wait)));
         }
         const value = await baton.call(def.name, parsed, {
           via: 'caller',

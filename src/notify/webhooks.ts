@@ -1,5 +1,5 @@
 import type { WebhookConfig } from '../config.js';
-import type { Engine } from '../engine/engine.js';
+import type { Confirmation, Engine } from '../engine/engine.js';
 import { isFinalStatus, type RunSummary } from '../engine/types.js';
 
 /** Attempts per delivery, and the wait before each retry. */
@@ -9,11 +9,22 @@ const TIMEOUT_MS = 5000;
 /** Finished runs remembered (so `finished` goes out once); the oldest are forgotten first. */
 const MAX_FINISHED = 10_000;
 
-/** The body POSTed to a webhook. */
-export type WebhookPayload = { event: 'waiting' | 'finished'; run: RunSummary; sent_at: string };
+/**
+ * The body POSTed to a webhook: a run that waits or finished, or (`kind: "confirmation"`) a
+ * question asked of a person with request_confirmation (with the asking run, when a run's agent asked).
+ */
+export type WebhookPayload =
+  | { event: 'waiting' | 'finished'; run: RunSummary; sent_at: string }
+  | {
+      event: 'waiting';
+      kind: 'confirmation';
+      confirmation: Confirmation;
+      run?: RunSummary;
+      sent_at: string;
+    };
 
 /**
- * POSTs `waiting` (once per permission request) and `finished` (once per run) to the configured
+ * POSTs `waiting` (once per permission request and per confirmation asked) and `finished` (once per run) to the configured
  * webhooks, for the runs this process hosts. Each POST has a timeout and is retried on a network
  * error or a 5xx; a failing hook is logged and never affects the run or the other hooks.
  * Redirects are not followed (a 3xx is logged as a refusal): the payload and the hook's headers
@@ -29,9 +40,11 @@ export function startWebhooks(
   // Requests announced, per run (dropped when the run finishes), and the runs announced finished.
   const sentWaiting = new Map<string, Set<string>>();
   const sentFinished = new Set<string>();
+  const sentConfirmations = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
 
   const deliver = (hook: WebhookConfig, payload: WebhookPayload, attempt = 0): void => {
+    const about = 'kind' in payload ? payload.confirmation.confirmation_id : payload.run.run_id;
     const body = JSON.stringify(payload);
     fetch(hook.url, {
       method: 'POST',
@@ -45,20 +58,17 @@ export function startWebhooks(
         if (res.status >= 300 && res.status < 400) {
           const to = res.headers.get('location') ?? '(no Location)';
           log(
-            `webhook ${hook.url} answered ${payload.event} of ${payload.run.run_id} with a redirect (HTTP ${res.status} to ${to}); baton does not follow webhook redirects: configure the final URL`,
+            `webhook ${hook.url} answered ${payload.event} of ${about} with a redirect (HTTP ${res.status} to ${to}); baton does not follow webhook redirects: configure the final URL`,
           );
           return;
         }
         if (res.status >= 500) throw new Error(`HTTP ${res.status}`);
-        if (!res.ok)
-          log(`webhook ${hook.url} refused ${payload.event} of ${payload.run.run_id}: HTTP ${res.status}`);
+        if (!res.ok) log(`webhook ${hook.url} refused ${payload.event} of ${about}: HTTP ${res.status}`);
       })
       .catch((err: unknown) => {
         const delay = RETRY_DELAYS_MS[attempt];
         if (delay === undefined) {
-          log(
-            `webhook ${hook.url} failed for ${payload.event} of ${payload.run.run_id}: ${String(err)} (gave up)`,
-          );
+          log(`webhook ${hook.url} failed for ${payload.event} of ${about}: ${String(err)} (gave up)`);
           return;
         }
         const t = setTimeout(() => {
@@ -93,9 +103,38 @@ export function startWebhooks(
     const payload: WebhookPayload = { event, run, sent_at: new Date().toISOString() };
     for (const hook of hooks) if (!hook.events || hook.events.includes(event)) deliver(hook, payload);
   };
+  const onConfirmation = (id: string) => {
+    let confirmation: Confirmation;
+    try {
+      confirmation = engine.confirmations.get(id);
+    } catch {
+      return;
+    }
+    // Announced once, when asked (a settled one is not waiting any more).
+    if (confirmation.status !== 'pending' || sentConfirmations.has(id)) return;
+    sentConfirmations.add(id);
+    if (sentConfirmations.size > MAX_FINISHED)
+      sentConfirmations.delete(sentConfirmations.values().next().value as string);
+    let run: RunSummary | undefined;
+    try {
+      run = confirmation.run_id ? engine.getRun(confirmation.run_id) : undefined;
+    } catch {
+      run = undefined;
+    }
+    const payload: WebhookPayload = {
+      event: 'waiting',
+      kind: 'confirmation',
+      confirmation,
+      ...(run ? { run } : {}),
+      sent_at: new Date().toISOString(),
+    };
+    for (const hook of hooks) if (!hook.events || hook.events.includes('waiting')) deliver(hook, payload);
+  };
   engine.bus.on('run', onRun);
+  engine.bus.on('confirmation', onConfirmation);
   return () => {
     engine.bus.off('run', onRun);
+    engine.bus.off('confirmation', onConfirmation);
     for (const t of timers) clearTimeout(t);
   };
 }

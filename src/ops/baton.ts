@@ -2,12 +2,13 @@ import type { RunEvent } from '../engine/types.js';
 
 /**
  * A change to the runs of a `BATON_HOME`, as the owner announces it (always after it is stored):
- * a run's row changed, new events were stored, or (`reset`) the owner was replaced and a view
+ * a run's row changed, new events were stored, a confirmation was asked or settled, or (`reset`) the owner was replaced and a view
  * should read everything again.
  */
 export type Change =
   | { type: 'run'; run_id: string }
   | { type: 'events'; run_id: string; events: RunEvent[] }
+  | { type: 'confirmation'; confirmation_id: string }
   | { type: 'reset' };
 
 /** The kinds of front that reach the owner; each has its own answer channels (see {@link FRONT_CHANNELS}). */

@@ -53,6 +53,7 @@ export async function* follow(
   let runId = run;
   const stop = baton.watch(
     (change) => {
+      if (change.type === 'confirmation') return;
       if (change.type !== 'reset' && change.run_id !== runId) return;
       changed = true;
       w.wake();

@@ -87,11 +87,14 @@ export class LocalBaton implements Baton {
     const onRun = (runId: string) => listener({ type: 'run', run_id: runId });
     const onEvents = (runId: string, events: RunEvent[]) =>
       listener({ type: 'events', run_id: runId, events: opts.events === false ? [] : events });
+    const onConfirmation = (id: string) => listener({ type: 'confirmation', confirmation_id: id });
     bus.on('run', onRun);
     bus.on('events', onEvents);
+    bus.on('confirmation', onConfirmation);
     return () => {
       bus.off('run', onRun);
       bus.off('events', onEvents);
+      bus.off('confirmation', onConfirmation);
     };
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Engine } from '../engine/engine.js';
+import { CONFIRMATION_STATUSES } from '../engine/confirmations.js';
 import { APPROVERS, EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES, TERMINAL_KEYS } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -239,6 +240,69 @@ export const OPERATIONS: readonly Operation[] = [
       engine.answerPermission(args.run, args.option_id, args.request_id, ctx.by ?? 'caller'),
   }),
   operation({
+    name: 'request_confirmation',
+    title: 'Ask a person to confirm',
+    description:
+      'Ask a person a yes/no (or option) question about anything (a deploy, a migration). It is kept until answered ' +
+      '(the dashboard, baton confirm on a terminal, or your elicitation prompt where the config counts it as a person). ' +
+      'Blocks up to `wait` (default 50s, at most 55s) and returns the decision ("approve", "deny" or one of your options), ' +
+      'who decided (decided_by) and when (decided_at); or status "pending" with confirmation_id: call again with just ' +
+      'confirmation_id to wait again.',
+    input: z.strictObject({
+      confirmation_id: z.string().min(1).optional().describe('wait again for this confirmation'),
+      question: z.string().min(1).max(10_000).optional().describe('what the person should confirm'),
+      options: z
+        .array(z.string().min(1).max(200))
+        .min(2)
+        .max(20)
+        .optional()
+        .describe('the answers offered (default "approve" and "deny")'),
+      details: z.string().max(100_000).optional().describe('more context shown with the question'),
+      timeout: duration
+        .optional()
+        .describe('how long the person has; then it expires undecided (default: no limit)'),
+      wait: duration.optional().describe('how long this call blocks (default 50s, at most 55s)'),
+    }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: (engine, args, ctx) =>
+      engine.confirmations.request(
+        { ...args, ...(ctx.signal ? { signal: ctx.signal } : {}) },
+        ctx.by ?? 'caller',
+        ctx.parentRun,
+      ),
+  }),
+  operation({
+    name: 'list_confirmations',
+    title: 'List confirmations',
+    description: 'Questions asked of a person (request_confirmation), newest first; status filters them.',
+    input: z.strictObject({
+      status: z.enum(CONFIRMATION_STATUSES).optional(),
+      limit: z.number().int().min(1).max(200).optional(),
+    }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.confirmations.list(args.status, args.limit),
+  }),
+  operation({
+    name: 'get_confirmation',
+    title: 'Get a confirmation',
+    description:
+      'One confirmation: its question, options, status, and the decision with who decided and when.',
+    input: z.strictObject({ confirmation_id: z.string().min(1) }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    run: (engine, args) => engine.confirmations.get(args.confirmation_id),
+  }),
+  operation({
+    name: 'answer_confirmation',
+    title: 'Answer a confirmation',
+    description:
+      'A person answers a pending confirmation: decision "approve", "deny" or one of its options. Only a person\'s ' +
+      'channels may (the dashboard, baton confirm on a terminal, elicitation where the config allows); the first answer wins.',
+    input: z.strictObject({ confirmation_id: z.string().min(1), decision: z.string().min(1) }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+    run: (engine, args, ctx) =>
+      engine.confirmations.answer(args.confirmation_id, args.decision, ctx.by ?? 'caller'),
+  }),
+  operation({
     name: 'follow_up',
     title: 'Send a follow-up',
     description:
@@ -396,13 +460,15 @@ export const OPERATIONS: readonly Operation[] = [
     input: z.strictObject({}),
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     internal: true,
-    run: (engine) => ({
+    run: (engine, _args, ctx) => ({
       home: engine.config.home,
       config: engine.config.configPath,
       store: engine.store.file,
       roots: engine.config.roots,
       pid: process.pid,
       elicitation_is_human: engine.config.approvals.elicitationIsHuman,
+      // A sub-agent's front: no person's channel (elicitation included) is its.
+      front_is_agent: Boolean(ctx.parentRun),
     }),
   }),
   operation({

@@ -53,7 +53,14 @@ describe('Store: schema and migrations', () => {
         name: string;
       }[]
     ).map((r) => r.name);
-    expect(tables).toEqual(['events', 'permission_requests', 'runs', 'schema_migrations', 'sessions']);
+    expect(tables).toEqual([
+      'confirmations',
+      'events',
+      'permission_requests',
+      'runs',
+      'schema_migrations',
+      'sessions',
+    ]);
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
   });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { BatonError } from '../errors.js';
 import { readArtifact } from './artifacts.js';
+import { ConfirmationTable } from './confirmations.js';
 import { openDb, type Db } from './db.js';
 import { EventTable, EventWriter } from './events.js';
 import { PermissionTable } from './permissions.js';
@@ -18,6 +19,7 @@ export class Store {
   readonly events: EventTable;
   readonly eventWriter: EventWriter;
   readonly permissions: PermissionTable;
+  readonly confirmations: ConfirmationTable;
   readonly file: string;
   readonly #artifactDir: string;
 
@@ -29,6 +31,7 @@ export class Store {
     this.sessions = new SessionTable(this.db);
     this.events = new EventTable(this.db);
     this.permissions = new PermissionTable(this.db);
+    this.confirmations = new ConfirmationTable(this.db);
     this.eventWriter = new EventWriter(this.db, this.runs, this.#artifactDir);
   }
 
