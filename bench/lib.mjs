@@ -43,8 +43,28 @@ export function makeEnv(extraConfig = {}) {
     state,
     env,
     agentArgs,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    // The daemon a front started for this home (every serve and CLI is a front) goes first.
+    cleanup: () => {
+      stopDaemonNow(home);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/** Stops the daemon of `home` (SIGTERM, SIGKILL after 10 s) and waits for it, synchronously. */
+function stopDaemonNow(home) {
+  let pid;
+  try {
+    pid = JSON.parse(readFileSync(join(home, 'daemon.pid'), 'utf8')).pid;
+  } catch {
+    return;
+  }
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + 10_000;
+  while (alive(pid) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 50);
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 /** `{"steps": [...]}` prompt for the scripted agent. */
