@@ -15,6 +15,7 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
+import { harnessHttp, startHarness, type Harness } from './harness.js';
 
 const LOOP = `printf '> '; while read l; do echo "got:$l"; printf '> '; done`;
 
@@ -220,5 +221,42 @@ describe('wake', () => {
     // The test, not baton, kills it.
     userTmux(userSocket, ['kill-session', '-t', '=mywork']);
     expect(userSessions(userSocket)).toEqual(['mywork2']);
+  });
+});
+
+describe('wake over REST', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('POST /api/wake follows up a finished session; GET /api/terminals is FORBIDDEN while terminal.external is off', async () => {
+    h = startHarness({ wake: { text: 'rest-nudge' } });
+    const http = harnessHttp(h);
+    try {
+      const first = await h.spawn('first over rest');
+      await h.engine.waitRuns({ runs: [first.run_id], until: 'finished', timeout: 20 });
+      const res = await http.request('/api/wake', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ all: true }),
+      });
+      expect(res.status).toBe(200);
+      const { results } = (await res.json()) as { results: Summary[] };
+      expect(results).toEqual([
+        { run_id: first.run_id, ok: true, how: 'follow_up', new_run_id: expect.stringMatching(/^r_/) },
+      ]);
+      const next = results[0]!.new_run_id as string;
+      await h.engine.waitRuns({ runs: [next], until: 'finished', timeout: 20 });
+      const done = await h.engine.getRun(next);
+      expect(done.status).toBe('completed');
+      expect(JSON.stringify(done.result)).toContain('rest-nudge');
+      const term = await http.request('/api/terminals');
+      expect(term.status).toBe(403);
+      expect(JSON.stringify(await term.json())).toContain('FORBIDDEN');
+    } finally {
+      await http.close();
+    }
   });
 });
