@@ -169,7 +169,7 @@ describe('wake', () => {
       '-c',
       LOOP,
     ]);
-    userTmux(userSocket, ['new-session', '-d', '-s', 'mywork2', 'sh', '-c', LOOP]);
+    userTmux(userSocket, ['new-session', '-d', '-s', 'mywork2', '-c', t.work, 'sh', '-c', LOOP]);
 
     const listed = (await s.call('list_terminals', {})) as { terminals: Summary[] };
     expect(listed.terminals).toEqual(
@@ -186,6 +186,8 @@ describe('wake', () => {
     const idle = await waitStatus(s, run.run_id, ['waiting']);
     expect(idle.waiting_for).toMatchObject({ kind: 'input' });
     expect(((await s.call('read_terminal', { run: 'mine' })) as Summary).screen).toMatch(/^>\s*$/m);
+    const sameLabel = await s.raw('adopt_terminal', { target: 'mywork2', label: 'mine' });
+    expect((sameLabel.structuredContent as Summary).error.code).toBe('LABEL_TAKEN');
     const again = await s.raw('adopt_terminal', { target: 'mywork' });
     expect((again.structuredContent as Summary).error.code).toBe('INVALID_PARAMS');
 

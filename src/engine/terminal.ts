@@ -170,6 +170,9 @@ export class Terminals {
         (r) => this.#ctx.store.sessions.get(r.session_id)?.agent_session_id === `${EXTERNAL_PREFIX}${target}`,
       );
     if (taken) throw new BatonError('INVALID_PARAMS', `tmux session "${target}" is already run ${taken.id}`);
+    if (input.label !== undefined && this.#ctx.store.runs.getByLabel(input.label)) {
+      throw new BatonError('LABEL_TAKEN', `label "${input.label}" is taken; choose another`);
+    }
     const sessionId = newId('s');
     const now = new Date().toISOString();
     this.#ctx.store.sessions.insert({
