@@ -44,7 +44,14 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       }),
       terminal: new LazyDriver(
         'terminal',
-        async () => new (await import('./drivers/terminal/index.js')).TerminalDriver(config.home),
+        async () => {
+          const m = await import('./drivers/terminal/index.js');
+          const t = config.terminal;
+          return new m.TerminalDriver(
+            config.home,
+            t.external ? { socket: t.externalSocket ?? m.userTmuxSocket() } : undefined,
+          );
+        },
         { adoptsSessions: true, terminal: true, takesCommand: true, promptOptional: true },
       ),
     },

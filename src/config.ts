@@ -72,6 +72,18 @@ const terminalSchema = z.strictObject({
   height: z.number().int().min(5).max(500).optional(),
   /** Allow spawn_run's `command` (any program in a terminal). Off: only configured agents run. */
   allow_any_command: z.boolean().optional(),
+  /**
+   * The user's own tmux sessions (list_terminals, adopt_terminal): off by default. On, a caller
+   * can type into a shell the user started, so it is a deliberate choice.
+   */
+  external: z.boolean().optional(),
+  /** The user's tmux server as a socket path (`tmux -S`); default: their default server. */
+  external_socket: z.string().min(1).optional(),
+});
+
+const wakeSchema = z.strictObject({
+  /** What `wake` types or sends as a follow-up when the caller gives no text. */
+  text: z.string().min(1).max(10_000).optional(),
 });
 
 const approvalsSchema = z.strictObject({
@@ -110,6 +122,7 @@ const fileSchema = z.strictObject({
   delegation: delegationSchema.optional(),
   daemon: daemonSchema.optional(),
   approvals: approvalsSchema.optional(),
+  wake: wakeSchema.optional(),
 });
 
 /** A user-defined agent as written in the config file. */
@@ -126,7 +139,16 @@ export type Config = {
   sessionIdleTimeoutMs: number;
   agents: Record<string, AgentConfig>;
   webhooks: WebhookConfig[];
-  terminal: { width: number; height: number; allowAnyCommand: boolean };
+  /** `external`: the user's tmux sessions may be listed and adopted; `externalSocket`: their server (`tmux -S`), undefined for the default. */
+  terminal: {
+    width: number;
+    height: number;
+    allowAnyCommand: boolean;
+    external: boolean;
+    externalSocket?: string;
+  };
+  /** `text`: wake's default nudge. */
+  wake: { text: string };
   worktrees: { setup?: string; include: string[] };
   profiles: Record<string, ProfileConfig>;
   delegation: { offerToAgents: boolean; maxDepth: number };
@@ -301,7 +323,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       width: file.terminal?.width ?? 200,
       height: file.terminal?.height ?? 50,
       allowAnyCommand: file.terminal?.allow_any_command ?? false,
+      external: file.terminal?.external ?? false,
+      ...(file.terminal?.external_socket ? { externalSocket: file.terminal.external_socket } : {}),
     },
+    wake: { text: file.wake?.text ?? 'continue' },
     worktrees: {
       ...(file.worktrees?.setup ? { setup: file.worktrees.setup } : {}),
       include: file.worktrees?.include ?? [],

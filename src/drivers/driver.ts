@@ -227,4 +227,11 @@ export interface Driver extends DriverTraits {
    * reused name or pid); never throws.
    */
   adopt?(options: AdoptOptions): Promise<AgentSession | undefined>;
+  /** The user's own live tmux sessions (the terminal driver, config `terminal.external`). */
+  listExternal?(): Promise<ExternalTerminal[]>;
+  /** Checks that the user's tmux session exists; where its active pane works. */
+  describeExternal?(name: string): Promise<{ cwd: string }>;
 }
+
+/** One of the user's own tmux sessions (list_terminals). */
+export type ExternalTerminal = { name: string; attached: boolean; windows: number };

@@ -1,4 +1,12 @@
-import type { AdoptOptions, AgentSession, Driver, DriverTraits, OpenOptions } from './driver.js';
+import { BatonError } from '../errors.js';
+import type {
+  AdoptOptions,
+  AgentSession,
+  Driver,
+  DriverTraits,
+  ExternalTerminal,
+  OpenOptions,
+} from './driver.js';
 
 /**
  * A driver whose module is loaded on first use, so `baton mcp` answers `initialize` without
@@ -41,5 +49,19 @@ export class LazyDriver implements Driver {
     if (!this.adoptsSessions) return undefined;
     this.#driver ??= this.#load();
     return (await this.#driver).adopt?.(options);
+  }
+
+  async listExternal(): Promise<ExternalTerminal[]> {
+    const d = await (this.#driver ??= this.#load());
+    if (!d.listExternal)
+      throw new BatonError('NOT_SUPPORTED', `driver ${this.name} has no external sessions`);
+    return d.listExternal();
+  }
+
+  async describeExternal(name: string): Promise<{ cwd: string }> {
+    const d = await (this.#driver ??= this.#load());
+    if (!d.describeExternal)
+      throw new BatonError('NOT_SUPPORTED', `driver ${this.name} has no external sessions`);
+    return d.describeExternal(name);
   }
 }

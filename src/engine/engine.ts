@@ -15,7 +15,9 @@ import { Pool, type BatonMcpLaunch } from './pool.js';
 import { Recovery } from './recovery.js';
 import { Runs, type RunPlan } from './run.js';
 import { Scheduler } from './scheduler.js';
-import { Terminals, type TerminalScreen } from './terminal.js';
+import type { ExternalTerminal } from '../drivers/driver.js';
+import { Terminals, type AdoptTerminalInput, type TerminalScreen } from './terminal.js';
+import { wakeRuns, type WakeInput, type WakeResult } from './wake.js';
 import { Turns } from './turn.js';
 import { EVENT_TYPES, type RunEvent, type RunStatus, type RunSummary, type Usage } from './types.js';
 import { usageOf, type RunUsage } from './usage.js';
@@ -420,6 +422,32 @@ export class Engine {
     by = 'caller',
   ): Promise<RunSummary> {
     return this.#terminals.send(this.resolveRun(ref), input, by);
+  }
+
+  /** The user's own live tmux sessions (config `terminal.external`, FORBIDDEN otherwise). */
+  async listTerminals(): Promise<{ terminals: ExternalTerminal[] }> {
+    return { terminals: await this.#terminals.listExternal() };
+  }
+
+  /**
+   * Makes the user's tmux session `target` a terminal run (config `terminal.external`): its screen
+   * is watched, read_terminal/send_keys/wake work on it, cancel only detaches (never killed).
+   */
+  async adoptTerminal(input: AdoptTerminalInput): Promise<RunSummary> {
+    return this.#createRun(await this.#terminals.externalPlan(input));
+  }
+
+  /** Nudges idle sessions (see wake.ts): per-target results. */
+  async wake(input: WakeInput, by = 'caller'): Promise<{ results: WakeResult[] }> {
+    return wakeRuns(
+      {
+        ctx: this.#core,
+        resolve: (ref) => this.resolveRun(ref),
+        followUp: (ref, message, who) => this.followUp(ref, message, undefined, who),
+      },
+      input,
+      by,
+    );
   }
 
   // ---------------------------------------------------------------- lifecycle

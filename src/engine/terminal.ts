@@ -1,11 +1,19 @@
 import type { TerminalControl } from '../drivers/driver.js';
 import { BatonError } from '../errors.js';
-import { tmuxSocketName } from '../paths.js';
+import { isInside, realpathLoose, tmuxSocketName } from '../paths.js';
 import type { RunRow } from '../store/runs.js';
 import type { EngineContext } from './context.js';
 import type { Permissions } from './permissions.js';
-import type { RunCtx } from './run.js';
-import { isFinalStatus, type RunStatus, type RunSummary } from './types.js';
+import type { ExternalTerminal } from '../drivers/driver.js';
+import { newId } from './ids.js';
+import type { RunCtx, RunPlan } from './run.js';
+import { isFinalStatus, type Approver, type RunStatus, type RunSummary } from './types.js';
+
+/** The agent-side session id of a run on the user's own tmux session: `ext:<name>`. */
+const EXTERNAL_PREFIX = 'ext:';
+
+/** What `adopt_terminal` takes. */
+export type AdoptTerminalInput = { target: string; label?: string; approver?: Approver };
 
 /** What `read_terminal` returns. */
 export type TerminalScreen = { run_id: string; status: RunStatus; lines: number; screen: string };
@@ -55,6 +63,12 @@ export class Terminals {
       throw new BatonError('NOT_SUPPORTED', `run ${row.id} is not a terminal run (agent ${row.agent})`);
     }
     const session = this.#ctx.store.sessions.get(row.session_id);
+    if (session?.agent_session_id?.startsWith(EXTERNAL_PREFIX)) {
+      throw new BatonError(
+        'NOT_SUPPORTED',
+        `run ${row.id} is your own tmux session "${session.agent_session_id.slice(EXTERNAL_PREFIX.length)}": attach with tmux attach -t it`,
+      );
+    }
     if (isFinalStatus(row.status) || !session?.agent_session_id) {
       throw new BatonError(
         'RUN_FINISHED',
@@ -116,5 +130,90 @@ export class Terminals {
     this.#permissions.answerByTyping(live.ctx, input.keys?.length ? undefined : input.text, by);
     await live.terminal.send(input);
     return this.#ctx.runs.summarize(live.ctx.row);
+  }
+
+  /** The user's live tmux sessions (config `terminal.external`; FORBIDDEN with the line to add otherwise). */
+  async listExternal(): Promise<ExternalTerminal[]> {
+    this.#requireExternal();
+    return this.#externalDriver().listExternal?.() ?? [];
+  }
+
+  /**
+   * The run that takes over the user's tmux session `target` (exact name): a terminal run of the
+   * built-in agent `terminal` on a new baton session whose agent-side id is `ext:<target>`, which
+   * the terminal driver attaches to instead of starting a program. Its pid is not recorded, so no
+   * cancel or recovery ever signals it; cancel detaches.
+   */
+  async externalPlan(input: AdoptTerminalInput): Promise<RunPlan> {
+    this.#requireExternal();
+    const target = input.target;
+    if (!/^[^\s:.=][^:]{0,199}$/.test(target) || target.includes('.')) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `"${target}" is not a tmux session name (no ':', '.', or leading '=')`,
+      );
+    }
+    const driver = this.#externalDriver();
+    if (!driver.describeExternal)
+      throw new BatonError('NOT_SUPPORTED', 'this build has no external terminals');
+    const cwd = realpathLoose((await driver.describeExternal(target)).cwd);
+    // The run's folder is the pane's (where the shell is now): it must be inside the roots too.
+    if (!this.#ctx.config.roots.some((root) => isInside(root, cwd))) {
+      throw new BatonError(
+        'CWD_NOT_ALLOWED',
+        `tmux session "${target}" works in ${cwd}, outside the allowed roots (${this.#ctx.config.roots.join(', ')}); cd inside one, or add a root under "roots" in ${this.#ctx.config.configPath}`,
+      );
+    }
+    const taken = this.#ctx.store.runs
+      .listActive()
+      .find(
+        (r) => this.#ctx.store.sessions.get(r.session_id)?.agent_session_id === `${EXTERNAL_PREFIX}${target}`,
+      );
+    if (taken) throw new BatonError('INVALID_PARAMS', `tmux session "${target}" is already run ${taken.id}`);
+    if (input.label !== undefined && this.#ctx.store.runs.getByLabel(input.label)) {
+      throw new BatonError('LABEL_TAKEN', `label "${input.label}" is taken; choose another`);
+    }
+    const sessionId = newId('s');
+    const now = new Date().toISOString();
+    this.#ctx.store.sessions.insert({
+      id: sessionId,
+      agent: 'terminal',
+      cwd,
+      agent_session_id: `${EXTERNAL_PREFIX}${target}`,
+      created_at: now,
+      updated_at: now,
+    });
+    return {
+      agent: 'terminal',
+      cwd,
+      prompt: '',
+      label: input.label,
+      model: undefined,
+      timeoutMs: this.#ctx.config.defaultTimeoutMs,
+      policy: 'ask',
+      approver: input.approver ?? 'any',
+      command: ['tmux', 'attach', '-t', target],
+      outputSchema: undefined,
+      sessionId,
+      metadata: { external_tmux: target },
+      parentRunId: undefined,
+    };
+  }
+
+  #externalDriver() {
+    const agent = this.#ctx.agents.find('terminal');
+    if (agent?.driver !== 'terminal') {
+      throw new BatonError('NOT_SUPPORTED', 'agent "terminal" is not the built-in terminal driver here');
+    }
+    return this.#ctx.agents.driverOf(agent.name);
+  }
+
+  #requireExternal(): void {
+    if (!this.#ctx.config.terminal.external) {
+      throw new BatonError(
+        'FORBIDDEN',
+        `your own tmux sessions are off; to allow list_terminals and adopt_terminal (a caller can then type into them), set "terminal": { "external": true } in ${this.#ctx.config.configPath}`,
+      );
+    }
   }
 }

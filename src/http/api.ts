@@ -350,6 +350,11 @@ export function createHttpApp(
   app.get('/api/agents', async (c) => c.json(await runTool(c, baton, 'list_agents', {})));
   app.get('/api/runs', async (c) => c.json(await runTool(c, baton, 'list_runs', queryArgs(c, ['limit']))));
   app.post('/api/runs', async (c) => c.json(await runTool(c, baton, 'spawn_run', await jsonBody(c)), 201));
+  app.post('/api/wake', async (c) => c.json(await runTool(c, baton, 'wake', await jsonBody(c))));
+  app.get('/api/terminals', async (c) => c.json(await runTool(c, baton, 'list_terminals', {})));
+  app.post('/api/terminals/adopt', async (c) =>
+    c.json(await runTool(c, baton, 'adopt_terminal', await jsonBody(c)), 201),
+  );
   app.get('/api/runs/:run', async (c) =>
     c.json(await runTool(c, baton, 'get_run', { run: c.req.param('run') })),
   );

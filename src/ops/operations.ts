@@ -349,6 +349,44 @@ export const OPERATIONS: readonly Operation[] = [
       engine.sendKeys(args.run, { text: args.text, keys: args.keys, enter: args.enter }, ctx.by ?? 'caller'),
   }),
   operation({
+    name: 'wake',
+    title: 'Wake idle sessions',
+    description:
+      'Nudges idle sessions with `text` (default: config wake.text, "continue"): a terminal run waiting at its prompt gets it typed (then Enter), a finished run (completed or interrupted) gets a follow-up on its session. `all: true`: every such run. Returns {results: [{run_id, ok, how: "typed"|"follow_up", new_run_id?, error?}]}, one per target.',
+    input: z.strictObject({
+      runs: z.array(runRef).min(1).max(200).optional(),
+      all: z.literal(true).optional().describe('every idle run instead of `runs`'),
+      text: z.string().min(1).max(10_000).optional(),
+    }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: (engine, args, ctx) => engine.wake(args, ctx.by ?? 'caller'),
+  }),
+  operation({
+    name: 'list_terminals',
+    title: 'List your tmux sessions',
+    description:
+      "The live sessions on the user's own (default) tmux server: name, attached, windows. Needs config terminal.external (off by default).",
+    input: z.strictObject({}),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: true },
+    run: (engine) => engine.listTerminals(),
+  }),
+  operation({
+    name: 'adopt_terminal',
+    title: 'Adopt one of your tmux sessions',
+    description:
+      "Makes the user's tmux session `target` (exact name, from list_terminals) a terminal run: read_terminal, send_keys, wait_run and wake work on it (every input recorded as events). cancel_run only detaches, force or not: baton never kills a session it did not start. Needs config terminal.external.",
+    input: z.strictObject({
+      target: z.string().min(1).max(200).describe('the tmux session name'),
+      label: z.string().optional(),
+      approver: z
+        .enum(APPROVERS)
+        .optional()
+        .describe('who may answer prompts seen on its screen, as in spawn_run'),
+    }),
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: (engine, args) => engine.adoptTerminal(args),
+  }),
+  operation({
     name: 'get_diff',
     title: "Show a run's changes",
     description:

@@ -3,12 +3,18 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { BatonError } from '../../errors.js';
 import { processStartTime } from '../../process/identity.js';
-import type { AdoptOptions, AgentSession, Driver, OpenOptions } from '../driver.js';
+import type { AdoptOptions, AgentSession, Driver, ExternalTerminal, OpenOptions } from '../driver.js';
 
 import { EndedTerminalSession, TerminalSession } from './session.js';
-import { tmuxRun, tmuxSocket, writeEnvFile } from './tmux.js';
+import { tmuxExternal, tmuxRun, tmuxSocket, writeEnvFile } from './tmux.js';
 
-export { tmuxSocket } from './tmux.js';
+export { tmuxSocket, userTmuxSocket } from './tmux.js';
+
+/** The agent-side session id of a run on a user's own tmux session (adopt_terminal): `ext:<name>`. */
+export const EXTERNAL_PREFIX = 'ext:';
+
+/** Options of {@link TerminalDriver}: the user's own tmux server, when config `terminal.external` is on. */
+export type ExternalTmux = { socket: string };
 export { choiceKind, detectLettered, detectMenu, type Menu } from './screen.js';
 
 /** The terminal driver: any interactive program as a run, inside tmux. */
@@ -19,9 +25,15 @@ export class TerminalDriver implements Driver {
   readonly #socket: string;
   readonly #conf: string;
   readonly #exitDir: string;
+  readonly #external: ExternalTmux | undefined;
 
-  constructor(home: string) {
+  /**
+   * `external`: the user's own tmux server (socket path), whose sessions list_terminals shows and
+   * adopt_terminal takes; absent (config `terminal.external` off), none is ever touched.
+   */
+  constructor(home: string, external?: ExternalTmux) {
     this.#socket = tmuxSocket(home);
+    this.#external = external;
     this.#exitDir = join(home, 'terminal');
     mkdirSync(this.#exitDir, { recursive: true, mode: 0o700 });
     chmodSync(this.#exitDir, 0o700);
@@ -50,7 +62,81 @@ export class TerminalDriver implements Driver {
     return this.#socket;
   }
 
+  /** The user's live tmux sessions (an empty list when their server is not running). */
+  async listExternal(): Promise<ExternalTerminal[]> {
+    const ext = this.#requireExternal();
+    // The name last: it may hold spaces (tmux prints a tab in -F output as '_').
+    const out = await tmuxExternal(ext.socket, [
+      'list-sessions',
+      '-F',
+      '#{session_attached} #{session_windows} #{session_name}',
+    ]).catch((err: unknown) => {
+      // No server (or no socket): no sessions. tmux missing is still an error.
+      if (err instanceof BatonError && err.code === 'AGENT_NOT_INSTALLED') throw err;
+      return '';
+    });
+    return out
+      .split('\n')
+      .map((l) => /^(\d+) (\d+) (.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ name: m[3] ?? '', attached: Number(m[1]) > 0, windows: Number(m[2]) }));
+  }
+
+  /**
+   * Checks that the user's session `name` exists (exact name) and returns where its active pane
+   * works (the run's cwd). Throws NOT_FOUND otherwise.
+   */
+  async describeExternal(name: string): Promise<{ cwd: string }> {
+    const ext = this.#requireExternal();
+    if (!(await this.listExternal()).some((s) => s.name === name)) {
+      throw new BatonError(
+        'NOT_FOUND',
+        `no tmux session named "${name}" on ${ext.socket} (see list_terminals)`,
+      );
+    }
+    const cwd = (
+      await tmuxExternal(ext.socket, ['display-message', '-p', '-t', `=${name}:`, '#{pane_current_path}'])
+    ).trim();
+    return { cwd: cwd || '/' };
+  }
+
+  #requireExternal(): ExternalTmux {
+    if (!this.#external) {
+      throw new BatonError(
+        'FORBIDDEN',
+        'external tmux sessions are off; to allow them, set "terminal": { "external": true } in the config',
+      );
+    }
+    return this.#external;
+  }
+
+  /** Attaches to the active pane of the user's session `name`: watched and typed into, never killed. */
+  async #attachExternal(name: string, o: OpenOptions): Promise<AgentSession> {
+    const ext = this.#requireExternal();
+    const tmux = (args: string[], input?: string) => tmuxExternal(ext.socket, args, input);
+    // The pane id (%N) is exact and stable: tmux's -t takes a name as a prefix otherwise.
+    const pane = (
+      await tmux(['display-message', '-p', '-t', `=${name}:`, '#{pane_id}']).catch(() => '')
+    ).trim();
+    if (!/^%\d+$/.test(pane)) throw new BatonError('AGENT_EXITED', `the tmux session "${name}" is gone`);
+    const t = o.terminal ?? { width: 200, height: 50 };
+    // No wrapper, so no exit file (a path that is never written); pid 0: nothing to signal.
+    const noExitFile = join(this.#exitDir, `ext-${randomBytes(6).toString('hex')}.exit`);
+    return new TerminalSession(
+      `${EXTERNAL_PREFIX}${name}`,
+      0,
+      tmux,
+      t,
+      noExitFile,
+      { pidStart: undefined, pidReused: true },
+      { target: pane },
+    );
+  }
+
   async open(o: OpenOptions): Promise<AgentSession> {
+    if (o.resumeSessionId?.startsWith(EXTERNAL_PREFIX)) {
+      return this.#attachExternal(o.resumeSessionId.slice(EXTERNAL_PREFIX.length), o);
+    }
     const t = o.terminal ?? { width: 200, height: 50 };
     const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
     const name = `b_${randomBytes(6).toString('hex')}`;

@@ -56,6 +56,13 @@ export class TerminalSession implements AgentSession {
   #typed: ((what: Record<string, unknown>) => void) | undefined;
 
   readonly #exitFile: string;
+  /** What tmux's `-t` names: the session (baton's own), or the pane id of an external session. */
+  readonly #target: string;
+  /**
+   * A session the user started on their own tmux server (adopt_terminal): never killed, never
+   * signalled, no exit keys or C-c on cancel — baton only detaches from it.
+   */
+  readonly #external: boolean;
   /** Adopted after its program exited and another process took its pid: its group is not signalled. */
   readonly #pidReused: boolean;
 
@@ -66,8 +73,11 @@ export class TerminalSession implements AgentSession {
     opts: TerminalOptions,
     exitFile: string,
     adopted?: { pidStart: string | undefined; pidReused: boolean },
+    external?: { target: string },
   ) {
     this.#exitFile = exitFile;
+    this.#target = external?.target ?? name;
+    this.#external = Boolean(external);
     this.agentSessionId = name;
     this.pid = pid;
     this.pidStart = adopted ? adopted.pidStart : processStartTime(pid);
@@ -108,7 +118,7 @@ export class TerminalSession implements AgentSession {
       '-S',
       `-${Math.max(0, lines - this.#opts.height)}`,
       '-t',
-      this.agentSessionId,
+      this.#target,
     ]);
     return tailLines(out, lines).join('\n');
   }
@@ -116,7 +126,7 @@ export class TerminalSession implements AgentSession {
   /** Types text (a paste buffer, bracketed when the program asked for it) and named keys. */
   async #send(input: { text?: string; keys?: string[]; enter?: boolean }): Promise<{ delivered: string }> {
     if (this.#closed || this.#dead) throw new BatonError('RUN_FINISHED', 'the program has exited');
-    const target = this.agentSessionId;
+    const target = this.#target;
     const before = await this.#screen();
     if (input.text) {
       const buf = `baton-${randomBytes(4).toString('hex')}`;
@@ -165,7 +175,7 @@ export class TerminalSession implements AgentSession {
 
   /** The visible screen, plain text. */
   async #screen(): Promise<string> {
-    return this.#tmux(['capture-pane', '-p', '-J', '-t', this.agentSessionId]);
+    return this.#tmux(['capture-pane', '-p', '-J', '-t', this.#target]);
   }
 
   /** Whether the program has exited (`remain-on-exit` keeps the pane to read its status). */
@@ -174,14 +184,14 @@ export class TerminalSession implements AgentSession {
       'display-message',
       '-p',
       '-t',
-      this.agentSessionId,
+      this.#target,
       '#{pane_dead}',
       ';',
       'capture-pane',
       '-p',
       '-J',
       '-t',
-      this.agentSessionId,
+      this.#target,
     ]);
     const nl = out.indexOf('\n');
     return { dead: out.slice(0, nl).trim() === '1', screen: out.slice(nl + 1) };
@@ -202,7 +212,8 @@ export class TerminalSession implements AgentSession {
       for (;;) {
         if (this.#closed) throw new BatonError('AGENT_EXITED', 'the terminal session was closed');
         const p = await this.#probe().catch((err: unknown) => {
-          if (this.#closed) return { dead: true, code: null, screen: this.#lastScreen };
+          // An external session that is gone (its program exited: no remain-on-exit there).
+          if (this.#closed || this.#external) return { dead: true, code: null, screen: this.#lastScreen };
           throw err;
         });
         const now = Date.now();
@@ -231,8 +242,8 @@ export class TerminalSession implements AgentSession {
               '-S',
               '-200',
               '-t',
-              this.agentSessionId,
-            ]);
+              this.#target,
+            ]).catch(() => this.#lastScreen);
             kept = all
               .split('\n')
               .filter((l) => !/^Pane is dead \(/.test(l))
@@ -339,21 +350,26 @@ export class TerminalSession implements AgentSession {
 
   /** The exit keys (then C-c) — the gentle rung of the cancel ladder. */
   async cancel(): Promise<void> {
-    if (this.#closed || this.#dead) return;
+    if (this.#closed || this.#dead || this.#external) return;
     for (const key of this.#opts.exitKeys ?? []) {
       if (TERMINAL_KEYS.includes(key as (typeof TERMINAL_KEYS)[number])) {
-        await this.#tmux(['send-keys', '-t', this.agentSessionId, key]).catch(() => undefined);
+        await this.#tmux(['send-keys', '-t', this.#target, key]).catch(() => undefined);
       } else await this.#send({ text: key, enter: true }).catch(() => undefined);
     }
     if ((this.#opts.exitKeys ?? []).length > 0) await sleep(500);
-    if (!this.#dead) await this.#tmux(['send-keys', '-t', this.agentSessionId, 'C-c']).catch(() => undefined);
+    if (!this.#dead) await this.#tmux(['send-keys', '-t', this.#target, 'C-c']).catch(() => undefined);
   }
 
   /** Kills the tmux session and the program's process group. */
   async close(graceMs = 2000): Promise<ChildEnd> {
+    if (!this.#closed && this.#external) {
+      // Detach only: the user's session and its programs are theirs (baton did not start them).
+      this.#closed = true;
+      this.#resolveExit({ end: { code: null, signal: null }, stderrTail: '' });
+    }
     if (!this.#closed) {
       this.#closed = true;
-      await this.#tmux(['kill-session', '-t', this.agentSessionId]).catch(() => undefined);
+      await this.#tmux(['kill-session', '-t', this.#target]).catch(() => undefined);
       // tmux sends SIGHUP; a program that ignores it is stopped with its group.
       if (!this.#pidReused) {
         signalGroup(this.pid, 'SIGTERM');

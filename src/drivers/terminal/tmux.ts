@@ -1,11 +1,33 @@
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmuxSocketName } from '../../paths.js';
 import { BatonError } from '../../errors.js';
 import { ExecFailure, execBounded } from '../../process/exec.js';
 
 /** Runs a tmux command on baton's own server; resolves with its stdout, rejects on failure. */
 export function tmuxRun(socket: string, conf: string, args: string[], input?: string): Promise<string> {
-  return execBounded('tmux', ['-L', socket, '-f', conf, ...args], {
+  return tmuxExec(['-L', socket, '-f', conf], args, input);
+}
+
+/**
+ * The socket path of the user's default tmux server (what a plain `tmux` uses, `$TMUX` aside):
+ * `$TMUX_TMPDIR` (or /tmp), `tmux-<uid>/default`.
+ */
+export function userTmuxSocket(): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return join(process.env.TMUX_TMPDIR || '/tmp', `tmux-${uid}`, 'default');
+}
+
+/**
+ * Runs a tmux command on the user's own tmux server (`tmux -S <socket>`, never baton's `-L`
+ * server and never with baton's settings file: baton does not start or configure that server).
+ */
+export function tmuxExternal(socket: string, args: string[], input?: string): Promise<string> {
+  return tmuxExec(['-S', socket], args, input);
+}
+
+function tmuxExec(prefix: string[], args: string[], input?: string): Promise<string> {
+  return execBounded('tmux', [...prefix, ...args], {
     timeoutMs: 10_000,
     ...(input !== undefined ? { input } : {}),
   }).catch((err: unknown) => {
