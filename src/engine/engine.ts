@@ -191,6 +191,7 @@ export class Engine {
     status?: RunStatus | RunStatus[];
     agent?: string;
     label?: string;
+    role?: string;
     limit?: number;
     cursor?: string;
   }): {
@@ -226,6 +227,7 @@ export class Engine {
       statuses,
       agent: input.agent,
       label: input.label,
+      role: input.role,
       limit: limit + 1,
       cursor,
     });
