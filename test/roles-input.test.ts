@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   call,
   makeEnv,
+  runCli,
   serve,
   startServer,
   steps,
@@ -175,6 +176,12 @@ describe('roles and multipart input', () => {
     expect(plain.profile).toBeUndefined();
     expect(plain.policy).toBe('ask');
     const reviewers = (await s.call('list_runs', { role: 'reviewer' })) as { runs: Summary[] };
+    // baton ls --role, through the owner; the line names the role.
+    const ls = await runCli(a, ['ls', '--role', 'planner']);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toContain(plain.run_id);
+    expect(ls.stdout).toContain('role planner');
+    expect(ls.stdout).not.toContain(run.run_id);
     expect(reviewers.runs.map((r) => r.run_id).sort()).toEqual(
       [run.run_id, next.run_id, explicit.run_id].sort(),
     );
