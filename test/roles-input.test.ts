@@ -187,6 +187,46 @@ describe('roles and multipart input', () => {
     );
   });
 
+  it('a text-only agent (a terminal program) gets the parts flattened to text', async () => {
+    a = makeEnv((dir) => ({
+      agents: {
+        reader: {
+          driver: 'terminal',
+          command: 'sh',
+          args: [
+            '-c',
+            `while IFS= read -r line; do printf '%s\\n' "$line" >> ${join(dir, 'got.txt')}; [ "$line" = DONE ] && break; done; echo finished`,
+          ],
+        },
+      },
+    }));
+    const s = await startServer(a);
+    servers.push(s);
+    const run = (await s.call('spawn_run', {
+      agent: 'reader',
+      cwd: a.work,
+      role: 'worker',
+      input_message: [
+        { type: 'text', text: 'Read these.' },
+        {
+          type: 'file',
+          data: Buffer.from('line one\nline two').toString('base64'),
+          media_type: 'text/plain',
+          name: 'a.txt',
+        },
+        { type: 'data', data: { ticket: 42 } },
+        { type: 'text', text: 'DONE' },
+      ],
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id, 'finished')) as Summary;
+    expect(done.status).toBe('completed');
+    const got = readFileSync(join(a.dir, 'got.txt'), 'utf8');
+    expect(got).toContain('Read these.');
+    expect(got).toContain('File a.txt (text/plain):\n```\nline one\nline two\n```');
+    expect(got).toContain('```json\n{\n  "ticket": 42\n}\n```');
+    expect(got.trimEnd().endsWith('DONE')).toBe(true);
+  });
+
   it('bad input is refused with INVALID_PARAMS (or CWD_NOT_ALLOWED) and a message that says what to give', async () => {
     a = makeEnv();
     const s = await startServer(a);
