@@ -4,7 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS } from './fixtures/chromium.mjs';
 import {
   call,
   makeEnv,
@@ -225,6 +227,33 @@ describe('roles and multipart input', () => {
     expect(got).toContain('File a.txt (text/plain):\n```\nline one\nline two\n```');
     expect(got).toContain('```json\n{\n  "ticket": 42\n}\n```');
     expect(got.trimEnd().endsWith('DONE')).toBe(true);
+  });
+
+  it('the dashboard shows the role on the run list and the run page, as text', async () => {
+    a = makeEnv();
+    bServe = await serve(a);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await (await browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
+      await page.goto(bServe.loginUrl);
+      await page.getByText('No runs yet').waitFor();
+      const role = '<b>reviewer</b>';
+      const spawned = await call(bServe.port, 'POST', '/api/runs', {
+        token: bServe.token,
+        body: { agent: 'fixture', cwd: a.work, role, prompt: steps({ message: 'ok' }) },
+      });
+      expect(spawned.status).toBe(201);
+      const cell = page.locator('.run-row .role').first();
+      await cell.waitFor();
+      expect(await cell.textContent()).toBe(role);
+      expect(await page.locator('.run-row b').count()).toBe(0);
+      await page.locator('.run-row').first().click();
+      const fact = page.locator('.facts dd.role');
+      await fact.waitFor();
+      expect(await fact.textContent()).toBe(role);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('bad input is refused with INVALID_PARAMS (or CWD_NOT_ALLOWED) and a message that says what to give', async () => {
