@@ -53,6 +53,7 @@ describe('loadConfig', () => {
       wake: { text: 'continue' },
       worktrees: { include: [] },
       profiles: {},
+      roles: {},
       delegation: { offerToAgents: false, maxDepth: 2 },
       daemon: { idleStopMs: 15 * 60_000 },
       approvals: { elicitationIsHuman: false },
@@ -92,6 +93,7 @@ describe('loadConfig', () => {
       terminal: { width: 100, height: 30, allow_any_command: true },
       worktrees: { setup: 'npm ci', include: ['.env'] },
       profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
+      roles: { reviewer: { profile: 'reviewer' } },
       delegation: { offer_to_agents: true, max_depth: 1 },
       daemon: { idle_stop: '0' },
     });
@@ -118,10 +120,19 @@ describe('loadConfig', () => {
       wake: { text: 'continue' },
       worktrees: { setup: 'npm ci', include: ['.env'] },
       profiles: { reviewer: { policy: 'deny_all', deny_tools: ['Bash*'] } },
+      roles: { reviewer: { profile: 'reviewer' } },
       delegation: { offerToAgents: true, maxDepth: 1 },
       daemon: { idleStopMs: 0 },
       approvals: { elicitationIsHuman: false },
     });
+  });
+
+  it('rejects a role mapped to a profile that does not exist, naming both', () => {
+    const err = configError({ roles: { reviewer: { profile: 'careful' } } });
+    expect(err.code).toBe('INVALID_CONFIG');
+    expect(err.message).toBe(
+      `invalid config ${configFile}: roles.reviewer.profile: no profile "careful" under "profiles"`,
+    );
   });
 
   it('rejects an unknown top-level key, naming it', () => {

@@ -119,6 +119,8 @@ const fileSchema = z.strictObject({
   terminal: terminalSchema.optional(),
   worktrees: worktreesSchema.optional(),
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i), profileSchema).optional(),
+  /** Per role (spawn_run `role`): the profile a run of that role gets when spawn_run names none. */
+  roles: z.record(z.string().min(1).max(64), z.strictObject({ profile: z.string().min(1) })).optional(),
   delegation: delegationSchema.optional(),
   daemon: daemonSchema.optional(),
   approvals: approvalsSchema.optional(),
@@ -151,6 +153,8 @@ export type Config = {
   wake: { text: string };
   worktrees: { setup?: string; include: string[] };
   profiles: Record<string, ProfileConfig>;
+  /** Per role: the profile a run of that role gets when spawn_run names none. */
+  roles: Record<string, { profile: string }>;
   delegation: { offerToAgents: boolean; maxDepth: number };
   /** `idleStopMs` 0: never stops by itself. */
   daemon: { idleStopMs: number };
@@ -296,6 +300,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
   }
+  for (const [role, r] of Object.entries(file.roles ?? {})) {
+    if (!file.profiles?.[r.profile]) {
+      throw new BatonError(
+        'INVALID_CONFIG',
+        `invalid config ${configPath}: roles.${role}.profile: no profile "${r.profile}" under "profiles"`,
+      );
+    }
+  }
   const roots = (file.roots ?? [homedir()]).map((root) => {
     if (!isAbsolute(root)) {
       throw new BatonError(
@@ -332,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       include: file.worktrees?.include ?? [],
     },
     profiles: file.profiles ?? {},
+    roles: file.roles ?? {},
     delegation: {
       offerToAgents: file.delegation?.offer_to_agents ?? false,
       maxDepth: file.delegation?.max_depth ?? 2,

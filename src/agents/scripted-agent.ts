@@ -54,6 +54,8 @@ export type Step =
   | { recall: true }
   | { mcp_servers: true }
   | { echo: true }
+  /** Says what the prompt was, as received: its content blocks and its `_meta` (JSON). */
+  | { blocks: true }
   | { stop_reason: acp.StopReason }
   | { late_message: string }
   | { after_turn: { delay: number; steps: Step[] } };
@@ -118,7 +120,8 @@ const app = acp
     protocolVersion: acp.PROTOCOL_VERSION,
     agentCapabilities: {
       loadSession: supportsLoad,
-      promptCapabilities: {},
+      // Takes embedded resources and images (multipart input); text and resource links are the baseline.
+      promptCapabilities: { embeddedContext: true, image: true },
       ...(resumeOnly ? { sessionCapabilities: { resume: {} } } : {}),
     },
     agentInfo: { name: 'baton-scripted-agent', version: '1.0.0' },
@@ -312,6 +315,8 @@ const app = acp
         else if ('recall' in step)
           await say(earlier.length ? `I remember: ${earlier.join(' | ')}` : 'I remember nothing yet.');
         else if ('echo' in step) await say(`You said: ${prompt}`);
+        else if ('blocks' in step)
+          await say(`Blocks: ${JSON.stringify({ blocks: params.prompt, meta: params._meta ?? null })}`);
         else if ('mcp_servers' in step) await say(`MCP servers: ${JSON.stringify(state.mcpServers ?? [])}`);
         else if ('stop_reason' in step) stopReason = step.stop_reason;
         else if ('late_message' in step) late.push(step.late_message);
@@ -320,7 +325,9 @@ const app = acp
     };
 
     try {
-      await run(stepsFor(prompt));
+      // A multipart prompt: its first text block may be the script.
+      const first = params.prompt.find((b) => b.type === 'text');
+      await run(stepsFor(params.prompt.length > 1 && first?.type === 'text' ? first.text : prompt));
     } finally {
       turns.delete(sessionId);
       state.history.push({ role: 'agent', text: replies.join('') });

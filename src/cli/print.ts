@@ -43,7 +43,7 @@ function age(iso: string): string {
 /** One line per run for `baton ls`. */
 export function formatRunLine(r: RunSummary): string {
   const name = r.label ? `${r.run_id} (${r.label})` : r.run_id;
-  return `${name.padEnd(30)} ${statusWord(r.status.padEnd(11))} ${r.agent.padEnd(12)} ${dim(age(r.created_at).padStart(7))}  ${dim(r.cwd)}`;
+  return `${name.padEnd(30)} ${statusWord(r.status.padEnd(11))} ${r.agent.padEnd(12)} ${dim(age(r.created_at).padStart(7))}  ${dim(r.cwd)}${r.role ? `  role ${r.role}` : ''}`;
 }
 
 /** The human view of one run for `baton show`. */
@@ -51,6 +51,7 @@ export function formatRun(r: RunSummary): string {
   const lines = [
     `${bold(r.run_id)}${r.label ? ` (${r.label})` : ''}  ${statusWord(r.status)}`,
     `agent     ${r.agent}`,
+    ...(r.role ? [`role      ${r.role}`] : []),
     `cwd       ${r.cwd}`,
     `session   ${r.session_id}`,
     `policy    ${r.policy}`,

@@ -1,5 +1,5 @@
 import type { ChildEnd } from '../process/child.js';
-import type { PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
+import type { InputPart, PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
 
 /**
  * What a driver reports during a turn, normalized across agent protocols. Message and thought
@@ -74,6 +74,13 @@ export type TurnOutcome = {
 export type TurnOptions = {
   /** The caller's JSON Schema for the final answer; only passed when the driver handles it natively. */
   outputSchema?: Record<string, unknown>;
+  /**
+   * The turn's input as parts (spawn_run `input_message`), for drivers whose protocol takes parts
+   * (A2A parts, ACP content blocks); the prompt text is these parts flattened, for the others.
+   */
+  parts?: InputPart[];
+  /** The run's role (spawn_run `role`), for drivers that can pass it on (A2A metadata, ACP `_meta`). */
+  role?: string;
 };
 
 /** What the agent can do, as far as the engine cares. */

@@ -1,6 +1,6 @@
 import { constants as fsConstants, existsSync, statSync } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { basename, extname, isAbsolute, join, relative } from 'node:path';
 import { parseDuration } from '../duration.js';
 import { BatonError } from '../errors.js';
 import { commitExists, repoRoot } from '../git/git.js';
@@ -10,11 +10,54 @@ import type { AgentSpec, EngineContext } from './context.js';
 import { newId } from './ids.js';
 import { compileOutputSchema } from './output.js';
 import type { RunPlan } from './run.js';
-import { APPROVERS, PERMISSION_POLICIES, type Approver, type PermissionPolicy } from './types.js';
+import {
+  APPROVERS,
+  PERMISSION_POLICIES,
+  flattenParts,
+  type Approver,
+  type InputPart,
+  type PermissionPolicy,
+} from './types.js';
 
 /** Longest prompt accepted (characters). */
 const PROMPT_MAX_CHARS = 1_000_000;
 const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Largest file (prompt_file, or an input_message file part), in bytes. */
+const FILE_MAX_BYTES = PROMPT_MAX_CHARS * 4;
+/** Most parts of an input_message, and the most bytes its files and data may hold together. */
+const PARTS_MAX = 64;
+const PARTS_MAX_BYTES = 8 * 1024 * 1024;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Media types of files given by path, by extension (others: application/octet-stream). */
+const MEDIA_TYPES: Record<string, string> = {
+  '.txt': 'text/plain',
+  '.md': 'text/markdown',
+  '.json': 'application/json',
+  '.yaml': 'application/yaml',
+  '.yml': 'application/yaml',
+  '.xml': 'application/xml',
+  '.html': 'text/html',
+  '.csv': 'text/csv',
+  '.js': 'text/javascript',
+  '.ts': 'text/x-typescript',
+  '.py': 'text/x-python',
+  '.sh': 'text/x-shellscript',
+  '.diff': 'text/x-diff',
+  '.patch': 'text/x-diff',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.pdf': 'application/pdf',
+};
+
+/** One part of spawn_run `input_message`, as callers give it. */
+export type InputMessagePart =
+  | { type: 'text'; text: string }
+  | { type: 'file'; path: string; media_type?: string; name?: string }
+  | { type: 'file'; data: string; media_type: string; name?: string }
+  | { type: 'data'; data: unknown };
 
 /** Input of {@link Admission.plan} (Engine.spawnRun), as front ends pass it (shape already checked). */
 export type SpawnInput = {
@@ -25,6 +68,10 @@ export type SpawnInput = {
   cwd: string;
   prompt?: string;
   prompt_file?: string;
+  /** Multipart input: text, files (by path inside the roots, or inline base64) and JSON data. */
+  input_message?: InputMessagePart[];
+  /** Free text (planner, worker, reviewer...): stored, shown, filterable; may pick a profile (config `roles`). */
+  role?: string;
   label?: string;
   model?: string;
   timeout?: string | number;
@@ -66,9 +113,16 @@ export class Admission {
     // prompt_file first, read asynchronously and bounded; everything after it is synchronous, so
     // the checks below and the insert see the same state.
     const fromFile = await this.#readPromptFile(request);
+    const parts = await this.#readInputMessage(request);
+    const role = this.#checkRole(request.role);
     if (this.#ctx.stopping)
       throw new BatonError('INTERNAL', 'baton is shutting down; try again once it is back');
-    const { input, profile } = this.#applyProfile(request);
+    const { input, profile } = this.#applyProfile(
+      // A role may pick a profile (config `roles`) when the caller names none.
+      role && request.profile === undefined && this.#ctx.config.roles[role]
+        ? { ...request, profile: this.#ctx.config.roles[role].profile }
+        : request,
+    );
     if (!input.agent) {
       throw new BatonError('INVALID_PARAMS', 'agent is required (or a profile that names one)');
     }
@@ -86,9 +140,25 @@ export class Admission {
     if (!(APPROVERS as readonly string[]).includes(approver)) {
       throw new BatonError('INVALID_PARAMS', `approver must be one of ${APPROVERS.join(', ')}`);
     }
-    const asked = this.#readPrompt(input, fromFile);
+    const asked = this.#readPrompt(input, fromFile, parts !== undefined);
     const instructions = profile?.values.instructions;
-    const prompt = typeof instructions === 'string' && asked ? `${asked}\n\n${instructions}` : asked;
+    let prompt = typeof instructions === 'string' && asked ? `${asked}\n\n${instructions}` : asked;
+    let message: InputPart[] | null = null;
+    if (parts) {
+      // The whole message as parts: the prompt first, the profile's instructions last.
+      message = [
+        ...(asked ? [{ type: 'text' as const, text: asked }] : []),
+        ...parts,
+        ...(typeof instructions === 'string' ? [{ type: 'text' as const, text: instructions }] : []),
+      ];
+      prompt = flattenParts(message);
+      if (prompt.length > FILE_MAX_BYTES) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `input_message is longer than ${FILE_MAX_BYTES} characters as text; send fewer or smaller parts`,
+        );
+      }
+    }
     const timeoutMs =
       input.timeout === undefined
         ? this.#ctx.config.defaultTimeoutMs
@@ -169,6 +239,8 @@ export class Admission {
       sessionId,
       metadata: input.metadata,
       parentRunId,
+      role: role ?? null,
+      input: message,
     };
     return setup ? { plan, setup } : { plan };
   }
@@ -215,12 +287,13 @@ export class Admission {
       sessionId: row.session_id,
       metadata: undefined,
       parentRunId: row.parent_run_id ?? undefined,
+      // A follow-up keeps the role; its message is text.
+      role: row.role,
+      input: null,
     };
   }
   /**
-   * The text of `prompt_file`: an absolute path whose real path is inside the roots, naming a
-   * regular file (a FIFO, device or folder is refused at once, never waited on) of at most
-   * 4 MB, read asynchronously.
+   * The text of `prompt_file` (see {@link #readFile}).
    */
   async #readPromptFile(input: SpawnInput): Promise<string | undefined> {
     const file = input.prompt_file;
@@ -228,15 +301,24 @@ export class Admission {
     if (input.prompt !== undefined) {
       throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
     }
+    return (await this.#readFile(file, 'prompt_file')).toString('utf8');
+  }
+
+  /**
+   * A file a caller names (`what`: prompt_file, or an input_message part): an absolute path whose
+   * real path is inside the roots, naming a regular file (a FIFO, device or folder is refused at
+   * once, never waited on) of at most 4 MB, read asynchronously.
+   */
+  async #readFile(file: string, what: string): Promise<Buffer> {
     if (!isAbsolute(file)) {
-      throw new BatonError('INVALID_PARAMS', `prompt_file must be an absolute path (got "${file}")`);
+      throw new BatonError('INVALID_PARAMS', `${what} must be an absolute path (got "${file}")`);
     }
     const inRoots = (path: string) => this.#ctx.config.roots.some((root) => isInside(root, path));
     const real = realpathLoose(file);
     if (!inRoots(real)) {
-      throw new BatonError('CWD_NOT_ALLOWED', `prompt_file ${file} is outside the allowed roots`);
+      throw new BatonError('CWD_NOT_ALLOWED', `${what} ${file} is outside the allowed roots`);
     }
-    const limit = PROMPT_MAX_CHARS * 4;
+    const limit = FILE_MAX_BYTES;
     let handle: FileHandle | undefined;
     try {
       // O_NONBLOCK: opening a FIFO does not wait for a writer; O_NOFOLLOW: no symlink swapped in.
@@ -255,25 +337,112 @@ export class Admission {
         n += bytesRead;
       }
       if (n > limit) throw new Error(`it is larger than ${limit} bytes`);
-      return buf.subarray(0, n).toString('utf8');
+      return buf.subarray(0, n);
     } catch (err) {
-      throw new BatonError('INVALID_PARAMS', `prompt_file ${file} cannot be read: ${(err as Error).message}`);
+      throw new BatonError('INVALID_PARAMS', `${what} ${file} cannot be read: ${(err as Error).message}`);
     } finally {
       await handle?.close().catch(() => undefined);
     }
   }
 
-  #readPrompt(input: SpawnInput, fromFile: string | undefined): string {
+  /**
+   * spawn_run `input_message`, checked and with its files read: at most {@link PARTS_MAX} parts
+   * holding at most 8 MB together. Undefined when not given.
+   */
+  async #readInputMessage(input: SpawnInput): Promise<InputPart[] | undefined> {
+    const given = input.input_message;
+    if (given === undefined) return undefined;
+    if (!Array.isArray(given) || given.length === 0 || given.length > PARTS_MAX) {
+      throw new BatonError('INVALID_PARAMS', `input_message must be an array of 1 to ${PARTS_MAX} parts`);
+    }
+    const out: InputPart[] = [];
+    let bytes = 0;
+    for (const [i, part] of given.entries()) {
+      const at = `input_message[${i}]`;
+      const p = part as Record<string, unknown>;
+      if (p.type === 'text' && typeof p.text === 'string') {
+        bytes += Buffer.byteLength(p.text);
+        out.push({ type: 'text', text: p.text });
+      } else if (p.type === 'data' && 'data' in p) {
+        const json = JSON.stringify(p.data);
+        if (json === undefined) throw new BatonError('INVALID_PARAMS', `${at}.data must be a JSON value`);
+        bytes += json.length;
+        out.push({ type: 'data', data: p.data });
+      } else if (p.type === 'file' && typeof p.path === 'string' && p.data === undefined) {
+        const content = await this.#readFile(p.path, `${at}.path`);
+        bytes += content.length;
+        const name = typeof p.name === 'string' && p.name ? p.name : basename(p.path);
+        const mediaType =
+          typeof p.media_type === 'string' && p.media_type
+            ? p.media_type
+            : (MEDIA_TYPES[extname(p.path).toLowerCase()] ?? 'application/octet-stream');
+        out.push({
+          type: 'file',
+          name,
+          media_type: mediaType,
+          data: content.toString('base64'),
+          size: content.length,
+          path: p.path,
+        });
+      } else if (p.type === 'file' && typeof p.data === 'string' && p.path === undefined) {
+        if (typeof p.media_type !== 'string' || !/^[\w.+-]+\/[\w.+-]+$/.test(p.media_type)) {
+          throw new BatonError(
+            'INVALID_PARAMS',
+            `${at}.media_type is required with inline data: a media type such as "text/plain" or "image/png"`,
+          );
+        }
+        if (p.data.length % 4 !== 0 || !BASE64.test(p.data)) {
+          throw new BatonError('INVALID_PARAMS', `${at}.data must be base64 (standard alphabet, padded)`);
+        }
+        const size = Buffer.byteLength(p.data, 'base64');
+        if (size > FILE_MAX_BYTES) {
+          throw new BatonError('INVALID_PARAMS', `${at}.data is larger than ${FILE_MAX_BYTES} bytes`);
+        }
+        bytes += size;
+        const name = typeof p.name === 'string' && p.name ? p.name : `file-${i + 1}`;
+        out.push({ type: 'file', name, media_type: p.media_type, data: p.data, size });
+      } else {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `${at} must be {type: "text", text}, {type: "file", path}, {type: "file", data (base64), media_type, name?} or {type: "data", data}`,
+        );
+      }
+      if (bytes > PARTS_MAX_BYTES) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `input_message holds more than ${PARTS_MAX_BYTES} bytes; pass large files by path to a tool of the agent instead`,
+        );
+      }
+    }
+    return out;
+  }
+
+  /** spawn_run `role`: 1-64 characters of free text, no control characters. */
+  #checkRole(role: string | undefined): string | undefined {
+    if (role === undefined) return undefined;
+    // eslint-disable-next-line no-control-regex
+    if (typeof role !== 'string' || !role.trim() || role.length > 64 || /[\u0000-\u001f\u007f]/.test(role)) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        'role must be 1-64 characters of text without control characters (e.g. "planner", "worker", "reviewer")',
+      );
+    }
+    return role.trim();
+  }
+
+  #readPrompt(input: SpawnInput, fromFile: string | undefined, hasParts: boolean): string {
     if (input.prompt !== undefined && input.prompt_file !== undefined) {
       throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
     }
     let prompt = input.prompt ?? fromFile;
+    // input_message says what to do; a prompt beside it goes first.
+    if (hasParts && (prompt === undefined || prompt.trim() === '')) return '';
     // A terminal program may start without input (it asks its own questions).
     if (prompt === undefined && this.#ctx.agents.traitsOf(input.agent ?? '').promptOptional) prompt = '';
     else if (prompt === undefined || prompt.trim() === '') {
       throw new BatonError(
         'INVALID_PARAMS',
-        'prompt is required (or prompt_file): say what the agent should do',
+        'prompt is required (or prompt_file, or input_message): say what the agent should do',
       );
     }
     if (prompt.length > PROMPT_MAX_CHARS) {

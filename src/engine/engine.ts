@@ -198,6 +198,7 @@ export class Engine {
     status?: RunStatus | RunStatus[];
     agent?: string;
     label?: string;
+    role?: string;
     limit?: number;
     cursor?: string;
   }): {
@@ -233,6 +234,7 @@ export class Engine {
       statuses,
       agent: input.agent,
       label: input.label,
+      role: input.role,
       limit: limit + 1,
       cursor,
     });

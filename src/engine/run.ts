@@ -9,6 +9,7 @@ import {
   type Approver,
   type ChangedFile,
   type EventType,
+  type InputPart,
   type Overlap,
   type PermissionPolicy,
   type RunError,
@@ -81,6 +82,10 @@ export type RunPlan = {
   sessionId: string | undefined;
   metadata: Record<string, unknown> | undefined;
   parentRunId: string | undefined;
+  /** spawn_run `role`. */
+  role?: string | null;
+  /** spawn_run `input_message`, files read; `prompt` is its text. */
+  input?: InputPart[] | null;
 };
 
 /** What {@link Runs} calls in the other parts when a run ends. */
@@ -202,6 +207,8 @@ export class Runs {
           timeout_ms: p.timeoutMs,
           output_schema: p.outputSchema ?? null,
           metadata: p.metadata ?? null,
+          role: p.role ?? null,
+          input_message: p.input ?? null,
           created_at: now,
         });
         store.runs.update(runId, { host_pid: this.#ctx.hostPid, host_start: this.#ctx.hostStart });
@@ -366,6 +373,7 @@ export class Runs {
     if (row.label) s.label = row.label;
     if (row.approver !== 'any') s.approver = row.approver;
     if (row.profile) s.profile = row.profile.name;
+    if (row.role) s.role = row.role;
     if (row.started_at) s.started_at = row.started_at;
     if (row.waiting_for) s.waiting_for = row.waiting_for;
     if (row.result) s.result = row.result;

@@ -96,12 +96,25 @@ export class Turns {
       const schema = ctx.row.output_schema ?? undefined;
       const native = schema !== undefined && this.#ctx.agents.driverOf(ctx.row.agent).nativeStructuredOutput;
       const text = schema && !native ? withSchemaInstruction(ctx.row.prompt, schema) : ctx.row.prompt;
+      const parts = ctx.row.input_message
+        ? schema && !native
+          ? [
+              ...ctx.row.input_message,
+              { type: 'text' as const, text: withSchemaInstruction('', schema).trim() },
+            ]
+          : ctx.row.input_message
+        : undefined;
+      const options = {
+        ...(native ? { outputSchema: schema } : {}),
+        ...(parts ? { parts } : {}),
+        ...(ctx.row.role ? { role: ctx.row.role } : {}),
+      };
       const turn =
         ctx.followTaskId && session.followTask
           ? session.followTask(ctx.followTaskId, sink)
           : ctx.adopting && session.continueTurn
             ? session.continueTurn(sink)
-            : session.prompt(text, sink, native ? { outputSchema: schema } : {});
+            : session.prompt(text, sink, options);
       turn.catch(() => undefined);
       let outcome;
       try {

@@ -150,6 +150,8 @@ export type RunSummary = {
   approver?: Approver;
   /** The profile the run was started with (its applied values are in get_run's row, not here). */
   profile?: string;
+  /** The run's role (spawn_run `role`), when it has one. */
+  role?: string;
   created_at: string;
   started_at?: string;
   ended_at: string | null;
@@ -221,4 +223,40 @@ export function verificationOf(
     ? `the reviewer's answer did not validate: ${result.structured_error.errors.join('; ')}`
     : `the review run ended ${status}${error ? `: ${error.message}` : ''}`;
   return { verdict: 'fail_closed', findings: [{ severity: 'critical', message: why }], evidence: [] };
+}
+
+/**
+ * One part of a run's multipart input (spawn_run `input_message`), as stored: files are read at
+ * admission and kept as base64 bytes (a file given by path keeps its path too).
+ */
+export type InputPart =
+  | { type: 'text'; text: string }
+  | { type: 'file'; name: string; media_type: string; data: string; size: number; path?: string }
+  | { type: 'data'; data: unknown };
+
+/** True when a file of this media type is text that can be shown inline. */
+export function isTextMedia(mediaType: string): boolean {
+  return (
+    mediaType.startsWith('text/') ||
+    /^application\/(json|xml|yaml|x-yaml|toml|javascript|typescript|x-sh|sql)\b/.test(mediaType) ||
+    /\+(json|xml)$/.test(mediaType)
+  );
+}
+
+/**
+ * The parts as one text, for agents that take text only: text as is, text files inline in a
+ * fence, other files named (with their path when they have one), data as a JSON fence.
+ */
+export function flattenParts(parts: readonly InputPart[]): string {
+  return parts
+    .map((p) => {
+      if (p.type === 'text') return p.text;
+      if (p.type === 'data') return `\`\`\`json\n${JSON.stringify(p.data, null, 2)}\n\`\`\``;
+      const where = p.path ?? p.name;
+      if (isTextMedia(p.media_type)) {
+        return `File ${where} (${p.media_type}):\n\`\`\`\n${Buffer.from(p.data, 'base64').toString('utf8')}\n\`\`\``;
+      }
+      return `[file ${where} (${p.media_type}, ${p.size} bytes) not shown: this agent takes text only]`;
+    })
+    .join('\n\n');
 }

@@ -25,7 +25,16 @@ import {
   type User,
 } from '@a2a-js/sdk/server';
 import type { Context, Hono } from 'hono';
-import { BATON_EVENT, BATON_PERMISSION, dataField, dataPart, textOf, textPart } from '../a2a/parts.js';
+import {
+  BATON_EVENT,
+  BATON_PERMISSION,
+  BATON_ROLE,
+  dataField,
+  dataPart,
+  inputMessageOf,
+  textOf,
+  textPart,
+} from '../a2a/parts.js';
 import type { AgentInfo } from '../agents/catalog.js';
 import type { Baton } from '../ops/baton.js';
 import { follow } from '../ops/follow.js';
@@ -116,6 +125,9 @@ class RunExecutor implements AgentExecutor {
     try {
       if (!entry) {
         const previous = this.#contexts.get(contextId);
+        // A multipart message becomes the run's input_message; the caller's role its role.
+        const parts = inputMessageOf(ctx.userMessage.parts);
+        const role: unknown = ctx.userMessage.metadata?.[BATON_ROLE];
         const run = previous
           ? await this.#baton.call<RunSummary>('follow_up', { run: previous, message: text }, { via: 'a2a' })
           : await this.#baton.call<RunSummary>(
@@ -123,7 +135,8 @@ class RunExecutor implements AgentExecutor {
               {
                 agent: this.#agent,
                 cwd: this.#cwd,
-                prompt: text,
+                ...(parts ? { input_message: parts } : { prompt: text }),
+                ...(typeof role === 'string' && role ? { role } : {}),
                 policy: 'ask',
                 metadata: { a2a_task_id: taskId, a2a_context_id: contextId },
               },

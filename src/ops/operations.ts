@@ -85,7 +85,10 @@ export const OPERATIONS: readonly Operation[] = [
     title: 'Start an agent run',
     description:
       'Start a sub-agent run and return its summary at once (status "queued"); it does not wait for the agent. ' +
-      'Then call wait_run to block until it finishes or needs an answer (permission prompt).',
+      'Then call wait_run to block until it finishes or needs an answer (permission prompt). ' +
+      'Give at least one of prompt, prompt_file or input_message (multipart: text, files, JSON data; sent as parts to A2A agents ' +
+      'and as content blocks to ACP agents, as text to the others). role (e.g. "planner", "worker", "reviewer") is shown and ' +
+      'filterable in list_runs, and picks the profile the config maps it to when no profile is given.',
     input: z.strictObject({
       agent: z
         .string()
@@ -107,6 +110,42 @@ export const OPERATIONS: readonly Operation[] = [
         .string()
         .optional()
         .describe('absolute path of a file holding the prompt (instead of prompt)'),
+      input_message: z
+        .array(
+          z.union([
+            z.strictObject({ type: z.literal('text'), text: z.string() }),
+            z.strictObject({
+              type: z.literal('file'),
+              path: z
+                .string()
+                .min(1)
+                .describe('absolute path inside the roots; a regular file of at most 4 MB'),
+              media_type: z.string().optional(),
+              name: z.string().optional(),
+            }),
+            z.strictObject({
+              type: z.literal('file'),
+              data: z.string().describe('the file content, base64'),
+              media_type: z.string().min(1).describe('e.g. "text/plain", "image/png"'),
+              name: z.string().optional(),
+            }),
+            z.strictObject({ type: z.literal('data'), data: z.unknown().describe('any JSON value') }),
+          ]),
+        )
+        .min(1)
+        .max(64)
+        .optional()
+        .describe(
+          'multipart input (after prompt, when both are given): text, a file by path or inline (base64 with media_type), JSON data; at most 64 parts, 8 MB in all',
+        ),
+      role: z
+        .string()
+        .min(1)
+        .max(64)
+        .optional()
+        .describe(
+          'the run\'s role, free text such as "planner", "worker", "reviewer"; a config "roles" entry may give it a profile',
+        ),
       label: z.string().optional().describe('unique name to refer to the run by'),
       model: z.string().optional(),
       timeout: duration.optional(),
@@ -166,11 +205,12 @@ export const OPERATIONS: readonly Operation[] = [
   operation({
     name: 'list_runs',
     title: 'List runs',
-    description: 'Runs, newest first, filtered by status, agent or label; paged with cursor.',
+    description: 'Runs, newest first, filtered by status, agent, label or role; paged with cursor.',
     input: z.strictObject({
       status: z.enum(RUN_STATUSES).optional(),
       agent: z.string().optional(),
       label: z.string().optional(),
+      role: z.string().optional(),
       limit: z.number().int().min(1).max(200).optional(),
       cursor: z.string().optional(),
     }),

@@ -52,6 +52,11 @@ describe('RunTable', () => {
         model: 'fast',
         output_schema: { type: 'object', required: ['ok'] },
         metadata: { ticket: 42, tags: ['a'] },
+        role: 'reviewer',
+        input_message: [
+          { type: 'text', text: 'look' },
+          { type: 'data', data: { n: 1 } },
+        ],
       }),
     );
     const row = store.runs.get('run-1');
@@ -89,7 +94,14 @@ describe('RunTable', () => {
       agent_pid: null,
       agent_start: null,
       remote_task_id: null,
+      role: 'reviewer',
+      input_message: [
+        { type: 'text', text: 'look' },
+        { type: 'data', data: { n: 1 } },
+      ],
     });
+    expect(ids(store.runs.list({ role: 'reviewer', limit: 10 }))).toEqual(['run-1']);
+    expect(store.runs.list({ role: 'planner', limit: 10 })).toEqual([]);
     expect(store.runs.getByLabel('fix-tests')?.id).toBe('run-1');
     expect(store.runs.getByLabel('nope')).toBeUndefined();
     expect(store.runs.get('nope')).toBeUndefined();

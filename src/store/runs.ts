@@ -1,6 +1,7 @@
 import {
   ACTIVE_STATUSES,
   type Approver,
+  type InputPart,
   type PermissionPolicy,
   type RunError,
   type RunResult,
@@ -63,6 +64,10 @@ export type RunRow = {
   agent_start: string | null;
   /** Remote (A2A) agents: the task id on the remote side. */
   remote_task_id: string | null;
+  /** The run's role (spawn_run `role`: planner, worker, reviewer...). */
+  role: string | null;
+  /** The run's multipart input (spawn_run `input_message`, files read); `prompt` is its text. */
+  input_message: InputPart[] | null;
 };
 
 /** A run's own git work tree. */
@@ -95,6 +100,7 @@ export type RunFilter = {
   statuses?: readonly RunStatus[];
   agent?: string;
   label?: string;
+  role?: string;
   limit: number;
   /** Opaque cursor from a previous page. */
   cursor?: { created_at: string; id: string };
@@ -109,6 +115,7 @@ const JSON_COLUMNS = [
   'command',
   'worktree',
   'profile',
+  'input_message',
 ] as const;
 
 function parseRow(raw: Record<string, unknown> | undefined): RunRow | undefined {
@@ -138,9 +145,9 @@ export class RunTable {
     this.#db = db;
     this.#insert = db.prepare(
       `INSERT INTO runs (id, label, agent, session_id, parent_run_id, status, cwd, prompt, policy, approver, command, isolation, worktree, profile, model, timeout_ms,
-         output_schema, metadata, created_at, last_seq)
+         output_schema, metadata, role, input_message, created_at, last_seq)
        VALUES (@id, @label, @agent, @session_id, @parent_run_id, @status, @cwd, @prompt, @policy, @approver, @command, @isolation, @worktree, @profile, @model, @timeout_ms,
-         @output_schema, @metadata, @created_at, 0)`,
+         @output_schema, @metadata, @role, @input_message, @created_at, 0)`,
     );
     this.#get = db.prepare('SELECT * FROM runs WHERE id = ?');
     this.#byLabel = db.prepare('SELECT * FROM runs WHERE label = ?');
@@ -170,7 +177,8 @@ export class RunTable {
       | 'output_schema'
       | 'metadata'
       | 'created_at'
-    >,
+    > &
+      Partial<Pick<RunRow, 'role' | 'input_message'>>,
   ): void {
     this.#insert.run({
       ...row,
@@ -179,6 +187,8 @@ export class RunTable {
       command: encodeValue('command', row.command),
       worktree: encodeValue('worktree', row.worktree),
       profile: encodeValue('profile', row.profile),
+      role: row.role ?? null,
+      input_message: encodeValue('input_message', row.input_message),
     });
   }
 
@@ -241,6 +251,10 @@ export class RunTable {
     if (filter.label) {
       where.push('label = ?');
       params.push(filter.label);
+    }
+    if (filter.role) {
+      where.push('role = ?');
+      params.push(filter.role);
     }
     if (filter.cursor) {
       where.push('(created_at < ? OR (created_at = ? AND id < ?))');

@@ -41,6 +41,7 @@ export function registerRunCommands(program: Command): void {
     .command('ls')
     .description('list runs, newest first')
     .addOption(new Option('--status <status>', 'only runs with this status').choices([...RUN_STATUSES]))
+    .option('--role <role>', 'only runs with this role (spawn_run role)')
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'JSON output')
     .action(async (opts) => {
@@ -53,6 +54,7 @@ export function registerRunCommands(program: Command): void {
         }
         const page = await baton.call<{ runs: RunSummary[]; next_cursor?: string }>('list_runs', {
           ...(opts.status ? { status: opts.status as RunStatus } : {}),
+          ...(opts.role ? { role: String(opts.role) } : {}),
           limit: Number(opts.limit),
         });
         const totals = await baton.call<{

@@ -7,7 +7,7 @@ import {
   RestTransportFactory,
   type Client,
 } from '@a2a-js/sdk/client';
-import { BATON_EVENT, BATON_PERMISSION, dataField, textOf } from '../../a2a/parts.js';
+import { BATON_EVENT, BATON_PERMISSION, BATON_ROLE, dataField, partsJson, textOf } from '../../a2a/parts.js';
 import type { ChildEnd } from '../../process/child.js';
 import { BatonError, toBatonError } from '../../errors.js';
 import type {
@@ -16,6 +16,7 @@ import type {
   DriverEvent,
   OpenOptions,
   PermissionAsk,
+  TurnOptions,
   TurnOutcome,
   TurnSink,
 } from '../driver.js';
@@ -157,9 +158,9 @@ class A2aSession implements AgentSession {
     this.exited = new Promise((r) => (this.#resolveExit = r));
   }
 
-  prompt(text: string, sink: TurnSink): Promise<TurnOutcome> {
+  prompt(text: string, sink: TurnSink, options: TurnOptions = {}): Promise<TurnOutcome> {
     this.#taskId = undefined;
-    return this.#turn(sink, this.#send(text), false);
+    return this.#turn(sink, this.#send(text, undefined, options), false);
   }
 
   followTask(taskId: string, sink: TurnSink): Promise<TurnOutcome> {
@@ -195,11 +196,17 @@ class A2aSession implements AgentSession {
     return { code: 0, signal: null };
   }
 
-  #send(text: string, data?: Record<string, unknown>): AsyncGenerator<StreamResponse> {
+  /** Sends a message: `text` (or the turn's parts), `data` as a data part, the role as metadata. */
+  #send(
+    text: string,
+    data?: Record<string, unknown>,
+    options: TurnOptions = {},
+  ): AsyncGenerator<StreamResponse> {
     const message = Message.fromJSON({
       messageId: randomUUID(),
       role: 'ROLE_USER',
-      parts: [{ text }, ...(data ? [{ data }] : [])],
+      parts: [...(options.parts ? partsJson(options.parts) : [{ text }]), ...(data ? [{ data }] : [])],
+      ...(options.role ? { metadata: { [BATON_ROLE]: options.role } } : {}),
       contextId: this.agentSessionId,
       ...(this.#taskId ? { taskId: this.#taskId } : {}),
     });

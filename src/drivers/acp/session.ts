@@ -4,7 +4,15 @@ import { BatonError } from '../../errors.js';
 import { agentFailure, bounded } from '../agent-process.js';
 import { settlesWithin, type ChildEnd, type ChildHandle } from '../../process/child.js';
 import type { PermissionOption, PermissionOptionKind, ToolCallInfo } from '../../engine/types.js';
-import type { AgentSession, OpenOptions, SessionCapabilities, TurnOutcome, TurnSink } from '../driver.js';
+import type {
+  AgentSession,
+  OpenOptions,
+  SessionCapabilities,
+  TurnOptions,
+  TurnOutcome,
+  TurnSink,
+} from '../driver.js';
+import { contentBlocks } from './content.js';
 import { CwdFiles } from './files.js';
 import { missingFileReadsEmpty, quotaUsage, salvageUsage } from './quirks.js';
 import { mapUpdate, modelsOf, optionValues } from './updates.js';
@@ -31,6 +39,8 @@ export class AcpSession implements AgentSession {
   #lastUpdate = 0;
   /** The agent's name from `initialize` (`agentInfo.name`), for agent-specific workarounds. */
   #agentName: string | undefined;
+  /** What the agent takes in a prompt besides text (`initialize`'s `promptCapabilities`). */
+  #promptCaps: acp.PromptCapabilities | null | undefined;
 
   /** The MCP servers offered to the session (baton itself when delegation is on), in ACP's shape. */
   #mcpServers(): acp.McpServer[] {
@@ -92,6 +102,7 @@ export class AcpSession implements AgentSession {
       'initialize',
     );
     this.#agentName = init.agentInfo?.name;
+    this.#promptCaps = init.agentCapabilities?.promptCapabilities;
     this.capabilities = {
       load: init.agentCapabilities?.loadSession === true,
       resume: Boolean(init.agentCapabilities?.sessionCapabilities?.resume),
@@ -189,13 +200,15 @@ export class AcpSession implements AgentSession {
     }
   }
 
-  async prompt(text: string, sink: TurnSink): Promise<TurnOutcome> {
+  async prompt(text: string, sink: TurnSink, options: TurnOptions = {}): Promise<TurnOutcome> {
     this.#sink = sink;
     try {
       const res = await this.#raceExit(
         this.#conn.agent.request(acp.methods.agent.session.prompt, {
           sessionId: this.agentSessionId,
-          prompt: [{ type: 'text', text }],
+          // A multipart input goes as content blocks; the run's role rides along in _meta.
+          prompt: options.parts ? contentBlocks(options.parts, this.#promptCaps) : [{ type: 'text', text }],
+          ...(options.role ? { _meta: { baton: { role: options.role } } } : {}),
         }),
         'session/prompt',
       );
