@@ -3,9 +3,8 @@ import { loadConfig, resolveHome } from '../config.js';
 import { toBatonError } from '../errors.js';
 import { buildMcpServer } from '../mcp/server.js';
 import type { Baton } from '../ops/baton.js';
-import { LocalBaton } from '../ops/local.js';
 import { OwnerClient } from '../owner/client.js';
-import { openOwner, type Owner } from '../owner/owner.js';
+import type { Owner } from '../owner/owner.js';
 import { onStopSignals } from '../process/signals.js';
 
 /**
@@ -39,6 +38,11 @@ export async function runMcpStdio(opts: { standalone: boolean }): Promise<void> 
   };
   let baton: Baton;
   if (opts.standalone) {
+    // Loaded only here: a front never needs the engine, the store or SQLite (start-up time).
+    const [{ openOwner }, { LocalBaton }] = await Promise.all([
+      import('../owner/owner.js'),
+      import('../ops/local.js'),
+    ]);
     owner = await openOwner({ home, role: 'standalone', log, onStop: () => void stop(0) });
     baton = new LocalBaton(owner.app.engine, {
       kind: 'mcp',

@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { BatonError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { findExecutable, readVersion } from '../../process/which.js';
-import { runMcpStdio } from '../mcp.js';
 import type { AgentInfo } from '../../agents/catalog.js';
 import { bold, formatAgents, green, out } from '../print.js';
 import { fail, withBaton } from '../front.js';
@@ -21,7 +20,7 @@ export function registerSetupCommands(program: Command): void {
     )
     .action(async (opts: { standalone?: boolean }) => {
       try {
-        await runMcpStdio({ standalone: Boolean(opts.standalone) });
+        await (await import('../mcp.js')).runMcpStdio({ standalone: Boolean(opts.standalone) });
       } catch (e) {
         fail(e, false);
       }
