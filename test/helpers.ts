@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { isProcessAlive } from '../src/process/identity.js';
 import { VERSION } from '../src/version.js';
 
 /** A run summary or tool result as the tests read it (loosely typed on purpose). */
@@ -76,17 +77,7 @@ export function daemonPid(home: string): number | undefined {
 
 /** True while process `pid` exists and is not a zombie (dead, waiting to be reaped). */
 export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-  } catch {
-    return false;
-  }
+  return isProcessAlive(pid);
 }
 
 /** Stops a daemon a test started (SIGTERM, then SIGKILL after 10 s), synchronously. */

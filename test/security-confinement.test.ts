@@ -285,7 +285,9 @@ describe('confinement', () => {
       cwd: t.dir,
       prompt: steps({ read_file: { path: 'home/config.json' } }),
     })) as Summary;
-    expect((await finished(s, read.run_id)).status).toBe('failed');
+    const rd = await finished(s, read.run_id);
+    expect(rd.status).toBe('failed');
+    expect(JSON.stringify(rd.error)).toContain('state folder');
     // auto_edit asks (does not allow) an edit of the config; an edit elsewhere in the cwd is allowed.
     const edit = (await s.call('spawn_run', {
       agent: 'fixture',

@@ -30,8 +30,9 @@ function env(): TestEnv {
   });
   const agents = {
     confirm: agent("printf 'Delete everything? [y/N] '; read a; echo answered=$a; sleep 1"),
-    sleepy: agent('sleep 4; echo done'),
-    quick: agent('sleep 1; echo bye; exit 7'),
+    // Long enough for a new owner to start and adopt them on a loaded machine.
+    sleepy: agent('sleep 8; echo done'),
+    quick: agent('sleep 3; echo bye; exit 7'),
     long: agent('sleep 600'),
   };
   return makeEnv((dir) => ({

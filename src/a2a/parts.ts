@@ -1,4 +1,5 @@
 import type { Part } from '@a2a-js/sdk';
+import type { InputMessagePart } from '../engine/admission.js';
 import type { InputPart } from '../engine/types.js';
 
 /**
@@ -55,10 +56,7 @@ export function partsJson(parts: readonly InputPart[]): Record<string, unknown>[
 }
 
 /** One part of a spawn_run `input_message` (see admission.ts), as read from A2A parts. */
-export type InputMessagePartJson =
-  | { type: 'text'; text: string }
-  | { type: 'file'; data: string; media_type: string; name?: string }
-  | { type: 'data'; data: unknown };
+export type InputMessagePartJson = Exclude<InputMessagePart, { path: string }>;
 
 /**
  * A received message's parts as a spawn_run `input_message`, or undefined when it is text only
@@ -81,7 +79,7 @@ export function inputMessageOf(parts: Part[] | undefined): InputMessagePartJson[
         media_type: p.mediaType || 'application/octet-stream',
         ...(p.filename ? { name: p.filename } : {}),
       });
-    } else out.push({ type: 'text', text: `File ${p.filename || ''} at ${c.value}`.replace('  ', ' ') });
+    } else out.push({ type: 'text', text: `File ${p.filename ? `${p.filename} ` : ''}at ${c.value}` });
   }
   return out;
 }

@@ -250,21 +250,18 @@ export function readinessProblem(
   env: NodeJS.ProcessEnv = process.env,
 ): { code: 'AGENT_NOT_INSTALLED' | 'AGENT_NOT_READY'; problem: string; fix: string } | undefined {
   if (entry.remote) return remoteProblem(entry.remote, env);
-  if (!findExecutable(entry.command, agentEnv(entry, env).PATH)) {
+  const full = agentEnv(entry, env);
+  if (!findExecutable(entry.command, full.PATH)) {
     return {
       code: 'AGENT_NOT_INSTALLED',
       problem: `${entry.command} is not installed or not on PATH`,
       fix: entry.install ?? `install ${entry.command} or fix agents.${entry.name}.command in the config`,
     };
   }
-  if (entry.driver === 'terminal' && !findExecutable('tmux', agentEnv(entry, env).PATH)) {
+  if (entry.driver === 'terminal' && !findExecutable('tmux', full.PATH)) {
     return { code: 'AGENT_NOT_INSTALLED', ...TMUX_MISSING };
   }
-  if (
-    entry.credentials &&
-    entry.checkCredentials !== false &&
-    !findCredentials(entry.credentials, agentEnv(entry, env))
-  ) {
+  if (entry.credentials && entry.checkCredentials !== false && !findCredentials(entry.credentials, full)) {
     return {
       code: 'AGENT_NOT_READY',
       problem: `no credentials found for ${entry.name} (looked for ${entry.credentials.env.join(', ')} and its login file)`,

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { PERMISSION_POLICIES, isFinalStatus, type RunEvent, type RunSummary } from '../engine/types.js';
-import { BatonError } from '../errors.js';
+import { BatonError, toBatonError } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import type { Baton } from '../ops/baton.js';
 import { follow } from '../ops/follow.js';
@@ -143,7 +143,10 @@ export async function followNewRun(
       else if (item.type === 'run') {
         status = item.run.status;
         if (isFinalStatus(item.run.status)) final = item.run;
-        else if (item.run.status === 'waiting') void ask(item.run);
+        else if (item.run.status === 'waiting') {
+          // A lost race (answered elsewhere) or a gone owner: one line, not a crash.
+          void ask(item.run).catch((e: unknown) => err(dim(toBatonError(e).message)));
+        }
       }
     }
     final ??= await baton.call<RunSummary>('get_run', { run: runId });

@@ -242,3 +242,6 @@ export interface Driver extends DriverTraits {
 
 /** One of the user's own tmux sessions (list_terminals). */
 export type ExternalTerminal = { name: string; attached: boolean; windows: number };
+
+/** The agent session id of an adopted external tmux session is this prefix and the session's name. */
+export const EXTERNAL_PREFIX = 'ext:';

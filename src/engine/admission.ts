@@ -288,9 +288,7 @@ export class Admission {
   }
 
   #readPrompt(input: SpawnInput, fromFile: string | undefined, hasParts: boolean): string {
-    if (input.prompt !== undefined && input.prompt_file !== undefined) {
-      throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
-    }
+    // (prompt beside prompt_file was refused when the file was read.)
     let prompt = input.prompt ?? fromFile;
     // input_message says what to do; a prompt beside it goes first.
     if (hasParts && (prompt === undefined || prompt.trim() === '')) return '';

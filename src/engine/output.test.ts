@@ -215,7 +215,8 @@ describe('answers that are costly to check (second security pass)', () => {
     expect(costly).toMatchObject({ structured_error: { errors: ['validation timed out'] } });
     expect(innocent).toEqual({ structured: { name: 'a', age: 1 } });
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(longestTick).toBeLessThan(250);
+    // The broken case blocks for seconds; 1 s leaves room for a loaded machine.
+    expect(longestTick).toBeLessThan(1000);
 
     const wrong = JSON.stringify(Array.from({ length: 100_000 }, () => 1));
     const many = await validateOutput({ type: 'array', items: { type: 'string' } }, wrong);

@@ -4,13 +4,12 @@ import { isInside, realpathLoose, tmuxSocketName } from '../paths.js';
 import type { RunRow } from '../store/runs.js';
 import type { EngineContext } from './context.js';
 import type { Permissions } from './permissions.js';
-import type { ExternalTerminal } from '../drivers/driver.js';
+import { EXTERNAL_PREFIX, type ExternalTerminal } from '../drivers/driver.js';
 import { newId } from './ids.js';
 import type { RunCtx, RunPlan } from './run.js';
 import { isFinalStatus, type Approver, type RunStatus, type RunSummary } from './types.js';
 
 /** The agent-side session id of a run on the user's own tmux session: `ext:<name>`. */
-const EXTERNAL_PREFIX = 'ext:';
 
 /** What `adopt_terminal` takes. */
 export type AdoptTerminalInput = { target: string; label?: string; approver?: Approver };

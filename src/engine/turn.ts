@@ -125,6 +125,8 @@ export class Turns {
       }
       // An answer that does not match output_schema gets one corrective follow-up in the same turn
       // context; the result then comes from that second answer.
+      // A first answer that matched is the verdict; after a correction the second answer is checked.
+      let checked: Awaited<ReturnType<typeof validateOutput>> | undefined;
       if (schema) {
         const first = await validateOutput(
           schema,
@@ -150,20 +152,20 @@ export class Turns {
             if (ctx.abortReason) await this.#stopAfterAbort(ctx, session, retry);
             throw err;
           }
-        }
+        } else checked = first;
       }
       // Release first: finishing starts the next queued run, which may need this process's slot.
       this.#parts.pool.release(ctx, session);
       const changes = await this.#parts.workspace.recordChanges(ctx);
       // Checked before #complete, which is synchronous: the schema's regexes run in a worker.
       ctx.recorder.flush();
-      const checked = ctx.row.output_schema
-        ? await validateOutput(
-            ctx.row.output_schema,
-            ctx.recorder.lastMessage || ctx.recorder.turnText,
-            outcome.structured,
-          )
-        : undefined;
+      if (schema && !checked) {
+        checked = await validateOutput(
+          schema,
+          ctx.recorder.lastMessage || ctx.recorder.turnText,
+          outcome.structured,
+        );
+      }
       this.#ctx.runs.complete(ctx, outcome.stop_reason, outcome.usage, checked, changes);
     } catch (err) {
       await this.#parts.workspace.recordChanges(ctx);
@@ -293,6 +295,8 @@ export class Turns {
     }
     if (!ctx.started) {
       this.#parts.scheduler.remove(ctx);
+      // A worktree run that never started leaves no setup behind.
+      this.#parts.workspace.forget(ctx.id);
       this.#ctx.runs.finish(ctx, reason.status, { error: reason.error });
     } else {
       ctx.abort.abort();

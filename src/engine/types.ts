@@ -103,7 +103,6 @@ export type Usage = {
   cost_usd?: number;
 };
 
-/** What a finished run produced. */
 /** One file a run changed, against the state when it started. */
 export type ChangedFile = {
   path: string;
@@ -117,6 +116,7 @@ export type ChangedFile = {
 /** A file this run and another active run in the same work tree both touched. */
 export type Overlap = { path: string; run_id: string };
 
+/** What a finished run produced. */
 export type RunResult = {
   text: string;
   text_truncated?: boolean;

@@ -56,6 +56,11 @@ export class Workspace {
     this.#setup.set(runId, setup);
   }
 
+  /** Drops the setup kept for a run that ends before it started (cancelled while queued). */
+  forget(runId: string): void {
+    this.#setup.delete(runId);
+  }
+
   /**
    * Before the agent starts: creates the run's work tree (isolation "worktree": branch, copied
    * `include` files, the config's setup command) and snapshots the work tree it runs in, so its

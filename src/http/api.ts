@@ -4,7 +4,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import { BatonError, toBatonError, type ErrorCode } from '../errors.js';
 import type { Baton } from '../ops/baton.js';
-import { follow } from '../ops/follow.js';
+import { createWaker, follow } from '../ops/follow.js';
 import { DashboardAuth, SESSION_COOKIE, sameSecret } from './auth.js';
 import { serveDashboard } from './dashboard.js';
 import { createMcpEndpoint } from './mcp.js';
@@ -74,33 +74,6 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 42
 function errorResponse(c: Context, err: unknown): Response {
   const e = toBatonError(err);
   return c.json({ error: { code: e.code, message: e.message } }, statusOf(e.code));
-}
-
-/** Sleeps until woken or `ms` pass; a wake before the sleep is not lost. */
-class Waker {
-  #pending = false;
-  #resolve: (() => void) | undefined;
-
-  wake(): void {
-    if (this.#resolve) this.#resolve();
-    else this.#pending = true;
-  }
-
-  sleep(ms: number): Promise<void> {
-    if (this.#pending) {
-      this.#pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.#resolve = undefined;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.#resolve = done;
-    });
-  }
 }
 
 /** The host name and port of a Host header (`[::1]:7420`, `localhost:7420`, `127.0.0.1`). */
@@ -290,7 +263,6 @@ export function createHttpApp(
   app.use('*', tooLarge);
   app.use('/mcp', requireToken);
   if (opts.a2a) {
-    app.use('/a2a/*', tooLarge);
     mountA2a(app, baton, { cwd: opts.a2a.cwd, requireToken });
   }
 
@@ -444,7 +416,7 @@ export function createHttpApp(
     streamSSE(c, async (stream) => {
       const pending = new Set<string>();
       const confirmations = new Set<string>();
-      const waker = new Waker();
+      const waker = createWaker();
       const stopWatching = baton.watch(
         (change) => {
           if (change.type === 'confirmation') confirmations.add(change.confirmation_id);

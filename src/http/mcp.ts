@@ -51,7 +51,7 @@ export function createMcpEndpoint(baton: Baton): McpEndpoint {
     (change) => {
       if (change.type === 'run') onRun(change.run_id);
       else if (change.type === 'events') onEvents(change.run_id);
-      else modern.notify.resourceUpdated('baton://runs');
+      else if (change.type === 'reset') modern.notify.resourceUpdated('baton://runs');
     },
     { events: false },
   );

@@ -224,7 +224,7 @@ export function buildMcpServer(
     (change) => {
       if (change.type === 'run') onRun(change.run_id);
       else if (change.type === 'events') onEvents(change.run_id);
-      else for (const uri of subs) notify(uri);
+      else if (change.type === 'reset') for (const uri of subs) notify(uri);
     },
     { events: false },
   );

@@ -8,8 +8,8 @@ import type { Baton } from './baton.js';
 export type FollowItem =
   { type: 'events'; events: RunEvent[] } | { type: 'run'; run: RunSummary } | { type: 'idle' };
 
-/** A wake-up that is not lost when it comes before the sleep. */
-function waker() {
+/** Sleeps until woken or `ms` pass; a wake that comes before the sleep is not lost. */
+export function createWaker(): { wake: () => void; sleep: (ms: number) => Promise<void> } {
   let pending = false;
   let wake: (() => void) | undefined;
   return {
@@ -48,7 +48,7 @@ export async function* follow(
   run: string,
   opts: { afterSeq?: number; until?: 'attention' | 'finished'; signal?: AbortSignal; idleMs?: number } = {},
 ): AsyncGenerator<FollowItem, RunSummary | undefined> {
-  const w = waker();
+  const w = createWaker();
   let changed = false;
   let runId = run;
   const stop = baton.watch(
@@ -65,22 +65,26 @@ export async function* follow(
   let after = opts.afterSeq ?? 0;
   let seen = '';
   let last: RunSummary | undefined;
+  /** Every stored event after `after`, page by page. */
+  async function* pages(): AsyncGenerator<FollowItem> {
+    for (;;) {
+      const page = await baton.call<{ events: RunEvent[]; next_seq: number; has_more: boolean }>(
+        'get_events',
+        { run: runId, after_seq: after, limit: 500 },
+      );
+      if (page.events.length > 0) {
+        after = page.next_seq;
+        yield { type: 'events', events: page.events };
+      }
+      if (!page.has_more || opts.signal?.aborted) return;
+    }
+  }
   try {
     for (;;) {
       changed = false;
       const summary = await baton.call<RunSummary>('get_run', { run: runId });
       runId = summary.run_id;
-      for (;;) {
-        const page = await baton.call<{ events: RunEvent[]; next_seq: number; has_more: boolean }>(
-          'get_events',
-          { run: runId, after_seq: after, limit: 500 },
-        );
-        if (page.events.length > 0) {
-          after = page.next_seq;
-          yield { type: 'events', events: page.events };
-        }
-        if (!page.has_more || opts.signal?.aborted) break;
-      }
+      yield* pages();
       if (opts.signal?.aborted) return last;
       const key = `${summary.status}|${summary.waiting_for?.request_id ?? ''}|${summary.ended_at ?? ''}`;
       if (key !== seen) {
@@ -89,13 +93,8 @@ export async function* follow(
         yield { type: 'run', run: summary };
       }
       if (isFinalStatus(summary.status)) {
-        // Events stored together with the final status.
-        const rest = await baton.call<{ events: RunEvent[]; next_seq: number }>('get_events', {
-          run: runId,
-          after_seq: after,
-          limit: 1000,
-        });
-        if (rest.events.length > 0) yield { type: 'events', events: rest.events };
+        // Events stored together with the final status, every page of them.
+        yield* pages();
         return summary;
       }
       if (opts.until === 'attention' && summary.status === 'waiting') return summary;

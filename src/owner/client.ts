@@ -69,7 +69,7 @@ export function connectDaemon(
           } catch {
             welcome = {} as Welcome;
           }
-          if (welcome.baton !== 'welcome') {
+          if (welcome?.baton !== 'welcome') {
             socket.destroy();
             reject(new BatonError('DAEMON_UNAVAILABLE', `${path} did not answer like a baton daemon`));
             return;
@@ -315,6 +315,8 @@ export class OwnerClient implements Baton {
     } catch {
       return;
     }
+    // Only objects are frames (`null`, numbers and arrays are ignored, never a crash).
+    if (!frame || typeof frame !== 'object' || Array.isArray(frame)) return;
     if (frame.bye) {
       this.#byeSaid = true;
       return;

@@ -93,6 +93,8 @@ export async function openOwner(opts: {
   }
   const srv = server;
   let shuttingDown = false;
+  /** A deliberate shutdown also removes owner.lock (a crash or SIGTERM keeps it for the next owner). */
+  let removeLockFile = false;
   /** `shutdown` / `baton daemon stop`: see OwnerHooks.shutdown. */
   async function shutdown(force: boolean, asked = 'shutdown'): Promise<Record<string, unknown>> {
     const active = app.store.runs.listActive();
@@ -114,15 +116,10 @@ export async function openOwner(opts: {
     );
     // Nothing new can reach this owner; the answer still goes out on the caller's connection.
     srv.stopListening();
-    const removed: string[] = [daemonSocketPath(home)];
-    for (const file of [daemonPidPath(home), join(home, 'owner.lock')]) {
-      try {
-        unlinkSync(file);
-        removed.push(file);
-      } catch {
-        // not there
-      }
-    }
+    // The pid and lock files go in close(), after the engine stopped and just before the lock is
+    // released: removed earlier, a new owner could start (with a new key) beside this one.
+    removeLockFile = true;
+    const removed = [daemonSocketPath(home), daemonPidPath(home), join(home, 'owner.lock')];
     setTimeout(() => opts.onStop(`${asked}${force ? ' --force' : ''}`), 50);
     return { stopping: true, pid: process.pid, cancelled_runs: cancelled, removed };
   }
@@ -133,11 +130,13 @@ export async function openOwner(opts: {
       try {
         await app.close();
       } finally {
-        // Ours: no other owner can have written it while this one holds the lock.
-        try {
-          unlinkSync(daemonPidPath(home));
-        } catch {
-          // gone already
+        // Ours: no other owner can have written them while this one holds the lock.
+        for (const file of [daemonPidPath(home), ...(removeLockFile ? [join(home, 'owner.lock')] : [])]) {
+          try {
+            unlinkSync(file);
+          } catch {
+            // gone already
+          }
         }
         lock.close();
       }

@@ -12,7 +12,9 @@ import {
   OWNER_PROTOCOL,
   daemonSocketPath,
   readFirstLine,
+  type AnswerFrame,
   type CallFrame,
+  type ChangeFrame,
   type DaemonStatus,
   type Hello,
   type Welcome,
@@ -107,7 +109,7 @@ export async function serveOwner(opts: {
         : undefined;
     const calls = new Map<number, AbortController>();
     let unwatch: (() => void) | undefined;
-    const send = (frame: unknown) => {
+    const send = (frame: AnswerFrame | ChangeFrame) => {
       if (socket.destroyed) return;
       if (socket.writableLength > MAX_BACKLOG) {
         log('a front that stopped reading was dropped');

@@ -121,9 +121,30 @@ const JSON_COLUMNS = [
 function parseRow(raw: Record<string, unknown> | undefined): RunRow | undefined {
   if (!raw) return undefined;
   for (const col of JSON_COLUMNS) {
+    if (col === 'input_message') continue;
     const v = raw[col];
     raw[col] = typeof v === 'string' ? JSON.parse(v) : null;
   }
+  // The parts may hold megabytes of file contents (base64) and are read once, when the turn starts:
+  // decoded on first use, not on every read of the row (waits, lists, summaries).
+  const stored = raw.input_message;
+  let parts: unknown;
+  let decoded = false;
+  Object.defineProperty(raw, 'input_message', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!decoded) {
+        parts = typeof stored === 'string' ? JSON.parse(stored) : null;
+        decoded = true;
+      }
+      return parts;
+    },
+    set: (value: unknown) => {
+      parts = value;
+      decoded = true;
+    },
+  });
   return raw as RunRow;
 }
 

@@ -104,7 +104,8 @@ describe('security: who answers permission prompts', () => {
     // Nothing reached the program.
     await new Promise((r) => setTimeout(r, 500));
     expect(await screen(http, run.run_id)).not.toContain('answered=');
-    expect((await waitStatus(http, run.run_id, ['waiting'])).status).toBe('waiting');
+    const still = await call(http.port, 'GET', `/api/runs/${run.run_id}`, { token: http.token });
+    expect(still.json.status).toBe('waiting');
 
     // A person types it in the dashboard: delivered, and recorded as the person's answer.
     const typed = await call(http.port, 'POST', `/api/runs/${run.run_id}/keys`, {

@@ -221,7 +221,7 @@ export function registerRunCommands(program: Command): void {
             out(`  ${f.severity}: ${f.message}${f.path ? ` (${f.path})` : ''}`);
           if (r.evidence?.length) out(`  evidence: ${r.evidence.join(', ')}`);
         }
-        if (r.verdict !== 'pass' && r.verdict !== 'pass_with_restrictions') process.exitCode = 1;
+        return r.verdict === 'pass' || r.verdict === 'pass_with_restrictions' ? 0 : 1;
       });
     });
 
@@ -243,7 +243,7 @@ export function registerRunCommands(program: Command): void {
         const args = ['-L', target.socket, 'attach-session', ...(opts.write ? [] : ['-r'])];
         const r = runOnTerminal('tmux', [...args, '-t', target.session]);
         if (r.error) throw new BatonError('AGENT_NOT_INSTALLED', `tmux: ${r.error.message}`);
-        if (r.status) process.exitCode = r.status;
+        return r.status ?? 0;
       });
     });
 }

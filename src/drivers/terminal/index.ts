@@ -3,19 +3,28 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { BatonError } from '../../errors.js';
 import { processStartTime } from '../../process/identity.js';
-import type { AdoptOptions, AgentSession, Driver, ExternalTerminal, OpenOptions } from '../driver.js';
+import {
+  EXTERNAL_PREFIX,
+  type AdoptOptions,
+  type AgentSession,
+  type Driver,
+  type ExternalTerminal,
+  type OpenOptions,
+} from '../driver.js';
 
 import { EndedTerminalSession, TerminalSession } from './session.js';
-import { tmuxExternal, tmuxRun, tmuxSocket, writeEnvFile } from './tmux.js';
+import { tmuxSocketName } from '../../paths.js';
+import { tmuxExternal, tmuxRun, writeEnvFile } from './tmux.js';
 
-export { tmuxSocket, userTmuxSocket } from './tmux.js';
+export { userTmuxSocket } from './tmux.js';
+
+/** The window size when the engine passes none (the config's defaults are the same). */
+const DEFAULT_SIZE = { width: 200, height: 50 };
 
 /** The agent-side session id of a run on a user's own tmux session (adopt_terminal): `ext:<name>`. */
-export const EXTERNAL_PREFIX = 'ext:';
 
 /** Options of {@link TerminalDriver}: the user's own tmux server, when config `terminal.external` is on. */
 export type ExternalTmux = { socket: string };
-export { choiceKind, detectLettered, detectMenu, type Menu } from './screen.js';
 
 /** The terminal driver: any interactive program as a run, inside tmux. */
 export class TerminalDriver implements Driver {
@@ -32,7 +41,7 @@ export class TerminalDriver implements Driver {
    * adopt_terminal takes; absent (config `terminal.external` off), none is ever touched.
    */
   constructor(home: string, external?: ExternalTmux) {
-    this.#socket = tmuxSocket(home);
+    this.#socket = tmuxSocketName(home);
     this.#external = external;
     this.#exitDir = join(home, 'terminal');
     mkdirSync(this.#exitDir, { recursive: true, mode: 0o700 });
@@ -55,11 +64,6 @@ export class TerminalDriver implements Driver {
       { mode: 0o600 },
     );
     chmodSync(this.#conf, 0o600);
-  }
-
-  /** The socket name (`tmux -L <name>`) of baton's tmux server. */
-  get socket(): string {
-    return this.#socket;
   }
 
   /** The user's live tmux sessions (an empty list when their server is not running). */
@@ -119,7 +123,7 @@ export class TerminalDriver implements Driver {
       await tmux(['display-message', '-p', '-t', `=${name}:`, '#{pane_id}']).catch(() => '')
     ).trim();
     if (!/^%\d+$/.test(pane)) throw new BatonError('AGENT_EXITED', `the tmux session "${name}" is gone`);
-    const t = o.terminal ?? { width: 200, height: 50 };
+    const t = o.terminal ?? DEFAULT_SIZE;
     // No wrapper, so no exit file (a path that is never written); pid 0: nothing to signal.
     const noExitFile = join(this.#exitDir, `ext-${randomBytes(6).toString('hex')}.exit`);
     return new TerminalSession(
@@ -137,7 +141,7 @@ export class TerminalDriver implements Driver {
     if (o.resumeSessionId?.startsWith(EXTERNAL_PREFIX)) {
       return this.#attachExternal(o.resumeSessionId.slice(EXTERNAL_PREFIX.length), o);
     }
-    const t = o.terminal ?? { width: 200, height: 50 };
+    const t = o.terminal ?? DEFAULT_SIZE;
     const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
     const name = `b_${randomBytes(6).toString('hex')}`;
     const exitFile = join(this.#exitDir, `${name}.exit`);
@@ -169,7 +173,7 @@ export class TerminalDriver implements Driver {
   async adopt(o: AdoptOptions): Promise<AgentSession | undefined> {
     const name = o.agentSessionId;
     if (!/^b_[0-9a-f]{12}$/.test(name)) return undefined;
-    const t = o.terminal ?? { width: 200, height: 50 };
+    const t = o.terminal ?? DEFAULT_SIZE;
     const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
     const exitFile = join(this.#exitDir, `${name}.exit`);
     // Every pane of the server, matched by name here (tmux's -t also takes a prefix).

@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmuxSocketName } from '../../paths.js';
 import { BatonError } from '../../errors.js';
 import { ExecFailure, execBounded } from '../../process/exec.js';
 
@@ -39,11 +38,6 @@ function tmuxExec(prefix: string[], args: string[], input?: string): Promise<str
         : `tmux ${args[0]}: ${(err as Error).message}`,
     );
   });
-}
-
-/** The tmux socket name of a baton home: one tmux server per `$BATON_HOME`, never the user's. */
-export function tmuxSocket(home: string): string {
-  return tmuxSocketName(home);
 }
 
 export function sleep(ms: number): Promise<void> {
