@@ -33,7 +33,17 @@ export function openDb(file: string): Db {
     db = new Database(file);
     // busy_timeout first: switching to WAL needs a lock another process may hold at that moment.
     db.pragma('busy_timeout = 5000');
-    db.pragma('journal_mode = WAL');
+    // Switching a new file to WAL can fail with SQLITE_BUSY without waiting (SQLite skips the busy
+    // handler there to avoid a deadlock) while other processes open it at the same instant: retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        db.pragma('journal_mode = WAL');
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 100) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + Math.floor(Math.random() * 30));
+      }
+    }
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     // WAL files an older baton (or another umask) left behind keep their mode: fix it.
