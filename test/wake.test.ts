@@ -153,7 +153,6 @@ describe('wake', () => {
     userTmux(userSocket, ['new-session', '-d', '-s', 'elsewhere', '-c', '/', 'sh', '-c', LOOP]);
     const outside = await s.raw('adopt_terminal', { target: 'elsewhere' });
     expect((outside.structuredContent as Summary).error.code).toBe('CWD_NOT_ALLOWED');
-    userTmux(userSocket, ['kill-session', '-t', '=elsewhere']);
     userTmux(userSocket, [
       'new-session',
       '-d',
@@ -170,6 +169,9 @@ describe('wake', () => {
       LOOP,
     ]);
     userTmux(userSocket, ['new-session', '-d', '-s', 'mywork2', '-c', t.work, 'sh', '-c', LOOP]);
+    // Killed only now: the last session's end stops that tmux server, and a new-session racing
+    // its exit fails ("server exited unexpectedly").
+    userTmux(userSocket, ['kill-session', '-t', '=elsewhere']);
 
     const listed = (await s.call('list_terminals', {})) as { terminals: Summary[] };
     expect(listed.terminals).toEqual(
