@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { parseDuration } from '../duration.js';
 import { BatonError } from '../errors.js';
-import { commitExists, repoRoot } from '../git/git.js';
+import { commitExists, repoRootSync } from '../git/git.js';
 import { isInside, realpathLoose } from '../paths.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
 import type { AgentSpec, EngineContext } from './context.js';
@@ -171,7 +171,7 @@ export class Admission {
           'isolation "worktree" starts a new session; use follow_up to continue one',
         );
       }
-      const repo = repoRoot(cwd);
+      const repo = repoRootSync(cwd);
       if (!repo) {
         throw new BatonError(
           'NOT_A_GIT_REPO',

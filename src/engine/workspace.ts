@@ -121,7 +121,7 @@ export class Workspace {
     }
     // Again after the setup command, and for a follow-up in an existing tree.
     await checkCwd();
-    const root = repoRoot(ctx.row.cwd);
+    const root = await repoRoot(ctx.row.cwd);
     if (!root) return;
     const base = await snapshotTree(root).catch((err: unknown) => {
       this.#ctx.runs.append(ctx, 'warning', {

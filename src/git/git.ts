@@ -35,9 +35,23 @@ export function commitExists(root: string, ref: string): boolean {
   );
 }
 
-/** The top folder of the git work tree holding `cwd`, or undefined when it is not in one. */
-export function repoRoot(cwd: string): string | undefined {
+/**
+ * The top folder of the git work tree holding `cwd`, or undefined when it is not in one. Blocks
+ * the event loop: only for admission, whose checks must run without a gap before the insert.
+ */
+export function repoRootSync(cwd: string): string | undefined {
   return execQuiet('git', ['rev-parse', '--show-toplevel'], { cwd, env: GIT_ENV })?.trim();
+}
+
+/** {@link repoRootSync} without blocking the owner's event loop (every run start asks). */
+export async function repoRoot(cwd: string): Promise<string | undefined> {
+  if (!existsSync(cwd)) return undefined;
+  const out = await execBounded('git', ['rev-parse', '--show-toplevel'], {
+    cwd,
+    env: GIT_ENV,
+    timeoutMs: 10_000,
+  }).catch(() => undefined);
+  return out?.trim() || undefined;
 }
 
 /**
