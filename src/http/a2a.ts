@@ -85,6 +85,9 @@ type TaskEntry = { runId: string; contextId: string; seq: number; running: boole
  * message of the task answers it; an input wait takes the next message as the answer; the end
  * of the run completes the task with the result text as artifact.
  */
+/** Contexts one served agent remembers (a context id per caller conversation; bounded memory). */
+const MAX_CONTEXTS = 10_000;
+
 class RunExecutor implements AgentExecutor {
   readonly #baton: Baton;
   readonly #agent: string;
@@ -144,7 +147,14 @@ class RunExecutor implements AgentExecutor {
             );
         entry = { runId: run.run_id, contextId, seq: 0, running: false };
         this.#tasks.set(taskId, entry);
+        // Newest last; the oldest context is forgotten past the bound (its next message starts
+        // a new session).
+        this.#contexts.delete(contextId);
         this.#contexts.set(contextId, run.run_id);
+        if (this.#contexts.size > MAX_CONTEXTS) {
+          const oldest = this.#contexts.keys().next().value;
+          if (oldest !== undefined) this.#contexts.delete(oldest);
+        }
       } else {
         const run = await this.#run(entry.runId);
         const w = run.waiting_for;

@@ -27,6 +27,35 @@ export type HttpOptions = {
   a2a?: { cwd: string };
 };
 
+/** Live SSE streams one server keeps open at once (each holds a watcher on the owner). */
+const MAX_STREAMS = 256;
+
+/** Counts open streams; past the limit a new one is refused (503 with Retry-After), not queued. */
+class StreamBudget {
+  #open = 0;
+  readonly #max: number;
+  constructor(max: number) {
+    this.#max = max;
+  }
+  /** Takes one slot or throws; the returned release may be called more than once. */
+  take(c: Context): () => void {
+    if (this.#open >= this.#max) {
+      c.header('Retry-After', '5');
+      throw new BatonError(
+        'RATE_LIMITED',
+        `this server already streams to ${this.#max} clients; close a dashboard tab or an SSE client and retry`,
+      );
+    }
+    this.#open++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#open--;
+    };
+  }
+}
+
 /** HTTP status for each error code a caller can get (JSON body `{ error: { code, message } }`). */
 function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 500 | 503 {
   switch (code) {
@@ -197,6 +226,7 @@ export function createHttpApp(
 
   const bearer = (c: Context<Env>) => /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
   const guesses = new GuessLimiter();
+  const streams = new StreamBudget(MAX_STREAMS);
   // Bodies past the limit are refused unread; the connection is closed (the rest of the body is
   // still on its way, so it cannot carry another request).
   const tooLarge = bodyLimit({
@@ -367,8 +397,6 @@ export function createHttpApp(
     ),
   );
 
-  // One run's events: a JSON page, or (Accept: text/event-stream) a live stream that resumes
-  // after Last-Event-ID (the event seq) and ends once the run is final and every event was sent.
   app.get('/api/confirmations', async (c) =>
     c.json(await runTool(c, baton, 'list_confirmations', queryArgs(c, ['limit']))),
   );
@@ -380,6 +408,8 @@ export function createHttpApp(
       }),
     ),
   );
+  // One run's events: a JSON page, or (Accept: text/event-stream) a live stream that resumes
+  // after Last-Event-ID (the event seq) and ends once the run is final and every event was sent.
   app.get('/api/runs/:run/events', async (c) => {
     const ref = c.req.param('run');
     if (!(c.req.header('accept') ?? '').includes('text/event-stream')) {
@@ -394,7 +424,9 @@ export function createHttpApp(
     const runId = String(row.run_id);
     const lastId = c.req.header('last-event-id') ?? c.req.query('after_seq');
     const after = lastId && /^\d+$/.test(lastId) ? Number(lastId) : 0;
+    const release = streams.take(c);
     return streamSSE(c, async (stream) => {
+      stream.onAbort(release);
       const abort = new AbortController();
       stream.onAbort(() => abort.abort());
       for await (const item of follow(baton, runId, { afterSeq: after, signal: abort.signal })) {
@@ -408,12 +440,15 @@ export function createHttpApp(
         }
         if (stream.aborted) break;
       }
+      release();
     });
   });
 
   // Every run's status changes, as they happen.
-  app.get('/api/events', (c) =>
-    streamSSE(c, async (stream) => {
+  app.get('/api/events', (c) => {
+    const release = streams.take(c);
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(release);
       const pending = new Set<string>();
       const confirmations = new Set<string>();
       const waker = createWaker();
@@ -446,9 +481,10 @@ export function createHttpApp(
         }
       } finally {
         stopWatching();
+        release();
       }
-    }),
-  );
+    });
+  });
 
   return { app, auth, close: () => mcp.close() };
 }

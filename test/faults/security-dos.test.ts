@@ -245,4 +245,56 @@ describe('denial of service', () => {
     // Webhooks are sent by the owner (the daemon serve started): its log says why.
     expect(readFileSync(join(t.home, 'daemon.log'), 'utf8')).toMatch(/does not follow webhook redirects/);
   });
+  it('S7: SSE streams are capped per server: past 256 open ones a new stream is refused (429, Retry-After), and a freed slot is reused', async () => {
+    t = makeEnv();
+    http = await serve(t);
+    const { port, token } = http;
+    /** Opens /api/events and resolves once the status line arrived; the stream stays open. */
+    const open = () =>
+      new Promise<{ status: number; retry?: string; close: () => void }>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/api/events',
+            agent: false,
+            headers: {
+              host: `127.0.0.1:${port}`,
+              accept: 'text/event-stream',
+              authorization: `Bearer ${token}`,
+            },
+          },
+          (res) => {
+            res.resume();
+            resolve({
+              status: res.statusCode ?? 0,
+              ...(res.headers['retry-after'] ? { retry: String(res.headers['retry-after']) } : {}),
+              close: () => req.destroy(),
+            });
+          },
+        );
+        req.on('error', (err) => {
+          if (!req.destroyed) reject(err);
+        });
+        req.end();
+      });
+    const streams = [];
+    for (let i = 0; i < 256; i++) streams.push(await open());
+    expect(streams.every((s) => s.status === 200)).toBe(true);
+    const refused = await open();
+    expect(refused).toMatchObject({ status: 429, retry: '5' });
+    refused.close();
+    // The REST API still answers meanwhile.
+    expect((await call(port, 'GET', '/api/status', { token })).status).toBe(200);
+    streams.pop()?.close();
+    const again = await eventually(async () => {
+      const s = await open();
+      if (s.status === 200) return s;
+      s.close();
+      return undefined;
+    }, 10_000);
+    expect(again.status).toBe(200);
+    again.close();
+    for (const s of streams) s.close();
+  });
 });
