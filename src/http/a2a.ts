@@ -77,6 +77,9 @@ function pickOption(
 
 type TaskEntry = { runId: string; contextId: string; seq: number; running: boolean };
 
+/** Contexts one served agent remembers (a context id per caller conversation; bounded memory). */
+const MAX_CONTEXTS = 10_000;
+
 /**
  * Serves one baton agent as an A2A agent: each A2A task is one baton run (a message in a known
  * context continues that context's session with follow_up). The run's events stream as
@@ -85,9 +88,6 @@ type TaskEntry = { runId: string; contextId: string; seq: number; running: boole
  * message of the task answers it; an input wait takes the next message as the answer; the end
  * of the run completes the task with the result text as artifact.
  */
-/** Contexts one served agent remembers (a context id per caller conversation; bounded memory). */
-const MAX_CONTEXTS = 10_000;
-
 class RunExecutor implements AgentExecutor {
   readonly #baton: Baton;
   readonly #agent: string;
