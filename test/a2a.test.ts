@@ -83,7 +83,7 @@ describe('A2A between two baton instances', () => {
 
     const agents = (await s.call('list_agents', {})) as { agents: Summary[] };
     const listed = agents.agents.find((x) => x.name === 'remote-demo');
-    expect(listed).toMatchObject({ driver: 'a2a', installed: true, ready: true });
+    expect(listed, String(listed?.problem)).toMatchObject({ driver: 'a2a', installed: true, ready: true });
 
     const run = (await s.call('spawn_run', { agent: 'remote-demo', cwd: a.work, prompt: WRITE })) as Summary;
     const waiting = (await waitFor(s, run.run_id)) as Summary;

@@ -35,6 +35,9 @@ export function createWaker(): { wake: () => void; sleep: (ms: number) => Promis
   };
 }
 
+/** Announced events one follower holds before it falls back to reading the store. */
+const MAX_BUFFERED = 1000;
+
 /**
  * Follows one run through any {@link Baton}: yields every stored event after `afterSeq` (in pages,
  * in order) and the summary each time it changes (status, waiting request, result), and returns
@@ -49,17 +52,31 @@ export async function* follow(
   opts: { afterSeq?: number; until?: 'attention' | 'finished'; signal?: AbortSignal; idleMs?: number } = {},
 ): AsyncGenerator<FollowItem, RunSummary | undefined> {
   const w = createWaker();
-  let changed = false;
   let runId = run;
-  const stop = baton.watch(
-    (change) => {
-      if (change.type === 'confirmation') return;
-      if (change.type !== 'reset' && change.run_id !== runId) return;
-      changed = true;
-      w.wake();
-    },
-    { events: false },
-  );
+  /** The summary must be read again (the run's row changed, or the owner was replaced). */
+  let runChanged = true;
+  /** Events may be missing from `buffered`: read the stored pages instead. */
+  let gap = true;
+  /** Events the owner announced and this loop has not yielded yet (bounded: past it, a gap). */
+  let buffered: RunEvent[] = [];
+  const stop = baton.watch((change) => {
+    if (change.type === 'confirmation') return;
+    if (change.type === 'reset') {
+      runChanged = true;
+      gap = true;
+      buffered = [];
+    } else if (change.run_id !== runId) {
+      return;
+    } else if (change.type === 'run') {
+      runChanged = true;
+    } else if (change.events.length === 0 || buffered.length + change.events.length > MAX_BUFFERED) {
+      gap = true;
+      buffered = [];
+    } else {
+      buffered.push(...change.events);
+    }
+    w.wake();
+  });
   const onAbort = () => w.wake();
   opts.signal?.addEventListener('abort', onAbort);
   let after = opts.afterSeq ?? 0;
@@ -79,12 +96,34 @@ export async function* follow(
       if (!page.has_more || opts.signal?.aborted) return;
     }
   }
+  /**
+   * The new events: those the owner sent with its change frames when they follow on from the last
+   * one yielded (no second read per change), else the stored pages.
+   */
+  async function* fresh(): AsyncGenerator<FollowItem> {
+    if (!gap) {
+      const next = buffered.filter((e) => e.seq > after);
+      buffered = [];
+      if (next.length === 0) return;
+      if (next[0]?.seq === after + 1) {
+        after = next[next.length - 1]?.seq ?? after;
+        yield { type: 'events', events: next };
+        return;
+      }
+    }
+    gap = false;
+    buffered = [];
+    yield* pages();
+  }
+  let summary: RunSummary | undefined;
   try {
     for (;;) {
-      changed = false;
-      const summary = await baton.call<RunSummary>('get_run', { run: runId });
-      runId = summary.run_id;
-      yield* pages();
+      if (runChanged || !summary) {
+        runChanged = false;
+        summary = await baton.call<RunSummary>('get_run', { run: runId });
+        runId = summary.run_id;
+      }
+      yield* fresh();
       if (opts.signal?.aborted) return last;
       const key = `${summary.status}|${summary.waiting_for?.request_id ?? ''}|${summary.ended_at ?? ''}`;
       if (key !== seen) {
@@ -98,10 +137,10 @@ export async function* follow(
         return summary;
       }
       if (opts.until === 'attention' && summary.status === 'waiting') return summary;
-      if (changed) continue;
+      if (runChanged || gap || buffered.length > 0) continue;
       await w.sleep(opts.idleMs ?? 15_000);
       if (opts.signal?.aborted) return last;
-      if (!changed) yield { type: 'idle' };
+      if (!runChanged && !gap && buffered.length === 0) yield { type: 'idle' };
     }
   } finally {
     stop();
