@@ -11,6 +11,7 @@ import {
   eventually,
   makeEnv,
   startServer,
+  steps,
   type Server,
   type Summary,
   type TestEnv,
@@ -127,6 +128,26 @@ describe('wake', () => {
     const bad = await s.raw('wake', {});
     expect(bad.isError).toBe(true);
     expect((bad.structuredContent as Summary).error.code).toBe('INVALID_PARAMS');
+
+    // A run that waits on a permission is not idle: named, it fails with RUN_NOT_WAITING and is
+    // left waiting; all: true passes it by.
+    const asking = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      prompt: steps({ permission: { title: 'Write x', kind: 'edit', allowed: [{ message: 'ok' }] } }),
+    })) as Summary;
+    await waitStatus(s, asking.run_id, ['waiting']);
+    const refused = (await s.call('wake', { runs: [asking.run_id] })) as { results: Summary[] };
+    expect(refused.results[0]).toMatchObject({
+      run_id: asking.run_id,
+      ok: false,
+      error: { code: 'RUN_NOT_WAITING', message: expect.stringMatching(/permission answer/) },
+    });
+    const everyone = (await s.call('wake', { all: true })) as { results: Summary[] };
+    expect(everyone.results.some((r) => r.run_id === asking.run_id)).toBe(false);
+    const still = (await s.call('get_run', { run: asking.run_id })) as Summary;
+    expect(still.waiting_for).toMatchObject({ kind: 'permission' });
+    await s.call('cancel_run', { run: asking.run_id });
 
     for (const id of terms) await s.call('cancel_run', { run: id });
   });
