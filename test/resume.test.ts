@@ -2,6 +2,7 @@
 // session is made by talking ACP to the fixture agent directly (no baton), with the same state
 // folder baton's fixture agents use; then baton resumes it, over MCP, the CLI and REST.
 import { spawn } from 'node:child_process';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import * as acp from '@agentclientprotocol/sdk/unstable';
@@ -41,7 +42,12 @@ async function sessionOutsideBaton(
         const u = params.update;
         if (u.sessionUpdate === 'agent_message_chunk' && u.content.type === 'text') said += u.content.text;
       })
-      .connect(acp.ndJsonStream(Writable.toWeb(child.stdin), Readable.toWeb(child.stdout)));
+      .connect(
+        acp.ndJsonStream(
+          Writable.toWeb(child.stdin) as WritableStream<Uint8Array>,
+          Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>,
+        ),
+      );
     await conn.agent.request(acp.methods.agent.initialize, {
       protocolVersion: acp.PROTOCOL_VERSION,
       clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
@@ -170,6 +176,30 @@ describe('spawn_run resume: a session started outside baton', () => {
     expect(done.status).toBe('failed');
     expect(done.error.code).toBe('RESUME_NOT_SUPPORTED');
     expect(done.error.message).toContain('offers neither session/load nor session/resume');
+  });
+
+  it('a resume that failed (the agent did not find the session) can be tried again', async () => {
+    const mine = await sessionOutsideBaton(t.state, t.work, ['the secret is 5']);
+    // The agent looks in another place first (as claude would in another folder or HOME).
+    const file = join(t.state, `${mine.id}.json`);
+    renameSync(file, `${file}.away`);
+    const first = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      resume: mine.id,
+      prompt: 'remember',
+    })) as Summary;
+    expect(((await waitFor(s, first.run_id)) as Summary).error?.code).toBe('SESSION_NOT_RESUMABLE');
+    renameSync(`${file}.away`, file);
+    const second = (await s.call('spawn_run', {
+      agent: 'fixture',
+      cwd: t.work,
+      resume: mine.id,
+      prompt: 'remember',
+    })) as Summary;
+    expect(second.session_id).not.toBe(first.session_id);
+    const done = (await waitFor(s, second.run_id)) as Summary;
+    expect(done.result?.text).toBe('I remember: the secret is 5');
   });
 
   it("an unknown session id fails the run with the agent's own answer and the fix", async () => {

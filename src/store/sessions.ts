@@ -22,8 +22,11 @@ export class SessionTable {
       'INSERT INTO sessions (id, agent, cwd, agent_session_id, created_at, updated_at) VALUES (@id, @agent, @cwd, @agent_session_id, @created_at, @updated_at)',
     );
     this.#get = db.prepare('SELECT * FROM sessions WHERE id = ?');
+    // A session whose runs all failed (a wrong cwd, an unknown id) never continued it.
     this.#byAgentSession = db.prepare(
-      'SELECT * FROM sessions WHERE agent = ? AND agent_session_id = ? ORDER BY created_at LIMIT 1',
+      `SELECT * FROM sessions s WHERE agent = ? AND agent_session_id = ?
+         AND EXISTS (SELECT 1 FROM runs r WHERE r.session_id = s.id AND r.status != 'failed')
+       ORDER BY created_at LIMIT 1`,
     );
     this.#setAgentSession = db.prepare(
       'UPDATE sessions SET agent_session_id = ?, updated_at = ? WHERE id = ?',
@@ -40,7 +43,10 @@ export class SessionTable {
     return this.#get.get(id) as SessionRow | undefined;
   }
 
-  /** The oldest session of `agent` that continues the agent's own session `agentSessionId`, if any. */
+  /**
+   * The oldest session of `agent` that continues the agent's own session `agentSessionId` (one of
+   * its runs did not fail), if any.
+   */
   findByAgentSession(agent: string, agentSessionId: string): SessionRow | undefined {
     return this.#byAgentSession.get(agent, agentSessionId) as SessionRow | undefined;
   }
