@@ -25,11 +25,13 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
       args: [fileURLToPath(new URL('./cli/main.js', import.meta.url)), 'mcp'],
     },
     drivers: {
-      acp: new LazyDriver('acp', async () => new (await import('./drivers/acp/index.js')).AcpDriver()),
+      acp: new LazyDriver('acp', async () => new (await import('./drivers/acp/index.js')).AcpDriver(), {
+        resumesForeign: true,
+      }),
       'claude-code': new LazyDriver(
         'claude-code',
         async () => new (await import('./drivers/claude-code/index.js')).ClaudeCodeDriver(),
-        { nativeStructuredOutput: true, policyInProcess: true, takesMaxTurns: true },
+        { nativeStructuredOutput: true, policyInProcess: true, takesMaxTurns: true, resumesForeign: true },
       ),
       codex: new LazyDriver(
         'codex',
@@ -37,6 +39,7 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
         {
           nativeStructuredOutput: true,
           policyInProcess: true,
+          resumesForeign: true,
         },
       ),
       a2a: new LazyDriver('a2a', async () => new (await import('./drivers/a2a/index.js')).A2aDriver(), {

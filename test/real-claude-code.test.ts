@@ -2,13 +2,15 @@
 // baton's native claude-code driver (claude -p, stream-json both ways, permission prompts over
 // stdio), offline: the model is the scripted test/fixtures/model-server.mjs (Anthropic Messages),
 // and claude's HOME is an isolated temp dir (never the real ~/.claude).
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startModelServer, type ModelServer, type RecordedRequest } from './fixtures/model-server.mjs';
-import { realAgentConfig } from './fixtures/real-agents.mjs';
+import { directCommand, realAgentConfig } from './fixtures/real-agents.mjs';
 import {
   eventually,
   makeEnv,
@@ -70,6 +72,34 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     await new Promise((resolve) => refusing?.close(resolve));
   });
 
+  /** `claude -p <prompt> --session-id <id>` run directly (no baton) in `cwd`, with the test's HOME. */
+  function claudeDirect(
+    cwd: string,
+    id: string,
+    prompt: string,
+  ): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const [command, args] = directCommand('claude-code', prompt) as [string, string[]];
+    const env = (realAgentConfig('claude-code', claudeHome, model.url) as { env: Record<string, string> })
+      .env;
+    // Not spawnSync: the model server answers from this process's event loop.
+    return new Promise((resolve) => {
+      const child = spawn(command, [...args, '--session-id', id], {
+        cwd,
+        env: { PATH: process.env.PATH, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('exit', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr });
+      });
+    });
+  }
+
   beforeEach(async () => {
     model.requests.length = 0;
     t = makeEnv((dir) => {
@@ -81,6 +111,8 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
         agents: {
           claude,
           'claude-refused': { ...claude, env: { ...claude.env, ANTHROPIC_BASE_URL: refusingUrl } },
+          // The ACP adapter (session/load) on the same HOME, to resume a person's `claude -p` session.
+          'claude-acp': realAgentConfig('claude-acp', claudeHome, model.url),
         },
         profiles: { 'one-turn': { agent: 'claude', policy: 'allow_all', max_turns: 1 } },
       };
@@ -400,6 +432,77 @@ describe('the real Claude Code CLI through baton (offline, native driver)', () =
     const resolved = (await events(s, spawned.run_id)).find((e) => e.type === 'permission_resolved');
     expect(resolved?.data).toMatchObject({ outcome: 'cancelled' });
   });
+  it("resume: a person's own claude session (claude -p --session-id) continues in baton with its history", async () => {
+    // The person's session, run with claude directly (no baton) in the same HOME and folder.
+    const id = randomUUID();
+    const direct = await claudeDirect(t.work, id, 'remember the number 42');
+    expect(direct.status, direct.stderr).toBe(0);
+    expect(direct.stdout).toContain('echo: remember the number 42');
+    const projects = join(claudeHome, '.claude', 'projects');
+    expect(readdirSync(projects).some((d) => existsSync(join(projects, d, `${id}.jsonl`)))).toBe(true);
+    model.requests.length = 0;
+
+    const run = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      resume: id,
+      prompt: 'which number was it',
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toBe('echo: which number was it');
+    // The model saw the earlier turn (the person's prompt and claude's answer) before baton's.
+    const [request] = turnRequests(model);
+    const history = JSON.stringify(request?.body.messages);
+    expect(history).toContain('remember the number 42');
+    expect(history).toContain('echo: remember the number 42');
+    expect(history.indexOf('remember the number 42')).toBeLessThan(history.indexOf('which number was it'));
+    const got = (await s.call('get_run', { run: run.run_id })) as Summary;
+    expect(got.agent_session_id).toBe(id);
+
+    // A follow-up goes on in the same conversation.
+    const next = (await s.call('follow_up', { run: run.run_id, message: 'and now' })) as Summary;
+    expect(((await waitFor(s, next.run_id)) as Summary).status).toBe('completed');
+    const later = JSON.stringify(turnRequests(model).at(-1)?.body.messages);
+    expect(later).toContain('remember the number 42');
+    expect(later).toContain('which number was it');
+
+    // An id claude does not know: claude's own answer, with where it looks.
+    const unknown = (await s.call('spawn_run', {
+      agent: 'claude',
+      cwd: t.work,
+      resume: randomUUID(),
+      prompt: 'hello',
+    })) as Summary;
+    const failed = (await waitFor(s, unknown.run_id)) as Summary;
+    expect(failed.status).toBe('failed');
+    expect(failed.error.code).toBe('SESSION_NOT_RESUMABLE');
+    expect(failed.error.message).toMatch(/claude found no session .* to resume \(.*No conversation found/);
+    expect(failed.error.message).toContain('pass that folder as cwd');
+  });
+
+  it("resume through the ACP adapter (session/load): claude's replayed history is not the run's output", async () => {
+    const id = randomUUID();
+    const direct = await claudeDirect(t.work, id, 'remember the number 17');
+    expect(direct.status, direct.stderr).toBe(0);
+    model.requests.length = 0;
+    const run = (await s.call('spawn_run', {
+      agent: 'claude-acp',
+      cwd: t.work,
+      resume: id,
+      prompt: 'which number was it',
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toBe('echo: which number was it');
+    expect(JSON.stringify(turnRequests(model)[0]?.body.messages)).toContain('remember the number 17');
+    const said = (await events(s, run.run_id)).filter((e) => e.type === 'message');
+    expect(said.map((e) => [e.data.role, e.data.text])).toEqual([
+      ['user', 'which number was it'],
+      ['assistant', 'echo: which number was it'],
+    ]);
+  });
+
   it('a follow-up whose saved conversation is gone fails as SESSION_NOT_RESUMABLE; baton keeps serving', async () => {
     const first = (await s.call('spawn_run', { agent: 'claude', cwd: t.work, prompt: 'hello' })) as Summary;
     expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('completed');

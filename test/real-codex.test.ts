@@ -2,6 +2,8 @@
 // the native `codex` driver (`codex app-server`, JSON-RPC over stdio), offline: the model is the
 // scripted test/fixtures/model-server.mjs (OpenAI Responses), and codex's HOME and CODEX_HOME are
 // an isolated temp dir (never the real ~/.codex).
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -279,6 +281,71 @@ describe('the real Codex CLI through baton (offline, codex app-server)', () => {
     expect(turns[1]?.body.prompt_cache_key).toBe(turns[0]?.body.prompt_cache_key);
     // the resumed thread's earlier usage (codex reports it under the old turn id) is not billed again
     expect(two.result.usage.input_tokens).toBe(roughTokens(turns[1]?.body.input));
+  });
+
+  it("resume: a person's own codex thread (codex exec) continues in baton with its history", async () => {
+    // The person's thread, run with codex directly (no baton) in the same CODEX_HOME and folder.
+    // Not spawnSync: the model server answers from this process's event loop.
+    const direct = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(CODEX, ['exec', '--json', '--skip-git-repo-check', 'remember the word juniper'], {
+        cwd: t.work,
+        env: {
+          PATH: process.env.PATH,
+          HOME: codexHome,
+          CODEX_HOME: join(codexHome, '.codex'),
+          FAKE_API_KEY: 'dummy',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('exit', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr });
+      });
+    });
+    expect(direct.status, direct.stderr).toBe(0);
+    const started = direct.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Summary)
+      .find((e) => e.type === 'thread.started');
+    const threadId = String(started?.thread_id);
+    expect(threadId).toMatch(/^[0-9a-f-]{36}$/);
+    model.requests.length = 0;
+
+    const run = (await s.call('spawn_run', {
+      agent: 'codex',
+      cwd: t.work,
+      resume: threadId,
+      prompt: 'which word was it?',
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toBe('echo: which word was it?');
+    const [turn] = responses();
+    expect(userTexts(turn as RecordedRequest)).toEqual(
+      expect.arrayContaining(['remember the word juniper', 'which word was it?']),
+    );
+    expect(JSON.stringify(turn?.body.input)).toContain('echo: remember the word juniper');
+    expect(((await s.call('get_run', { run: run.run_id })) as Summary).agent_session_id).toBe(threadId);
+
+    // A thread codex does not know: codex's own answer, with where to look.
+    const unknown = (await s.call('spawn_run', {
+      agent: 'codex',
+      cwd: t.work,
+      resume: randomUUID(),
+      prompt: 'hello',
+    })) as Summary;
+    const failed = (await waitFor(s, unknown.run_id)) as Summary;
+    expect(failed.status).toBe('failed');
+    expect(failed.error.code).toBe('SESSION_NOT_RESUMABLE');
+    expect(failed.error.message).toMatch(
+      /^codex cannot resume thread [0-9a-f-]+: .+; check the id \(codex resume lists them/,
+    );
   });
 
   it('cancel mid-turn interrupts codex, ends the run cancelled and leaves no codex process', async () => {

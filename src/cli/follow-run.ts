@@ -54,7 +54,7 @@ export async function followNewRun(
   baton: Baton,
   agent: string,
   prompt: string,
-  opts: { cwd?: string; label?: string; timeout?: string; policy?: string; model?: string },
+  opts: { cwd?: string; label?: string; timeout?: string; policy?: string; model?: string; resume?: string },
   json: boolean,
 ): Promise<number> {
   const input = {
@@ -65,6 +65,7 @@ export async function followNewRun(
     ...(opts.timeout ? { timeout: opts.timeout } : {}),
     ...(opts.policy ? { policy: opts.policy as (typeof PERMISSION_POLICIES)[number] } : {}),
     ...(opts.model ? { model: opts.model } : {}),
+    ...(opts.resume !== undefined ? { resume: opts.resume } : {}),
   };
   const run = await baton.call<RunSummary>('spawn_run', input, { via: cliChannel() });
   const runId = run.run_id;

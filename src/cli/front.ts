@@ -16,6 +16,7 @@ const BAD_INPUT_CODES = new Set([
   'LABEL_TAKEN',
   'OPTION_NOT_FOUND',
   'SESSION_NOT_FOUND',
+  'RESUME_NOT_SUPPORTED',
 ]);
 
 /** Prints the error (one line on stderr, JSON on stdout with --json) and exits 2 for bad input, else 1. */

@@ -53,7 +53,7 @@ export function formatRun(r: RunSummary): string {
     `agent     ${r.agent}`,
     ...(r.role ? [`role      ${r.role}`] : []),
     `cwd       ${r.cwd}`,
-    `session   ${r.session_id}`,
+    `session   ${r.session_id}${r.agent_session_id ? dim(`  (agent's own: ${r.agent_session_id})`) : ''}`,
     `policy    ${r.policy}`,
     `created   ${r.created_at}${r.ended_at ? `   ended ${r.ended_at}` : ''}`,
     `events    ${r.last_seq}`,

@@ -143,6 +143,12 @@ export type OpenOptions = {
   excluded?: string[];
   /** Continue this agent-side session (`session/load` or `session/resume`) instead of a new one. */
   resumeSessionId?: string;
+  /**
+   * True when {@link resumeSessionId} came from the caller (spawn_run `resume`: a session started
+   * outside baton), not from baton's own store; a driver that cannot reopen it says
+   * RESUME_NOT_SUPPORTED rather than SESSION_NOT_RESUMABLE.
+   */
+  resumeForeign?: boolean;
   model?: string;
   /**
    * The run's permission policy. Drivers whose agent has its own permission or sandbox modes map it
@@ -221,6 +227,12 @@ export type DriverTraits = {
   readonly takesMaxTurns?: boolean;
   /** True when a run may start without a prompt (a terminal program that asks its own questions). */
   readonly promptOptional?: boolean;
+  /**
+   * True when spawn_run `resume` may hand it a session started outside baton, by the agent's own id
+   * ({@link OpenOptions.resumeSessionId}): claude's session id, codex's thread id, an ACP session
+   * id (the agent must offer `session/load` or `session/resume`, known once it is initialized).
+   */
+  readonly resumesForeign?: boolean;
 };
 
 /** One agent protocol. */

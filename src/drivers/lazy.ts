@@ -25,6 +25,7 @@ export class LazyDriver implements Driver {
   readonly takesCommand: boolean;
   readonly takesMaxTurns: boolean;
   readonly promptOptional: boolean;
+  readonly resumesForeign: boolean;
 
   /** `traits` are the loaded driver's (the engine reads them before it is loaded); unset ones are false. */
   constructor(name: string, load: () => Promise<Driver>, traits: Partial<DriverTraits> = {}) {
@@ -37,6 +38,7 @@ export class LazyDriver implements Driver {
     this.takesCommand = traits.takesCommand ?? false;
     this.takesMaxTurns = traits.takesMaxTurns ?? false;
     this.promptOptional = traits.promptOptional ?? false;
+    this.resumesForeign = traits.resumesForeign ?? false;
     this.#load = load;
   }
 

@@ -22,6 +22,12 @@ import {
 /** Longest prompt accepted (characters). */
 const PROMPT_MAX_CHARS = 1_000_000;
 const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/**
+ * spawn_run `resume`: what an agent's own session ids look like (claude's UUIDs, codex's thread
+ * ids, ACP session ids). It reaches the agent's argv (`claude --resume <id>`), so nothing that could
+ * read as an option (a leading "-") or a path ("/") passes.
+ */
+const RESUME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 /** One part of spawn_run `input_message`, as callers give it. */
 export type InputMessagePart =
   | { type: 'text'; text: string }
@@ -51,6 +57,11 @@ export type SpawnInput = {
   command?: string[];
   output_schema?: Record<string, unknown>;
   session_id?: string;
+  /**
+   * The agent's own id of a session started outside baton (a person's `claude` or `codex` session,
+   * an ACP session the agent can load): the run continues it, in a new baton session.
+   */
+  resume?: string;
   isolation?: 'none' | 'worktree';
   /** Worktree isolation: the branch point (default HEAD). */
   base_ref?: string;
@@ -138,6 +149,7 @@ export class Admission {
       throw new BatonError('INVALID_PARAMS', 'metadata must be at most 16 KB of JSON');
     }
     this.#checkLabel(input.label);
+    const resume = this.#checkResume(agent, input);
 
     const sessionId = input.session_id;
     let cwd: string;
@@ -207,6 +219,7 @@ export class Admission {
       command: this.#checkCommand(agent, input.command),
       outputSchema: input.output_schema,
       sessionId,
+      ...(resume ? { resume } : {}),
       metadata: input.metadata,
       parentRunId,
       role: role ?? null,
@@ -272,6 +285,48 @@ export class Admission {
       throw new BatonError('INVALID_PARAMS', 'give either prompt or prompt_file, not both');
     }
     return (await readCallerFile(this.#ctx.config.roots, file, 'prompt_file')).toString('utf8');
+  }
+
+  /**
+   * spawn_run `resume`: a plausible session id ({@link RESUME_PATTERN}), for an agent whose driver
+   * can reopen a session started outside baton, in a new baton session (not beside `session_id`,
+   * not in a new work tree), and not one a baton session already continues.
+   */
+  #checkResume(agent: AgentSpec, input: SpawnInput): string | undefined {
+    const id = input.resume;
+    if (id === undefined) return undefined;
+    if (typeof id !== 'string' || !RESUME_PATTERN.test(id)) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        'resume must be the agent\'s own session id: 1-200 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (e.g. a claude session UUID or a codex thread id)',
+      );
+    }
+    if (!this.#ctx.agents.traitsOf(agent.name).resumesForeign) {
+      throw new BatonError(
+        'RESUME_NOT_SUPPORTED',
+        `agent ${agent.name} (driver ${agent.driver}) cannot resume a session started outside baton; resume works with claude-code, codex and ACP agents that offer session/load or session/resume`,
+      );
+    }
+    if (input.session_id !== undefined) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        "give either resume (the agent's own session id, started outside baton) or session_id (a baton session), not both",
+      );
+    }
+    if (input.isolation === 'worktree') {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        'resume continues the agent\'s session in the folder it was started in; isolation "worktree" would move it to a new one (use isolation "none")',
+      );
+    }
+    const held = this.#ctx.store.sessions.findByAgentSession(agent.name, id);
+    if (held) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `baton session ${held.id} already continues ${agent.name} session ${id}; pass session_id "${held.id}" (or follow_up one of its runs)`,
+      );
+    }
+    return id;
   }
 
   /** spawn_run `role`: 1-64 characters of free text, no control characters. */

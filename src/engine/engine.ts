@@ -188,9 +188,13 @@ export class Engine {
     return this.#runs.withUnsaved(row);
   }
 
-  /** The summary of one run. */
+  /** The summary of one run, with its session's `agent_session_id` (the agent's own id) once known. */
   getRun(ref: string): RunSummary {
-    return this.summarize(this.resolveRun(ref));
+    const row = this.resolveRun(ref);
+    const summary = this.summarize(row);
+    const agentSessionId = this.store.sessions.get(row.session_id)?.agent_session_id;
+    if (agentSessionId) summary.agent_session_id = agentSessionId;
+    return summary;
   }
 
   /** Runs newest first, one page. */

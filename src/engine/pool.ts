@@ -83,6 +83,7 @@ export class Pool {
       cwd: ctx.row.cwd,
       excluded: [this.#ctx.config.home],
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
+      ...(ctx.resumeForeign ? { resumeForeign: true } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),
       policy: ctx.row.policy,
       ...(driver.terminal

@@ -55,6 +55,8 @@ export type RunCtx = {
   session?: AgentSession;
   timeoutTimer?: NodeJS.Timeout;
   started: boolean;
+  /** spawn_run `resume`: the run opens a session started outside baton (see OpenOptions.resumeForeign). */
+  resumeForeign?: boolean;
   /** Adopted after a restart: follow this remote task instead of sending the prompt. */
   followTaskId?: string;
   /** Adopted after a restart: the dead owner's agent session, taken over (see Recovery). */
@@ -80,6 +82,8 @@ export type RunPlan = {
   command: string[] | null;
   outputSchema: Record<string, unknown> | undefined;
   sessionId: string | undefined;
+  /** spawn_run `resume`: the new session continues this agent-side session, started outside baton. */
+  resume?: string;
   metadata: Record<string, unknown> | undefined;
   parentRunId: string | undefined;
   /** spawn_run `role`. */
@@ -183,7 +187,7 @@ export class Runs {
             id: sessionId,
             agent: p.agent,
             cwd: p.cwd,
-            agent_session_id: null,
+            agent_session_id: p.resume ?? null,
             created_at: now,
             updated_at: now,
           });
@@ -220,6 +224,7 @@ export class Runs {
       throw toBatonError(err);
     }
     const run = this.open(store.runs.get(runId) as RunRow);
+    if (p.resume) run.resumeForeign = true;
     enqueue(run);
     this.append(run, 'status', { status: 'queued' });
     this.append(run, 'message', { role: 'user', text: p.prompt });

@@ -144,6 +144,11 @@ export type RunSummary = {
   status: RunStatus;
   cwd: string;
   session_id: string;
+  /**
+   * get_run only: the agent's own id of the session (claude's session id, codex's thread id, the
+   * ACP session id), what `claude --resume` / `codex resume` take; absent until the agent made it.
+   */
+  agent_session_id?: string;
   parent_run_id: string | null;
   policy: PermissionPolicy;
   /** Present when not `any`: who may answer this run's permission requests. */

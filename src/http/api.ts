@@ -88,6 +88,7 @@ function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 409 | 413 | 422 | 42
     case 'AGENT_NOT_READY':
     case 'MODEL_NOT_AVAILABLE':
     case 'NOT_SUPPORTED':
+    case 'RESUME_NOT_SUPPORTED':
       return 422;
     case 'PAYLOAD_TOO_LARGE':
       return 413;

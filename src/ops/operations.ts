@@ -172,6 +172,14 @@ export const OPERATIONS: readonly Operation[] = [
         .optional()
         .describe('JSON Schema the final answer must match'),
       session_id: z.string().optional().describe('continue this session (from a run summary)'),
+      resume: z
+        .string()
+        .min(1)
+        .max(200)
+        .optional()
+        .describe(
+          "continue a session started outside baton, by the agent's own session id (claude-code: the session UUID, codex: the thread id, ACP agents that can load or resume sessions: the session id); pass the cwd it was started in",
+        ),
       isolation: z
         .enum(['none', 'worktree'])
         .optional()

@@ -31,6 +31,10 @@ export function registerRunCommands(program: Command): void {
       ]),
     )
     .option('--model <model>', 'model, when the agent offers a choice')
+    .option(
+      '--resume <id>',
+      "continue a session started outside baton, by the agent's own id (claude's session id, codex's thread id)",
+    )
     .option('--json', 'print the final run summary as JSON')
     .action(async (agent: string, promptWords: string[], opts) => {
       const json = Boolean(opts.json);

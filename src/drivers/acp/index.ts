@@ -11,6 +11,7 @@ import { AcpSession } from './session.js';
 export class AcpDriver implements Driver {
   readonly name = 'acp';
   readonly nativeStructuredOutput = false;
+  readonly resumesForeign = true;
   readonly policyInProcess = false;
 
   async open(options: OpenOptions): Promise<AgentSession> {

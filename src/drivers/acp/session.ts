@@ -112,40 +112,7 @@ export class AcpSession implements AgentSession {
     let legacyModels: string[] | undefined;
     const resumeId = this.#options.resumeSessionId;
     if (resumeId) {
-      if (this.capabilities.load) {
-        this.#replaying = true;
-        try {
-          const res = await this.#bounded(
-            agent.request(acp.methods.agent.session.load, {
-              sessionId: resumeId,
-              cwd,
-              mcpServers: this.#mcpServers(),
-            }),
-            'session/load',
-          );
-          configOptions = res?.configOptions;
-          legacyModels = modelsOf(res);
-        } finally {
-          await this.#settle();
-          this.#replaying = false;
-        }
-      } else if (this.capabilities.resume) {
-        const res = await this.#bounded(
-          agent.request(acp.methods.agent.session.resume, {
-            sessionId: resumeId,
-            cwd,
-            mcpServers: this.#mcpServers(),
-          }),
-          'session/resume',
-        );
-        configOptions = res.configOptions;
-        legacyModels = modelsOf(res);
-      } else {
-        throw new BatonError(
-          'SESSION_NOT_RESUMABLE',
-          `agent ${this.#options.agent.name} cannot reopen session ${resumeId}: it supports neither session/load nor session/resume, and its process is gone; start a new run instead`,
-        );
-      }
+      ({ configOptions, legacyModels } = await this.#reopen(resumeId));
       this.agentSessionId = resumeId;
     } else {
       const res = await this.#bounded(
@@ -277,6 +244,67 @@ export class AcpSession implements AgentSession {
         (e) => settle(() => reject(e)),
       );
     });
+  }
+
+  /**
+   * Reopens agent-side session `resumeId`: `session/load` (its replayed history is not recorded,
+   * see #onUpdate) or `session/resume`, whichever the agent offers.
+   */
+  async #reopen(resumeId: string): Promise<{
+    configOptions: acp.SessionConfigOption[] | null | undefined;
+    legacyModels: string[] | undefined;
+  }> {
+    const agent = this.#conn.agent;
+    const cwd = this.#options.cwd;
+    try {
+      if (this.capabilities.load) {
+        this.#replaying = true;
+        try {
+          const res = await this.#bounded(
+            agent.request(acp.methods.agent.session.load, {
+              sessionId: resumeId,
+              cwd,
+              mcpServers: this.#mcpServers(),
+            }),
+            'session/load',
+          );
+          return { configOptions: res?.configOptions, legacyModels: modelsOf(res) };
+        } finally {
+          await this.#settle();
+          this.#replaying = false;
+        }
+      } else if (this.capabilities.resume) {
+        const res = await this.#bounded(
+          agent.request(acp.methods.agent.session.resume, {
+            sessionId: resumeId,
+            cwd,
+            mcpServers: this.#mcpServers(),
+          }),
+          'session/resume',
+        );
+        return { configOptions: res.configOptions, legacyModels: modelsOf(res) };
+      } else if (this.#options.resumeForeign) {
+        throw new BatonError(
+          'RESUME_NOT_SUPPORTED',
+          `agent ${this.#options.agent.name} cannot resume session ${resumeId}: it offers neither session/load nor session/resume (initialize's agentCapabilities); start a new run without resume`,
+        );
+      } else {
+        throw new BatonError(
+          'SESSION_NOT_RESUMABLE',
+          `agent ${this.#options.agent.name} cannot reopen session ${resumeId}: it supports neither session/load nor session/resume, and its process is gone; start a new run instead`,
+        );
+      }
+    } catch (err) {
+      // A session started outside baton that the agent does not know: its own answer, with the fix.
+      if (this.#options.resumeForeign && err instanceof acp.RequestError) {
+        throw new BatonError(
+          'SESSION_NOT_RESUMABLE',
+          `agent ${this.#options.agent.name} cannot reopen session ${resumeId}: ${err.message}; check the id, and pass the cwd the session was started in`,
+          { cause: err, details: { stderr_tail: this.#child.stderrTail() } },
+        );
+      }
+      throw err;
+    }
   }
 
   #bounded<T>(p: Promise<T>, what: string): Promise<T> {

@@ -16,6 +16,7 @@ import { ClaudeCodeSession } from './session.js';
 export class ClaudeCodeDriver implements Driver {
   readonly name = 'claude-code';
   readonly nativeStructuredOutput = true;
+  readonly resumesForeign = true;
   readonly policyInProcess = true;
 
   /** Starts claude in `options.cwd`. Throws AGENT_NOT_INSTALLED / CWD_NOT_FOUND from the spawn. */

@@ -457,7 +457,9 @@ export class ClaudeCodeSession implements AgentSession {
       new BatonError(
         code,
         gone
-          ? `claude has no saved conversation ${this.agentSessionId} any more (${why}); start a new run instead`
+          ? this.#options.resumeForeign
+            ? this.#foreignGone(why)
+            : `claude has no saved conversation ${this.agentSessionId} any more (${why}); start a new run instead`
           : `claude failed the turn (${msg.subtype ?? 'error'}${msg.api_error_status ? `, HTTP ${msg.api_error_status}` : ''}): ${why || 'no reason given'}`,
         { details: { stderr_tail: this.#child?.stderrTail() ?? '', result: msg.subtype } },
       ),
@@ -547,6 +549,11 @@ export class ClaudeCodeSession implements AgentSession {
     });
   }
 
+  /** Why claude found no session to `--resume` for spawn_run `resume` (a session started outside baton). */
+  #foreignGone(why: string): string {
+    return `claude found no session ${this.agentSessionId} to resume (${why}): claude keeps a session under ~/.claude/projects/ of the folder it was started in, so pass that folder as cwd (with the same HOME / CLAUDE_CONFIG_DIR), or check the id (claude --resume lists them)`;
+  }
+
   /** Turns anything into a BatonError carrying the stderr tail (and the exit, when claude died). */
   #explain(err: unknown, when: string): BatonError {
     if (err instanceof BatonError) return err;
@@ -555,7 +562,9 @@ export class ClaudeCodeSession implements AgentSession {
     if (/No conversation found/i.test(stderrTail)) {
       return new BatonError(
         'SESSION_NOT_RESUMABLE',
-        `claude has no saved conversation ${this.agentSessionId} (its HOME or project folder changed?): ${lastLine(stderrTail)}; start a new run instead`,
+        this.#options.resumeForeign
+          ? this.#foreignGone(lastLine(stderrTail))
+          : `claude has no saved conversation ${this.agentSessionId} (its HOME or project folder changed?): ${lastLine(stderrTail)}; start a new run instead`,
         { cause: err, details: { stderr_tail: stderrTail } },
       );
     }

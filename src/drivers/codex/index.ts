@@ -31,6 +31,7 @@ import { CodexSession } from './session.js';
 export class CodexDriver implements Driver {
   readonly name = 'codex';
   readonly nativeStructuredOutput = true;
+  readonly resumesForeign = true;
   readonly policyInProcess = true;
 
   async open(options: OpenOptions): Promise<AgentSession> {

@@ -131,7 +131,9 @@ export class CodexSession implements AgentSession {
         if (err instanceof RpcError) {
           throw new BatonError(
             'SESSION_NOT_RESUMABLE',
-            `codex cannot resume thread ${resumeId}: ${err.message}; its rollout may have been deleted from CODEX_HOME/sessions, start a new run instead`,
+            this.#options.resumeForeign
+              ? `codex cannot resume thread ${resumeId}: ${err.message}; check the id (codex resume lists them; the rollouts are in CODEX_HOME/sessions) and that the agent's CODEX_HOME is the one the thread was started with`
+              : `codex cannot resume thread ${resumeId}: ${err.message}; its rollout may have been deleted from CODEX_HOME/sessions, start a new run instead`,
             { cause: err, details: { stderr_tail: this.#child.stderrTail() } },
           );
         }
