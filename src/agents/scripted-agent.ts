@@ -334,15 +334,30 @@ const app = acp
           const abort = new AbortController();
           turn.wake = () => abort.abort();
           const { server, tool } = step.mcp_call;
+          // Shown as a tool call while it runs, as real agents show their MCP calls.
+          const toolCallId = `mcp-${randomUUID().slice(0, 8)}`;
+          await update({
+            sessionUpdate: 'tool_call',
+            toolCallId,
+            title: `${server}.${tool}`,
+            kind: 'other',
+            status: 'in_progress',
+          });
+          let failed = false;
           try {
-            await say(
-              `${server}.${tool} said: ${await callMcpTool(offered.get(sessionId) ?? [], step.mcp_call, abort.signal)}`,
-            );
+            const said = await callMcpTool(offered.get(sessionId) ?? [], step.mcp_call, abort.signal);
+            await say(`${server}.${tool} said: ${said}`);
           } catch (err) {
+            failed = true;
             await say(`${server}.${tool} failed: ${err instanceof Error ? err.message : String(err)}`);
           } finally {
             turn.wake = undefined;
           }
+          await update({
+            sessionUpdate: 'tool_call_update',
+            toolCallId,
+            status: failed ? 'failed' : 'completed',
+          });
         } else if ('stop_reason' in step) stopReason = step.stop_reason;
         else if ('late_message' in step) late.push(step.late_message);
         else if ('after_turn' in step) afterTurn.push(step.after_turn);
