@@ -18,9 +18,11 @@ import {
   daemonPid,
   eventually,
   makeEnv,
+  pidsWithEnv,
   runCli,
   runCliOnTty,
   serve,
+  sleep,
   startServer,
   steps,
   stopServe,
@@ -50,7 +52,7 @@ function askStep(args: Record<string, unknown>) {
 
 /** What the fixture agent said the tool returned (`baton.request_confirmation said: <json>`). */
 function toolSaid(text: string): Summary {
-  const m = /^baton\.request_confirmation said: (\{.*\})$/s.exec(text);
+  const m = /baton\.request_confirmation said: (\{.*\})$/s.exec(text);
   if (!m) throw new Error(`the agent did not report a tool result: ${text}`);
   return JSON.parse(m[1] as string) as Summary;
 }
@@ -135,8 +137,11 @@ describe('confirmations asked by sub-agents', () => {
 
     context = await phone();
     const page = await tapOnPhone(context, s, asked.confirmation_id, 'Approve');
+    const tapped = Date.now();
 
     const done = await finished(host, run.run_id);
+    // The blocked call woke on the answer (not at the end of its 50 s wait).
+    expect(Date.now() - tapped).toBeLessThan(10_000);
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     // The agent's own tool result: the decision and who gave it.
     expect(toolSaid(done.result.text)).toMatchObject({
@@ -181,25 +186,55 @@ describe('confirmations asked by sub-agents', () => {
     await eventually(() => !alive(agentPid));
     expect(stored(t, 'confirmations', id)).toMatchObject({ status: 'pending', run_id: run.run_id });
 
-    // A new daemon (started for the CLI) shows it; a script cannot answer, a person on a terminal can.
+    // A new daemon (started for the CLI) shows it.
     const pending = await runCli(t, ['confirmations', '--status', 'pending', '--json']);
     expect(JSON.parse(pending.stdout).confirmations.map((c: Summary) => c.confirmation_id)).toEqual([id]);
     expect(daemonPid(t.home)).not.toBe(pid);
-    const script = await runCli(t, ['confirm', id, 'deny']);
-    expect(script.code).not.toBe(0);
-    expect(script.stderr + script.stdout).toMatch(/NOT_APPROVER.*not script/);
-    const answered = await runCliOnTty(t, ['confirm', id, 'deny']);
-    expect(answered.code, answered.stdout).toBe(0);
-
-    // The run could not outlive its owner: interrupted, and follow_up continues its session.
+    // The run could not outlive its owner: interrupted. follow_up continues its session, and the
+    // agent asks again with the id (after trying to answer its own question: it is no person).
     const interrupted = (await host.call('get_run', { run: run.run_id })) as Summary;
     expect(interrupted.status).toBe('interrupted');
     const next = (await host.call('follow_up', {
       run: run.run_id,
-      message: askStep({ confirmation_id: id }),
+      message: steps(
+        {
+          mcp_call: {
+            server: 'baton',
+            tool: 'answer_confirmation',
+            arguments: { confirmation_id: id, decision: 'approve' },
+          },
+        },
+        {
+          mcp_call: {
+            server: 'baton',
+            tool: 'request_confirmation',
+            arguments: { confirmation_id: id, wait: '50s' },
+          },
+        },
+      ),
     })) as Summary;
+    // The agent's second call is under way (its tool call shown, its baton MCP server started).
+    await eventually(async () => {
+      const events = (await host!.call('get_events', { run: next.run_id, types: ['tool_call'] })) as Summary;
+      return JSON.stringify(events.events).includes('baton.request_confirmation');
+    });
+    await eventually(() => pidsWithEnv(`BATON_PARENT_RUN=${next.run_id}`).length > 1);
+    await sleep(1_000);
+    expect(stored(t, 'confirmations', id)).toMatchObject({ status: 'pending' });
+    // A script cannot answer; a person typing on a terminal can, while the agent's call waits.
+    const script = await runCli(t, ['confirm', id, 'deny']);
+    expect(script.code).not.toBe(0);
+    expect(script.stderr + script.stdout).toMatch(/NOT_APPROVER.*not script/);
+    expect(((await host.call('get_run', { run: next.run_id })) as Summary).status).toBe('running');
+    const typed = Date.now();
+    const answered = await runCliOnTty(t, ['confirm', id, 'deny']);
+    expect(answered.code, answered.stdout).toBe(0);
     const done = await finished(host, next.run_id);
+    expect(Date.now() - typed).toBeLessThan(10_000);
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    // Its own answer was refused: a sub-agent's baton is no person's channel.
+    const said = (await host.call('get_events', { run: next.run_id, types: ['message'] })) as Summary;
+    expect(JSON.stringify(said.events)).toMatch(/baton\.answer_confirmation failed: .*NOT_APPROVER/);
     expect(toolSaid(done.result.text)).toMatchObject({
       confirmation_id: id,
       status: 'answered',
@@ -245,8 +280,10 @@ describe('confirmations asked by sub-agents', () => {
 
     context = await phone();
     await tapOnPhone(context, s, asked.confirmation_id, 'Approve');
+    const tapped = Date.now();
 
     const done = await finished(host, run.run_id);
+    expect(Date.now() - tapped).toBeLessThan(10_000);
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     // The tool result claude sent back to the model: the decision and who gave it.
     const results = model.requests
