@@ -53,6 +53,13 @@ export type Step =
   | { stderr: string }
   | { recall: true }
   | { mcp_servers: true }
+  /**
+   * Calls `tool` on the MCP server `server` it was offered in session/new (or load/resume), with
+   * the MCP client SDK (a dev dependency: a test step), and says `<server>.<tool> said: <json>`
+   * (the structured result, else the text) or `<server>.<tool> failed: …`. `timeout` (ms, default
+   * 10 min) restarts on each progress notification.
+   */
+  | { mcp_call: { server: string; tool: string; arguments?: Record<string, unknown>; timeout?: number } }
   | { echo: true }
   /** Says what the prompt was, as received: its content blocks and its `_meta` (JSON). */
   | { blocks: true }
@@ -112,6 +119,8 @@ function stepsFor(prompt: string): Step[] {
 
 type Turn = { cancelled: boolean; ignoreCancel: boolean; wake: (() => void) | undefined };
 const sessions = new Map<string, SessionState>();
+/** The MCP servers offered to each session (kept in memory only: their env may hold secrets). */
+const offered = new Map<string, acp.McpServer[]>();
 const turns = new Map<string, Turn>();
 
 const app = acp
@@ -137,6 +146,7 @@ const app = acp
       })),
     };
     sessions.set(sessionId, state);
+    offered.set(sessionId, params.mcpServers);
     saveState(sessionId, state);
     return { sessionId };
   })
@@ -145,12 +155,14 @@ const app = acp
     const state = loadState(params.sessionId);
     if (!state || !resumeOnly) throw acp.RequestError.resourceNotFound(params.sessionId);
     sessions.set(params.sessionId, state);
+    offered.set(params.sessionId, params.mcpServers ?? []);
     return {};
   })
   .onRequest(acp.methods.agent.session.load, async ({ params, client }) => {
     const state = loadState(params.sessionId);
     if (!state) throw acp.RequestError.resourceNotFound(params.sessionId);
     sessions.set(params.sessionId, state);
+    offered.set(params.sessionId, params.mcpServers);
     for (const h of state.history) {
       await client.notify(acp.methods.client.session.update, {
         sessionId: params.sessionId,
@@ -318,7 +330,35 @@ const app = acp
         else if ('blocks' in step)
           await say(`Blocks: ${JSON.stringify({ blocks: params.prompt, meta: params._meta ?? null })}`);
         else if ('mcp_servers' in step) await say(`MCP servers: ${JSON.stringify(state.mcpServers ?? [])}`);
-        else if ('stop_reason' in step) stopReason = step.stop_reason;
+        else if ('mcp_call' in step) {
+          const abort = new AbortController();
+          turn.wake = () => abort.abort();
+          const { server, tool } = step.mcp_call;
+          // Shown as a tool call while it runs, as real agents show their MCP calls.
+          const toolCallId = `mcp-${randomUUID().slice(0, 8)}`;
+          await update({
+            sessionUpdate: 'tool_call',
+            toolCallId,
+            title: `${server}.${tool}`,
+            kind: 'other',
+            status: 'in_progress',
+          });
+          let failed = false;
+          try {
+            const said = await callMcpTool(offered.get(sessionId) ?? [], step.mcp_call, abort.signal);
+            await say(`${server}.${tool} said: ${said}`);
+          } catch (err) {
+            failed = true;
+            await say(`${server}.${tool} failed: ${err instanceof Error ? err.message : String(err)}`);
+          } finally {
+            turn.wake = undefined;
+          }
+          await update({
+            sessionUpdate: 'tool_call_update',
+            toolCallId,
+            status: failed ? 'failed' : 'completed',
+          });
+        } else if ('stop_reason' in step) stopReason = step.stop_reason;
         else if ('late_message' in step) late.push(step.late_message);
         else if ('after_turn' in step) afterTurn.push(step.after_turn);
       }
@@ -349,6 +389,55 @@ const app = acp
       ...(promptUsage ? { usage: promptUsage } : {}),
     };
   });
+
+/**
+ * One tool call on an offered stdio MCP server, as an agent makes it: the server's command with
+ * this process's environment plus the entry's. Returns the structured result (else the text) as
+ * JSON; throws when the tool reports an error or the server is not offered.
+ */
+async function callMcpTool(
+  servers: acp.McpServer[],
+  call: { server: string; tool: string; arguments?: Record<string, unknown>; timeout?: number },
+  signal: AbortSignal,
+): Promise<string> {
+  const entry = servers.find((m) => m.name === call.server);
+  if (!entry)
+    throw new Error(
+      `no MCP server "${call.server}" was offered (${servers.map((m) => m.name).join(', ') || 'none'})`,
+    );
+  if ('type' in entry)
+    throw new Error(`MCP server "${call.server}" is ${entry.type}; this step speaks stdio only`);
+  // The MCP client SDK is a dev dependency: only the tests' fixture agent takes this step.
+  const [{ Client }, { StdioClientTransport }] = await Promise.all([
+    import('@modelcontextprotocol/client'),
+    import('@modelcontextprotocol/client/stdio'),
+  ]).catch((err: unknown) => {
+    throw new Error(
+      `the mcp_call step needs the MCP client SDK (@modelcontextprotocol/client, a dev dependency of baton): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const e of entry.env) env[e.name] = e.value;
+  const client = new Client({ name: 'baton-scripted-agent', version: '1.0.0' });
+  await client.connect(
+    new StdioClientTransport({ command: entry.command, args: entry.args, env, stderr: 'ignore' }),
+  );
+  try {
+    const res = await client.callTool(
+      { name: call.tool, arguments: call.arguments ?? {} },
+      { timeout: call.timeout ?? 600_000, resetTimeoutOnProgress: true, onprogress: () => undefined, signal },
+    );
+    const text =
+      res.structuredContent !== undefined
+        ? JSON.stringify(res.structuredContent)
+        : (res.content as { type: string; text?: string }[]).map((c) => c.text ?? '').join('');
+    if (res.isError) throw new Error(text);
+    return text;
+  } finally {
+    await client.close();
+  }
+}
 
 const stream = acp.ndJsonStream(
   Writable.toWeb(process.stdout) as WritableStream<Uint8Array>,
