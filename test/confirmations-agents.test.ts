@@ -132,8 +132,16 @@ describe('confirmations asked by sub-agents', () => {
     })) as Summary;
     const asked = await askedBy(host, run.run_id);
     expect(asked).toMatchObject({ question: 'Deploy build 42 to production?', options: ['approve', 'deny'] });
-    // The agent's call is blocked on the person: the run is still going.
-    expect(((await host.call('get_run', { run: run.run_id })) as Summary).status).toBe('running');
+    // The agent's call is blocked on the person: the run is still going, and says on what.
+    const blocked = (await host.call('get_run', { run: run.run_id })) as Summary;
+    expect(blocked.status).toBe('running');
+    expect(blocked.pending_confirmations).toEqual([
+      {
+        confirmation_id: asked.confirmation_id,
+        question: 'Deploy build 42 to production?',
+        options: ['approve', 'deny'],
+      },
+    ]);
 
     context = await phone();
     const page = await tapOnPhone(context, s, asked.confirmation_id, 'Approve');
@@ -143,6 +151,9 @@ describe('confirmations asked by sub-agents', () => {
     // The blocked call woke on the answer (not at the end of its 50 s wait).
     expect(Date.now() - tapped).toBeLessThan(10_000);
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(
+      ((await host.call('get_run', { run: run.run_id })) as Summary).pending_confirmations,
+    ).toBeUndefined();
     // The agent's own tool result: the decision and who gave it.
     expect(toolSaid(done.result.text)).toMatchObject({
       confirmation_id: asked.confirmation_id,

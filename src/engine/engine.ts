@@ -188,12 +188,23 @@ export class Engine {
     return this.#runs.withUnsaved(row);
   }
 
-  /** The summary of one run, with its session's `agent_session_id` (the agent's own id) once known. */
+  /**
+   * The summary of one run, with its session's `agent_session_id` (the agent's own id) once known,
+   * and the questions its agent asked a person that are still open.
+   */
   getRun(ref: string): RunSummary {
     const row = this.resolveRun(ref);
     const summary = this.summarize(row);
     const agentSessionId = this.store.sessions.get(row.session_id)?.agent_session_id;
     if (agentSessionId) summary.agent_session_id = agentSessionId;
+    const open = this.confirmations.ofRun(row.id).filter((c) => c.status === 'pending');
+    if (open.length > 0) {
+      summary.pending_confirmations = open.map((c) => ({
+        confirmation_id: c.confirmation_id,
+        question: c.question,
+        options: c.options,
+      }));
+    }
     return summary;
   }
 

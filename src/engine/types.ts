@@ -149,6 +149,11 @@ export type RunSummary = {
    * ACP session id), what `claude --resume` / `codex resume` take; absent until the agent made it.
    */
   agent_session_id?: string;
+  /**
+   * get_run only: questions the run's agent asked a person (request_confirmation) that nobody has
+   * answered yet; answer_confirmation or the dashboard settles them.
+   */
+  pending_confirmations?: { confirmation_id: string; question: string; options: string[] }[];
   parent_run_id: string | null;
   policy: PermissionPolicy;
   /** Present when not `any`: who may answer this run's permission requests. */
