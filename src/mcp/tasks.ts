@@ -83,7 +83,7 @@ function elicitationMayAnswer(run: RunSummary, ch: Channels): boolean {
 /** Where the answer to a permission request comes from when this client cannot give it. */
 function whoAnswers(run: RunSummary): string {
   const id = run.label ?? run.run_id;
-  if (run.approver === 'caller') return `answer it with answer_permission {run: "${id}", option_id}`;
+  if (run.approver !== 'human') return `answer it with answer_permission {run: "${id}", option_id}`;
   return `a person answers it (the dashboard, or baton approve/deny ${id} typed on a terminal)`;
 }
 
