@@ -32,7 +32,7 @@ function canElicit(server: McpServer): boolean {
 }
 
 /** The elicitation form of a permission request: one choice per option. */
-function permissionForm(run: RunSummary, w: WaitingFor): ElicitRequestFormParams {
+export function permissionForm(run: RunSummary, w: WaitingFor): ElicitRequestFormParams {
   const where = w.tool_call?.locations?.length ? ` (${w.tool_call.locations.join(', ')})` : '';
   return {
     message: `${run.agent} run ${run.label ?? run.run_id} in ${run.cwd} asks for permission: ${w.title}${where}`,
@@ -72,6 +72,22 @@ function toAsk(
 }
 
 /**
+ * The option an elicitation answer picks: `accept` the chosen one, `decline` the first reject
+ * option, `cancel` (dismissed) none.
+ */
+export function pickOption(
+  w: Pick<WaitingFor, 'options'>,
+  action: string,
+  content: Record<string, unknown> | undefined,
+): string | undefined {
+  if (action === 'accept' && typeof content?.option_id === 'string') return content.option_id;
+  if (action !== 'decline') return undefined;
+  return (
+    w.options.find((o) => o.kind === 'reject_once') ?? w.options.find((o) => o.kind.startsWith('reject'))
+  )?.option_id;
+}
+
+/**
  * Applies a person's elicitation answer: `accept` picks the chosen option, `decline` the first
  * reject option, `cancel` (dismissed) leaves the request pending for the dashboard or the CLI.
  * An answer that lost the race (the dashboard answered first) is dropped.
@@ -83,13 +99,7 @@ async function applyAnswer(
   action: string,
   content: Record<string, unknown> | undefined,
 ): Promise<boolean> {
-  let optionId: string | undefined;
-  if (action === 'accept' && typeof content?.option_id === 'string') optionId = content.option_id;
-  else if (action === 'decline') {
-    optionId = (
-      w.options.find((o) => o.kind === 'reject_once') ?? w.options.find((o) => o.kind.startsWith('reject'))
-    )?.option_id;
-  }
+  const optionId = pickOption(w, action, content);
   if (!optionId) return false;
   try {
     await baton.call(

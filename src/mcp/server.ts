@@ -14,6 +14,13 @@ import { OPERATIONS, parseArgs, type Operation } from '../ops/operations.js';
 import { VERSION } from '../version.js';
 import { confirmWithElicitation } from './confirm-elicit.js';
 import { askedStateCodec, waitWithElicitation } from './elicit.js';
+import {
+  confirmationTaskResult,
+  declaresTasks,
+  registerTaskMethods,
+  spawnRunTask,
+  TASKS_EXTENSION,
+} from './tasks.js';
 
 const INSTRUCTIONS = `baton runs coding agents (sub-agents) for you.
 1. list_agents to see which agents are ready.
@@ -87,6 +94,15 @@ function registerTool(server: McpServer, baton: Baton, def: Operation): void {
           });
           return 'resultType' in value ? value : ok(value);
         }
+        // A client that declared the tasks extension on this call gets a task for the long ones.
+        // (The SDK passes a tools/call result's resultType through; its types know only theirs.)
+        if (def.name === 'spawn_run' && declaresTasks(ctx)) {
+          return (await spawnRunTask(baton, parsed)) as unknown as ReturnType<typeof ok>;
+        }
+        if (def.name === 'request_confirmation' && declaresTasks(ctx)) {
+          const r = await confirmationTaskResult(baton, parsed as Record<string, unknown>);
+          return 'task' in r ? (r.task as unknown as ReturnType<typeof ok>) : ok(r.settled);
+        }
         if (def.name === 'request_confirmation') {
           const args = parsed as Record<string, unknown> & { wait?: string | number };
           return ok(await confirmWithElicitation(baton, server, ctx, args, waitTimeoutMs(args.wait)));
@@ -118,12 +134,17 @@ export function buildMcpServer(
   const server = new McpServer(
     { name: 'baton', version: VERSION },
     {
-      capabilities: { resources: { subscribe: true, listChanged: true }, logging: {} },
+      capabilities: {
+        resources: { subscribe: true, listChanged: true },
+        logging: {},
+        extensions: { [TASKS_EXTENSION]: {} },
+      },
       instructions: INSTRUCTIONS,
       requestState: { verify: askedStateCodec.verify },
     },
   );
   for (const def of OPERATIONS) if (!def.internal) registerTool(server, baton, def);
+  registerTaskMethods(server, baton);
   const listRuns = () => baton.call<{ runs: RunSummary[] }>('list_runs', { limit: 50 });
 
   const json = (uri: URL, value: unknown) => ({
