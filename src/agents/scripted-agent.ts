@@ -112,20 +112,25 @@ function stepsFor(prompt: string): Step[] {
 
 type Turn = { cancelled: boolean; ignoreCancel: boolean; wake: (() => void) | undefined };
 const sessions = new Map<string, SessionState>();
+/** The client writes files for it (fs/write_text_file offered); else it writes them itself, as CLIs do. */
+let clientWrites = true;
 const turns = new Map<string, Turn>();
 
 const app = acp
   .agent({ name: 'baton-scripted-agent' })
-  .onRequest(acp.methods.agent.initialize, () => ({
-    protocolVersion: acp.PROTOCOL_VERSION,
-    agentCapabilities: {
-      loadSession: supportsLoad,
-      // Takes embedded resources and images (multipart input); text and resource links are the baseline.
-      promptCapabilities: { embeddedContext: true, image: true },
-      ...(resumeOnly ? { sessionCapabilities: { resume: {} } } : {}),
-    },
-    agentInfo: { name: 'baton-scripted-agent', version: '1.0.0' },
-  }))
+  .onRequest(acp.methods.agent.initialize, ({ params }) => {
+    clientWrites = params.clientCapabilities?.fs?.writeTextFile === true;
+    return {
+      protocolVersion: acp.PROTOCOL_VERSION,
+      agentCapabilities: {
+        loadSession: supportsLoad,
+        // Takes embedded resources and images (multipart input); text and resource links are the baseline.
+        promptCapabilities: { embeddedContext: true, image: true },
+        ...(resumeOnly ? { sessionCapabilities: { resume: {} } } : {}),
+      },
+      agentInfo: { name: 'baton-scripted-agent', version: '1.0.0' },
+    };
+  })
   .onRequest(acp.methods.agent.session.new, ({ params }) => {
     const sessionId = `sess-${randomUUID()}`;
     const state: SessionState = {
@@ -273,13 +278,15 @@ const app = acp
           if (res.outcome.outcome === 'cancelled') return;
           await run((allowed ? p.allowed : p.rejected) ?? []);
           if (allowed) await update({ sessionUpdate: 'tool_call_update', toolCallId, status: 'completed' });
-        } else if ('write_file' in step)
-          await client.request(acp.methods.client.fs.writeTextFile, {
-            sessionId,
-            path: abs(step.write_file.path),
-            content: step.write_file.content,
-          });
-        else if ('read_file' in step) {
+        } else if ('write_file' in step) {
+          if (clientWrites)
+            await client.request(acp.methods.client.fs.writeTextFile, {
+              sessionId,
+              path: abs(step.write_file.path),
+              content: step.write_file.content,
+            });
+          else writeFileSync(abs(step.write_file.path), step.write_file.content);
+        } else if ('read_file' in step) {
           const res = await client.request(acp.methods.client.fs.readTextFile, {
             sessionId,
             path: abs(step.read_file.path),

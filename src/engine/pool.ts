@@ -1,4 +1,6 @@
 import type { AgentSession } from '../drivers/driver.js';
+import type { RunnerConfig } from '../runners/options.js';
+import { runnerFor } from '../runners/runner.js';
 import { BatonError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import type { RunCtx } from './run.js';
@@ -66,6 +68,16 @@ export class Pool {
     const entry = this.#ctx.agents.get(ctx.row.agent);
     const driver = this.#ctx.agents.driverOf(entry.name);
     const launch = this.#ctx.agents.launch(entry.name);
+    // A profile's runner overrides the agent's; the agent gets the run's folder as seen there.
+    const profileRunner = ctx.row.profile?.values.runner as RunnerConfig | undefined;
+    if (profileRunner) launch.runner = runnerFor(profileRunner, this.#ctx.config.home);
+    if (launch.runner && !launch.runner.local && (driver.terminal || launch.remote)) {
+      throw new BatonError(
+        'NOT_SUPPORTED',
+        `agent ${entry.name} cannot run on a ${launch.runner.type} runner (terminal and a2a agents run here)`,
+      );
+    }
+    const cwd = launch.runner ? launch.runner.agentCwd(ctx.row.cwd) : ctx.row.cwd;
     const sessionRow = this.#ctx.store.sessions.get(sid);
     this.#opening++;
     let session: AgentSession;
@@ -80,7 +92,7 @@ export class Pool {
       ...(this.#ctx.config.delegation.offerToAgents && this.#batonMcp
         ? { mcpServers: [{ name: 'baton', ...this.#batonMcp, env: delegation }] }
         : {}),
-      cwd: ctx.row.cwd,
+      cwd,
       excluded: [this.#ctx.config.home],
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.row.model ? { model: ctx.row.model } : {}),

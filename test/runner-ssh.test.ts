@@ -1,0 +1,269 @@
+// The ssh runner against a real OpenSSH server: the test starts its own `sshd` (Debian
+// openssh-server) on 127.0.0.1 on a free port with its own config, host key and authorized_keys,
+// logging in as the user the test runs as (root in CI: key login only, PermitRootLogin
+// prohibit-password; any other user works the same, an sshd not run as root serves only its own
+// user). The fixture ACP agent runs "on the remote side": its folder is the runner's remote_cwd
+// mapping of the run's cwd (another folder on this machine), so a file it writes lands there.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  eventually,
+  FIXTURE_AGENT,
+  makeEnv,
+  pidsMatching,
+  pidsWithEnv,
+  ROOT,
+  runCli,
+  sleep,
+  startServer,
+  waitFor,
+  type Server,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
+
+const SSHD = '/usr/sbin/sshd';
+const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
+const SCHEMA = {
+  type: 'object',
+  properties: { answer: { type: 'number' }, word: { type: 'string' } },
+  required: ['answer', 'word'],
+  additionalProperties: false,
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+type Sshd = { dir: string; port: number; key: string; knownHosts: string; proc: ChildProcess };
+
+async function startSshd(dir: string): Promise<Sshd> {
+  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: apt-get install openssh-server (.ci/run does)`);
+  mkdirSync(dir, { recursive: true });
+  const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
+  keygen(join(dir, 'host_key'));
+  keygen(join(dir, 'user_key'));
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'user_key.pub')));
+  chmodSync(join(dir, 'authorized_keys'), 0o600);
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_key')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      'UsePAM no',
+      'StrictModes no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      `AllowUsers ${userInfo().username}`,
+      '',
+    ].join('\n'),
+  );
+  const hostKey = readFileSync(join(dir, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostKey}\n`);
+  // sshd's privilege separation folder (Debian's path); only root may make it.
+  if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const proc = spawn(SSHD, ['-D', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], {
+    stdio: 'ignore',
+  });
+  await eventually(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const sock = createServer().listen(port, '127.0.0.1');
+        sock.once('listening', () => sock.close(() => resolve(false)));
+        sock.once('error', () => resolve(true));
+      }),
+    10_000,
+  );
+  return { dir, port, key: join(dir, 'user_key'), knownHosts: join(dir, 'known_hosts'), proc };
+}
+
+describe('ssh runner (a real sshd on 127.0.0.1)', () => {
+  let sshd: Sshd;
+  let t: TestEnv;
+  let s: Server;
+  let agentHome: string;
+  let remoteWork: string;
+
+  const runner = (over: Record<string, unknown> = {}) => ({
+    type: 'ssh',
+    host: '127.0.0.1',
+    port: sshd.port,
+    user: userInfo().username,
+    identity_file: sshd.key,
+    known_hosts: sshd.knownHosts,
+    remote_cwd: { [t.work]: remoteWork },
+    control_persist: 2,
+    ...over,
+  });
+
+  async function start(): Promise<void> {
+    t = makeEnv((dir) => {
+      agentHome = join(dir, 'agent-home');
+      remoteWork = join(dir, 'remote-work');
+      mkdirSync(agentHome);
+      mkdirSync(remoteWork);
+      return {};
+    });
+    const cfg = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8')) as Summary;
+    const agent = (over: Record<string, unknown> = {}) => ({
+      driver: 'acp',
+      command: process.execPath,
+      args: [FIXTURE_AGENT, '--scenario', CONTRACT_SCENARIO, '--state', join(t.dir, 'fixture-state')],
+      env: { HOME: agentHome, REMOTE_MARK: 'named-in-config' },
+      runner: runner(over),
+    });
+    cfg.agents.remote = agent();
+    // The agent with a child of its own in its process group (a tool it started), which ignores
+    // stdin's end: only the remote wrapper's group kill stops it.
+    const tree = agent();
+    cfg.agents['remote-tree'] = {
+      ...tree,
+      command: '/bin/sh',
+      args: ['-c', 'sleep 600 & exec "$0" "$@"', tree.command, ...tree.args],
+    };
+    cfg.agents['remote-badkey'] = agent({ identity_file: join(sshd.dir, 'host_key') });
+    cfg.agents['remote-unknown-host'] = agent({ known_hosts: join(t.dir, 'empty_known_hosts') });
+    writeFileSync(join(t.dir, 'empty_known_hosts'), '');
+    writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
+    // A variable of baton's own environment: the remote agent must not get it.
+    t.env.LOCAL_ONLY_SECRET = 'do-not-forward';
+    s = await startServer(t);
+  }
+
+  const spawnRun = async (prompt: string, extra: Record<string, unknown> = {}) =>
+    (await s.call('spawn_run', { agent: 'remote', cwd: t.work, prompt, ...extra })) as Summary;
+
+  /** Every process of the runs, on both sides: the local ssh clients and the remote wrappers name it. */
+  const runnerProcesses = () => pidsMatching('baton-runner');
+
+  beforeAll(async () => {
+    sshd = await startSshd(join(makeEnv().dir, 'sshd'));
+  });
+  afterAll(() => {
+    sshd?.proc.kill('SIGTERM');
+  });
+  afterEach(async () => {
+    await s?.close();
+    await eventually(() => pidsWithEnv(agentHome).length === 0 && runnerProcesses().length === 0, 15_000);
+    t?.cleanup();
+  });
+
+  it('permission → allow: the agent writes the file on the remote side of the cwd mapping', async () => {
+    await start();
+    const run = await spawnRun('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
+    const waiting = (await waitFor(s, run.run_id)) as Summary;
+    expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
+    expect(waiting.waiting_for.kind).toBe('permission');
+    expect(existsSync(join(remoteWork, 'contract.txt'))).toBe(false);
+    const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
+    await s.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain('done: wrote contract.txt');
+    expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
+    // The local folder is untouched: the agent works on the remote host's files (no fs/* offered).
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+  });
+
+  it('follow_up continues the session over the same runner; structured output is validated', async () => {
+    await start();
+    const first = await spawnRun('REMEMBER the word alpha-7');
+    expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('completed');
+    const next = (await s.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const done = (await waitFor(s, next.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain('REMEMBER the word alpha-7');
+    const json = await spawnRun('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
+    const answered = (await waitFor(s, json.run_id)) as Summary;
+    expect(answered.status, JSON.stringify(answered.error)).toBe('completed');
+    expect(answered.result.structured).toEqual({ answer: 42, word: 'baton' });
+  });
+
+  it('cancel mid-turn → cancelled; the remote agent has only its configured variables; nothing left', async () => {
+    await start();
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    await sleep(300);
+    const remote = pidsWithEnv(agentHome);
+    expect(remote.length).toBeGreaterThan(0);
+    const environ = readFileSync(`/proc/${remote[0]}/environ`, 'utf8');
+    expect(environ).toContain('REMOTE_MARK=named-in-config');
+    expect(environ).not.toContain('LOCAL_ONLY_SECRET');
+    // The remote agent runs in the mapped folder.
+    expect(execFileSync('readlink', [`/proc/${remote[0]}/cwd`], { encoding: 'utf8' }).trim()).toBe(
+      remoteWork,
+    );
+    const started = Date.now();
+    const cancelled = (await s.call('cancel_run', { run: run.run_id })) as Summary;
+    expect(cancelled.status).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(8000);
+    await s.close();
+    await eventually(() => pidsWithEnv(agentHome).length === 0 && runnerProcesses().length === 0, 15_000);
+    // The shared connection ends too (control_persist 2 s after its last session, or at shutdown).
+    await eventually(() => pidsMatching(join(t.home, 'ssh')).length === 0, 15_000);
+  });
+
+  it('kill -9 of the owner mid-turn: the remote agent and the local ssh client are gone', async () => {
+    await start();
+    const run = await spawnRun('SLOW 20', { agent: 'remote-tree' });
+    await eventually(
+      async () => ((await s.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    await sleep(300);
+    expect(pidsMatching('sleep\u0000600').length).toBe(1);
+    expect(pidsWithEnv(agentHome).length).toBeGreaterThan(1);
+    expect(runnerProcesses().length).toBeGreaterThan(0);
+    process.kill(s.pid, 'SIGKILL');
+    // The owner's pipe to ssh closes → the channel's input ends → the remote wrapper reaps its tree.
+    await eventually(() => pidsWithEnv(agentHome).length === 0, 15_000);
+    await eventually(() => runnerProcesses().length === 0, 15_000);
+    await eventually(() => pidsMatching(join(t.home, 'ssh')).length === 0, 15_000);
+  });
+
+  it('baton doctor checks each ssh runner and gives the exact fix', async () => {
+    await start();
+    const res = await runCli(t, ['doctor', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const agents = (JSON.parse(res.stdout) as { agents: Summary[] }).agents;
+    const byName = (n: string) => agents.find((a) => a.name === n) as Summary;
+    expect(byName('remote')).toMatchObject({ installed: true, ready: true });
+    expect(byName('remote-badkey')).toMatchObject({ ready: false });
+    expect(byName('remote-badkey').fix).toContain(`add ${join(sshd.dir, 'host_key')}.pub to`);
+    expect(byName('remote-unknown-host').problem).toContain('host key');
+    expect(byName('remote-unknown-host').fix).toContain(`ssh-keyscan -p ${sshd.port} 127.0.0.1 >>`);
+  });
+
+  it('a cwd outside the remote_cwd mapping is refused with the fix', async () => {
+    await start();
+    mkdirSync(join(t.dir, 'elsewhere'));
+    const run = (await s.call('spawn_run', {
+      agent: 'remote',
+      cwd: join(t.dir, 'elsewhere'),
+      prompt: 'hi',
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status).toBe('failed');
+    expect(done.error.code).toBe('CWD_NOT_ALLOWED');
+    expect(done.error.message).toContain('remote_cwd');
+  });
+});
