@@ -165,6 +165,12 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
 
   it('permission → allow: the agent writes the file on the remote side of the cwd mapping', async () => {
     await start();
+    // The run's folder is a git repository here: its (untouched) tree must not pass for the run's changes.
+    const git = (...args: string[]) => execFileSync('git', ['-C', t.work, ...args], { stdio: 'ignore' });
+    git('init', '-q');
+    writeFileSync(join(t.work, 'README'), 'x');
+    git('add', '.');
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init');
     const run = await spawnRun('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
     const waiting = (await waitFor(s, run.run_id)) as Summary;
     expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
@@ -178,6 +184,15 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
     // The local folder is untouched: the agent works on the remote host's files (no fs/* offered).
     expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    // This machine's git cannot see those changes: the run says so instead of reporting none.
+    expect(done.result.changed_files).toBeUndefined();
+    const { events } = (await s.call('get_events', { run: run.run_id, types: ['warning'] })) as {
+      events: Summary[];
+    };
+    expect(events.map((e) => e.data.message).join()).toContain('changes will not be tracked');
+    const diff = await s.raw('get_diff', { run: run.run_id });
+    expect(diff.isError).toBe(true);
+    expect((diff.structuredContent as Summary).error.code).toBe('NOT_SUPPORTED');
   });
 
   it('follow_up continues the session over the same runner; structured output is validated', async () => {
