@@ -136,6 +136,10 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
       command: '/bin/sh',
       args: ['-c', 'sleep 600 & exec "$0" "$@"', tree.command, ...tree.args],
     };
+    // The same agent configured to run here; the profile "far" sends its runs over ssh.
+    const { runner: _runner, ...near } = agent();
+    cfg.agents.near = near;
+    cfg.profiles = { far: { agent: 'near', runner: runner() } };
     cfg.agents['remote-badkey'] = agent({ identity_file: join(sshd.dir, 'host_key') });
     cfg.agents['remote-unknown-host'] = agent({ known_hosts: join(t.dir, 'empty_known_hosts') });
     writeFileSync(join(t.dir, 'empty_known_hosts'), '');
@@ -151,11 +155,14 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
   /** Every process of the runs, on both sides: the local ssh clients and the remote wrappers name it. */
   const runnerProcesses = () => pidsMatching('baton-runner');
 
+  let sshdEnv: TestEnv;
   beforeAll(async () => {
-    sshd = await startSshd(join(makeEnv().dir, 'sshd'));
+    sshdEnv = makeEnv();
+    sshd = await startSshd(join(sshdEnv.dir, 'sshd'));
   });
   afterAll(() => {
     sshd?.proc.kill('SIGTERM');
+    sshdEnv?.cleanup();
   });
   afterEach(async () => {
     await s?.close();
@@ -266,6 +273,20 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(byName('remote-badkey').fix).toContain(`add ${join(sshd.dir, 'host_key')}.pub to`);
     expect(byName('remote-unknown-host').problem).toContain('host key');
     expect(byName('remote-unknown-host').fix).toContain(`ssh-keyscan -p ${sshd.port} 127.0.0.1 >>`);
+  });
+
+  it('a profile with a runner sends a local agent over ssh', async () => {
+    await start();
+    const run = (await s.call('spawn_run', {
+      profile: 'far',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt hello-contract',
+      policy: 'allow_all',
+    })) as Summary;
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
   });
 
   it('a cwd outside the remote_cwd mapping is refused with the fix', async () => {
