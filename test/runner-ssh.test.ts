@@ -10,6 +10,8 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startModelServer, type ModelServer } from './fixtures/model-server.mjs';
+import { realAgentConfig, setupAgentHome } from './fixtures/real-agents.mjs';
 import {
   eventually,
   FIXTURE_AGENT,
@@ -140,6 +142,14 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     const { runner: _runner, ...near } = agent();
     cfg.agents.near = near;
     cfg.profiles = { far: { agent: 'near', runner: runner() } };
+    // The real Claude Code CLI on the remote side, offline against the scripted model server.
+    setupAgentHome('claude-code', agentHome, model.url);
+    const claude = realAgentConfig('claude-code', agentHome, model.url) as Summary;
+    cfg.agents['claude-far'] = {
+      ...claude,
+      env: { ...claude.env, PATH: process.env.PATH },
+      runner: runner(),
+    };
     cfg.agents['remote-badkey'] = agent({ identity_file: join(sshd.dir, 'host_key') });
     cfg.agents['remote-unknown-host'] = agent({ known_hosts: join(t.dir, 'empty_known_hosts') });
     writeFileSync(join(t.dir, 'empty_known_hosts'), '');
@@ -156,13 +166,16 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
   const runnerProcesses = () => pidsMatching('baton-runner');
 
   let sshdEnv: TestEnv;
+  let model: ModelServer;
   beforeAll(async () => {
+    model = await startModelServer();
     sshdEnv = makeEnv();
     sshd = await startSshd(join(sshdEnv.dir, 'sshd'));
   });
-  afterAll(() => {
+  afterAll(async () => {
     sshd?.proc.kill('SIGTERM');
     sshdEnv?.cleanup();
+    await model?.close();
   });
   afterEach(async () => {
     await s?.close();
@@ -273,6 +286,32 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(byName('remote-badkey').fix).toContain(`add ${join(sshd.dir, 'host_key')}.pub to`);
     expect(byName('remote-unknown-host').problem).toContain('host key');
     expect(byName('remote-unknown-host').fix).toContain(`ssh-keyscan -p ${sshd.port} 127.0.0.1 >>`);
+  });
+
+  it('the real Claude Code CLI over ssh: permission → allow writes on the remote side; follow_up remembers', async () => {
+    await start();
+    const run = (await s.call('spawn_run', {
+      agent: 'claude-far',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt hello-contract',
+      policy: 'ask',
+    })) as Summary;
+    const waiting = (await waitFor(s, run.run_id)) as Summary;
+    expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
+    const allow = (waiting.waiting_for.options as Summary[]).find((o) => String(o.kind).startsWith('allow'));
+    await s.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8').trim()).toBe('hello-contract');
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    const next = (await s.call('follow_up', {
+      run: run.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const again = (await waitFor(s, next.run_id)) as Summary;
+    expect(again.status, JSON.stringify(again.error)).toBe('completed');
+    const last = model.requests.filter((r) => r.protocol === 'anthropic').at(-1);
+    expect(JSON.stringify(last?.body)).toContain('WRITE_FILE contract.txt');
   });
 
   it('a profile with a runner sends a local agent over ssh', async () => {
