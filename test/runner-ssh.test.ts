@@ -286,6 +286,11 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(byName('remote-badkey').fix).toContain(`add ${join(sshd.dir, 'host_key')}.pub to`);
     expect(byName('remote-unknown-host').problem).toContain('host key');
     expect(byName('remote-unknown-host').fix).toContain(`ssh-keyscan -p ${sshd.port} 127.0.0.1 >>`);
+    // A run on a runner that cannot log in fails with ssh's own reason.
+    const run = (await s.call('spawn_run', { agent: 'remote-badkey', cwd: t.work, prompt: 'hi' })) as Summary;
+    const failed = (await waitFor(s, run.run_id)) as Summary;
+    expect(failed.status).toBe('failed');
+    expect(JSON.stringify(failed.error)).toContain('Permission denied');
   });
 
   it('the real Claude Code CLI over ssh: permission → allow writes on the remote side; follow_up remembers', async () => {
@@ -325,6 +330,33 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     const done = (await waitFor(s, run.run_id)) as Summary;
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+  });
+
+  it("an agent on the other side is not served this machine's files; a warm local process does not serve a run of the ssh profile", async () => {
+    await start();
+    // A path inside the agent's folder as baton sees it (the remote folder's path, here on this
+    // machine): baton would serve it from its own disk, so it must refuse.
+    writeFileSync(join(remoteWork, 'secret.txt'), 'local secret');
+    // The scripted agent asks for the file through ACP fs/read_text_file although it was not offered.
+    const prompt = JSON.stringify({ steps: [{ read_file: { path: join(remoteWork, 'secret.txt') } }] });
+    const run = await spawnRun(prompt);
+    const done = (await waitFor(s, run.run_id)) as Summary;
+    expect(JSON.stringify(done)).not.toContain('local secret');
+    expect(done.status).toBe('failed');
+    // The same session, first here (agent "near"), then with the profile that runs it over ssh.
+    const here = (await s.call('spawn_run', { agent: 'near', cwd: t.work, prompt: 'REMEMBER x' })) as Summary;
+    expect(((await waitFor(s, here.run_id)) as Summary).status).toBe('completed');
+    const far = (await s.call('spawn_run', {
+      session_id: here.session_id,
+      profile: 'far',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt hello-contract',
+      policy: 'allow_all',
+    })) as Summary;
+    const wrote = (await waitFor(s, far.run_id)) as Summary;
+    expect(wrote.status, JSON.stringify(wrote.error)).toBe('completed');
+    expect(existsSync(join(remoteWork, 'contract.txt'))).toBe(true);
     expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
   });
 

@@ -149,13 +149,14 @@ const app = acp
     // session/resume: the session continues without replaying its history.
     const state = loadState(params.sessionId);
     if (!state || !resumeOnly) throw acp.RequestError.resourceNotFound(params.sessionId);
-    sessions.set(params.sessionId, state);
+    sessions.set(params.sessionId, { ...state, cwd: params.cwd });
     return {};
   })
   .onRequest(acp.methods.agent.session.load, async ({ params, client }) => {
     const state = loadState(params.sessionId);
     if (!state) throw acp.RequestError.resourceNotFound(params.sessionId);
-    sessions.set(params.sessionId, state);
+    // The session goes on in the folder the client names now (the same one, or its copy on another host).
+    sessions.set(params.sessionId, { ...state, cwd: params.cwd });
     for (const h of state.history) {
       await client.notify(acp.methods.client.session.update, {
         sessionId: params.sessionId,

@@ -19,7 +19,12 @@ type PoolEntry = {
   idleTimer?: NodeJS.Timeout;
   policy: PermissionPolicy;
   model: string | null;
+  /** The profile's runner it was started on (JSON; "null": the agent's own). */
+  runner: string;
 };
+
+/** Which runner a run's profile asks for, comparable: a warm process elsewhere must not serve it. */
+const runnerKey = (ctx: RunCtx): string => JSON.stringify(ctx.row.profile?.values.runner ?? null);
 
 /** How an agent starts baton as its MCP server (`baton mcp`), offered to agents for delegation. */
 export type BatonMcpLaunch = { command: string; args: string[] };
@@ -54,11 +59,11 @@ export class Pool {
       if (warm.idleTimer) clearTimeout(warm.idleTimer);
       const samePolicy =
         warm.policy === ctx.row.policy || !this.#ctx.agents.driverOf(ctx.row.agent).policyInProcess;
-      if (samePolicy && warm.model === ctx.row.model) {
+      if (samePolicy && warm.model === ctx.row.model && warm.runner === runnerKey(ctx)) {
         warm.busyRun = ctx;
         return warm.session;
       }
-      // Opened for another policy or model: a process started in a laxer mode (acceptEdits, a
+      // Opened for another policy, model or runner: a process started in a laxer mode (acceptEdits, a
       // writable sandbox) must not serve a stricter run. Reopen the session (resume) instead.
       this.#live.delete(sid);
       await this.close(warm.session, KILL_GRACE_MS);
@@ -135,7 +140,13 @@ export class Pool {
   /** Takes a live agent process into the pool, busy with `ctx` (a fresh one, or one a dead owner left). */
   adopt(ctx: RunCtx, session: AgentSession): void {
     const sid = ctx.row.session_id;
-    const poolEntry: PoolEntry = { session, busyRun: ctx, policy: ctx.row.policy, model: ctx.row.model };
+    const poolEntry: PoolEntry = {
+      session,
+      busyRun: ctx,
+      policy: ctx.row.policy,
+      model: ctx.row.model,
+      runner: runnerKey(ctx),
+    };
     this.#live.set(sid, poolEntry);
     void session.exited.then(() => {
       if (this.#live.get(sid) === poolEntry) {
