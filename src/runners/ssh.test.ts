@@ -68,6 +68,8 @@ describe('ssh runner', () => {
     expect(opts).toContain('-o UserKnownHostsFile="/keys/known"');
     expect(opts).toContain(`-o ControlPath="${join(dir, 'ssh')}/%C"`);
     expect(opts).toContain('-p 2200 -l agent');
+    // The user's ssh config may forward their agent elsewhere: never to an agent's host.
+    expect(opts).toContain('-a -x -o ClearAllForwardings=yes');
   });
 
   it('the config refuses a runner that could smuggle ssh options or relative paths', () => {

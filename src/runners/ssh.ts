@@ -93,6 +93,13 @@ export class SshRunner implements Runner {
       `ConnectTimeout=${c.connect_timeout ?? 10}`,
       '-o',
       'ServerAliveInterval=15',
+      // Whatever the user's ssh config says: no agent, X11 or port forwarding to the agent's host.
+      '-a',
+      '-x',
+      '-o',
+      'ClearAllForwardings=yes',
+      '-o',
+      'PermitLocalCommand=no',
       '-T',
       '-e',
       'none',
