@@ -3,12 +3,25 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 // Layers: imports point down only (issue 15). From the top:
-//   cli → owner → mcp, http → ops → engine → agents → drivers → store, git, notify → process
+//   cli → owner → mcp, http → ops → engine → agents → drivers → runners → store, git, notify → process
 // with the vocabulary (engine/types.ts, errors, paths, duration, version, config) below them all.
 // Each block lists what its files may not import; type-only imports of the layer above are
 // allowed where a layer implements an interface declared there (drivers, agents). Only process/
 // touches node:child_process; only store/ touches SQLite.
-const ALL = ['mcp', 'http', 'cli', 'owner', 'ops', 'notify', 'engine', 'agents', 'drivers', 'store', 'git'];
+const ALL = [
+  'mcp',
+  'http',
+  'cli',
+  'owner',
+  'ops',
+  'notify',
+  'engine',
+  'agents',
+  'drivers',
+  'runners',
+  'store',
+  'git',
+];
 const dirs = (names) => names.flatMap((n) => [`../${n}/*`, `../../${n}/*`, `./${n}/*`]);
 const NOT_TYPES = ['!../engine/types.js', '!../../engine/types.js'];
 const PACKAGES = {
@@ -55,10 +68,14 @@ const LAYERS = [
   layer('git/', ['src/git/**/*.ts'], [...dirs(others()), ...NOT_TYPES, '../app.js'], {
     packages: [...PACKAGES.sqlite, ...PACKAGES.protocols, ...PACKAGES.processes],
   }),
+  // Runners start agent processes here or elsewhere (ssh): only through process/.
+  layer('runners/', ['src/runners/**/*.ts'], [...dirs(others('runners')), '../app.js'], {
+    packages: [...PACKAGES.sqlite, ...PACKAGES.protocols, ...PACKAGES.processes],
+  }),
   layer(
     'drivers/',
     ['src/drivers/**/*.ts'],
-    [...dirs(others('drivers')), ...NOT_TYPES, '../app.js', '../../app.js'],
+    [...dirs(others('drivers', 'runners')), ...NOT_TYPES, '../app.js', '../../app.js'],
     {
       types: true,
       packages: [
@@ -74,7 +91,7 @@ const LAYERS = [
   layer(
     'agents/',
     ['src/agents/**/*.ts'],
-    [...dirs(others('drivers', 'agents')), ...NOT_TYPES, '../app.js'],
+    [...dirs(others('drivers', 'agents', 'runners')), ...NOT_TYPES, '../app.js'],
     {
       packages: [...PACKAGES.sqlite, ...PACKAGES.processes],
     },

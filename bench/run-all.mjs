@@ -17,6 +17,7 @@ const BENCHES = [
   'http.mjs',
   'terminal.mjs',
   'a2a.mjs',
+  'runners.mjs',
 ];
 /** Each benchmark is stopped (SIGTERM, then SIGKILL) after this long. */
 const LIMIT_MS = 120_000;

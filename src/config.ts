@@ -9,6 +9,7 @@ import { claudeCodeAgentSchema } from './drivers/claude-code/options.js';
 import { codexAgentSchema } from './drivers/codex/options.js';
 import { terminalAgentSchema } from './drivers/terminal/options.js';
 import { BatonError } from './errors.js';
+import { runnerSchema } from './runners/options.js';
 
 /** Drivers baton ships. Agents in the config name one of these. */
 export const DRIVER_NAMES = ['acp', 'claude-code', 'codex', 'terminal', 'a2a'] as const;
@@ -54,6 +55,8 @@ const profileSchema = z.strictObject({
   deny_tools: z.array(z.string().min(1)).optional(),
   /** The most agent turns (model round trips) per prompt, where the agent supports a limit (claude-code). */
   max_turns: z.number().int().min(1).max(1000).optional(),
+  /** Where the run's agent process runs (overrides the agent's `runner`). */
+  runner: runnerSchema.optional(),
   description: z.string().optional(),
 });
 

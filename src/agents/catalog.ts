@@ -20,6 +20,8 @@ import {
   terminalSettings,
 } from '../drivers/terminal/builtins.js';
 import { findExecutable, packageVersion, readVersion } from '../process/which.js';
+import type { RunnerConfig } from '../runners/options.js';
+import { runnerFor } from '../runners/runner.js';
 
 // The engine reaches remote agents' headers through the catalog.
 export { remoteHeaders } from '../drivers/a2a/card.js';
@@ -87,6 +89,8 @@ export type AgentEntry = {
   };
   /** Remote (a2a) agents: where they are and how to authenticate. */
   remote?: RemoteAgent;
+  /** Where its process runs (config `runner`) and baton's state folder (its connection sockets); undefined: here. */
+  runner?: { config: RunnerConfig & { type: 'ssh' }; stateDir: string };
 };
 
 /** What `list_agents` / `baton doctor` report about one agent. */
@@ -174,6 +178,7 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       source: 'config',
       ...(a.driver === 'a2a' ? { capabilities: A2A_CAPABILITIES, remote: remoteOf(a) } : {}),
       ...(a.check_credentials === false ? { checkCredentials: false } : {}),
+      ...('runner' in a && a.runner?.type === 'ssh' ? { runner: { config: a.runner, stateDir: home } } : {}),
       ...(a.driver === 'terminal'
         ? { capabilities: TERMINAL_CAPABILITIES, terminal: terminalSettings(a, inheritedTerminal) }
         : {}),
@@ -250,6 +255,8 @@ export function readinessProblem(
   env: NodeJS.ProcessEnv = process.env,
 ): { code: 'AGENT_NOT_INSTALLED' | 'AGENT_NOT_READY'; problem: string; fix: string } | undefined {
   if (entry.remote) return remoteProblem(entry.remote, env);
+  // Its command and credentials are on the runner's host: checked there (baton doctor), not here.
+  if (entry.runner) return undefined;
   const full = agentEnv(entry, env);
   if (!findExecutable(entry.command, full.PATH)) {
     return {
@@ -287,6 +294,16 @@ export async function inspectAgent(
     capabilities: entry.capabilities ?? ACP_CAPABILITIES,
   };
   if (entry.remote) return inspectRemote(entry, entry.remote, base, env);
+  if (entry.runner) {
+    const problem = await runnerFor(entry.runner.config, entry.runner.stateDir).check();
+    return {
+      ...base,
+      command: `${base.command} (over ssh on ${entry.runner.config.user}@${entry.runner.config.host})`,
+      installed: !problem,
+      ready: !problem,
+      ...(problem ? problem : {}),
+    };
+  }
   const full = agentEnv(entry, env);
   const path = findExecutable(entry.command, full.PATH);
   const problem = readinessProblem(entry, env);

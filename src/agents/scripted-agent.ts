@@ -121,20 +121,25 @@ type Turn = { cancelled: boolean; ignoreCancel: boolean; wake: (() => void) | un
 const sessions = new Map<string, SessionState>();
 /** The MCP servers offered to each session (kept in memory only: their env may hold secrets). */
 const offered = new Map<string, acp.McpServer[]>();
+/** The client writes files for it (fs/write_text_file offered); else it writes them itself, as CLIs do. */
+let clientWrites = true;
 const turns = new Map<string, Turn>();
 
 const app = acp
   .agent({ name: 'baton-scripted-agent' })
-  .onRequest(acp.methods.agent.initialize, () => ({
-    protocolVersion: acp.PROTOCOL_VERSION,
-    agentCapabilities: {
-      loadSession: supportsLoad,
-      // Takes embedded resources and images (multipart input); text and resource links are the baseline.
-      promptCapabilities: { embeddedContext: true, image: true },
-      ...(resumeOnly ? { sessionCapabilities: { resume: {} } } : {}),
-    },
-    agentInfo: { name: 'baton-scripted-agent', version: '1.0.0' },
-  }))
+  .onRequest(acp.methods.agent.initialize, ({ params }) => {
+    clientWrites = params.clientCapabilities?.fs?.writeTextFile === true;
+    return {
+      protocolVersion: acp.PROTOCOL_VERSION,
+      agentCapabilities: {
+        loadSession: supportsLoad,
+        // Takes embedded resources and images (multipart input); text and resource links are the baseline.
+        promptCapabilities: { embeddedContext: true, image: true },
+        ...(resumeOnly ? { sessionCapabilities: { resume: {} } } : {}),
+      },
+      agentInfo: { name: 'baton-scripted-agent', version: '1.0.0' },
+    };
+  })
   .onRequest(acp.methods.agent.session.new, ({ params }) => {
     const sessionId = `sess-${randomUUID()}`;
     const state: SessionState = {
@@ -154,14 +159,15 @@ const app = acp
     // session/resume: the session continues without replaying its history.
     const state = loadState(params.sessionId);
     if (!state || !resumeOnly) throw acp.RequestError.resourceNotFound(params.sessionId);
-    sessions.set(params.sessionId, state);
+    sessions.set(params.sessionId, { ...state, cwd: params.cwd });
     offered.set(params.sessionId, params.mcpServers ?? []);
     return {};
   })
   .onRequest(acp.methods.agent.session.load, async ({ params, client }) => {
     const state = loadState(params.sessionId);
     if (!state) throw acp.RequestError.resourceNotFound(params.sessionId);
-    sessions.set(params.sessionId, state);
+    // The session goes on in the folder the client names now (the same one, or its copy on another host).
+    sessions.set(params.sessionId, { ...state, cwd: params.cwd });
     offered.set(params.sessionId, params.mcpServers);
     for (const h of state.history) {
       await client.notify(acp.methods.client.session.update, {
@@ -285,13 +291,15 @@ const app = acp
           if (res.outcome.outcome === 'cancelled') return;
           await run((allowed ? p.allowed : p.rejected) ?? []);
           if (allowed) await update({ sessionUpdate: 'tool_call_update', toolCallId, status: 'completed' });
-        } else if ('write_file' in step)
-          await client.request(acp.methods.client.fs.writeTextFile, {
-            sessionId,
-            path: abs(step.write_file.path),
-            content: step.write_file.content,
-          });
-        else if ('read_file' in step) {
+        } else if ('write_file' in step) {
+          if (clientWrites)
+            await client.request(acp.methods.client.fs.writeTextFile, {
+              sessionId,
+              path: abs(step.write_file.path),
+              content: step.write_file.content,
+            });
+          else writeFileSync(abs(step.write_file.path), step.write_file.content);
+        } else if ('read_file' in step) {
           const res = await client.request(acp.methods.client.fs.readTextFile, {
             sessionId,
             path: abs(step.read_file.path),

@@ -1,5 +1,6 @@
 import { BatonError } from '../errors.js';
 import { ChildHandle, settlesWithin } from '../process/child.js';
+import { runnerFor } from '../runners/runner.js';
 import type { OpenOptions } from './driver.js';
 
 /** A session object that finishes its protocol handshake in `start()`. */
@@ -32,17 +33,19 @@ export async function startAgentProcess<S extends StartableSession>(
 }
 
 /**
- * Starts the agent process of `options` with `args`: its own process group in `options.cwd`, env =
- * baton's overlaid with the agent's, stderr to `options.onStderr`. Throws AGENT_NOT_INSTALLED /
+ * Starts the agent process of `options` with `args` through its runner (here by default: its own
+ * process group in `options.cwd`, env = baton's overlaid with the agent's; over ssh: only the
+ * agent's variables), stderr to `options.onStderr`. Throws AGENT_NOT_INSTALLED /
  * CWD_NOT_FOUND from the spawn.
  */
 export async function spawnAgentProcess(options: OpenOptions, args: readonly string[]): Promise<ChildHandle> {
-  const child = await ChildHandle.start({
+  const runner = options.agent.runner ?? runnerFor(undefined, '');
+  const child = await runner.start({
     command: options.agent.command,
     args,
     cwd: options.cwd,
-    env: { ...process.env, ...options.agent.env },
-    onStderr: options.onStderr,
+    env: options.agent.env,
+    ...(options.onStderr ? { onStderr: options.onStderr } : {}),
   });
   // A closed pipe after the child died is expected; the exit is reported through `exited`.
   child.stdin.on('error', () => undefined);

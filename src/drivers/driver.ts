@@ -1,4 +1,5 @@
 import type { ChildEnd } from '../process/child.js';
+import type { Runner } from '../runners/runner.js';
 import type { InputPart, PermissionOption, PermissionPolicy, ToolCallInfo, Usage } from '../engine/types.js';
 
 /**
@@ -130,6 +131,8 @@ export type AgentLaunch = {
   env: Record<string, string>;
   /** A remote agent (driver a2a): its base URL and the headers to send (auth included). */
   remote?: { url: string; headers: Record<string, string> };
+  /** Where its process runs (config `runner`); undefined: here. `OpenOptions.cwd` is then the agent's side of the run's folder. */
+  runner?: Runner;
 };
 
 /** Options of {@link Driver.open}. */

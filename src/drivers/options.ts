@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.js';
+import { runnerSchema } from '../runners/options.js';
 
 /** Keys every configured agent may have, whatever its driver. */
 export const COMMON_AGENT_OPTIONS = {
@@ -29,6 +30,8 @@ export function programAgentSchema<D extends string>(driver: D) {
     driver: z.literal(driver),
     command: commandOption(driver),
     ...COMMON_AGENT_OPTIONS,
+    /** Where its process runs: `{ "type": "local" }` (default) or `{ "type": "ssh", ... }`. */
+    runner: runnerSchema.optional(),
   });
 }
 

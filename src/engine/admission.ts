@@ -393,6 +393,7 @@ export class Admission {
     if (p.max_turns) values.max_turns = p.max_turns;
     if (p.allow_tools) values.allow_tools = p.allow_tools;
     if (p.deny_tools) values.deny_tools = p.deny_tools;
+    if (p.runner) values.runner = p.runner;
     return { input: out, profile: { name: input.profile, values } };
   }
 

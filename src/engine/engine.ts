@@ -24,6 +24,7 @@ import { usageOf, type RunUsage } from './usage.js';
 import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
 import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
 import { Workspace, type RunDiff } from './workspace.js';
+import { closeRunners, runnerFor } from '../runners/runner.js';
 
 export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
 export type { SpawnInput } from './admission.js';
@@ -147,6 +148,7 @@ export class Engine {
           command: entry.command,
           args: entry.args,
           env: catalog.launchEnv(entry),
+          ...(entry.runner ? { runner: runnerFor(entry.runner.config, entry.runner.stateDir) } : {}),
           ...(entry.remote
             ? { remote: { url: entry.remote.url, headers: catalog.remoteHeaders(entry.remote) } }
             : {}),
@@ -494,6 +496,7 @@ export class Engine {
     await Promise.all(aborts);
     this.confirmations.stop();
     await this.#pool.shutdown();
+    await closeRunners();
     this.store.eventWriter.flush();
   }
 

@@ -1,4 +1,6 @@
 import type { AgentSession } from '../drivers/driver.js';
+import type { RunnerConfig } from '../runners/options.js';
+import { runnerFor } from '../runners/runner.js';
 import { BatonError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import type { RunCtx } from './run.js';
@@ -17,7 +19,12 @@ type PoolEntry = {
   idleTimer?: NodeJS.Timeout;
   policy: PermissionPolicy;
   model: string | null;
+  /** The profile's runner it was started on (JSON; "null": the agent's own). */
+  runner: string;
 };
+
+/** Which runner a run's profile asks for, comparable: a warm process elsewhere must not serve it. */
+const runnerKey = (ctx: RunCtx): string => JSON.stringify(ctx.row.profile?.values.runner ?? null);
 
 /** How an agent starts baton as its MCP server (`baton mcp`), offered to agents for delegation. */
 export type BatonMcpLaunch = { command: string; args: string[] };
@@ -52,11 +59,11 @@ export class Pool {
       if (warm.idleTimer) clearTimeout(warm.idleTimer);
       const samePolicy =
         warm.policy === ctx.row.policy || !this.#ctx.agents.driverOf(ctx.row.agent).policyInProcess;
-      if (samePolicy && warm.model === ctx.row.model) {
+      if (samePolicy && warm.model === ctx.row.model && warm.runner === runnerKey(ctx)) {
         warm.busyRun = ctx;
         return warm.session;
       }
-      // Opened for another policy or model: a process started in a laxer mode (acceptEdits, a
+      // Opened for another policy, model or runner: a process started in a laxer mode (acceptEdits, a
       // writable sandbox) must not serve a stricter run. Reopen the session (resume) instead.
       this.#live.delete(sid);
       await this.close(warm.session, KILL_GRACE_MS);
@@ -66,6 +73,16 @@ export class Pool {
     const entry = this.#ctx.agents.get(ctx.row.agent);
     const driver = this.#ctx.agents.driverOf(entry.name);
     const launch = this.#ctx.agents.launch(entry.name);
+    // A profile's runner overrides the agent's; the agent gets the run's folder as seen there.
+    const profileRunner = ctx.row.profile?.values.runner as RunnerConfig | undefined;
+    if (profileRunner) launch.runner = runnerFor(profileRunner, this.#ctx.config.home);
+    if (launch.runner && !launch.runner.local && (driver.terminal || launch.remote)) {
+      throw new BatonError(
+        'NOT_SUPPORTED',
+        `agent ${entry.name} cannot run on a ${launch.runner.type} runner (terminal and a2a agents run here)`,
+      );
+    }
+    const cwd = launch.runner ? launch.runner.agentCwd(ctx.row.cwd) : ctx.row.cwd;
     const sessionRow = this.#ctx.store.sessions.get(sid);
     this.#opening++;
     let session: AgentSession;
@@ -80,7 +97,7 @@ export class Pool {
       ...(this.#ctx.config.delegation.offerToAgents && this.#batonMcp
         ? { mcpServers: [{ name: 'baton', ...this.#batonMcp, env: delegation }] }
         : {}),
-      cwd: ctx.row.cwd,
+      cwd,
       excluded: [this.#ctx.config.home],
       ...(sessionRow?.agent_session_id ? { resumeSessionId: sessionRow.agent_session_id } : {}),
       ...(ctx.resumeForeign ? { resumeForeign: true } : {}),
@@ -124,7 +141,13 @@ export class Pool {
   /** Takes a live agent process into the pool, busy with `ctx` (a fresh one, or one a dead owner left). */
   adopt(ctx: RunCtx, session: AgentSession): void {
     const sid = ctx.row.session_id;
-    const poolEntry: PoolEntry = { session, busyRun: ctx, policy: ctx.row.policy, model: ctx.row.model };
+    const poolEntry: PoolEntry = {
+      session,
+      busyRun: ctx,
+      policy: ctx.row.policy,
+      model: ctx.row.model,
+      runner: runnerKey(ctx),
+    };
     this.#live.set(sid, poolEntry);
     void session.exited.then(() => {
       if (this.#live.get(sid) === poolEntry) {

@@ -12,6 +12,7 @@ import {
   snapshotTree,
 } from '../git/git.js';
 import { ChildHandle } from '../process/child.js';
+import type { RunnerConfig } from '../runners/options.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
 import type { EngineContext } from './context.js';
 import type { RunCtx } from './run.js';
@@ -121,6 +122,14 @@ export class Workspace {
     }
     // Again after the setup command, and for a follow-up in an existing tree.
     await checkCwd();
+    const elsewhere = this.#runsElsewhere(ctx.row);
+    if (elsewhere) {
+      this.#ctx.runs.append(ctx, 'warning', {
+        kind: 'git',
+        message: `changes will not be tracked: the agent works on ${elsewhere}'s copy of the folder, and changed_files and get_diff read this machine's`,
+      });
+      return;
+    }
     const root = await repoRoot(ctx.row.cwd);
     if (!root) return;
     const base = await snapshotTree(root).catch((err: unknown) => {
@@ -132,6 +141,15 @@ export class Workspace {
     });
     this.#ctx.store.runs.update(ctx.id, { repo_root: root, base_tree: base });
     ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
+  }
+
+  /** `user@host` when the run's agent runs on another machine (an ssh runner), else undefined. */
+  #runsElsewhere(row: RunRow): string | undefined {
+    const agent = this.#ctx.config.agents[row.agent];
+    const config =
+      (row.profile?.values.runner as RunnerConfig | undefined) ??
+      (agent && 'runner' in agent ? agent.runner : undefined);
+    return config?.type === 'ssh' ? `${config.user}@${config.host}` : undefined;
   }
 
   /**
@@ -225,6 +243,13 @@ export class Workspace {
    * an active run.
    */
   async diff(row: RunRow, opts: { path?: string; offset?: number; limit?: number } = {}): Promise<RunDiff> {
+    const elsewhere = this.#runsElsewhere(row);
+    if (elsewhere && !row.repo_root) {
+      throw new BatonError(
+        'NOT_SUPPORTED',
+        `run ${row.id} ran on ${elsewhere} (an ssh runner): its changes are in that host's folder, where baton does not track them; look there (git diff)`,
+      );
+    }
     if (!row.repo_root || !row.base_tree) {
       throw new BatonError(
         'NOT_A_GIT_REPO',

@@ -74,12 +74,28 @@ export class AcpSession implements AgentSession {
       .onRequest(acp.methods.client.session.requestPermission, ({ params, signal }) =>
         this.#onPermission(params, signal),
       )
-      .onRequest(acp.methods.client.fs.readTextFile, ({ params }) =>
-        this.#files.read(params, missingFileReadsEmpty(this.#agentName)),
-      )
-      .onRequest(acp.methods.client.fs.writeTextFile, ({ params }) => this.#onWrite(params))
+      .onRequest(acp.methods.client.fs.readTextFile, ({ params }) => {
+        this.#filesServed();
+        return this.#files.read(params, missingFileReadsEmpty(this.#agentName));
+      })
+      .onRequest(acp.methods.client.fs.writeTextFile, ({ params }) => {
+        this.#filesServed();
+        return this.#onWrite(params);
+      })
       .onNotification(acp.methods.client.session.update, ({ params }) => this.#onUpdate(params.update));
     this.#conn = app.connect(stream);
+  }
+
+  /** True when the agent runs here and may be served the run's files (fs/*). */
+  get #localFiles(): boolean {
+    return this.#options.agent.runner?.local !== false;
+  }
+
+  /** Refuses fs/* from an agent that was not offered them (it runs on another machine). */
+  #filesServed(): void {
+    if (!this.#localFiles) {
+      throw acp.RequestError.methodNotFound('fs (not offered: the agent runs on another machine)');
+    }
   }
 
   get pid(): number {
@@ -96,7 +112,11 @@ export class AcpSession implements AgentSession {
     const init = await this.#bounded(
       agent.request(acp.methods.agent.initialize, {
         protocolVersion: acp.PROTOCOL_VERSION,
-        clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: false },
+        // An agent on another machine (its runner is not local) works on its own files: baton's are not offered.
+        clientCapabilities: {
+          fs: { readTextFile: this.#localFiles, writeTextFile: this.#localFiles },
+          terminal: false,
+        },
         clientInfo: { name: 'baton', version: '0.1.0' },
       }),
       'initialize',

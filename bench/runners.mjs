@@ -1,0 +1,151 @@
+// Runners: what running the agent over ssh costs against running it here. Starts its own sshd on
+// 127.0.0.1 (Debian openssh-server, its own config, host key and authorized_keys; key login as the
+// user the bench runs as) and one `baton mcp`, whose agent `fixture` runs here and `fixture-ssh`
+// runs over the ssh runner (the same scripted agent, in a folder mapped by remote_cwd). Measures
+// (1) start latency: a new session's first run, spawn_run → finished (agent start, handshake, one
+// short turn), the first ssh one (the shared connection made) apart; (2) per-turn overhead: a
+// follow_up on the warm session. Reports medians and the ssh/local ratios.
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import {
+  AGENT,
+  SCENARIO,
+  fmt,
+  makeEnv,
+  median,
+  report,
+  runBench,
+  sleep,
+  startServer,
+  steps,
+  waitFinished,
+} from './lib.mjs';
+
+const N = Number(process.env.BENCH_N ?? 12);
+const PROMPT = steps({ message: 'done' });
+const t = makeEnv();
+let sshd;
+let server;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startSshd(dir) {
+  if (!existsSync('/usr/sbin/sshd'))
+    throw new Error('/usr/sbin/sshd is missing: apt-get install openssh-server');
+  mkdirSync(dir, { recursive: true });
+  for (const k of ['host_key', 'user_key'])
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, k)]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'user_key.pub')));
+  chmodSync(join(dir, 'authorized_keys'), 0o600);
+  const port = await freePort();
+  const user = userInfo().username;
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    `Port ${port}\nListenAddress 127.0.0.1\nHostKey ${join(dir, 'host_key')}\nAuthorizedKeysFile ${join(dir, 'authorized_keys')}\nPidFile ${join(dir, 'sshd.pid')}\nUsePAM no\nStrictModes no\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers ${user}\n`,
+  );
+  const hostKey = readFileSync(join(dir, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostKey}\n`);
+  if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
+  const proc = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], {
+    stdio: 'ignore',
+  });
+  await sleep(500);
+  return { proc, port, user, key: join(dir, 'user_key'), knownHosts: join(dir, 'known_hosts') };
+}
+
+async function run(agent, extra = {}) {
+  const t0 = performance.now();
+  const spawned = await server.call('spawn_run', { agent, cwd: t.work, prompt: PROMPT, ...extra });
+  const done = await waitFinished(server, spawned.run_id);
+  if (done.status !== 'completed')
+    throw new Error(`${agent} run ended ${done.status}: ${JSON.stringify(done.error)}`);
+  return { ms: performance.now() - t0, run: spawned.run_id };
+}
+
+async function followUp(runId) {
+  const t0 = performance.now();
+  const next = await server.call('follow_up', { run: runId, message: PROMPT });
+  const done = await waitFinished(server, next.run_id);
+  if (done.status !== 'completed') throw new Error(`follow_up ended ${done.status}`);
+  return performance.now() - t0;
+}
+
+async function main() {
+  sshd = await startSshd(join(t.dir, 'sshd'));
+  const remoteWork = join(t.dir, 'remote-work');
+  mkdirSync(remoteWork);
+  const cfg = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8'));
+  cfg.agents['fixture-ssh'] = {
+    driver: 'acp',
+    command: process.execPath,
+    args: [AGENT, '--state', t.state, '--scenario', SCENARIO],
+    runner: {
+      type: 'ssh',
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: sshd.user,
+      identity_file: sshd.key,
+      known_hosts: sshd.knownHosts,
+      remote_cwd: { [t.work]: remoteWork },
+    },
+  };
+  writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
+  server = await startServer(t);
+  const first = await run('fixture-ssh');
+  await run('fixture'); // warm-up of the local path
+  // Interleaved, so the load of this shared machine falls on both alike.
+  const samples = { fixture: { start: [], turn: [] }, 'fixture-ssh': { start: [], turn: [] } };
+  for (let i = 0; i < N; i++) {
+    for (const agent of i % 2 ? ['fixture', 'fixture-ssh'] : ['fixture-ssh', 'fixture']) {
+      const r = await run(agent);
+      samples[agent].start.push(r.ms);
+      samples[agent].turn.push(await followUp(r.run));
+    }
+  }
+  const results = Object.fromEntries(
+    Object.entries(samples).map(([k, v]) => [k, { start: median(v.start), turn: median(v.turn) }]),
+  );
+  const l = results.fixture;
+  const r = results['fixture-ssh'];
+  report(
+    'Runners: ssh against local (spawn_run → finished, medians)',
+    ['', 'local', 'ssh (127.0.0.1)', 'ssh / local'],
+    [
+      [
+        'start: new session, first run',
+        `${fmt(l.start)} ms`,
+        `${fmt(r.start)} ms`,
+        fmt(r.start / l.start, 2),
+      ],
+      [
+        'per turn: follow_up, warm process',
+        `${fmt(l.turn)} ms`,
+        `${fmt(r.turn)} ms`,
+        fmt(r.turn / l.turn, 2),
+      ],
+      ['first ssh run (connection made)', '', `${fmt(first.ms)} ms`, ''],
+    ],
+    [
+      `${N} runs each; the same scripted ACP agent; ssh over loopback to an sshd on this machine, one multiplexed connection (ControlMaster) for all runs`,
+      "start over ssh adds a channel open, the remote wrapper (sh, mktemp, mkfifo, setsid) and the handshake through the channel; a turn adds only the channel's relay",
+    ],
+  );
+}
+
+runBench(main, async () => {
+  await server?.close();
+  sshd?.proc.kill('SIGTERM');
+  await sleep(300);
+  t.cleanup();
+});

@@ -1,0 +1,79 @@
+import { ChildHandle } from '../process/child.js';
+import type { RunnerConfig } from './options.js';
+import { SshRunner } from './ssh.js';
+
+/** What a runner starts: the agent's program, where, with which variables. */
+export type RunnerSpawn = {
+  command: string;
+  args: readonly string[];
+  /** The run's folder as the agent sees it ({@link Runner.agentCwd}). */
+  cwd: string;
+  /** The variables the agent's config names (and baton's quirk fixes): the only ones a remote agent gets. */
+  env: Record<string, string>;
+  onStderr?: (text: string) => void;
+};
+
+/**
+ * Where agent processes run. It starts the agent's program and hands the driver a
+ * {@link ChildHandle} on its stdio; stopping that handle (the kill ladder) reaches the agent
+ * wherever it runs.
+ */
+export interface Runner {
+  readonly type: RunnerConfig['type'];
+  /** True when the agent runs on this machine and sees its files (ACP fs/* can be served). */
+  readonly local: boolean;
+  /** The run's folder (a local path) as the agent sees it; throws CWD_NOT_ALLOWED when it has none there. */
+  agentCwd(localCwd: string): string;
+  start(spawn: RunnerSpawn): Promise<ChildHandle>;
+  /** Why it cannot run agents now, with the fix (baton doctor); undefined when it can. */
+  check(): Promise<{ problem: string; fix: string } | undefined>;
+}
+
+/** Runs agents here, as child processes in their own groups, env = baton's overlaid with the agent's. */
+export class LocalRunner implements Runner {
+  readonly type = 'local';
+  readonly local = true;
+
+  agentCwd(localCwd: string): string {
+    return localCwd;
+  }
+
+  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
+    return ChildHandle.start({
+      command: spawn.command,
+      args: spawn.args,
+      cwd: spawn.cwd,
+      env: { ...process.env, ...spawn.env },
+      ...(spawn.onStderr ? { onStderr: spawn.onStderr } : {}),
+    });
+  }
+
+  async check(): Promise<undefined> {
+    return undefined;
+  }
+}
+
+const LOCAL = new LocalRunner();
+const cache = new Map<string, Runner>();
+
+/**
+ * The runner of a config entry (`undefined`: local). `stateDir` is baton's private state folder
+ * (0700), where an ssh runner keeps its connection sockets. One runner per distinct config, so
+ * runs on one host share its connection.
+ */
+export function runnerFor(config: RunnerConfig | undefined, stateDir: string): Runner {
+  if (!config || config.type === 'local') return LOCAL;
+  const key = JSON.stringify([config, stateDir]);
+  let runner = cache.get(key);
+  if (!runner) {
+    runner = new SshRunner(config, stateDir);
+    cache.set(key, runner);
+  }
+  return runner;
+}
+
+/** Closes the shared connections of every runner made so far (baton is stopping). */
+export async function closeRunners(): Promise<void> {
+  await Promise.all([...cache.values()].map((r) => (r instanceof SshRunner ? r.close() : undefined)));
+  cache.clear();
+}

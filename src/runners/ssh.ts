@@ -1,0 +1,216 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatonError } from '../errors.js';
+import { ChildHandle } from '../process/child.js';
+import { ExecFailure, execBounded } from '../process/exec.js';
+import { isEnvName, type SshRunnerConfig } from './options.js';
+import type { Runner, RunnerSpawn } from './runner.js';
+
+/**
+ * The remote side of an ssh run, run by `sh -c` on the remote host with the run's folder and the
+ * agent's argv as its arguments. It first reads the agent's variables from stdin (`NAME=VALUE`
+ * lines up to an empty one: values never appear in a remote command line), then starts the agent
+ * in its own session (`setsid`) with stdin from a FIFO it feeds from the ssh channel. When the
+ * channel's input ends (baton closed it, or the ssh client died with the owner), the agent gets
+ * EOF, 2 s to exit, then SIGTERM and after 2 s more SIGKILL to its whole process group: nothing
+ * outlives the connection; when the agent exits, the rest of its process group is killed. Needs a POSIX sh, setsid, mktemp, mkfifo (any Linux).
+ */
+export const REMOTE_WRAPPER = [
+  'while IFS= read -r l && [ -n "$l" ]; do export "$l"; done',
+  'd=$1; shift',
+  'cd -- "$d" || { echo "baton: no folder $d on the remote host" >&2; exit 127; }',
+  't=$(mktemp -d) && mkfifo "$t/in" || exit 127',
+  'exec 4<&0',
+  'setsid "$@" <"$t/in" & p=$!',
+  'exec 3>"$t/in"',
+  'rm -rf "$t"',
+  '(cat <&4 >&3; exec 3>&-; i=0; while kill -0 "$p" && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; kill -TERM -"$p"; sleep 2; kill -KILL -"$p") >/dev/null 2>&1 & w=$!',
+  'exec 3>&- 4<&-',
+  // The agent has exited: the rest of its group goes too (as for a local agent).
+  'wait "$p"; s=$?; kill -KILL -"$p" 2>/dev/null',
+  'kill "$w" 2>/dev/null',
+  'exit "$s"',
+].join('; ');
+
+/** One word for a POSIX shell: single-quoted, a quote inside written `'\''`. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A value for an ssh `-o` option, quoted for ssh's own word splitting. */
+function sshValue(value: string): string {
+  if (/["\n]/.test(value)) {
+    throw new BatonError(
+      'INVALID_CONFIG',
+      `ssh runner: the path ${JSON.stringify(value)} may not hold a quote or a newline`,
+    );
+  }
+  return `"${value}"`;
+}
+
+/**
+ * Runs agents on another host through the system `ssh` client: key login only (BatchMode), the
+ * host's key checked (StrictHostKeyChecking=yes, `known_hosts`), one multiplexed connection per
+ * host (ControlMaster, its socket in baton's private state folder), the run's folder mapped by
+ * `remote_cwd`, only the agent's configured variables passed, the remote process tree reaped when
+ * the connection closes ({@link REMOTE_WRAPPER}).
+ */
+export class SshRunner implements Runner {
+  readonly type = 'ssh';
+  readonly local = false;
+  readonly #config: SshRunnerConfig;
+  readonly #socketDir: string;
+
+  constructor(config: SshRunnerConfig, stateDir: string) {
+    this.#config = config;
+    this.#socketDir = join(stateDir, 'ssh');
+  }
+
+  /** ssh's options for this host, before the destination. */
+  options(): string[] {
+    const c = this.#config;
+    return [
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      ...(c.known_hosts ? ['-o', `UserKnownHostsFile=${sshValue(c.known_hosts)}`] : []),
+      '-o',
+      'IdentitiesOnly=yes',
+      '-i',
+      c.identity_file,
+      '-p',
+      String(c.port ?? 22),
+      '-l',
+      c.user,
+      '-o',
+      'ControlMaster=auto',
+      '-o',
+      `ControlPath=${sshValue(join(this.#socketDir, '%C').replace(/%(?!C$)/g, '%%'))}`,
+      '-o',
+      `ControlPersist=${c.control_persist ?? 60}`,
+      '-o',
+      `ConnectTimeout=${c.connect_timeout ?? 10}`,
+      '-o',
+      'ServerAliveInterval=15',
+      // Whatever the user's ssh config says: no agent, X11 or port forwarding to the agent's host.
+      '-a',
+      '-x',
+      '-o',
+      'ClearAllForwardings=yes',
+      '-o',
+      'PermitLocalCommand=no',
+      '-T',
+      '-e',
+      'none',
+    ];
+  }
+
+  agentCwd(localCwd: string): string {
+    let best: [string, string] | undefined;
+    for (const [from, to] of Object.entries(this.#config.remote_cwd)) {
+      const prefix = from.replace(/\/+$/, '') || '/';
+      const under = localCwd === prefix || localCwd.startsWith(prefix === '/' ? '/' : `${prefix}/`);
+      if (under && (!best || prefix.length > best[0].length)) best = [prefix, to.replace(/\/+$/, '') || '/'];
+    }
+    if (!best) {
+      throw new BatonError(
+        'CWD_NOT_ALLOWED',
+        `${localCwd} has no folder on ${this.#config.host}: add its local folder to the runner's remote_cwd`,
+      );
+    }
+    const rest = localCwd.slice(best[0].length).replace(/^\/+/, '');
+    return rest ? `${best[1] === '/' ? '' : best[1]}/${rest}` : best[1];
+  }
+
+  /** The remote command line of an agent: the wrapper, its folder, its argv, each word quoted. */
+  remoteCommand(spawn: Pick<RunnerSpawn, 'command' | 'args' | 'cwd'>): string {
+    return ['sh', '-c', REMOTE_WRAPPER, 'baton-runner', spawn.cwd, spawn.command, ...spawn.args]
+      .map(shellQuote)
+      .join(' ');
+  }
+
+  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
+    const lines: string[] = [];
+    for (const [name, value] of Object.entries(spawn.env)) {
+      if (!isEnvName(name) || /[\n\0]/.test(value)) {
+        throw new BatonError(
+          'INVALID_CONFIG',
+          `the variable ${JSON.stringify(name)} cannot be passed over ssh (a name of letters, digits and _, a value without newlines)`,
+        );
+      }
+      lines.push(`${name}=${value}`);
+    }
+    mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
+    const child = await ChildHandle.start({
+      command: 'ssh',
+      args: [...this.options(), '--', this.#config.host, this.remoteCommand(spawn)],
+      cwd: this.#socketDir,
+      env: process.env,
+      ...(spawn.onStderr ? { onStderr: spawn.onStderr } : {}),
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.write(`${lines.join('\n')}${lines.length ? '\n' : ''}\n`);
+    return child;
+  }
+
+  async check(): Promise<{ problem: string; fix: string } | undefined> {
+    const c = this.#config;
+    const where = `${c.user}@${c.host}:${c.port ?? 22}`;
+    mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
+    try {
+      const out = await execBounded(
+        'ssh',
+        [
+          ...this.options(),
+          '--',
+          c.host,
+          'command -v setsid >/dev/null && command -v mkfifo >/dev/null && echo baton-ok',
+        ],
+        { timeoutMs: ((c.connect_timeout ?? 10) + 5) * 1000 },
+      );
+      if (out.includes('baton-ok')) return undefined;
+      return {
+        problem: `${where} lacks setsid or mkfifo (baton's remote wrapper needs them)`,
+        fix: `install util-linux and coreutils on ${c.host}`,
+      };
+    } catch (err) {
+      const text = err instanceof ExecFailure ? err.stderr || err.message : String(err);
+      if (err instanceof ExecFailure && err.missing)
+        return {
+          problem: 'ssh is not installed',
+          fix: 'install the OpenSSH client (apt-get install openssh-client)',
+        };
+      if (
+        /host key verification failed|no .* host key is known|REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(
+          text,
+        )
+      )
+        return {
+          problem: `${where}: its host key is not in ${c.known_hosts ?? '~/.ssh/known_hosts'} (or changed)`,
+          fix: `check the host's fingerprint, then: ssh-keyscan -p ${c.port ?? 22} ${c.host} >> ${c.known_hosts ?? '~/.ssh/known_hosts'}`,
+        };
+      if (/permission denied/i.test(text))
+        return {
+          problem: `${where} refused the key ${c.identity_file}`,
+          fix: `add ${c.identity_file}.pub to ~${c.user}/.ssh/authorized_keys on ${c.host}`,
+        };
+      if (/no such file|not accessible|bad permissions/i.test(text) && text.includes(c.identity_file))
+        return {
+          problem: `the key ${c.identity_file} cannot be read (${text.trim().split('\n').pop()})`,
+          fix: `create it (ssh-keygen -t ed25519 -f ${c.identity_file}) or fix identity_file; it must be mode 0600`,
+        };
+      return {
+        problem: `${where} is not reachable: ${text.trim().split('\n').pop() ?? ''}`,
+        fix: `check that sshd runs on ${c.host} port ${c.port ?? 22} and that this machine can reach it`,
+      };
+    }
+  }
+
+  /** Stops the shared connection (baton is stopping); sessions over it have ended by then. */
+  async close(): Promise<void> {
+    await execBounded('ssh', [...this.options(), '-O', 'exit', '--', this.#config.host], {
+      timeoutMs: 5000,
+    }).catch(() => undefined);
+  }
+}
