@@ -84,6 +84,8 @@ export type AgentEntry = {
     exitKeys?: string[];
     idleMs?: number;
     enterDelayMs?: number;
+    /** The program reports its state through its own hooks (see TerminalOptions.hooks). */
+    hooks?: 'claude';
   };
   /** Remote (a2a) agents: where they are and how to authenticate. */
   remote?: RemoteAgent;
@@ -175,7 +177,12 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       ...(a.driver === 'a2a' ? { capabilities: A2A_CAPABILITIES, remote: remoteOf(a) } : {}),
       ...(a.check_credentials === false ? { checkCredentials: false } : {}),
       ...(a.driver === 'terminal'
-        ? { capabilities: TERMINAL_CAPABILITIES, terminal: terminalSettings(a, inheritedTerminal) }
+        ? {
+            capabilities: inheritedTerminal
+              ? (base?.capabilities ?? TERMINAL_CAPABILITIES)
+              : TERMINAL_CAPABILITIES,
+            terminal: terminalSettings(a, inheritedTerminal),
+          }
         : {}),
     });
   }
