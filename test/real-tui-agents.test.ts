@@ -261,6 +261,8 @@ describe('claude-tui: its own hooks say what it does', () => {
       expect(text, f).not.toContain(token);
       expect(text, f).not.toContain('BATON_HOOK');
       expect(text, f).not.toContain('terminal_hook');
+      // The hook command (`<node> <baton cli> hook <event>`).
+      expect(text, f).not.toContain(join(import.meta.dirname, '..', 'dist', 'cli', 'main.js'));
     }
   }
 
