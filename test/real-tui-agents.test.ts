@@ -251,10 +251,17 @@ describe('claude-tui: its own hooks say what it does', () => {
     for (const k of ['hasCompletedOnboarding', 'customApiKeyResponses'])
       expect(now[k]).toEqual(claudeJson[k]);
     expect(now.hooks).toBeUndefined();
-    // No file of the agent's home mentions baton's hooks (the settings live in BATON_HOME only).
+    // No file of the agent's home mentions baton's hooks (the settings live in BATON_HOME only),
+    // but for claude's own transcripts (projects/), where claude logs the hooks it ran.
     const files = (dir: string): string[] =>
       readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-        e.isDirectory() ? files(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
+        e.isDirectory()
+          ? join(dir, e.name) === join(home, '.claude', 'projects')
+            ? []
+            : files(join(dir, e.name))
+          : e.isFile()
+            ? [join(dir, e.name)]
+            : [],
       );
     for (const f of files(home)) {
       const text = readFileSync(f, 'utf8');
