@@ -36,6 +36,8 @@ type Case = {
   title: string;
   /** The options offered, in order (`undefined` entries: any name, checked by kind only). */
   options: { name?: string; kind: string }[];
+  /** The hook event that ends a turn, for agents whose own hooks report to baton. */
+  hook?: string;
 };
 
 const CASES: Case[] = [
@@ -63,6 +65,7 @@ const CASES: Case[] = [
       };
     },
     title: 'Do you want to create hello.txt?',
+    hook: 'Stop',
     options: [
       { name: 'Yes', kind: 'allow_once' },
       { kind: 'allow_always' },
@@ -192,6 +195,16 @@ describe.each(CASES)('$agent: the real interactive UI in a terminal run', (c) =>
       return r.status === 'waiting' && r.waiting_for?.kind === 'input' ? r : undefined;
     }, 30_000);
     expect(idle.waiting_for.kind).toBe('input');
+    if (c.hook) {
+      // The agent's own hook said the turn was over: the run waited at once (not after a still screen).
+      const events = ((await s.call('get_events', { run: run.run_id, limit: 1000 })) as Summary)
+        .events as Summary[];
+      const hook = events.findLastIndex((e) => e.type === 'raw' && e.data.hook === c.hook);
+      expect(hook).toBeGreaterThan(0);
+      const waiting = events.slice(hook).find((e) => e.type === 'status' && e.data.status === 'waiting');
+      expect(Date.parse(String(waiting?.ts)) - Date.parse(String(events[hook]?.ts))).toBeLessThan(300);
+      expect(idle.agent_session_id).toMatch(/^b_[0-9a-f]{12}\/[0-9a-z-]+$/);
+    }
     const screen = (await s.call('read_terminal', { run: run.run_id, lines: 80 })) as Summary;
     expect(screen.screen).toContain('done: wrote hello.txt');
 
