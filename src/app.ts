@@ -53,6 +53,11 @@ export function openApp(env: NodeJS.ProcessEnv = process.env): App {
           return new m.TerminalDriver(
             config.home,
             t.external ? { socket: t.externalSocket ?? m.userTmuxSocket() } : undefined,
+            // A program's own hooks (claude-tui) report to this owner through `baton hook`.
+            {
+              command: process.execPath,
+              args: [fileURLToPath(new URL('./cli/main.js', import.meta.url)), 'hook'],
+            },
           );
         },
         { adoptsSessions: true, terminal: true, takesCommand: true, promptOptional: true },

@@ -86,6 +86,8 @@ export type AgentEntry = {
     exitKeys?: string[];
     idleMs?: number;
     enterDelayMs?: number;
+    /** The program reports its state through its own hooks (see TerminalOptions.hooks). */
+    hooks?: 'claude';
   };
   /** Remote (a2a) agents: where they are and how to authenticate. */
   remote?: RemoteAgent;
@@ -180,7 +182,12 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       ...(a.check_credentials === false ? { checkCredentials: false } : {}),
       ...('runner' in a && a.runner?.type === 'ssh' ? { runner: { config: a.runner, stateDir: home } } : {}),
       ...(a.driver === 'terminal'
-        ? { capabilities: TERMINAL_CAPABILITIES, terminal: terminalSettings(a, inheritedTerminal) }
+        ? {
+            capabilities: inheritedTerminal
+              ? (base?.capabilities ?? TERMINAL_CAPABILITIES)
+              : TERMINAL_CAPABILITIES,
+            terminal: terminalSettings(a, inheritedTerminal),
+          }
         : {}),
     });
   }

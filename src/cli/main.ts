@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerConfirmCommands } from './commands/confirm.js';
+import { registerHookCommand } from './commands/hook.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerSetupCommands } from './commands/setup.js';
 import { registerDaemonCommands } from './daemon.js';
@@ -20,5 +21,6 @@ registerSetupCommands(program);
 registerDaemonCommands(program, fail);
 registerRunCommands(program);
 registerConfirmCommands(program);
+registerHookCommand(program);
 
 await program.parseAsync(process.argv);

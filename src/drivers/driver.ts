@@ -50,6 +50,23 @@ export interface TurnSink {
   setInputWaiting?(waiting: { prompt: string } | undefined): void;
   /** A remote agent's task id for this run (A2A), kept so the run can follow the task after a restart. */
   setRemoteTask?(taskId: string): void;
+  /**
+   * The agent's own session id learnt during the turn (a terminal program's hook): the session's
+   * `agent_session_id` becomes `id` (a follow-up reopens it).
+   */
+  setAgentSessionId?(id: string): void;
+}
+
+/**
+ * What a program started with baton's hooks (claude-tui) reports through `baton hook`: delivered
+ * by the owner to the session whose {@link id} the hook names, refused unless `token` is the one
+ * the session gave its program (compared in constant time).
+ */
+export interface HookReceiver {
+  /** The id the program's hook command names (`BATON_HOOK_ID`). */
+  readonly id: string;
+  /** Takes one hook event; false (and nothing changes) when the token is not this session's. */
+  deliver(token: string, event: string, payload: Record<string, unknown>): boolean;
 }
 
 /** The screen and keyboard of a terminal run (the `terminal` driver). */
@@ -106,6 +123,8 @@ export interface AgentSession {
   readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
   /** Present for terminal programs: read the screen, type into it. */
   readonly terminal?: TerminalControl;
+  /** Present for programs that report their state through baton's hooks (claude-tui). */
+  readonly hooks?: HookReceiver;
   /**
    * Answers the input request the current turn waits on (the run shows `waiting_for.kind =
    * "input"`): a remote agent's question. follow_up delivers its message here.
@@ -193,6 +212,11 @@ export type TerminalOptions = {
   idleMs?: number;
   /** Milliseconds between a paste and its Enter (default 60). */
   enterDelayMs?: number;
+  /**
+   * The program's own hooks report its state (`claude`: Claude Code's hooks, through a per-run
+   * `--settings` file); the screen decides only until the first hook arrives.
+   */
+  hooks?: 'claude';
   width: number;
   height: number;
 };
@@ -260,3 +284,14 @@ export type ExternalTerminal = { name: string; attached: boolean; windows: numbe
 
 /** The agent session id of an adopted external tmux session is this prefix and the session's name. */
 export const EXTERNAL_PREFIX = 'ext:';
+
+/**
+ * The tmux session of a terminal run's agent session id: `b_<hex>`, or `b_<hex>/<the program's
+ * own session id>` once its hooks said it (claude's session UUID, for `claude --resume`).
+ */
+export function tmuxSessionOf(agentSessionId: string): string {
+  const slash = agentSessionId.indexOf('/');
+  return slash < 0 || agentSessionId.startsWith(EXTERNAL_PREFIX)
+    ? agentSessionId
+    : agentSessionId.slice(0, slash);
+}

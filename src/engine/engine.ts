@@ -425,6 +425,11 @@ export class Engine {
     return this.#terminals.target(this.resolveRun(ref));
   }
 
+  /** A terminal program's hook event (`baton hook`), for its own live session only (FORBIDDEN otherwise). */
+  terminalHook(id: string, token: string, event: string, payload: Record<string, unknown>): { ok: true } {
+    return this.#terminals.hook(id, token, event, payload);
+  }
+
   /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */
   async readTerminal(ref: string, lines = 50, raw = false): Promise<TerminalScreen> {
     return this.#terminals.read(this.resolveRun(ref), lines, raw);

@@ -4,7 +4,7 @@ import { isInside, realpathLoose, tmuxSocketName } from '../paths.js';
 import type { RunRow } from '../store/runs.js';
 import type { EngineContext } from './context.js';
 import type { Permissions } from './permissions.js';
-import { EXTERNAL_PREFIX, type ExternalTerminal } from '../drivers/driver.js';
+import { EXTERNAL_PREFIX, tmuxSessionOf, type ExternalTerminal } from '../drivers/driver.js';
 import { newId } from './ids.js';
 import type { RunCtx, RunPlan } from './run.js';
 import { isFinalStatus, type Approver, type RunStatus, type RunSummary } from './types.js';
@@ -77,8 +77,23 @@ export class Terminals {
     return {
       run_id: row.id,
       socket: tmuxSocketName(this.#ctx.config.home),
-      session: session.agent_session_id,
+      session: tmuxSessionOf(session.agent_session_id),
     };
+  }
+
+  /**
+   * Delivers a hook event of a terminal program (`baton hook`) to the live session whose hook id
+   * it names, when its token is that session's. Anything else is FORBIDDEN and changes nothing:
+   * one message for an unknown id and a wrong token alike (an id is not confirmed to a guesser).
+   */
+  hook(id: string, token: string, event: string, payload: Record<string, unknown>): { ok: true } {
+    for (const ctx of this.#ctx.runs.values()) {
+      const hooks = ctx.session?.hooks;
+      if (hooks?.id !== id || isFinalStatus(ctx.row.status)) continue;
+      if (hooks.deliver(token, event, payload)) return { ok: true };
+      break;
+    }
+    throw new BatonError('FORBIDDEN', 'no live terminal program with this hook id and token');
   }
 
   /** The screen of a terminal run: the last `lines` lines, plain or with ANSI (`raw`). */

@@ -219,6 +219,12 @@ export class Turns {
           this.#ctx.runs.setStatus(ctx, 'running', { waiting_for: null });
         }
       },
+      setAgentSessionId: (id) => {
+        if (isFinalStatus(ctx.row.status)) return;
+        if (this.#ctx.store.sessions.get(ctx.row.session_id)?.agent_session_id === id) return;
+        this.#ctx.store.sessions.setAgentSessionId(ctx.row.session_id, id);
+        this.#ctx.runs.append(ctx, 'raw', { agent_session_id: id });
+      },
       setRemoteTask: (taskId) => {
         if (ctx.row.remote_task_id === taskId) return;
         this.#ctx.store.runs.update(ctx.id, { remote_task_id: taskId });

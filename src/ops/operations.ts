@@ -4,6 +4,7 @@ import { CONFIRMATION_STATUSES } from '../engine/confirmations.js';
 import { APPROVERS, EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES, TERMINAL_KEYS } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { HOOK_OPERATION } from './hook.js';
 
 const duration = z
   .union([z.string(), z.number()])
@@ -566,6 +567,7 @@ export const OPERATIONS: readonly Operation[] = [
     internal: true,
     run: (engine, args) => engine.terminalTarget(args.run),
   }),
+  HOOK_OPERATION,
 ];
 
 /** Formats zod issues as "field: what is expected" lines. */

@@ -28,9 +28,16 @@ export const TERMINAL_BUILTINS: readonly AgentEntry[] = [
     install:
       'npm install -g @anthropic-ai/claude-code (then run claude once yourself to finish its first-run setup)',
     credentials: ANTHROPIC_CREDENTIALS,
-    capabilities: TERMINAL_CAPABILITIES,
-    // The empty input box: `❯ ` alone on its line (the screen is stable: no spinner).
-    terminal: { readyPattern: '^\\s*❯\\s*$', idlePattern: '^\\s*❯\\s*$', exitKeys: ['/exit'] },
+    // Its hooks say its session id: a follow-up after it exited runs `claude --resume <id>`.
+    capabilities: { ...TERMINAL_CAPABILITIES, resume: true },
+    // The empty input box: `❯ ` alone on its line (the screen is stable: no spinner). Its own hooks
+    // (a per-run --settings file) report turn ends, permission prompts and its session.
+    terminal: {
+      readyPattern: '^\\s*❯\\s*$',
+      idlePattern: '^\\s*❯\\s*$',
+      exitKeys: ['/exit'],
+      hooks: 'claude',
+    },
   },
   {
     name: 'codex-tui',
@@ -126,6 +133,7 @@ export function terminalSettings(
     idleMs: a.idle_time === undefined ? inherited?.idleMs : parseDuration(a.idle_time, 'idle_time'),
     enterDelayMs:
       a.enter_delay === undefined ? inherited?.enterDelayMs : parseDuration(a.enter_delay, 'enter_delay'),
+    ...(inherited?.hooks ? { hooks: inherited.hooks } : {}),
   };
 }
 

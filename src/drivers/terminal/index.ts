@@ -10,7 +10,18 @@ import {
   type Driver,
   type ExternalTerminal,
   type OpenOptions,
+  tmuxSessionOf,
 } from '../driver.js';
+import {
+  AGENT_SESSION_ID,
+  ClaudeHooks,
+  claudeConfigDir,
+  hookDir,
+  prepareClaudeHooks,
+  readHookState,
+  removeHookDir,
+  type HookCommand,
+} from './hooks.js';
 
 import { EndedTerminalSession, TerminalSession } from './session.js';
 import { tmuxSocketName } from '../../paths.js';
@@ -35,14 +46,17 @@ export class TerminalDriver implements Driver {
   readonly #conf: string;
   readonly #exitDir: string;
   readonly #external: ExternalTmux | undefined;
+  readonly #hookCommand: HookCommand | undefined;
 
   /**
    * `external`: the user's own tmux server (socket path), whose sessions list_terminals shows and
    * adopt_terminal takes; absent (config `terminal.external` off), none is ever touched.
+   * `hookCommand`: how a program's hooks start `baton hook` (without it, no hooks: the screen decides).
    */
-  constructor(home: string, external?: ExternalTmux) {
+  constructor(home: string, external?: ExternalTmux, hookCommand?: HookCommand) {
     this.#socket = tmuxSocketName(home);
     this.#external = external;
+    this.#hookCommand = hookCommand;
     this.#exitDir = join(home, 'terminal');
     mkdirSync(this.#exitDir, { recursive: true, mode: 0o700 });
     chmodSync(this.#exitDir, 0o700);
@@ -148,20 +162,48 @@ export class TerminalDriver implements Driver {
     // The agent's env (API keys...) goes through a 0600 file the wrapper sources and removes, not
     // `new-session -e K=V`: tmux's argv is world-readable (ps), the server's for its whole life.
     const envFile = join(this.#exitDir, `${name}.env`);
-    writeEnvFile(envFile, o.agent.env);
+    const hooked = this.#withHooks(name, o);
+    const dir = hookDir(this.#exitDir, name);
     try {
-      await this.#newSession(tmux, name, t, o, envFile, exitFile);
+      writeEnvFile(envFile, hooked.agent.env);
+      await this.#newSession(tmux, name, t, hooked, envFile, exitFile);
     } catch (err) {
       rmSync(envFile, { force: true });
+      removeHookDir(dir);
       throw err;
     }
     const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
     if (!Number.isInteger(pid) || pid <= 0) {
       await tmux(['kill-session', '-t', name]).catch(() => undefined);
       rmSync(envFile, { force: true });
+      removeHookDir(dir);
       throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
     }
-    return new TerminalSession(name, pid, tmux, t, exitFile);
+    const hooks = hooked.hooks ? { state: hooked.hooks, dir } : undefined;
+    return new TerminalSession(name, pid, tmux, t, exitFile, undefined, undefined, hooks);
+  }
+
+  /**
+   * For a program that reports through its own hooks (claude-tui): its per-run settings file and
+   * hook env (`--settings`), and `--resume <id>` when the session it continues had said its id.
+   */
+  #withHooks(name: string, o: OpenOptions): OpenOptions & { hooks?: ClaudeHooks } {
+    if (o.terminal?.hooks !== 'claude' || !this.#hookCommand) return o;
+    const configDir = claudeConfigDir(o.agent.env);
+    const prior = o.resumeSessionId?.includes('/')
+      ? o.resumeSessionId.slice(o.resumeSessionId.indexOf('/') + 1)
+      : undefined;
+    const resume = prior && AGENT_SESSION_ID.test(prior) ? prior : undefined;
+    const p = prepareClaudeHooks(hookDir(this.#exitDir, name), name, this.#hookCommand, configDir, o.cwd);
+    return {
+      ...o,
+      agent: {
+        ...o.agent,
+        args: [...o.agent.args, '--settings', p.settings, ...(resume ? ['--resume', resume] : [])],
+        env: { ...o.agent.env, ...p.env },
+      },
+      hooks: new ClaudeHooks(name, p.token, configDir, o.cwd, resume),
+    };
   }
 
   /**
@@ -171,8 +213,9 @@ export class TerminalDriver implements Driver {
    * status. When the session is gone, the status the wrapper wrote (if any) is all there is.
    */
   async adopt(o: AdoptOptions): Promise<AgentSession | undefined> {
-    const name = o.agentSessionId;
+    const name = tmuxSessionOf(o.agentSessionId);
     if (!/^b_[0-9a-f]{12}$/.test(name)) return undefined;
+    const dir = hookDir(this.#exitDir, name);
     const t = o.terminal ?? DEFAULT_SIZE;
     const tmux = (args: string[], input?: string) => tmuxRun(this.#socket, this.#conf, args, input);
     const exitFile = join(this.#exitDir, `${name}.exit`);
@@ -186,6 +229,7 @@ export class TerminalDriver implements Driver {
       .find((f) => f[0] === name);
     if (!pane) {
       rmSync(join(this.#exitDir, `${name}.env`), { force: true });
+      removeHookDir(dir);
       let status = '';
       try {
         status = readFileSync(exitFile, 'utf8');
@@ -202,7 +246,24 @@ export class TerminalDriver implements Driver {
     const other = Boolean(o.pidStart) && start !== undefined && start !== o.pidStart;
     if (!dead && other) return undefined;
     const pidReused = dead && other;
-    return new TerminalSession(name, o.pid, tmux, t, exitFile, { pidStart: o.pidStart, pidReused });
+    // Its hooks go on reporting to the new owner (the token is in the run's private folder).
+    const state = readHookState(dir);
+    const prior = o.agentSessionId.includes('/')
+      ? o.agentSessionId.slice(o.agentSessionId.indexOf('/') + 1)
+      : undefined;
+    const hooks = state
+      ? { state: new ClaudeHooks(name, state.token, state.configDir, state.cwd, prior), dir }
+      : undefined;
+    return new TerminalSession(
+      name,
+      o.pid,
+      tmux,
+      t,
+      exitFile,
+      { pidStart: o.pidStart, pidReused },
+      undefined,
+      hooks,
+    );
   }
 
   async #newSession(

@@ -7,6 +7,7 @@ import { processStartTime, signalGroup } from '../../process/identity.js';
 import type {
   AdoptOptions,
   AgentSession,
+  HookReceiver,
   PermissionAsk,
   TerminalControl,
   TerminalOptions,
@@ -15,6 +16,8 @@ import type {
   TurnSink,
 } from '../driver.js';
 
+import { describeTool } from '../claude-code/tools.js';
+import { removeHookDir, type ClaudeHooks } from './hooks.js';
 import { sleep } from './tmux.js';
 import {
   POLL_MS,
@@ -46,6 +49,10 @@ export class TerminalSession implements AgentSession {
   readonly notes: string[] = [];
   readonly exited: Promise<{ end: ChildEnd; stderrTail: string }>;
   readonly terminal: TerminalControl;
+  readonly hooks?: HookReceiver;
+  /** The program's own hooks (claude-tui): once one arrived, they decide the status, not the screen. */
+  readonly #hooks: ClaudeHooks | undefined;
+  readonly #hookDir: string | undefined;
   readonly #tmux: (args: string[], input?: string) => Promise<string>;
   readonly #opts: TerminalOptions;
   #resolveExit!: (v: { end: ChildEnd; stderrTail: string }) => void;
@@ -74,11 +81,15 @@ export class TerminalSession implements AgentSession {
     exitFile: string,
     adopted?: { pidStart: string | undefined; pidReused: boolean },
     external?: { target: string },
+    hooks?: { state: ClaudeHooks; dir: string },
   ) {
     this.#exitFile = exitFile;
+    this.#hooks = hooks?.state;
+    this.#hookDir = hooks?.dir;
+    if (hooks) this.hooks = hooks.state;
     this.#target = external?.target ?? name;
     this.#external = Boolean(external);
-    this.agentSessionId = name;
+    this.agentSessionId = hooks?.state.agentSessionId ? `${name}/${hooks.state.agentSessionId}` : name;
     this.pid = pid;
     this.pidStart = adopted ? adopted.pidStart : processStartTime(pid);
     this.#pidReused = adopted?.pidReused ?? false;
@@ -160,6 +171,7 @@ export class TerminalSession implements AgentSession {
       .filter(Boolean)
       .join('');
     this.#typed?.({ input: delivered });
+    if (input.enter && input.text) this.#hooks?.typed();
     return { delivered };
   }
 
@@ -199,6 +211,13 @@ export class TerminalSession implements AgentSession {
 
   async prompt(text: string, sink: TurnSink, _options?: TurnOptions): Promise<TurnOutcome> {
     this.#typed = (what) => sink.emit({ type: 'terminal', data: { kind: 'input', ...what } });
+    const hooks = this.#hooks;
+    if (hooks) {
+      hooks.sink = sink;
+      hooks.promptLine = () => (tailLines(plain(this.#lastScreen), 1)[0] ?? '').trim();
+      // The session id a hook reported before this turn's sink was there.
+      if (hooks.agentSessionId) sink.setAgentSessionId?.(`${hooks.id}/${hooks.agentSessionId}`);
+    }
     const idleMs = this.#opts.idleMs ?? DEFAULT_IDLE_MS;
     const ready = this.#opts.readyPattern ? new RegExp(this.#opts.readyPattern, 'm') : undefined;
     const idle = this.#opts.idlePattern ? new RegExp(this.#opts.idlePattern, 'm') : PROMPT;
@@ -217,10 +236,12 @@ export class TerminalSession implements AgentSession {
           throw err;
         });
         const now = Date.now();
+        // With hooks at work, a still screen ends no turn and a moving one starts none.
+        const hooked = hooks?.active === true;
         if (p.screen !== this.#lastScreen) {
           this.#lastScreen = p.screen;
           this.#lastChange = now;
-          if (waiting === 'input') sink.setInputWaiting?.(undefined);
+          if (waiting === 'input' && !hooked) sink.setInputWaiting?.(undefined);
           if (waiting) waiting = undefined;
         }
         const status = this.#exitStatus();
@@ -256,8 +277,10 @@ export class TerminalSession implements AgentSession {
             type: 'terminal',
             data: { kind: 'screen', screen: tailLines(kept, this.#opts.height).join('\n'), final: true },
           });
+          // The conversation is the transcript's when hooks said where it is, else the screen's end.
+          hooks?.finish();
           const tail = tailLines(plain(kept), 20).join('\n').trim();
-          if (tail) sink.emit({ type: 'message_chunk', text: tail });
+          if (tail && !hooked) sink.emit({ type: 'message_chunk', text: tail });
           return { stop_reason: code === null ? 'exited' : `exit ${code}` };
         }
         if (p.screen !== snapshotted && now - lastSnapshot >= SNAPSHOT_MS) {
@@ -265,7 +288,10 @@ export class TerminalSession implements AgentSession {
           lastSnapshot = now;
           sink.emit({ type: 'terminal', data: { kind: 'screen', screen: p.screen.replace(/\s+$/, '') } });
         }
-        const stable = now - this.#lastChange >= idleMs;
+        // A permission prompt the hooks announced is read as soon as it is drawn (one poll still).
+        const stable =
+          now - this.#lastChange >= idleMs ||
+          (hooked && hooks.permission !== undefined && now - this.#lastChange >= POLL_MS);
         const screen = plain(p.screen);
         if (!delivered) {
           if ((ready ? ready.test(screen) : true) && stable) {
@@ -292,7 +318,7 @@ export class TerminalSession implements AgentSession {
               { key: 'n', name: 'No' },
             ];
             void this.#confirmLettered({ question: last.trim(), options: yesNo }, sink, abort.signal);
-          } else if (idle.test(this.#opts.idlePattern ? screen : last)) {
+          } else if (!hooked && idle.test(this.#opts.idlePattern ? screen : last)) {
             waiting = 'input';
             sink.setInputWaiting?.({ prompt: last.trim() });
           }
@@ -302,6 +328,7 @@ export class TerminalSession implements AgentSession {
     } finally {
       abort.abort();
       this.#typed = undefined;
+      if (hooks) hooks.sink = undefined;
     }
   }
 
@@ -323,11 +350,25 @@ export class TerminalSession implements AgentSession {
     await this.#send({ text: answer.option_id, enter: true }).catch(() => undefined);
   }
 
+  /** The tool of the permission prompt, as the program's hooks told it (name, input, files). */
+  #hookedTool(): PermissionAsk['tool_call'] | undefined {
+    const tool = this.#hooks?.active ? this.#hooks.permission : undefined;
+    if (!tool) return undefined;
+    const info = describeTool(tool.name, tool.input, this.#hooks?.cwd ?? '/');
+    return {
+      kind: info.kind,
+      title: info.title,
+      raw_input: tool.input,
+      ...(tool.id ? { tool_call_id: tool.id } : {}),
+      ...(info.locations.length ? { locations: info.locations } : {}),
+    };
+  }
+
   /** A numbered menu becomes a permission request; the answer types the choice's number. */
   async #choose(menu: Menu, sink: TurnSink, signal: AbortSignal): Promise<void> {
     const ask: PermissionAsk = {
       title: menu.question,
-      tool_call: { kind: 'terminal', title: menu.question },
+      tool_call: this.#hookedTool() ?? { kind: 'terminal', title: menu.question },
       options: menu.options.flatMap((o) => {
         const kind = choiceKind(o.name);
         return kind ? [{ option_id: o.key, name: o.name, kind }] : [];
@@ -377,6 +418,7 @@ export class TerminalSession implements AgentSession {
         signalGroup(this.pid, 'SIGKILL');
       }
       rmSync(this.#exitFile, { force: true });
+      if (this.#hookDir) removeHookDir(this.#hookDir);
       // The env file, if the wrapper never got to read it.
       rmSync(this.#exitFile.replace(/\.exit$/, '.env'), { force: true });
       this.#resolveExit({ end: { code: this.#dead?.code ?? null, signal: null }, stderrTail: '' });
