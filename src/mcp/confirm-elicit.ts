@@ -3,6 +3,24 @@ import type { Confirmation, ConfirmationResult } from '../engine/engine.js';
 import { toBatonError } from '../errors.js';
 import type { Baton } from '../ops/baton.js';
 
+/** The form elicitation that asks a person `c` (one choice among its options, as `decision`). */
+export function confirmationForm(c: Confirmation) {
+  return {
+    message: c.details ? `${c.question}\n\n${c.details}` : c.question,
+    requestedSchema: {
+      type: 'object' as const,
+      properties: {
+        decision: {
+          type: 'string' as const,
+          title: 'Answer',
+          oneOf: c.options.map((o) => ({ const: o, title: o })),
+        },
+      },
+      required: ['decision'],
+    },
+  };
+}
+
 /** True when the connected client declared form elicitation. */
 function canElicit(server: McpServer): boolean {
   return Boolean(server.server.getClientCapabilities()?.elicitation?.form);
@@ -59,23 +77,7 @@ export async function confirmWithElicitation(
 /** One elicitation of `c`; the person's choice is answered as `elicitation`. Never rejects. */
 async function ask(baton: Baton, ctx: ServerContext, c: Confirmation, signal: AbortSignal): Promise<void> {
   try {
-    const r = await ctx.mcpReq.elicitInput(
-      {
-        message: c.details ? `${c.question}\n\n${c.details}` : c.question,
-        requestedSchema: {
-          type: 'object',
-          properties: {
-            decision: {
-              type: 'string',
-              title: 'Answer',
-              oneOf: c.options.map((o) => ({ const: o, title: o })),
-            },
-          },
-          required: ['decision'],
-        },
-      },
-      { signal, timeout: 24 * 3600_000 },
-    );
+    const r = await ctx.mcpReq.elicitInput(confirmationForm(c), { signal, timeout: 24 * 3600_000 });
     let decision: string | undefined;
     if (r.action === 'accept' && typeof r.content?.decision === 'string') decision = r.content.decision;
     else if (r.action === 'decline' && c.options.includes('deny')) decision = 'deny';

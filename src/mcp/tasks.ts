@@ -12,6 +12,7 @@ import type { Confirmation, ConfirmationResult } from '../engine/engine.js';
 import type { RunSummary, WaitingFor } from '../engine/types.js';
 import { toBatonError } from '../errors.js';
 import type { Baton } from '../ops/baton.js';
+import { confirmationForm } from './confirm-elicit.js';
 import { permissionForm, pickOption } from './elicit.js';
 
 /** The MCP Tasks extension (2026-07-28): `tools/call` may answer with a task handle. */
@@ -163,21 +164,7 @@ export function confirmationTask(c: ConfirmationResult, ch: Channels): TaskView 
       inputRequests: {
         [confirmationKey(c)]: {
           method: 'elicitation/create',
-          params: {
-            mode: 'form',
-            message: c.details ? `${c.question}\n\n${c.details}` : c.question,
-            requestedSchema: {
-              type: 'object',
-              properties: {
-                decision: {
-                  type: 'string',
-                  title: 'Answer',
-                  oneOf: c.options.map((o) => ({ const: o, title: o })),
-                },
-              },
-              required: ['decision'],
-            },
-          },
+          params: { mode: 'form', ...confirmationForm(c) },
         },
       },
     };
