@@ -72,7 +72,10 @@ export async function inspectRemote(
   try {
     const res = await fetch(cardUrl, {
       headers: { ...remoteHeaders(remote, env), 'A2A-Version': '1.0' },
-      signal: AbortSignal.timeout(5000),
+      // A remote baton answers its card only after inspecting its own agents (each CLI's
+      // --version): on a loaded 2-core machine that took over 5 s in CI. A host that refuses or is
+      // unknown still fails at once.
+      signal: AbortSignal.timeout(15_000),
     });
     if (res.status === 401 || res.status === 403) {
       return {
