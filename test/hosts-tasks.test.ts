@@ -36,7 +36,7 @@ afterEach(async () => {
   if (sock) spawnSync('tmux', ['-S', sock, 'kill-server']);
   sock = undefined;
   stopDaemon(t.home);
-  await eventually(() => pidsWithEnv(join(t.dir, 'host-home')).length === 0, 10_000);
+  await eventually(() => pidsWithEnv(join(t.dir, 'host-home')).length === 0, 30_000);
   t.cleanup();
 });
 
