@@ -32,11 +32,29 @@ beforeAll(async () => {
 afterAll(async () => {
   await model?.close();
 });
+/** The command lines of the processes that still carry the host's home in their environment. */
+function lingering(): string[] {
+  return pidsWithEnv(join(t.dir, 'host-home')).map((pid) => {
+    try {
+      return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 160)}`;
+    } catch {
+      return `${pid} (gone)`;
+    }
+  });
+}
 afterEach(async () => {
   if (sock) spawnSync('tmux', ['-S', sock, 'kill-server']);
   sock = undefined;
+  // The host (claude, the pass-through, baton's mcp front) ends first: a front still alive when the
+  // daemon stops would start a new one for its next call.
+  const host = () => lingering().filter((l) => !l.includes(' daemon run') && !l.includes('scripted-agent'));
+  await eventually(() => host().length === 0, 30_000).catch(() => {
+    throw new Error(`the host's processes outlived its tmux server:\n${host().join('\n')}`);
+  });
   stopDaemon(t.home);
-  await eventually(() => pidsWithEnv(join(t.dir, 'host-home')).length === 0, 30_000);
+  await eventually(() => lingering().length === 0, 30_000).catch(() => {
+    throw new Error(`processes left after the daemon stopped:\n${lingering().join('\n')}`);
+  });
   t.cleanup();
 });
 

@@ -30,6 +30,8 @@ export async function runMcpStdio(opts: { standalone: boolean }): Promise<void> 
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    // A front never outlives its host: whatever the closing below waits on, this process ends.
+    setTimeout(() => process.exit(code), 2_000).unref();
     for (const b of built) b.dispose();
     await Promise.resolve(served.handle?.close()).catch(() => undefined);
     client?.close();
