@@ -87,7 +87,7 @@ export type AgentEntry = {
     idleMs?: number;
     enterDelayMs?: number;
     /** The program reports its state through its own hooks (see TerminalOptions.hooks). */
-    hooks?: 'claude';
+    hooks?: 'claude' | 'codex' | 'gemini';
   };
   /** Remote (a2a) agents: where they are and how to authenticate. */
   remote?: RemoteAgent;

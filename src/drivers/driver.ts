@@ -216,7 +216,7 @@ export type TerminalOptions = {
    * The program's own hooks report its state (`claude`: Claude Code's hooks, through a per-run
    * `--settings` file); the screen decides only until the first hook arrives.
    */
-  hooks?: 'claude';
+  hooks?: 'claude' | 'codex' | 'gemini';
   width: number;
   height: number;
 };

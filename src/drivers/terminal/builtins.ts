@@ -53,8 +53,12 @@ export const TERMINAL_BUILTINS: readonly AgentEntry[] = [
     install:
       'npm install -g @openai/codex (then run codex once yourself: log in, trust the folder, dismiss the model notices)',
     credentials: OPENAI_CREDENTIALS,
-    capabilities: TERMINAL_CAPABILITIES,
+    // Its hooks say its thread id: a follow-up after it exited runs `codex resume <id>`.
+    capabilities: { ...TERMINAL_CAPABILITIES, resume: true },
+    // Its own hooks (`-c hooks.…` overrides, trusted for this process only) report turn ends,
+    // approvals with their tool and input, and its thread; the patterns serve until one arrives.
     terminal: {
+      hooks: 'codex',
       readyPattern: '^› Ask Codex to do anything\\s*$',
       // The input box stays on screen while codex works (and streams text without a status line):
       // idle is the box under "Worked for …" or "■ …" (a finished or interrupted turn), or a fresh screen.
@@ -83,6 +87,8 @@ export const TERMINAL_BUILTINS: readonly AgentEntry[] = [
       idlePattern:
         '^\\s+\\? for shortcuts\\s*\\n─+\\s*\\n(?:.*\\n){0,3}? >   Type your message or @path/to/file\\s*$',
       exitKeys: ['C-c', 'C-c'],
+      // Its own hooks (a per-run system settings file) when Gemini CLI will read it: see README.
+      hooks: 'gemini',
       // Gemini CLI takes an Enter within 40 ms of a paste as a newline.
       enterDelayMs: 300,
     },

@@ -12,14 +12,17 @@ import {
   type OpenOptions,
   tmuxSessionOf,
 } from '../driver.js';
+import { homedir } from 'node:os';
+import { codexHome, codexHookOverrides, codexHookTrust, prepareGeminiHooks } from './hook-config.js';
 import {
   AGENT_SESSION_ID,
-  ClaudeHooks,
   claudeConfigDir,
   hookDir,
-  prepareClaudeHooks,
+  prepareHookDir,
+  ProgramHooks,
   readHookState,
   removeHookDir,
+  writeClaudeSettings,
   type HookCommand,
 } from './hooks.js';
 
@@ -162,8 +165,14 @@ export class TerminalDriver implements Driver {
     // The agent's env (API keys...) goes through a 0600 file the wrapper sources and removes, not
     // `new-session -e K=V`: tmux's argv is world-readable (ps), the server's for its whole life.
     const envFile = join(this.#exitDir, `${name}.env`);
-    const hooked = this.#withHooks(name, o);
     const dir = hookDir(this.#exitDir, name);
+    let hooked: OpenOptions & { hooks?: ProgramHooks; note?: string };
+    try {
+      hooked = await this.#withHooks(name, o);
+    } catch (err) {
+      removeHookDir(dir);
+      throw err;
+    }
     try {
       writeEnvFile(envFile, hooked.agent.env);
       await this.#newSession(tmux, name, t, hooked, envFile, exitFile);
@@ -180,30 +189,72 @@ export class TerminalDriver implements Driver {
       throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
     }
     const hooks = hooked.hooks ? { state: hooked.hooks, dir } : undefined;
-    return new TerminalSession(name, pid, tmux, t, exitFile, undefined, undefined, hooks);
+    const session = new TerminalSession(name, pid, tmux, t, exitFile, undefined, undefined, hooks);
+    if (hooked.note) session.notes.push(hooked.note);
+    return session;
   }
 
   /**
-   * For a program that reports through its own hooks (claude-tui): its per-run settings file and
-   * hook env (`--settings`), and `--resume <id>` when the session it continues had said its id.
+   * For a program that reports through its own hooks (claude-tui, codex-tui, gemini-tui): its
+   * per-run hook configuration and hook env, and the resume of the session it continues when that
+   * one had said its id (`claude --resume <id>`, `codex resume <id>`). The person's own settings
+   * are never written: Claude's `--settings` file, Codex's `-c` overrides, Gemini's per-run system
+   * settings file. When a program's hooks cannot be set up, it runs without them (the screen
+   * decides) and the run says why.
    */
-  #withHooks(name: string, o: OpenOptions): OpenOptions & { hooks?: ClaudeHooks } {
-    if (o.terminal?.hooks !== 'claude' || !this.#hookCommand) return o;
-    const configDir = claudeConfigDir(o.agent.env);
+  async #withHooks(
+    name: string,
+    o: OpenOptions,
+  ): Promise<OpenOptions & { hooks?: ProgramHooks; note?: string }> {
+    const dialect = o.terminal?.hooks;
+    const cmd = this.#hookCommand;
+    if (!dialect || !cmd) return o;
     const prior = o.resumeSessionId?.includes('/')
       ? o.resumeSessionId.slice(o.resumeSessionId.indexOf('/') + 1)
       : undefined;
     const resume = prior && AGENT_SESSION_ID.test(prior) ? prior : undefined;
-    const p = prepareClaudeHooks(hookDir(this.#exitDir, name), name, this.#hookCommand, configDir, o.cwd);
+    const dir = hookDir(this.#exitDir, name);
+    const env = o.agent.env;
+    const root =
+      dialect === 'claude'
+        ? claudeConfigDir(env)
+        : dialect === 'codex'
+          ? join(codexHome(env, homedir()), 'sessions')
+          : dir;
+    const p = prepareHookDir(dir, name, dialect, root, o.cwd);
+    let args = o.agent.args;
+    let extraEnv: Record<string, string> = {};
+    if (dialect === 'claude') {
+      args = [...args, '--settings', writeClaudeSettings(dir, cmd), ...(resume ? ['--resume', resume] : [])];
+    } else if (dialect === 'codex') {
+      const trust = await codexHookTrust(o.agent.command, env, o.cwd, cmd);
+      if (!trust) {
+        removeHookDir(dir);
+        return this.#unhooked(o, 'codex did not list its hooks (codex app-server hooks/list)', resume);
+      }
+      args = [...(resume ? ['resume', resume] : []), ...args, ...codexHookOverrides(cmd), ...trust];
+    } else {
+      const g = prepareGeminiHooks(dir, cmd, env);
+      if ('refused' in g) {
+        removeHookDir(dir);
+        return this.#unhooked(o, g.refused, undefined);
+      }
+      extraEnv = g.env;
+    }
     return {
       ...o,
-      agent: {
-        ...o.agent,
-        args: [...o.agent.args, '--settings', p.settings, ...(resume ? ['--resume', resume] : [])],
-        env: { ...o.agent.env, ...p.env },
-      },
-      hooks: new ClaudeHooks(name, p.token, configDir, o.cwd, resume),
+      agent: { ...o.agent, args, env: { ...env, ...extraEnv, ...p.env } },
+      hooks: new ProgramHooks(name, p.token, { dialect, root, cwd: o.cwd }, resume),
     };
+  }
+
+  /** A hooked program started without its hooks (the screen decides), and why, for the run. */
+  #unhooked(o: OpenOptions, why: string, resume: string | undefined): OpenOptions & { note: string } {
+    const note = `${o.agent.name} runs without its own hooks (the screen decides when a turn ends): ${why}`;
+    if (o.terminal?.hooks === 'codex' && resume) {
+      return { ...o, agent: { ...o.agent, args: ['resume', resume, ...o.agent.args] }, note };
+    }
+    return { ...o, note };
   }
 
   /**
@@ -251,9 +302,7 @@ export class TerminalDriver implements Driver {
     const prior = o.agentSessionId.includes('/')
       ? o.agentSessionId.slice(o.agentSessionId.indexOf('/') + 1)
       : undefined;
-    const hooks = state
-      ? { state: new ClaudeHooks(name, state.token, state.configDir, state.cwd, prior), dir }
-      : undefined;
+    const hooks = state ? { state: new ProgramHooks(name, state.token, state, prior), dir } : undefined;
     return new TerminalSession(
       name,
       o.pid,

@@ -16,8 +16,7 @@ import type {
   TurnSink,
 } from '../driver.js';
 
-import { describeTool } from '../claude-code/tools.js';
-import { removeHookDir, type ClaudeHooks } from './hooks.js';
+import { removeHookDir, type ProgramHooks } from './hooks.js';
 import { sleep } from './tmux.js';
 import {
   POLL_MS,
@@ -51,7 +50,7 @@ export class TerminalSession implements AgentSession {
   readonly terminal: TerminalControl;
   readonly hooks?: HookReceiver;
   /** The program's own hooks (claude-tui): once one arrived, they decide the status, not the screen. */
-  readonly #hooks: ClaudeHooks | undefined;
+  readonly #hooks: ProgramHooks | undefined;
   readonly #hookDir: string | undefined;
   readonly #tmux: (args: string[], input?: string) => Promise<string>;
   readonly #opts: TerminalOptions;
@@ -81,7 +80,7 @@ export class TerminalSession implements AgentSession {
     exitFile: string,
     adopted?: { pidStart: string | undefined; pidReused: boolean },
     external?: { target: string },
-    hooks?: { state: ClaudeHooks; dir: string },
+    hooks?: { state: ProgramHooks; dir: string },
   ) {
     this.#exitFile = exitFile;
     this.#hooks = hooks?.state;
@@ -354,7 +353,7 @@ export class TerminalSession implements AgentSession {
   #hookedTool(): PermissionAsk['tool_call'] | undefined {
     const tool = this.#hooks?.active ? this.#hooks.permission : undefined;
     if (!tool) return undefined;
-    const info = describeTool(tool.name, tool.input, this.#hooks?.cwd ?? '/');
+    const info = (this.#hooks as ProgramHooks).describe(tool);
     return {
       kind: info.kind,
       title: info.title,

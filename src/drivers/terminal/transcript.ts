@@ -25,29 +25,27 @@ type TranscriptLine = {
 };
 
 /**
- * Claude Code's JSONL transcript of a terminal run, read as it grows: its messages, tool calls,
- * tool results and usage become the run's events (the mapping of the claude-code driver). Only a
- * regular file inside the agent's config dir (realpath) is read, never through a symlink, in
- * bounded pieces; a path outside is ignored.
+ * A program's JSONL transcript, read as it grows: only a regular file inside the agent's folder
+ * (realpath) is read, never through a symlink, in bounded pieces; a path outside is ignored. What
+ * each record means is the subclass's ({@link ClaudeTranscript}, the Codex rollout).
  */
-export class ClaudeTranscript {
-  readonly #configDir: string;
-  readonly #cwd: string;
+export abstract class JsonlTranscript {
+  readonly #root: string;
   #path: string | undefined;
   #offset = 0;
   #rest = '';
   #skipping = false;
-  /** Usage per assistant message (its lines repeat it): the run's usage is their sum. */
-  readonly #usage = new Map<string, Usage>();
-  #lastUsage = '';
-  readonly #tools = new Map<string, { kind: string; title: string }>();
 
-  constructor(configDir: string, cwd: string) {
-    this.#configDir = configDir;
-    this.#cwd = cwd;
+  constructor(root: string) {
+    this.#root = root;
   }
 
-  /** The transcript path a hook named; true when it is taken (the first one inside the config dir). */
+  /** The file being read, once a hook named it. */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  /** The transcript path a hook named; true when it is taken (the first one inside the root). */
   setPath(path: string): boolean {
     if (this.#path !== undefined) return this.#path === path;
     if (!isAbsolute(path) || !path.endsWith('.jsonl') || path.length > 4096) return false;
@@ -61,14 +59,14 @@ export class ClaudeTranscript {
   #inside(path: string): boolean {
     let root: string;
     try {
-      root = realpathSync(this.#configDir);
+      root = realpathSync(this.#root);
     } catch {
       return false;
     }
     return isInside(root, realpathLoose(path));
   }
 
-  /** Runs `fn` on the transcript opened read-only (no symlink, a regular file inside the config dir). */
+  /** Runs `fn` on the transcript opened read-only (no symlink, a regular file inside the root). */
   #open<T>(fn: (fd: number) => T): T | undefined {
     const path = this.#path;
     if (!path || !this.#inside(path)) return undefined;
@@ -110,14 +108,47 @@ export class ClaudeTranscript {
         continue;
       }
       if (!line.trim()) continue;
-      let parsed: TranscriptLine;
+      let parsed: unknown;
       try {
-        parsed = JSON.parse(line) as TranscriptLine;
+        parsed = JSON.parse(line);
       } catch {
         continue;
       }
-      if (parsed && typeof parsed === 'object') this.#line(parsed, emit);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        this.record(parsed as Record<string, unknown>, emit);
     }
+    this.drained(emit);
+  }
+
+  /** One record of the file. */
+  protected abstract record(rec: Record<string, unknown>, emit: (e: DriverEvent) => void): void;
+
+  /** After the new records of one drain (the run's usage so far). */
+  protected drained(_emit: (e: DriverEvent) => void): void {}
+}
+
+/**
+ * Claude Code's JSONL transcript of a terminal run (`<config dir>/projects/<cwd>/<session>.jsonl`):
+ * its messages, tool calls, tool results and usage become the run's events (the mapping of the
+ * claude-code driver).
+ */
+export class ClaudeTranscript extends JsonlTranscript {
+  readonly #cwd: string;
+  /** Usage per assistant message (its lines repeat it): the run's usage is their sum. */
+  readonly #usage = new Map<string, Usage>();
+  #lastUsage = '';
+  readonly #tools = new Map<string, { kind: string; title: string }>();
+
+  constructor(configDir: string, cwd: string) {
+    super(configDir);
+    this.#cwd = cwd;
+  }
+
+  protected override record(rec: Record<string, unknown>, emit: (e: DriverEvent) => void): void {
+    this.#line(rec as TranscriptLine, emit);
+  }
+
+  protected override drained(emit: (e: DriverEvent) => void): void {
     const total = this.#total();
     const key = JSON.stringify(total);
     if (Object.keys(total).length > 0 && key !== this.#lastUsage) {
