@@ -2,7 +2,16 @@
 // hooks come as `-c hooks.…` overrides trusted for that one process (their hashes asked from
 // `codex app-server`), Gemini CLI's from a per-run system settings file. The status comes from the
 // program itself, not from the screen; the person's own config files are never written.
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startModelServer } from './fixtures/model-server.mjs';
@@ -41,8 +50,15 @@ afterEach(async () => {
   t.cleanup();
 });
 
+/** Every event of a run (the pages of get_events; screens make the pages short). */
 async function events(run: string): Promise<Summary[]> {
-  return ((await s!.call('get_events', { run, limit: 1000 })) as Summary).events as Summary[];
+  const all: Summary[] = [];
+  for (let after = 0; ;) {
+    const page = (await s!.call('get_events', { run, after_seq: after, limit: 1000 })) as Summary;
+    all.push(...(page.events as Summary[]));
+    if (!page.has_more) return all;
+    after = page.next_seq as number;
+  }
 }
 
 /** Milliseconds from the last `hook` event to the run's next `waiting` status. */
@@ -81,6 +97,14 @@ function files(dir: string, skip: string[] = []): string[] {
   });
 }
 
+/** Codex's question about the person's own untrusted hook, answered "continue without trusting". */
+async function keepUntrusted(run: string): Promise<void> {
+  const review = (await s!.call('wait_run', { runs: [run], timeout: 50 })) as Summary;
+  expect(review.runs[0].waiting_for).toMatchObject({ kind: 'permission', title: 'Hooks need review' });
+  const keep = review.runs[0].waiting_for.options.find((o: Summary) => /without trusting/.test(o.name));
+  await s!.call('answer_permission', { run, option_id: keep.option_id });
+}
+
 describe('codex-tui: its own hooks say what it does', () => {
   it('a quiet command is no turn end, Stop → waiting at once, the approval names its tool and input, the rollout becomes events, a follow-up after /quit resumes the thread', async () => {
     let userConfig = '';
@@ -88,6 +112,11 @@ describe('codex-tui: its own hooks say what it does', () => {
       home = join(dir, 'codex-home');
       mkdirSync(home, { recursive: true });
       const entry = CASES[1]?.entry(home, join(dir, 'work')) as Record<string, unknown>;
+      // A hook of the person's own that they never trusted: it must stay untrusted (not run).
+      appendFileSync(
+        join(home, '.codex', 'config.toml'),
+        `[[hooks.Stop]]\n[[hooks.Stop.hooks]]\ntype = "command"\ncommand = "touch ${join(dir, 'untrusted-hook-ran')}"\n`,
+      );
       userConfig = readFileSync(join(home, '.codex', 'config.toml'), 'utf8');
       return { agents: { 'codex-tui': entry } };
     });
@@ -97,11 +126,17 @@ describe('codex-tui: its own hooks say what it does', () => {
       cwd: t.work,
       prompt: 'RUN_COMMAND sleep 5 && echo slept',
     })) as Summary;
+    // Codex asks the person about their own untrusted hook (baton trusts only its own): the
+    // question is the run's permission request; the answer keeps it untrusted.
+    await keepUntrusted(run.run_id);
     // The command runs 5 s (its read-only sandbox lets it without asking): never waiting, never finished.
     await eventually(async () => {
       const evs = await events(run.run_id);
       return evs.some((e) => e.type === 'raw' && e.data.hook === 'PreToolUse');
-    }, 60_000);
+    }, 60_000).catch(async (err: unknown) => {
+      const screen = (await s!.call('read_terminal', { run: run.run_id, lines: 60 })) as Summary;
+      throw new Error(`${String(err)}\nscreen:\n${screen.screen}`);
+    });
     expect(await statusesFor(run.run_id, 3500)).toEqual(['running:']);
     const first = await waitingInput(run.run_id);
     let evs = await events(run.run_id);
@@ -110,6 +145,7 @@ describe('codex-tui: its own hooks say what it does', () => {
     expect(latency).toBeLessThan(300);
     const thread = String(first.agent_session_id).split('/')[1];
     expect(thread).toMatch(/^[0-9a-f-]{36}$/);
+    expect(existsSync(join(t.dir, 'untrusted-hook-ran'))).toBe(false);
     // The rollout as events: the command, its output, the answer, the usage.
     const call = evs.find((e) => e.type === 'tool_call' && String(e.data.title).includes('sleep 5'));
     expect(call?.data).toMatchObject({ kind: 'execute', raw_input: { cmd: 'sleep 5 && echo slept' } });
@@ -144,6 +180,7 @@ describe('codex-tui: its own hooks say what it does', () => {
     const before = model.requests.length;
     const next = (await s.call('follow_up', { run: run.run_id, message: 'after the quit' })) as Summary;
     expect(next.run_id).not.toBe(run.run_id);
+    await keepUntrusted(next.run_id);
     const resumed = await waitingInput(next.run_id, 60_000);
     expect(String(resumed.agent_session_id).split('/')[1]).toBe(thread);
     const later = model.requests.slice(before).map((r) => JSON.stringify(r.body));
@@ -170,5 +207,92 @@ describe('codex-tui: its own hooks say what it does', () => {
       expect(text, f).not.toContain(join(import.meta.dirname, '..', 'dist', 'cli', 'main.js'));
     }
     await s.call('cancel_run', { run: next.run_id });
+  }, 240_000);
+});
+
+describe('gemini-tui: its own hooks say what it does', () => {
+  it('the approval names its tool and input, a quiet command is no turn end, AfterAgent → waiting at once; its settings are untouched', async () => {
+    // Gemini CLI reads a system settings file only when root owns it and every folder above it,
+    // writable by no one else: the test's folders live in the home of the user running it (root's
+    // in CI). As another user, gemini-tui runs on the screen alone and the run says why.
+    const root = process.getuid?.() === 0;
+    const base = mkdtempSync(join(homedir(), '.baton-test-'));
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = base;
+    let userSettings = '';
+    try {
+      t = makeEnv((dir) => {
+        home = join(dir, 'gemini-home');
+        mkdirSync(home, { recursive: true });
+        const entry = CASES[2]?.entry(home, join(dir, 'work')) as Record<string, unknown>;
+        userSettings = readFileSync(join(home, '.gemini', 'settings.json'), 'utf8');
+        return { agents: { 'gemini-tui': entry } };
+      });
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
+    const cleanup = t.cleanup;
+    t.cleanup = () => {
+      cleanup();
+      rmSync(base, { recursive: true, force: true });
+    };
+    s = await startServer(t);
+    const run = (await s.call('spawn_run', {
+      agent: 'gemini-tui',
+      cwd: t.work,
+      prompt: 'WRITE_FILE hello.txt written by gemini',
+    })) as Summary;
+    const asked = (await s.call('wait_run', { runs: [run.run_id], timeout: 60 })) as Summary;
+    expect(asked.runs[0].waiting_for).toMatchObject({ kind: 'permission', title: 'Apply this change?' });
+    if (!root) {
+      const evs = await events(run.run_id);
+      expect(evs.some((e) => e.type === 'raw' && String(e.data.note).includes('root owns it'))).toBe(true);
+      expect(evs.some((e) => e.type === 'raw' && e.data.hook)).toBe(false);
+      await s.call('cancel_run', { run: run.run_id });
+      return;
+    }
+    // The approval with its tool and input, from gemini's BeforeTool hook and its notification.
+    expect(asked.runs[0].waiting_for.tool_call).toMatchObject({
+      kind: 'edit',
+      locations: [join(t.work, 'hello.txt')],
+      raw_input: { content: 'written by gemini' },
+    });
+    await s.call('answer_permission', { run: run.run_id, option_id: '1' });
+    await waitingInput(run.run_id);
+    expect(readFileSync(join(t.work, 'hello.txt'), 'utf8')).toContain('written by gemini');
+    let evs = await events(run.run_id);
+    const latency = hookToWaiting(evs, 'AfterAgent');
+    console.log(`gemini-tui: AfterAgent hook -> waiting in ${latency} ms`);
+    expect(latency).toBeLessThan(300);
+    const first = (await s.call('get_run', { run: run.run_id })) as Summary;
+    expect(first.agent_session_id).toMatch(/^b_[0-9a-f]{12}\/[0-9a-f-]{36}$/);
+
+    // A command that runs 5 s once allowed: never waiting for input, never finished meanwhile.
+    await s.call('follow_up', { run: run.run_id, message: 'RUN_COMMAND sleep 5 && echo slept' });
+    const again = (await s.call('wait_run', { runs: [run.run_id], timeout: 60 })) as Summary;
+    expect(again.runs[0].waiting_for).toMatchObject({
+      kind: 'permission',
+      tool_call: { kind: 'execute', raw_input: { command: 'sleep 5 && echo slept' } },
+    });
+    await s.call('answer_permission', { run: run.run_id, option_id: '1' });
+    expect(await statusesFor(run.run_id, 3500)).toEqual(['running:']);
+    await waitingInput(run.run_id);
+    evs = await events(run.run_id);
+    expect(hookToWaiting(evs, 'AfterAgent')).toBeLessThan(300);
+    // Its hooks as events (Gemini CLI keeps no JSONL transcript): the tool calls with their output,
+    // and each turn's answer.
+    const write = evs.find((e) => e.type === 'tool_call' && e.data.kind === 'edit');
+    expect(write?.data).toMatchObject({ locations: [join(t.work, 'hello.txt')] });
+    const cmd = evs.find((e) => e.type === 'tool_call' && e.data.kind === 'execute');
+    expect(cmd?.data.raw_input).toMatchObject({ command: 'sleep 5 && echo slept' });
+    const out = evs.find((e) => e.type === 'tool_update' && e.data.tool_call_id === cmd?.data.tool_call_id);
+    expect(JSON.stringify(out?.data.content)).toContain('slept');
+    expect(evs.some((e) => e.type === 'message' && String(e.data.text).startsWith('done: wrote'))).toBe(true);
+    expect(evs.some((e) => e.type === 'message' && /^ran: .*slept/.test(String(e.data.text)))).toBe(true);
+
+    // The person's settings are as they were: the hooks were in baton's own per-run file.
+    expect(readFileSync(join(home, '.gemini', 'settings.json'), 'utf8')).toBe(userSettings);
+    await s.call('cancel_run', { run: run.run_id });
   }, 240_000);
 });

@@ -117,6 +117,9 @@ export function claudeConfigDir(env: Record<string, string>): string {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** The most of a hook's text (an answer, a tool's output) kept in one event. */
+const TEXT_MAX = 100_000;
+
 /** Gemini CLI's hook events as Claude Code's (the same meanings under other names). */
 const GEMINI_EVENTS: Record<string, string> = {
   BeforeAgent: 'UserPromptSubmit',
@@ -173,6 +176,8 @@ export class ProgramHooks implements HookReceiver {
   /** When the last Stop hook arrived (ms since epoch): the latency figure starts there. */
   lastStopAt = 0;
   #lastTool: HookTool | undefined;
+  #geminiCall: string | undefined;
+  #geminiCalls = 0;
 
   constructor(id: string, token: string, state: Omit<HookState, 'token'>, resumed?: string) {
     this.id = id;
@@ -212,6 +217,7 @@ export class ProgramHooks implements HookReceiver {
         this.#transcriptFrom(str('transcript_path'));
         this.permission = undefined;
         if (meaning === 'PreToolUse') this.#lastTool = tool() ?? this.#lastTool;
+        if (this.dialect === 'gemini') this.#geminiTool(meaning, payload);
         this.#drain();
         this.#running();
         break;
@@ -230,11 +236,49 @@ export class ProgramHooks implements HookReceiver {
       case 'StopFailure':
         this.#transcriptFrom(str('transcript_path'));
         this.lastStopAt = Date.now();
+        // Gemini CLI keeps no JSONL transcript: its answer comes with AfterAgent.
+        if (this.dialect === 'gemini' && str('prompt_response')) {
+          sink?.emit({ type: 'message_chunk', text: (str('prompt_response') as string).slice(0, TEXT_MAX) });
+        }
         this.#drain();
         this.#waiting();
         break;
     }
     return true;
+  }
+
+  /** Gemini CLI's tool calls from its hooks (BeforeTool, AfterTool), as it keeps no transcript. */
+  #geminiTool(meaning: string, payload: Record<string, unknown>): void {
+    const name = typeof payload.tool_name === 'string' ? payload.tool_name : undefined;
+    if (!name || !this.sink) return;
+    const tool = { name: GEMINI_TOOLS[name] ?? name, input: payload.tool_input };
+    if (meaning === 'PreToolUse') {
+      this.#geminiCall = `gemini_${++this.#geminiCalls}`;
+      const info = this.describe(tool);
+      this.sink.emit({
+        type: 'tool_call',
+        data: {
+          tool_call_id: this.#geminiCall,
+          title: info.title,
+          kind: info.kind,
+          status: 'pending',
+          ...(info.locations.length ? { locations: info.locations } : {}),
+          raw_input: payload.tool_input,
+        },
+      });
+    } else if (meaning === 'PostToolUse' && this.#geminiCall) {
+      const response = payload.tool_response;
+      const text = typeof response === 'string' ? response : JSON.stringify(response ?? '');
+      this.sink.emit({
+        type: 'tool_update',
+        data: {
+          tool_call_id: this.#geminiCall,
+          status: 'completed',
+          content: [{ type: 'text', text: text.slice(0, TEXT_MAX) }],
+        },
+      });
+      this.#geminiCall = undefined;
+    }
   }
 
   /** The program's session started (or restarted: claude's /clear): its id and transcript. */

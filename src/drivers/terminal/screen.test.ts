@@ -2,6 +2,30 @@ import { describe, expect, it } from 'vitest';
 import { choiceKind, detectLettered, detectMenu } from './screen.js';
 
 describe('detectMenu', () => {
+  it("reads a dialog whose heading is no question (Codex's hook review) only when asked to (titled)", () => {
+    const screen = [
+      '  Hooks need review',
+      '  1 hook is new or changed.',
+      '  Hooks can run outside the sandbox after you trust them.',
+      '',
+      '› 1. Review hooks',
+      '  2. Trust all and continue',
+      "  3. Continue without trusting (hooks won't run)",
+      '',
+      '  enter confirm · esc skip',
+    ].join('\n');
+    // An agent's numbered answer on screen is no question: without `titled`, nothing is asked.
+    expect(detectMenu(screen)).toBeUndefined();
+    expect(detectMenu(screen, { titled: true })).toEqual({
+      question: 'Hooks need review',
+      options: [
+        { key: '1', name: 'Review hooks' },
+        { key: '2', name: 'Trust all and continue' },
+        { key: '3', name: "Continue without trusting (hooks won't run)" },
+      ],
+    });
+  });
+
   it("reads Claude Code's permission menu: the question and every numbered choice", () => {
     const screen = [
       '● Write(hello.txt)',

@@ -54,7 +54,7 @@ export type Menu = { question: string; options: { key: string; name: string }[] 
  * The last numbered menu on a screen with a question (a line ending in `?`) at most 12 lines above
  * it: `Do you want to create hello.txt?` / `❯ 1. Yes` / `2. Yes, and …` / `3. No`.
  */
-export function detectMenu(screen: string): Menu | undefined {
+export function detectMenu(screen: string, opts: { titled?: boolean } = {}): Menu | undefined {
   const lines = screen.split('\n').map(unboxed);
   for (let end = lines.length - 1; end >= 0; end--) {
     if (!MENU_LINE.test(lines[end] ?? '')) continue;
@@ -66,16 +66,13 @@ export function detectMenu(screen: string): Menu | undefined {
       end = start;
       continue;
     }
-    for (let q = start - 1; q >= Math.max(0, start - 12); q--) {
-      const line = (lines[q] ?? '').trim();
-      if (line.endsWith('?')) {
-        return {
-          question: line,
-          options: block.map((m) => ({ key: m[1] ?? '', name: (m[2] ?? '').slice(0, 120) })),
-        };
-      }
-    }
-    return undefined;
+    const options = block.map((m) => ({ key: m[1] ?? '', name: (m[2] ?? '').slice(0, 120) }));
+    const above = lines.slice(Math.max(0, start - 12), start).map((l) => l.trim());
+    const question = above.findLast((l) => l.endsWith('?'));
+    if (question) return { question, options };
+    // `titled`: a dialog whose heading is no question (Codex's "Hooks need review"): its first line.
+    const heading = opts.titled ? above.find((l) => l.length > 0) : undefined;
+    return heading ? { question: heading, options } : undefined;
   }
   return undefined;
 }

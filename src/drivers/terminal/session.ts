@@ -296,6 +296,15 @@ export class TerminalSession implements AgentSession {
           if ((ready ? ready.test(screen) : true) && stable) {
             delivered = true;
             await this.#send({ text, enter: true });
+          } else if (stable && !waiting && asked !== screen) {
+            // A question the program asks before its input box shows (Codex's "Hooks need
+            // review", a folder trust dialog): a person answers it as a permission request.
+            const menu = detectMenu(screen, { titled: true });
+            if (menu) {
+              asked = screen;
+              waiting = 'confirm';
+              void this.#choose(menu, sink, abort.signal);
+            }
           }
         } else if (stable && !waiting) {
           const last = tailLines(screen, 1)[0] ?? '';
