@@ -14,7 +14,7 @@ import {
 } from '../git/git.js';
 import { ChildHandle } from '../process/child.js';
 import type { RunnerConfig } from '../runners/options.js';
-import { runnerFor } from '../runners/runner.js';
+import { runnerFor, type Runner } from '../runners/runner.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
 import type { EngineContext } from './context.js';
 import type { RunCtx } from './run.js';
@@ -127,6 +127,14 @@ export class Workspace {
     }
     // Again after the setup command, and for a follow-up in an existing tree.
     await checkCwd();
+    const runner = this.#runner(ctx.row);
+    if (runner && !runner.local && !runner.exec) {
+      this.#ctx.runs.append(ctx, 'warning', {
+        kind: 'git',
+        message: `changes will not be tracked: the agent works on its own copy of the folder (${runner.where}), where baton does not run git`,
+      });
+      return;
+    }
     const side = this.#side(ctx.row);
     const root = side ? await this.#sideRoot(ctx, side) : await repoRoot(ctx.row.cwd);
     if (!root) return;
@@ -146,14 +154,19 @@ export class Workspace {
    * runs there, through the runner, in the agent's folder. Undefined for a run here.
    */
   #side(row: RunRow): Side | undefined {
+    const runner = this.#runner(row);
+    if (!runner?.exec) return undefined;
+    return { exec: runner.exec, where: runner.where, cwd: runner.agentCwd(row.cwd) };
+  }
+
+  /** The runner of a run's agent (its profile's first), or undefined for one here. */
+  #runner(row: RunRow): Runner | undefined {
     const agent = this.#ctx.config.agents[row.agent];
     const config =
       (row.profile?.values.runner as RunnerConfig | undefined) ??
       (agent && 'runner' in agent ? agent.runner : undefined);
     if (!config || config.type === 'local') return undefined;
-    const runner = runnerFor(config, this.#ctx.config.home);
-    if (!runner.exec) return undefined;
-    return { exec: runner.exec, where: runner.where, cwd: runner.agentCwd(row.cwd) };
+    return runnerFor(config, this.#ctx.config.home);
   }
 
   /** The top of the git work tree holding the agent's folder on its side; undefined (with a warning when git failed) when none. */

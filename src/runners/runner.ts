@@ -1,4 +1,5 @@
 import { ChildHandle } from '../process/child.js';
+import { KubernetesRunner } from './kubernetes.js';
 import type { RunnerConfig } from './options.js';
 import { SshRunner } from './ssh.js';
 
@@ -40,6 +41,8 @@ export interface Runner {
   readonly where: string;
   /** Runs helper programs where the agent's files are (git for changed_files); undefined: here. */
   readonly exec?: RunnerExec;
+  /** The same runner bound to one run's local folder, when it needs it to start (kubernetes: the base commit). */
+  forRun?(localCwd: string): Runner;
   /** Why it cannot run agents now, with the fix (baton doctor); undefined when it can. */
   check(): Promise<{ problem: string; fix: string } | undefined>;
 }
@@ -82,7 +85,7 @@ export function runnerFor(config: RunnerConfig | undefined, stateDir: string): R
   const key = JSON.stringify([config, stateDir]);
   let runner = cache.get(key);
   if (!runner) {
-    runner = new SshRunner(config, stateDir);
+    runner = config.type === 'ssh' ? new SshRunner(config, stateDir) : new KubernetesRunner(config, stateDir);
     cache.set(key, runner);
   }
   return runner;
