@@ -240,6 +240,9 @@ describe('kubernetes runner against 127.0.0.1 on a closed port (a real refused c
     expect(failed.error.message).toContain(
       `cannot reach the Kubernetes cluster https://127.0.0.1:${port} (context test)`,
     );
+    // This machine's git would read the wrong tree: the run says its changes are not tracked.
+    const { events } = (await s.call('get_events', { run: run.run_id, types: ['warning'] })) as Summary;
+    expect(JSON.stringify(events)).toContain('changes will not be tracked');
     // Nothing was started or made: no bridge process, not even its state folder.
     expect(pidsMatching('k8s-bridge.js')).toEqual([]);
     expect(existsSync(join(t.home, 'kubernetes'))).toBe(false);
