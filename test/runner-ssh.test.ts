@@ -22,6 +22,7 @@ import {
   runCli,
   sleep,
   startServer,
+  steps,
   waitFor,
   type Server,
   type Summary,
@@ -36,6 +37,15 @@ const SCHEMA = {
   required: ['answer', 'word'],
   additionalProperties: false,
 };
+
+/** A git work tree in `dir` with one commit holding `file`. */
+function gitRepo(dir: string, file: string): void {
+  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
+  git('init', '-q');
+  writeFileSync(join(dir, file), `${file}\n`);
+  git('add', '.');
+  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init');
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -183,19 +193,19 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     t?.cleanup();
   });
 
-  it('permission → allow: the agent writes the file on the remote side of the cwd mapping', async () => {
+  it('permission → allow: the agent writes the file on the remote side; changed_files and get_diff come from git there', async () => {
     await start();
-    // The run's folder is a git repository here: its (untouched) tree must not pass for the run's changes.
-    const git = (...args: string[]) => execFileSync('git', ['-C', t.work, ...args], { stdio: 'ignore' });
-    git('init', '-q');
-    writeFileSync(join(t.work, 'README'), 'x');
-    git('add', '.');
-    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init');
+    // Both sides are git work trees, with different commits: the local one (the run's cwd, untouched)
+    // must not pass for the run's changes; only git run through the runner sees them.
+    gitRepo(t.work, 'LOCAL');
+    gitRepo(remoteWork, 'REMOTE');
     const run = await spawnRun('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
     const waiting = (await waitFor(s, run.run_id)) as Summary;
     expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
     expect(waiting.waiting_for.kind).toBe('permission');
     expect(existsSync(join(remoteWork, 'contract.txt'))).toBe(false);
+    // Live, while the run waits: nothing changed yet on the remote side.
+    expect(((await s.call('get_diff', { run: run.run_id })) as Summary).diff).toBe('');
     const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
     await s.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
     const done = (await waitFor(s, run.run_id)) as Summary;
@@ -204,15 +214,59 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
     // The local folder is untouched: the agent works on the remote host's files (no fs/* offered).
     expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
-    // This machine's git cannot see those changes: the run says so instead of reporting none.
-    expect(done.result.changed_files).toBeUndefined();
+    expect(done.result.changed_files).toEqual([
+      { path: 'contract.txt', status: 'added', additions: 1, deletions: 0 },
+    ]);
     const { events } = (await s.call('get_events', { run: run.run_id, types: ['warning'] })) as {
       events: Summary[];
     };
-    expect(events.map((e) => e.data.message).join()).toContain('changes will not be tracked');
-    const diff = await s.raw('get_diff', { run: run.run_id });
-    expect(diff.isError).toBe(true);
-    expect((diff.structuredContent as Summary).error.code).toBe('NOT_SUPPORTED');
+    expect(events).toEqual([]);
+    const diff = (await s.call('get_diff', { run: run.run_id })) as Summary;
+    expect(diff.diff).toContain('+++ b/contract.txt');
+    expect(diff.diff).toContain('+hello-contract');
+    expect(diff.diff).not.toContain('REMOTE');
+    // One path, a path with a quote in it (quoted for the remote shell, not interpreted).
+    const one = (await s.call('get_diff', {
+      run: run.run_id,
+      path: "contract.txt' ; touch pwned '",
+    })) as Summary;
+    expect(one.diff).toBe('');
+    expect(existsSync(join(remoteWork, 'pwned'))).toBe(false);
+    // Git's temporary index lived on the remote side and is gone (mktemp -d there, removed after).
+    expect(pidsMatching('baton-exec')).toEqual([]);
+  });
+
+  it('two concurrent ssh runs in one remote work tree touching one file both carry the overlap warning', async () => {
+    await start();
+    gitRepo(t.work, 'LOCAL');
+    gitRepo(remoteWork, 'REMOTE');
+    const touch = (who: string, wait: number) =>
+      steps(
+        {
+          permission: {
+            title: 'Edit shared.txt',
+            kind: 'edit',
+            locations: ['shared.txt'],
+            allowed: [{ write_file: { path: 'shared.txt', content: `by ${who}\n` } }],
+          },
+        },
+        { sleep: wait },
+      );
+    const a = await spawnRun(touch('a', 2500), { policy: 'allow_all' });
+    const b = await spawnRun(touch('b', 200), { policy: 'allow_all' });
+    const [da, db] = [(await waitFor(s, a.run_id)) as Summary, (await waitFor(s, b.run_id)) as Summary];
+    expect(da.status, JSON.stringify(da.error)).toBe('completed');
+    expect(db.status, JSON.stringify(db.error)).toBe('completed');
+    expect(da.result.overlaps).toEqual([{ path: 'shared.txt', run_id: b.run_id }]);
+    expect(db.result.overlaps).toEqual([{ path: 'shared.txt', run_id: a.run_id }]);
+    expect(da.result.changed_files.map((f: Summary) => f.path)).toEqual(['shared.txt']);
+    for (const [run, other] of [
+      [a.run_id, b.run_id],
+      [b.run_id, a.run_id],
+    ]) {
+      const w = (await s.call('get_events', { run, types: ['warning'] })) as Summary;
+      expect(w.events[0].data).toMatchObject({ kind: 'overlap', path: 'shared.txt', other_run: other });
+    }
   });
 
   it('follow_up continues the session over the same runner; structured output is validated', async () => {

@@ -92,7 +92,7 @@ export type AgentEntry = {
   /** Remote (a2a) agents: where they are and how to authenticate. */
   remote?: RemoteAgent;
   /** Where its process runs (config `runner`) and baton's state folder (its connection sockets); undefined: here. */
-  runner?: { config: RunnerConfig & { type: 'ssh' }; stateDir: string };
+  runner?: { config: Exclude<RunnerConfig, { type: 'local' }>; stateDir: string };
 };
 
 /** What `list_agents` / `baton doctor` report about one agent. */
@@ -180,7 +180,9 @@ export function buildCatalog(userAgents: Record<string, AgentConfig>, home: stri
       source: 'config',
       ...(a.driver === 'a2a' ? { capabilities: A2A_CAPABILITIES, remote: remoteOf(a) } : {}),
       ...(a.check_credentials === false ? { checkCredentials: false } : {}),
-      ...('runner' in a && a.runner?.type === 'ssh' ? { runner: { config: a.runner, stateDir: home } } : {}),
+      ...('runner' in a && a.runner && a.runner.type !== 'local'
+        ? { runner: { config: a.runner, stateDir: home } }
+        : {}),
       ...(a.driver === 'terminal'
         ? {
             capabilities: inheritedTerminal
@@ -302,10 +304,11 @@ export async function inspectAgent(
   };
   if (entry.remote) return inspectRemote(entry, entry.remote, base, env);
   if (entry.runner) {
-    const problem = await runnerFor(entry.runner.config, entry.runner.stateDir).check();
+    const runner = runnerFor(entry.runner.config, entry.runner.stateDir);
+    const problem = await runner.check();
     return {
       ...base,
-      command: `${base.command} (over ssh on ${entry.runner.config.user}@${entry.runner.config.host})`,
+      command: `${base.command} (${runner.type === 'ssh' ? 'over ssh on' : 'in a sandbox on'} ${runner.where})`,
       installed: !problem,
       ready: !problem,
       ...(problem ? problem : {}),

@@ -10,9 +10,11 @@ import {
   removeWorktree,
   repoRoot,
   snapshotTree,
+  type SideExec,
 } from '../git/git.js';
 import { ChildHandle } from '../process/child.js';
 import type { RunnerConfig } from '../runners/options.js';
+import { runnerFor, type Runner } from '../runners/runner.js';
 import type { RunRow, WorktreeInfo } from '../store/runs.js';
 import type { EngineContext } from './context.js';
 import type { RunCtx } from './run.js';
@@ -21,6 +23,9 @@ import { copyIncluded } from './worktree-include.js';
 
 /** Longest a worktree `setup` command may run. */
 const SETUP_TIMEOUT_MS = 10 * 60_000;
+
+/** Where a run's agent works when it is not here: git runs there, in `cwd` (the agent's folder). */
+type Side = { exec: SideExec; where: string; cwd: string };
 
 /** A page of a run's diff (`get_diff`). */
 export type RunDiff = {
@@ -122,17 +127,18 @@ export class Workspace {
     }
     // Again after the setup command, and for a follow-up in an existing tree.
     await checkCwd();
-    const elsewhere = this.#runsElsewhere(ctx.row);
-    if (elsewhere) {
+    const runner = this.#runner(ctx.row);
+    if (runner && !runner.local && !runner.exec) {
       this.#ctx.runs.append(ctx, 'warning', {
         kind: 'git',
-        message: `changes will not be tracked: the agent works on ${elsewhere}'s copy of the folder, and changed_files and get_diff read this machine's`,
+        message: `changes will not be tracked: the agent works on its own copy of the folder (${runner.where}), where baton does not run git`,
       });
       return;
     }
-    const root = await repoRoot(ctx.row.cwd);
+    const side = this.#side(ctx.row);
+    const root = side ? await this.#sideRoot(ctx, side) : await repoRoot(ctx.row.cwd);
     if (!root) return;
-    const base = await snapshotTree(root).catch((err: unknown) => {
+    const base = await snapshotTree(root, side?.exec).catch((err: unknown) => {
       this.#ctx.runs.append(ctx, 'warning', {
         kind: 'git',
         message: `changes will not be tracked: ${toBatonError(err).message}`,
@@ -143,13 +149,41 @@ export class Workspace {
     ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
   }
 
-  /** `user@host` when the run's agent runs on another machine (an ssh runner), else undefined. */
-  #runsElsewhere(row: RunRow): string | undefined {
+  /**
+   * The runner's side of a run whose agent runs elsewhere (an ssh runner): git for its changes
+   * runs there, through the runner, in the agent's folder. Undefined for a run here.
+   */
+  #side(row: RunRow): Side | undefined {
+    const runner = this.#runner(row);
+    if (!runner?.exec) return undefined;
+    return { exec: runner.exec, where: runner.where, cwd: runner.agentCwd(row.cwd) };
+  }
+
+  /** The runner of a run's agent (its profile's first), or undefined for one here. */
+  #runner(row: RunRow): Runner | undefined {
     const agent = this.#ctx.config.agents[row.agent];
     const config =
       (row.profile?.values.runner as RunnerConfig | undefined) ??
       (agent && 'runner' in agent ? agent.runner : undefined);
-    return config?.type === 'ssh' ? `${config.user}@${config.host}` : undefined;
+    if (!config || config.type === 'local') return undefined;
+    return runnerFor(config, this.#ctx.config.home);
+  }
+
+  /** The top of the git work tree holding the agent's folder on its side; undefined (with a warning when git failed) when none. */
+  async #sideRoot(ctx: RunCtx, side: Side): Promise<string | undefined> {
+    try {
+      const out = (await git(side.cwd, ['rev-parse', '--show-toplevel'], {}, side.exec)).trim();
+      return out.startsWith('/') ? out : undefined;
+    } catch (err) {
+      const why = toBatonError(err).message;
+      if (!/not a git repository/i.test(why)) {
+        this.#ctx.runs.append(ctx, 'warning', {
+          kind: 'git',
+          message: `changes will not be tracked: git on ${side.where} failed: ${why}`,
+        });
+      }
+      return undefined;
+    }
   }
 
   /**
@@ -190,10 +224,11 @@ export class Workspace {
     const { repo_root: root, base_tree: base } = ctx.row;
     if (!root || !base) return undefined;
     try {
-      const end = await snapshotTree(root);
+      const side = this.#side(ctx.row)?.exec;
+      const end = await snapshotTree(root, side);
       this.#ctx.store.runs.update(ctx.id, { end_tree: end });
       ctx.row = { ...ctx.row, end_tree: end };
-      const files = await changedFiles(root, base, end);
+      const files = await changedFiles(root, base, end, side);
       for (const f of files) this.touch(ctx, [resolvePath(root, f.path)]);
       return { files, overlaps: ctx.overlaps };
     } catch (err) {
@@ -207,17 +242,20 @@ export class Workspace {
 
   /**
    * Records files a run touches; when another active run in the same work tree (neither isolated)
-   * touched one too, both get an `overlap` warning.
+   * touched one too, both get an `overlap` warning. A remote agent names its own side's paths: they
+   * are resolved against its folder there, and compared only with runs on the same side.
    */
   touch(ctx: RunCtx, locations: unknown): void {
     if (!Array.isArray(locations) || !ctx.row.repo_root) return;
+    const side = this.#sideOrNone(ctx.row);
     for (const loc of locations) {
       if (typeof loc !== 'string' || !loc) continue;
-      const path = resolvePath(ctx.row.cwd, loc);
+      const path = resolvePath(side?.cwd ?? ctx.row.cwd, loc);
       if (ctx.touched.has(path)) continue;
       ctx.touched.add(path);
       for (const other of this.#ctx.runs.values()) {
         if (other === ctx || other.row.repo_root !== ctx.row.repo_root || !other.touched.has(path)) continue;
+        if (this.#sideOrNone(other.row)?.where !== side?.where) continue;
         const rel = relative(ctx.row.repo_root, path);
         for (const [a, b] of [
           [ctx, other],
@@ -238,26 +276,30 @@ export class Workspace {
     }
   }
 
+  /** {@link #side}, or undefined when the run's folder has no mapping (any more) on its runner. */
+  #sideOrNone(row: RunRow): Side | undefined {
+    try {
+      return this.#side(row);
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * The diff of what a run changed (against the state when it started), paged by bytes; live for
    * an active run.
    */
   async diff(row: RunRow, opts: { path?: string; offset?: number; limit?: number } = {}): Promise<RunDiff> {
-    const elsewhere = this.#runsElsewhere(row);
-    if (elsewhere && !row.repo_root) {
-      throw new BatonError(
-        'NOT_SUPPORTED',
-        `run ${row.id} ran on ${elsewhere} (an ssh runner): its changes are in that host's folder, where baton does not track them; look there (git diff)`,
-      );
-    }
     if (!row.repo_root || !row.base_tree) {
       throw new BatonError(
         'NOT_A_GIT_REPO',
         `run ${row.id} did not work in a git repository: there is no diff`,
       );
     }
-    const end = row.end_tree ?? (await snapshotTree(row.repo_root));
-    const text = await diffText(row.repo_root, row.base_tree, end, opts.path);
+    // A run on another machine: git there, through its runner (its folder there is repo_root).
+    const side = this.#side(row)?.exec;
+    const end = row.end_tree ?? (await snapshotTree(row.repo_root, side));
+    const text = await diffText(row.repo_root, row.base_tree, end, opts.path, side);
     const bytes = Buffer.from(text, 'utf8');
     const offset = opts.offset ?? 0;
     const limit = opts.limit ?? 65536;

@@ -5,20 +5,40 @@ import type { ChangedFile } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { ExecFailure, execBounded, execQuiet } from '../process/exec.js';
 
-const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' };
+/** What git needs whichever machine it runs on. */
+const GIT_VARS = { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' };
+const GIT_ENV = { ...process.env, ...GIT_VARS };
+const GIT_LIMITS = { maxBuffer: 64 * 1024 * 1024, timeoutMs: 60_000 };
 
-/** Runs git in `cwd`; resolves with stdout, rejects with a BatonError carrying git's message. */
-export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+/**
+ * Runs a short helper program where a run's files are (a runner's host: see `Runner.exec`), with
+ * bounded output and time: `env` is added to that side's environment (this process's environment
+ * never travels). Resolves with stdout; rejects with an `ExecFailure`.
+ */
+export type SideExec = (
+  command: string,
+  args: readonly string[],
+  opts: { cwd: string; env?: Record<string, string>; maxBuffer?: number; timeoutMs?: number },
+) => Promise<string>;
+
+/**
+ * Runs git in `cwd` (here, or on the other side through `side`); resolves with stdout, rejects
+ * with a BatonError carrying git's message.
+ */
+export function git(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  side?: SideExec,
+): Promise<string> {
   // Node reports a missing cwd as the program missing (spawn git ENOENT): say what is gone.
-  if (!existsSync(cwd)) {
+  if (!side && !existsSync(cwd)) {
     return Promise.reject(new BatonError('GIT_ERROR', `the folder ${cwd} is gone (a discarded work tree?)`));
   }
-  return execBounded('git', args, {
-    cwd,
-    env: { ...GIT_ENV, ...env },
-    maxBuffer: 64 * 1024 * 1024,
-    timeoutMs: 60_000,
-  }).catch((err: unknown) => {
+  const ran = side
+    ? side('git', args, { cwd, env: { ...GIT_VARS, ...env }, ...GIT_LIMITS })
+    : execBounded('git', args, { cwd, env: { ...GIT_ENV, ...env }, ...GIT_LIMITS });
+  return ran.catch((err: unknown) => {
     const missing = err instanceof ExecFailure && err.missing;
     throw new BatonError(
       missing ? 'NOT_SUPPORTED' : 'GIT_ERROR',
@@ -58,17 +78,31 @@ export async function repoRoot(cwd: string): Promise<string | undefined> {
  * The whole work tree as a git tree object (tracked files and untracked ones that are not ignored),
  * written without touching the user's index or any ref: a snapshot to diff against later.
  */
-export async function snapshotTree(root: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-index-'));
+export async function snapshotTree(root: string, side?: SideExec): Promise<string> {
+  const dir = side ? await sideTempDir(root, side) : mkdtempSync(join(tmpdir(), 'baton-index-'));
   const env = { GIT_INDEX_FILE: join(dir, 'index') };
   try {
-    const head = await git(root, ['rev-parse', '--verify', '-q', 'HEAD']).catch(() => '');
-    if (head.trim()) await git(root, ['read-tree', 'HEAD'], env);
-    await git(root, ['add', '-A', '--', '.'], env);
-    return (await git(root, ['write-tree'], env)).trim();
+    const head = await git(root, ['rev-parse', '--verify', '-q', 'HEAD'], {}, side).catch(() => '');
+    if (head.trim()) await git(root, ['read-tree', 'HEAD'], env, side);
+    await git(root, ['add', '-A', '--', '.'], env, side);
+    return (await git(root, ['write-tree'], env, side)).trim();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (side) await side('rm', ['-rf', '--', dir], { cwd: root, timeoutMs: 10_000 }).catch(() => undefined);
+    else rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A new private folder on the other side (`mktemp -d` there), for a temporary index. */
+async function sideTempDir(root: string, side: SideExec): Promise<string> {
+  const out = await side('mktemp', ['-d'], { cwd: root, timeoutMs: 10_000, maxBuffer: 4096 }).catch(
+    (err: unknown) => {
+      throw new BatonError('GIT_ERROR', `mktemp -d: ${(err as Error).message}`);
+    },
+  );
+  const dir = out.trim();
+  if (!/^\/[^\n\0]*$/.test(dir))
+    throw new BatonError('GIT_ERROR', `mktemp -d answered ${JSON.stringify(dir)}`);
+  return dir;
 }
 
 const STATUS: Record<string, ChangedFile['status']> = {
@@ -80,10 +114,15 @@ const STATUS: Record<string, ChangedFile['status']> = {
 };
 
 /** The files that differ between two trees, with line counts (binary files count 0). */
-export async function changedFiles(root: string, from: string, to: string): Promise<ChangedFile[]> {
+export async function changedFiles(
+  root: string,
+  from: string,
+  to: string,
+  side?: SideExec,
+): Promise<ChangedFile[]> {
   const [names, nums] = await Promise.all([
-    git(root, ['diff', '--name-status', '-z', '-M', from, to]),
-    git(root, ['diff', '--numstat', '-z', '-M', from, to]),
+    git(root, ['diff', '--name-status', '-z', '-M', from, to], {}, side),
+    git(root, ['diff', '--numstat', '-z', '-M', from, to], {}, side),
   ]);
   const files: ChangedFile[] = [];
   const n = names.split('\0');
@@ -110,8 +149,14 @@ export async function changedFiles(root: string, from: string, to: string): Prom
 }
 
 /** The unified diff between two trees, of one path or all. */
-export function diffText(root: string, from: string, to: string, path?: string): Promise<string> {
-  return git(root, ['diff', '-M', from, to, ...(path ? ['--', path] : [])]);
+export function diffText(
+  root: string,
+  from: string,
+  to: string,
+  path?: string,
+  side?: SideExec,
+): Promise<string> {
+  return git(root, ['diff', '-M', from, to, ...(path ? ['--', path] : [])], {}, side);
 }
 
 /** Adds a work tree at `path` on a new branch from `baseRef` (default HEAD). */

@@ -36,13 +36,75 @@ export const sshRunnerSchema = z.strictObject({
   connect_timeout: z.number().int().min(1).max(600).optional(),
 });
 
+/** A Kubernetes object name (RFC 1123 label: what namespaces, service accounts and claims allow). */
+const k8sName = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a Kubernetes name (lower-case letters, digits and -)');
+/** A resource quantity such as 500m, 2, 4Gi. */
+const quantity = z
+  .string()
+  .regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/, 'a quantity such as 500m or 4Gi');
+
+/**
+ * The agent runs in a sandbox on an existing Kubernetes cluster, one per agent process (the warm
+ * process of a session): an agent-sandbox `Sandbox` (or a `SandboxClaim` of `template`) when the
+ * cluster has those CRDs, else a bare Pod. Its stdio goes through the API's exec stream.
+ */
+export const kubernetesRunnerSchema = z.strictObject({
+  type: z.literal('kubernetes'),
+  /** The kubeconfig file (absolute path; default: $KUBECONFIG or ~/.kube/config). */
+  kubeconfig: absolute.optional(),
+  /** Its context to use (default: its current-context). */
+  context: z.string().min(1).max(253).optional(),
+  namespace: k8sName.optional(),
+  /** The container image holding the agent's CLI, git and a POSIX sh (setsid, mkfifo, mktemp). */
+  image: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, 'an image reference'),
+  /** A SandboxTemplate of the cluster: the sandbox is claimed from it (image, resources: the template's). */
+  template: k8sName.optional(),
+  service_account: k8sName.optional(),
+  resources: z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() }).optional(),
+  /**
+   * Where the work tree comes from: a PersistentVolumeClaim holding the checkout (`volume`), else
+   * a git clone (init container) of `git_url` at the run's base commit (its local HEAD).
+   */
+  volume: k8sName.optional(),
+  git_url: z
+    .string()
+    .max(2048)
+    .regex(/^(https:\/\/|ssh:\/\/|git@)[^\s]+$/, 'an https://, ssh:// or git@ URL')
+    .optional(),
+  /** The work tree's folder in the sandbox (default /workspace): the agent's cwd. */
+  work_dir: absolute.optional(),
+  /** Seconds to wait for the sandbox to run (default 120). */
+  startup_timeout: z.number().int().min(5).max(3600).optional(),
+  /** Seconds a sandbox may live at most (its Pod's activeDeadlineSeconds; default 86400). */
+  max_lifetime: z
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86_400)
+    .optional(),
+});
+
 /** Where an agent's process runs: config `runner` of an agent or a profile. */
-export const runnerSchema = z.discriminatedUnion('type', [localRunnerSchema, sshRunnerSchema]);
+export const runnerSchema = z.discriminatedUnion('type', [
+  localRunnerSchema,
+  sshRunnerSchema,
+  kubernetesRunnerSchema,
+]);
 
 /** A runner as configured. */
 export type RunnerConfig = z.infer<typeof runnerSchema>;
 /** An ssh runner as configured. */
 export type SshRunnerConfig = z.infer<typeof sshRunnerSchema>;
+
+/** A Kubernetes runner as configured. */
+export type KubernetesRunnerConfig = z.infer<typeof kubernetesRunnerSchema>;
 
 /** True for a name an environment variable may have. */
 export function isEnvName(name: string): boolean {

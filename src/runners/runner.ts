@@ -1,4 +1,5 @@
 import { ChildHandle } from '../process/child.js';
+import { KubernetesRunner } from './kubernetes.js';
 import type { RunnerConfig } from './options.js';
 import { SshRunner } from './ssh.js';
 
@@ -14,6 +15,17 @@ export type RunnerSpawn = {
 };
 
 /**
+ * Runs a short helper program (git) on the runner's side, in `cwd` there, with bounded output
+ * and time; `env` is added to that side's environment. Resolves with stdout; rejects with an
+ * `ExecFailure`. (The same shape as git/'s `SideExec`, which this layer may not import.)
+ */
+export type RunnerExec = (
+  command: string,
+  args: readonly string[],
+  opts: { cwd: string; env?: Record<string, string>; maxBuffer?: number; timeoutMs?: number },
+) => Promise<string>;
+
+/**
  * Where agent processes run. It starts the agent's program and hands the driver a
  * {@link ChildHandle} on its stdio; stopping that handle (the kill ladder) reaches the agent
  * wherever it runs.
@@ -25,6 +37,12 @@ export interface Runner {
   /** The run's folder (a local path) as the agent sees it; throws CWD_NOT_ALLOWED when it has none there. */
   agentCwd(localCwd: string): string;
   start(spawn: RunnerSpawn): Promise<ChildHandle>;
+  /** Where it runs, for messages (`user@host`); "here" for local. */
+  readonly where: string;
+  /** Runs helper programs where the agent's files are (git for changed_files); undefined: here. */
+  readonly exec?: RunnerExec;
+  /** The same runner bound to one run's local folder, when it needs it to start (kubernetes: the base commit). */
+  forRun?(localCwd: string): Runner;
   /** Why it cannot run agents now, with the fix (baton doctor); undefined when it can. */
   check(): Promise<{ problem: string; fix: string } | undefined>;
 }
@@ -33,6 +51,7 @@ export interface Runner {
 export class LocalRunner implements Runner {
   readonly type = 'local';
   readonly local = true;
+  readonly where = 'here';
 
   agentCwd(localCwd: string): string {
     return localCwd;
@@ -66,7 +85,7 @@ export function runnerFor(config: RunnerConfig | undefined, stateDir: string): R
   const key = JSON.stringify([config, stateDir]);
   let runner = cache.get(key);
   if (!runner) {
-    runner = new SshRunner(config, stateDir);
+    runner = config.type === 'ssh' ? new SshRunner(config, stateDir) : new KubernetesRunner(config, stateDir);
     cache.set(key, runner);
   }
   return runner;

@@ -89,6 +89,6 @@ describe('ssh runner', () => {
     expect(load(config({ user: 'a b' }))).toContain('agents.r.runner.user');
     expect(load(config({ identity_file: 'keys/id' }))).toContain('agents.r.runner.identity_file');
     expect(load(config({ remote_cwd: { '/a': 'rel' } }))).toContain('agents.r.runner.remote_cwd');
-    expect(load(config({ type: 'kubernetes' }))).toContain('agents.r.runner.type');
+    expect(load(config({ type: 'container' }))).toContain('agents.r.runner.type');
   });
 });

@@ -4,7 +4,10 @@ import { BatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { ExecFailure, execBounded } from '../process/exec.js';
 import { isEnvName, type SshRunnerConfig } from './options.js';
-import type { Runner, RunnerSpawn } from './runner.js';
+import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
+
+/** `sh -c` on the remote host for a helper program: its folder, then `env NAME=VALUE… program args…`. */
+const REMOTE_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"';
 
 /**
  * The remote side of an ssh run, run by `sh -c` on the remote host with the run's folder and the
@@ -105,6 +108,36 @@ export class SshRunner implements Runner {
       'none',
     ];
   }
+
+  get where(): string {
+    return `${this.#config.user}@${this.#config.host}`;
+  }
+
+  /**
+   * A helper program (git) on the remote host over the shared connection: one ssh session, every
+   * word single-quoted for the remote shell, only `opts.env` added to the login's environment,
+   * stdout bounded (`maxBuffer`, default 16 MiB) and time bounded (`timeoutMs`, default 60 s: the
+   * local ssh client is killed, which ends the session).
+   */
+  readonly exec: RunnerExec = async (command, args, opts) => {
+    const vars = Object.entries(opts.env ?? {}).map(([name, value]) => {
+      if (!isEnvName(name) || /[\n\0]/.test(value)) {
+        throw new BatonError(
+          'INVALID_PARAMS',
+          `the variable ${JSON.stringify(name)} cannot be passed over ssh`,
+        );
+      }
+      return `${name}=${value}`;
+    });
+    const words = ['sh', '-c', REMOTE_EXEC, 'baton-exec', opts.cwd, 'env', ...vars, command, ...args];
+    mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
+    return execBounded('ssh', [...this.options(), '--', this.#config.host, words.map(shellQuote).join(' ')], {
+      cwd: this.#socketDir,
+      env: process.env,
+      ...(opts.maxBuffer ? { maxBuffer: opts.maxBuffer } : {}),
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+  };
 
   agentCwd(localCwd: string): string {
     let best: [string, string] | undefined;

@@ -1,0 +1,221 @@
+// The bridge between baton and one agent in a Kubernetes sandbox, started by the kubernetes
+// runner as a child process (node dist/runners/k8s-bridge.js). Its stdin's first line is a
+// BridgeHeader (JSON: the runner's config, the agent's argv, cwd and variables); the rest of its
+// stdin is the agent's stdin, its stdout the agent's stdout. It makes the sandbox (a Sandbox, a
+// SandboxClaim or a Pod), waits for its Pod to run, execs the agent under baton's remote wrapper
+// (variables over the exec stream's stdin, never in the command), and deletes the sandbox when
+// the agent exits, when its stdin ends (the owner closed it or died) or on SIGTERM/SIGINT (the
+// kill ladder). Messages for the run go to stderr; it exits with the agent's status.
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { CoreV1Api, CustomObjectsApi, Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { clusterName, loadKubeConfig, reachCluster, reason, sandboxCrds, statusOf } from './k8s-cluster.js';
+import {
+  AGENT_CONTAINER,
+  claimManifest,
+  podManifest,
+  SANDBOX_API,
+  sandboxManifest,
+  type Manifest,
+} from './k8s-manifests.js';
+import type { BridgeHeader } from './kubernetes.js';
+import { REMOTE_WRAPPER } from './ssh.js';
+
+const fail = (message: string, code = 1): never => {
+  process.stderr.write(`baton: ${message}\n`);
+  process.exit(code);
+};
+
+/** Reads the header line; the bytes after it are the agent's stdin. */
+function readHeader(): Promise<{ header: BridgeHeader; rest: Buffer }> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const nl = buf.indexOf(10);
+      if (nl < 0) {
+        if (buf.length > 1 << 20) fail('the runner header is too long');
+        return;
+      }
+      process.stdin.off('data', onData);
+      process.stdin.off('end', early);
+      process.stdin.pause();
+      try {
+        resolve({
+          header: JSON.parse(buf.subarray(0, nl).toString('utf8')) as BridgeHeader,
+          rest: buf.subarray(nl + 1),
+        });
+      } catch {
+        fail('the runner header is not JSON');
+      }
+    };
+    const early = () => fail('stdin ended before the runner header');
+    process.stdin.on('data', onData);
+    process.stdin.once('end', early);
+  });
+}
+
+type Made = { kind: 'Pod' | 'Sandbox' | 'SandboxClaim'; name: string; namespace: string };
+
+async function create(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Made> {
+  const c = h.config;
+  const namespace = c.namespace ?? 'default';
+  const plan = { name, now: new Date(), ...(h.commit ? { commit: h.commit } : {}) };
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const crds = await sandboxCrds(kc);
+  if (c.template) {
+    if (!crds.claims) fail(`${clusterName(kc)} has no SandboxClaim CRD for template "${c.template}"`);
+    const body: Manifest = claimManifest({ ...c, template: c.template }, plan);
+    await custom.createNamespacedCustomObject({
+      group: SANDBOX_API.extensionsGroup,
+      version: SANDBOX_API.version,
+      namespace,
+      plural: SANDBOX_API.claims,
+      body,
+    });
+    return { kind: 'SandboxClaim', name, namespace };
+  }
+  if (crds.sandbox) {
+    await custom.createNamespacedCustomObject({
+      group: SANDBOX_API.group,
+      version: SANDBOX_API.version,
+      namespace,
+      plural: SANDBOX_API.sandboxes,
+      body: sandboxManifest(c, plan),
+    });
+    return { kind: 'Sandbox', name, namespace };
+  }
+  await kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace, body: podManifest(c, plan) as never });
+  return { kind: 'Pod', name, namespace };
+}
+
+async function remove(kc: KubeConfig, made: Made): Promise<void> {
+  const { name, namespace } = made;
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const gone = (err: unknown) => {
+    if (statusOf(err) !== 404)
+      process.stderr.write(`baton: could not delete ${made.kind} ${name}: ${reason(err)}\n`);
+  };
+  if (made.kind === 'Pod') {
+    await kc
+      .makeApiClient(CoreV1Api)
+      .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 })
+      .catch(gone);
+    return;
+  }
+  const claim = made.kind === 'SandboxClaim';
+  await custom
+    .deleteNamespacedCustomObject({
+      group: claim ? SANDBOX_API.extensionsGroup : SANDBOX_API.group,
+      version: SANDBOX_API.version,
+      namespace,
+      plural: claim ? SANDBOX_API.claims : SANDBOX_API.sandboxes,
+      name,
+    })
+    .catch(gone);
+}
+
+/** The Pod of what was made, once it runs: a claim's Pod is its Sandbox's (status.sandbox.Name). */
+async function runningPod(kc: KubeConfig, made: Made, timeoutMs: number): Promise<string> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let pod: string | undefined = made.name;
+    if (made.kind === 'SandboxClaim') {
+      const claim = (await custom.getNamespacedCustomObject({
+        group: SANDBOX_API.extensionsGroup,
+        version: SANDBOX_API.version,
+        namespace: made.namespace,
+        plural: SANDBOX_API.claims,
+        name: made.name,
+      })) as { status?: { sandbox?: { Name?: string } } };
+      pod = claim.status?.sandbox?.Name;
+    }
+    if (pod) {
+      const p = await core
+        .readNamespacedPod({ name: pod, namespace: made.namespace })
+        .catch((err: unknown) => {
+          if (statusOf(err) === 404) return undefined;
+          throw err;
+        });
+      const phase = p?.status?.phase;
+      if (phase === 'Running') return pod;
+      if (phase === 'Failed' || phase === 'Succeeded') throw new Error(`its Pod ${pod} ended (${phase})`);
+    }
+    if (Date.now() > deadline) throw new Error(`its Pod did not run within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function main(): Promise<void> {
+  const { header, rest } = await readHeader();
+  let kc: KubeConfig;
+  try {
+    kc = loadKubeConfig(header.config);
+    await reachCluster(kc);
+  } catch (err) {
+    return fail((err as Error).message, 69);
+  }
+  const name = `baton-${randomBytes(6).toString('hex')}`;
+  let made: Made | undefined;
+  let creating: Promise<Made> | undefined;
+  let stopping: Promise<void> | undefined;
+  // Deletes what was made, or is being made (a stop while the create call is in flight), then exits.
+  const stop = (code: number) => {
+    stopping ??= (async () => {
+      const m = made ?? (await creating?.catch(() => undefined));
+      if (m) await remove(kc, m);
+    })().finally(() => process.exit(code));
+    return stopping;
+  };
+  process.on('SIGTERM', () => void stop(143));
+  process.on('SIGINT', () => void stop(130));
+  // The agent's stdin: its variables first (the wrapper reads them), then baton's bytes, read at
+  // once so that their end is seen even while the sandbox starts.
+  const agentIn = new PassThrough();
+  const s = header.spawn;
+  const env = Object.entries(s.env).map(([k, v]) => `${k}=${v}`);
+  agentIn.write(`${env.join('\n')}${env.length ? '\n' : ''}\n`);
+  if (rest.length) agentIn.write(rest);
+  let execd = false;
+  // The owner closed the agent's stdin or died: the agent gets EOF and the wrapper's grace, then
+  // the sandbox goes (at once when the agent was not started yet).
+  process.stdin.on('end', () => {
+    agentIn.end();
+    if (!execd) void stop(0);
+    else setTimeout(() => void stop(0), 5000).unref();
+  });
+  process.stdin.pipe(agentIn);
+  process.stdin.resume();
+  try {
+    creating = create(kc, header, name);
+    made = await creating;
+    process.stderr.write(`baton: ${made.kind} ${made.namespace}/${name} on ${clusterName(kc)}\n`);
+    if (stopping) return;
+    const pod = await runningPod(kc, made, (header.config.startup_timeout ?? 120) * 1000);
+    execd = true;
+    const argv = ['sh', '-c', REMOTE_WRAPPER, 'baton-runner', s.cwd, s.command, ...s.args];
+    const ws = await new Exec(kc).exec(
+      made.namespace,
+      pod,
+      AGENT_CONTAINER,
+      argv,
+      process.stdout,
+      process.stderr,
+      agentIn,
+      false,
+      (status: V1Status) => {
+        const exit = status.details?.causes?.find((x) => x.reason === 'ExitCode')?.message;
+        void stop(status.status === 'Success' ? 0 : Number(exit ?? 1));
+      },
+    );
+    // The stream dropped without a status: the agent is unreachable, its sandbox goes.
+    ws.on('close', () => void stop(1));
+  } catch (err) {
+    process.stderr.write(`baton: the sandbox on ${clusterName(kc)} failed: ${reason(err)}\n`);
+    await stop(1);
+  }
+}
+
+void main();

@@ -1,0 +1,142 @@
+import type { KubernetesRunnerConfig } from './options.js';
+
+/** The agent-sandbox API (kubernetes-sigs/agent-sandbox): its groups, version and plurals. */
+export const SANDBOX_API = {
+  group: 'agents.x-k8s.io',
+  extensionsGroup: 'extensions.agents.x-k8s.io',
+  version: 'v1alpha1',
+  sandboxes: 'sandboxes',
+  claims: 'sandboxclaims',
+  /** The CRD whose presence says the API is installed. */
+  crd: 'sandboxes.agents.x-k8s.io',
+  claimsCrd: 'sandboxclaims.extensions.agents.x-k8s.io',
+} as const;
+
+/** The container the agent is exec'd in. */
+export const AGENT_CONTAINER = 'agent';
+/** Labels on everything baton creates: found again by `kubectl get pods -l app.kubernetes.io/managed-by=baton`. */
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'baton' } as const;
+
+/**
+ * What the sandbox's main container runs until the agent is exec'd into it: nothing but a sleep
+ * that ends on SIGTERM (the sandbox is deleted when the agent's process ends).
+ */
+export const IDLE_COMMAND = ['sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"];
+
+/** What one sandbox is made for: its name and where its work tree comes from. */
+export type SandboxPlan = {
+  /** Its object name (and its Pod's): baton-<random>, a valid DNS label. */
+  name: string;
+  /** The run's base commit (40 hex digits) to check out, with `git_url`; absent with a volume. */
+  commit?: string;
+  /** When it shuts down at the latest (max_lifetime from now). */
+  now: Date;
+};
+
+/** A Kubernetes object as sent to the API server. */
+export type Manifest = Record<string, unknown>;
+
+const workDir = (c: KubernetesRunnerConfig) => c.work_dir ?? '/workspace';
+const lifetime = (c: KubernetesRunnerConfig) => c.max_lifetime ?? 86_400;
+
+/**
+ * The Pod spec the agent runs in: one long-lived container from `image` with the work tree at
+ * `work_dir`, from a PersistentVolumeClaim (`volume`) or an emptyDir filled by two init containers
+ * (`git clone`, then a detached checkout of the base commit: argv only, no shell). No service
+ * account token unless `service_account` is named; no privilege escalation, every capability
+ * dropped; restartPolicy Never; activeDeadlineSeconds bounds an orphan's life.
+ */
+export function podSpec(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
+  const dir = workDir(c);
+  const mount = [{ name: 'work', mountPath: dir }];
+  const hardened = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+  const clone =
+    !c.volume && c.git_url && plan.commit
+      ? [
+          {
+            name: 'clone',
+            image: c.image,
+            command: ['git', 'clone', '--quiet', '--no-checkout', '--', c.git_url, dir],
+            volumeMounts: mount,
+            securityContext: hardened,
+          },
+          {
+            name: 'checkout',
+            image: c.image,
+            command: ['git', '-C', dir, 'checkout', '--quiet', '--detach', plan.commit],
+            volumeMounts: mount,
+            securityContext: hardened,
+          },
+        ]
+      : [];
+  const limits = {
+    ...(c.resources?.cpu ? { cpu: c.resources.cpu } : {}),
+    ...(c.resources?.memory ? { memory: c.resources.memory } : {}),
+  };
+  return {
+    restartPolicy: 'Never',
+    activeDeadlineSeconds: lifetime(c),
+    automountServiceAccountToken: Boolean(c.service_account),
+    ...(c.service_account ? { serviceAccountName: c.service_account } : {}),
+    ...(clone.length ? { initContainers: clone } : {}),
+    containers: [
+      {
+        name: AGENT_CONTAINER,
+        image: c.image,
+        command: IDLE_COMMAND,
+        workingDir: dir,
+        volumeMounts: mount,
+        securityContext: hardened,
+        ...(Object.keys(limits).length ? { resources: { limits, requests: limits } } : {}),
+      },
+    ],
+    volumes: [
+      c.volume
+        ? { name: 'work', persistentVolumeClaim: { claimName: c.volume } }
+        : { name: 'work', emptyDir: {} },
+    ],
+  };
+}
+
+function metadata(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
+  return { name: plan.name, namespace: c.namespace ?? 'default', labels: { ...MANAGED_BY } };
+}
+
+/** A bare Pod (the cluster has no agent-sandbox API). */
+export function podManifest(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(c, plan), spec: podSpec(c, plan) };
+}
+
+const shutdownTime = (c: KubernetesRunnerConfig, plan: SandboxPlan) =>
+  new Date(plan.now.getTime() + lifetime(c) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+
+/**
+ * An agent-sandbox `Sandbox` (agents.x-k8s.io/v1alpha1): one Pod of {@link podSpec}, deleted by
+ * its controller at `shutdownTime` (shutdownPolicy Delete) should baton not delete it first.
+ */
+export function sandboxManifest(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
+  return {
+    apiVersion: `${SANDBOX_API.group}/${SANDBOX_API.version}`,
+    kind: 'Sandbox',
+    metadata: metadata(c, plan),
+    spec: {
+      podTemplate: { metadata: { labels: { ...MANAGED_BY } }, spec: podSpec(c, plan) },
+      replicas: 1,
+      shutdownPolicy: 'Delete',
+      shutdownTime: shutdownTime(c, plan),
+    },
+  };
+}
+
+/** A `SandboxClaim` (extensions.agents.x-k8s.io/v1alpha1) of the configured SandboxTemplate. */
+export function claimManifest(c: KubernetesRunnerConfig & { template: string }, plan: SandboxPlan): Manifest {
+  return {
+    apiVersion: `${SANDBOX_API.extensionsGroup}/${SANDBOX_API.version}`,
+    kind: 'SandboxClaim',
+    metadata: metadata(c, plan),
+    spec: {
+      sandboxTemplateRef: { name: c.template },
+      lifecycle: { shutdownPolicy: 'Delete', shutdownTime: shutdownTime(c, plan) },
+    },
+  };
+}

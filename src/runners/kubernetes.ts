@@ -1,0 +1,154 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatonError, toBatonError } from '../errors.js';
+import { ChildHandle } from '../process/child.js';
+import { execBounded } from '../process/exec.js';
+import { isEnvName, type KubernetesRunnerConfig } from './options.js';
+import type { Runner, RunnerSpawn } from './runner.js';
+
+/** @kubernetes/client-node costs ~0.9 s to load: only when a kubernetes runner is used. */
+const cluster = () => import('./k8s-cluster.js');
+
+/** The bridge process (dist/runners/k8s-bridge.js) that owns one sandbox and its exec stream. */
+export const BRIDGE = join(dirname(fileURLToPath(import.meta.url)), 'k8s-bridge.js');
+
+/** What the runner hands the bridge on its stdin's first line (never in a command line). */
+export type BridgeHeader = {
+  config: KubernetesRunnerConfig;
+  spawn: { command: string; args: readonly string[]; cwd: string; env: Record<string, string> };
+  /** The run's base commit to clone (with git_url). */
+  commit?: string;
+};
+
+/**
+ * Runs agents in a sandbox on an existing Kubernetes cluster, through `@kubernetes/client-node`:
+ * one sandbox per agent process (an agent-sandbox Sandbox, a SandboxClaim of `template`, or a Pod
+ * when the cluster lacks those CRDs), the agent exec'd in it with its stdio on the exec stream.
+ * A local bridge process (node, {@link BRIDGE}) owns the sandbox: the kill ladder stops the
+ * bridge, which deletes the sandbox; so does the end of its stdin (the owner died).
+ */
+export class KubernetesRunner implements Runner {
+  readonly type = 'kubernetes';
+  readonly local = false;
+  readonly #config: KubernetesRunnerConfig;
+  readonly #stateDir: string;
+  /** The local folder of the run being started (see {@link forRun}). */
+  readonly #localCwd: string | undefined;
+  /** The cluster's server and context, once its kubeconfig was read. */
+  #cluster: string | undefined;
+
+  constructor(config: KubernetesRunnerConfig, stateDir: string, localCwd?: string) {
+    this.#config = config;
+    this.#stateDir = join(stateDir, 'kubernetes');
+    this.#localCwd = localCwd;
+  }
+
+  get where(): string {
+    return this.#cluster
+      ? `cluster ${this.#cluster}`
+      : `the cluster of ${this.#config.kubeconfig ?? 'the default kubeconfig'}${this.#config.context ? ` (context ${this.#config.context})` : ''}`;
+  }
+
+  /** The same runner for one run: it knows the run's local folder, whose HEAD is the base commit. */
+  forRun(localCwd: string): Runner {
+    return new KubernetesRunner(this.#config, dirname(this.#stateDir), localCwd);
+  }
+
+  /** The agent works at the top of the sandbox's work tree. */
+  agentCwd(): string {
+    return this.#config.work_dir ?? '/workspace';
+  }
+
+  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
+    for (const [name, value] of Object.entries(spawn.env)) {
+      if (!isEnvName(name) || /[\n\0]/.test(value)) {
+        throw new BatonError(
+          'INVALID_CONFIG',
+          `the variable ${JSON.stringify(name)} cannot be passed into a sandbox (a name of letters, digits and _, a value without newlines)`,
+        );
+      }
+    }
+    const { clusterName, loadKubeConfig, reachCluster } = await cluster();
+    const kc = loadKubeConfig(this.#config);
+    this.#cluster = clusterName(kc);
+    // Before anything is made: an unreachable cluster fails the run with its name, nothing left.
+    await reachCluster(kc);
+    const commit = await this.#baseCommit();
+    mkdirSync(this.#stateDir, { recursive: true, mode: 0o700 });
+    const child = await ChildHandle.start({
+      command: process.execPath,
+      args: [BRIDGE],
+      cwd: this.#stateDir,
+      env: process.env,
+      ...(spawn.onStderr ? { onStderr: spawn.onStderr } : {}),
+    });
+    child.stdin.on('error', () => undefined);
+    const header: BridgeHeader = {
+      config: this.#config,
+      spawn: { command: spawn.command, args: spawn.args, cwd: spawn.cwd, env: spawn.env },
+      ...(commit ? { commit } : {}),
+    };
+    child.stdin.write(`${JSON.stringify(header)}\n`);
+    return child;
+  }
+
+  /** The local HEAD of the run's folder, cloned in the sandbox (git_url without a volume). */
+  async #baseCommit(): Promise<string | undefined> {
+    if (this.#config.volume || !this.#config.git_url) return undefined;
+    if (!this.#localCwd) {
+      throw new BatonError('INTERNAL', 'kubernetes runner: started without the run (forRun)');
+    }
+    const out = await execBounded('git', ['rev-parse', '--verify', 'HEAD^{commit}'], {
+      cwd: this.#localCwd,
+      timeoutMs: 10_000,
+    }).catch((err: unknown) => {
+      throw new BatonError(
+        'NOT_A_GIT_REPO',
+        `kubernetes runner: ${this.#localCwd} has no commit to clone into the sandbox (${toBatonError(err).message})`,
+      );
+    });
+    return out.trim();
+  }
+
+  async check(): Promise<{ problem: string; fix: string } | undefined> {
+    const c = this.#config;
+    const { clusterName, loadKubeConfig, reachCluster, reason, sandboxCrds } = await cluster();
+    let kc;
+    try {
+      kc = loadKubeConfig(c);
+    } catch (err) {
+      return {
+        problem: toBatonError(err).message,
+        fix: c.kubeconfig
+          ? `fix kubeconfig (${c.kubeconfig}) or context in the runner's config`
+          : 'set the runner\'s "kubeconfig" to an absolute path, or KUBECONFIG',
+      };
+    }
+    const name = clusterName(kc);
+    this.#cluster = name;
+    try {
+      await reachCluster(kc);
+    } catch (err) {
+      return {
+        problem: toBatonError(err).message,
+        fix: `check that the API server at ${kc.getCurrentCluster()?.server} runs and that this machine reaches it (kubectl --kubeconfig ${c.kubeconfig ?? '~/.kube/config'} --context ${kc.getCurrentContext()} version), or fix the runner's kubeconfig/context`,
+      };
+    }
+    try {
+      const crds = await sandboxCrds(kc);
+      if (c.template && !crds.claims) {
+        return {
+          problem: `${name} has no SandboxClaim CRD (extensions.agents.x-k8s.io), needed for template "${c.template}"`,
+          fix: 'install the agent-sandbox extensions (kubernetes-sigs/agent-sandbox: kubectl apply -f its extensions manifest), or drop "template" to run a Pod',
+        };
+      }
+    } catch (err) {
+      return {
+        problem: `${name} answered /version but not the CRD list: ${reason(err)}`,
+        fix: "let the runner's credentials get customresourcedefinitions (apiextensions.k8s.io), or check the API server",
+      };
+    }
+    return undefined;
+  }
+}
