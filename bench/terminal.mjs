@@ -2,18 +2,20 @@
 // - keystroke → screen: send_keys of a short word to `cat`, until read_terminal shows its echo;
 // - status detection: a program prints its prompt (and the time) after a random pause; from that
 //   moment to wait_run returning the run as `waiting` for input (the stable-screen time is 800 ms);
-// - hooks: the real Claude Code TUI (claude-tui, offline against the scripted model server): from
-//   its Stop hook reaching the owner to the run's `waiting` status (both events' times).
+// - hooks: the real Claude Code and Codex TUIs (claude-tui, codex-tui, offline against the
+//   scripted model server): from the Stop hook reaching the owner to the run's `waiting` status
+//   (both events' times).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startModelServer } from '../test/fixtures/model-server.mjs';
-import { realAgentConfig } from '../test/fixtures/real-agents.mjs';
+import { tuiEntry } from '../test/fixtures/real-agents.mjs';
 import { ROOT, fmt, makeEnv, median, percentile, report, runBench, sleep, startServer } from './lib.mjs';
 
 const KEYSTROKES = Number(process.env.BENCH_KEYSTROKES ?? 40);
 const PROMPTS = Number(process.env.BENCH_PROMPTS ?? 15);
-const CLAUDE_TURNS = Number(process.env.BENCH_CLAUDE_TURNS ?? 5);
+const HOOK_TURNS = Number(process.env.BENCH_HOOK_TURNS ?? 5);
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
+const CODEX = join(ROOT, 'node_modules', '.bin', 'codex');
 
 const t = makeEnv({ terminal: { width: 100, height: 30 } });
 let s;
@@ -32,25 +34,18 @@ async function main() {
     '    if not sys.stdin.readline(): break',
   ].join('\n');
   const config = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8'));
-  // claude-tui as a person who has used claude once has it: set up, the key approved, the folder trusted.
-  const claudeHome = join(t.dir, 'claude-home');
-  mkdirSync(claudeHome, { recursive: true });
+  // claude-tui and codex-tui as a person who has used each once has it (set up, the folder trusted).
   model = await startModelServer({});
-  writeFileSync(
-    join(claudeHome, '.claude.json'),
-    JSON.stringify({
-      hasCompletedOnboarding: true,
-      theme: 'dark',
-      customApiKeyResponses: { approved: ['dummy'], rejected: [] },
-      projects: { [t.work]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true } },
-    }),
-  );
-  const claudeTui = {
-    driver: 'terminal',
-    command: CLAUDE,
-    args: ['--permission-mode', 'default'],
-    env: realAgentConfig('claude-code', claudeHome, model.url).env,
-  };
+  const hookedAgents = {};
+  for (const [agent, bin] of [
+    ['claude-tui', CLAUDE],
+    ['codex-tui', CODEX],
+  ]) {
+    if (!existsSync(bin)) continue;
+    const home = join(t.dir, `${agent}-home`);
+    mkdirSync(home, { recursive: true });
+    hookedAgents[agent] = tuiEntry(agent, home, t.work, model.url);
+  }
   writeFileSync(
     join(t.home, 'config.json'),
     JSON.stringify({
@@ -64,7 +59,7 @@ async function main() {
           args: ['-c', prompter],
           idle_pattern: 'ready> $',
         },
-        ...(existsSync(CLAUDE) ? { 'claude-tui': claudeTui } : {}),
+        ...hookedAgents,
       },
     }),
   );
@@ -111,20 +106,21 @@ async function main() {
   }
   await s.call('cancel_run', { run: run.run_id, force: true });
 
-  // Hooks: Stop hook received → waiting (claude-tui), one figure per turn.
-  const hooked = [];
-  if (existsSync(CLAUDE)) {
-    const c = await s.call('spawn_run', { agent: 'claude-tui', cwd: t.work, prompt: 'turn 0' });
-    for (let i = 0; i < CLAUDE_TURNS; i++) {
+  // Hooks: Stop hook received → waiting (claude-tui, codex-tui), one figure per turn.
+  const hooked = {};
+  for (const agent of Object.keys(hookedAgents)) {
+    hooked[agent] = [];
+    const c = await s.call('spawn_run', { agent, cwd: t.work, prompt: 'turn 0' });
+    for (let i = 0; i < HOOK_TURNS; i++) {
       if (i > 0) await s.call('follow_up', { run: c.run_id, message: `turn ${i}` });
       for (;;) {
-        const events = (await s.call('get_events', { run: c.run_id, limit: 1000 })).events;
+        const events = await allEvents(c.run_id);
         const stops = events.filter((e) => e.type === 'raw' && e.data.hook === 'Stop');
         const stop = stops[i];
         const waiting =
           stop && events.find((e) => e.seq > stop.seq && e.type === 'status' && e.data.status === 'waiting');
         if (waiting) {
-          hooked.push(Date.parse(waiting.ts) - Date.parse(stop.ts));
+          hooked[agent].push(Date.parse(waiting.ts) - Date.parse(stop.ts));
           break;
         }
         await sleep(50);
@@ -149,23 +145,30 @@ async function main() {
         fmt(percentile(detection, 99)),
         detection.length,
       ],
-      ...(hooked.length
-        ? [
-            [
-              'claude-tui Stop hook received → waiting',
-              fmt(median(hooked)),
-              fmt(percentile(hooked, 99)),
-              hooked.length,
-            ],
-          ]
-        : []),
+      ...Object.entries(hooked).map(([agent, ms]) => [
+        `${agent} Stop hook received → waiting`,
+        fmt(median(ms)),
+        fmt(percentile(ms, 99)),
+        ms.length,
+      ]),
     ],
     [
       'Status detection includes the stable-screen time (800 ms by default, `idle_time` per agent) and the 150 ms screen poll.',
       'Keystroke latency is what a host sees: one send_keys call, then read_terminal calls until the text is there.',
-      "claude-tui's status comes from Claude Code's own hooks (`baton hook`): no stable-screen wait; the figure is the owner's, from the hook's arrival to the status (event times, ms resolution).",
+      "claude-tui's and codex-tui's status comes from the program's own hooks (`baton hook`): no stable-screen wait; the figure is the owner's, from the hook's arrival to the status (event times, ms resolution). gemini-tui's hooks need a system settings file root owns (not under /tmp): not measured here.",
     ],
   );
+}
+
+/** Every event of a run (get_events pages: screens make them short). */
+async function allEvents(run) {
+  const all = [];
+  for (let after = 0; ;) {
+    const page = await s.call('get_events', { run, after_seq: after, limit: 1000 });
+    all.push(...page.events);
+    if (!page.has_more) return all;
+    after = page.next_seq;
+  }
 }
 
 runBench(main, async () => {

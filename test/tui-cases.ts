@@ -1,9 +1,7 @@
 // The built-in terminal agents (claude-tui, codex-tui, gemini-tui) as the tests configure them: the
 // real pinned CLIs in an isolated home, against the scripted model server, in the state a person
 // who has used each once leaves them (first-run setup done, the folder trusted).
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { realAgentConfig, setupAgentHome } from './fixtures/real-agents.mjs';
+import { tuiEntry } from './fixtures/real-agents.mjs';
 
 export type Case = {
   agent: 'claude-tui' | 'codex-tui' | 'gemini-tui';
@@ -21,27 +19,7 @@ export function tuiCases(modelUrl: () => string): Case[] {
   return [
     {
       agent: 'claude-tui',
-      entry: (home, work) => {
-        // What a person who has used claude once has: first-run setup done, the key approved, the
-        // folder trusted.
-        writeFileSync(
-          join(home, '.claude.json'),
-          JSON.stringify({
-            hasCompletedOnboarding: true,
-            theme: 'dark',
-            customApiKeyResponses: { approved: ['dummy'], rejected: [] },
-            projects: { [work]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true } },
-          }),
-        );
-        const base = realAgentConfig('claude-code', home, modelUrl()) as { env: Record<string, string> };
-        return {
-          driver: 'terminal',
-          command: join(import.meta.dirname, '..', 'node_modules', '.bin', 'claude'),
-          // Ask before edits (the default "auto" mode decides by itself).
-          args: ['--permission-mode', 'default'],
-          env: base.env,
-        };
-      },
+      entry: (home, work) => tuiEntry('claude-tui', home, work, modelUrl()),
       title: 'Do you want to create hello.txt?',
       hook: 'Stop',
       options: [
@@ -52,42 +30,7 @@ export function tuiCases(modelUrl: () => string): Case[] {
     },
     {
       agent: 'codex-tui',
-      entry: (home, work) => {
-        setupAgentHome('codex', home, modelUrl());
-        // What a person who has used codex once has: the model notice seen, the folder trusted.
-        appendFileSync(
-          join(home, '.codex', 'config.toml'),
-          [
-            '[notice.model_migrations]',
-            '"gpt-5.5" = "gpt-6-sol"',
-            '[tui]',
-            'screen_reader_detection_done = true',
-            '[tui.model_availability_nux]',
-            '"gpt-6.1-sol" = 1',
-            `[projects."${work}"]`,
-            'trust_level = "trusted"',
-            '',
-          ].join('\n'),
-        );
-        // codex refuses to put its helper binaries under /tmp (CODEX_HOME is there in tests).
-        mkdirSync(join(home, 'tmp'));
-        const base = realAgentConfig('codex', home, modelUrl()) as { env: Record<string, string> };
-        return {
-          driver: 'terminal',
-          command: join(import.meta.dirname, '..', 'node_modules', '.bin', 'codex'),
-          // Ask before edits (the default workspace mode writes without asking).
-          args: [
-            '--no-daemon',
-            '--sandbox',
-            'read-only',
-            '--ask-for-approval',
-            'on-request',
-            '-c',
-            'check_for_update_on_startup=false',
-          ],
-          env: { ...base.env, TMPDIR: join(home, 'tmp') },
-        };
-      },
+      entry: (home, work) => tuiEntry('codex-tui', home, work, modelUrl()),
       title: 'Would you like to make the following edits?',
       hook: 'Stop',
       options: [
@@ -98,21 +41,7 @@ export function tuiCases(modelUrl: () => string): Case[] {
     },
     {
       agent: 'gemini-tui',
-      entry: (home) => {
-        setupAgentHome('gemini', home, modelUrl());
-        const file = join(home, '.gemini', 'settings.json');
-        const settings = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
-        settings.general = { ...settings.general, enableAutoUpdateNotification: false };
-        settings.ui = { showCompatibilityWarnings: false };
-        writeFileSync(file, JSON.stringify(settings));
-        const base = realAgentConfig('gemini', home, modelUrl()) as { env: Record<string, string> };
-        return {
-          driver: 'terminal',
-          command: join(import.meta.dirname, '..', 'node_modules', '.bin', 'gemini'),
-          args: ['--approval-mode', 'default'],
-          env: base.env,
-        };
-      },
+      entry: (home, work) => tuiEntry('gemini-tui', home, work, modelUrl()),
       title: 'Apply this change?',
       // "3. Modify with external editor" opens a dialog: it is not offered.
       options: [
