@@ -7,6 +7,8 @@ export default defineConfig({
     exclude: ['test/faults/**', 'node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // The person's ~/.claude, ~/.codex, ~/.gemini are the same after the suite (issue 18).
+    globalSetup: ['test/global-homes.ts'],
     pool: 'forks',
     maxWorkers: 2,
   },
