@@ -2,8 +2,8 @@
 // - keystroke → screen: send_keys of a short word to `cat`, until read_terminal shows its echo;
 // - status detection: a program prints its prompt (and the time) after a random pause; from that
 //   moment to wait_run returning the run as `waiting` for input (the stable-screen time is 800 ms);
-// - hooks: the real Claude Code and Codex TUIs (claude-tui, codex-tui, offline against the
-//   scripted model server): from the Stop hook reaching the owner to the run's `waiting` status
+// - hooks: the real Claude Code, Codex and Gemini CLI TUIs (offline against the scripted model
+//   server): from the turn-end hook (Stop, AfterAgent) reaching the owner to the run's `waiting` status
 //   (both events' times).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,9 +13,12 @@ import { ROOT, fmt, makeEnv, median, percentile, report, runBench, sleep, startS
 
 const KEYSTROKES = Number(process.env.BENCH_KEYSTROKES ?? 40);
 const PROMPTS = Number(process.env.BENCH_PROMPTS ?? 15);
+/** The hook that ends a turn, per agent. */
+const TURN_END = { 'claude-tui': 'Stop', 'codex-tui': 'Stop', 'gemini-tui': 'AfterAgent' };
 const HOOK_TURNS = Number(process.env.BENCH_HOOK_TURNS ?? 5);
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const CODEX = join(ROOT, 'node_modules', '.bin', 'codex');
+const GEMINI = join(ROOT, 'node_modules', '.bin', 'gemini');
 
 const t = makeEnv({ terminal: { width: 100, height: 30 } });
 let s;
@@ -34,12 +37,13 @@ async function main() {
     '    if not sys.stdin.readline(): break',
   ].join('\n');
   const config = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8'));
-  // claude-tui and codex-tui as a person who has used each once has it (set up, the folder trusted).
+  // The TUIs as a person who has used each once has them (set up, the folder trusted).
   model = await startModelServer({});
   const hookedAgents = {};
   for (const [agent, bin] of [
     ['claude-tui', CLAUDE],
     ['codex-tui', CODEX],
+    ['gemini-tui', GEMINI],
   ]) {
     if (!existsSync(bin)) continue;
     const home = join(t.dir, `${agent}-home`);
@@ -106,7 +110,7 @@ async function main() {
   }
   await s.call('cancel_run', { run: run.run_id, force: true });
 
-  // Hooks: Stop hook received → waiting (claude-tui, codex-tui), one figure per turn.
+  // Hooks: turn-end hook received → waiting (claude-tui, codex-tui, gemini-tui), one figure per turn.
   const hooked = {};
   for (const agent of Object.keys(hookedAgents)) {
     hooked[agent] = [];
@@ -115,7 +119,7 @@ async function main() {
       if (i > 0) await s.call('follow_up', { run: c.run_id, message: `turn ${i}` });
       for (;;) {
         const events = await allEvents(c.run_id);
-        const stops = events.filter((e) => e.type === 'raw' && e.data.hook === 'Stop');
+        const stops = events.filter((e) => e.type === 'raw' && e.data.hook === TURN_END[agent]);
         const stop = stops[i];
         const waiting =
           stop && events.find((e) => e.seq > stop.seq && e.type === 'status' && e.data.status === 'waiting');
@@ -146,7 +150,7 @@ async function main() {
         detection.length,
       ],
       ...Object.entries(hooked).map(([agent, ms]) => [
-        `${agent} Stop hook received → waiting`,
+        `${agent} ${TURN_END[agent]} hook received → waiting`,
         fmt(median(ms)),
         fmt(percentile(ms, 99)),
         ms.length,
@@ -155,7 +159,7 @@ async function main() {
     [
       'Status detection includes the stable-screen time (800 ms by default, `idle_time` per agent) and the 150 ms screen poll.',
       'Keystroke latency is what a host sees: one send_keys call, then read_terminal calls until the text is there.',
-      "claude-tui's and codex-tui's status comes from the program's own hooks (`baton hook`): no stable-screen wait; the figure is the owner's, from the hook's arrival to the status (event times, ms resolution). gemini-tui's hooks need a system settings file root owns (not under /tmp): not measured here.",
+      "claude-tui's and codex-tui's status comes from the program's own hooks (`baton hook`): no stable-screen wait; the figure is the owner's, from the hook's arrival to the status (event times, ms resolution). gemini-tui's turn ends with its AfterAgent hook.",
     ],
   );
 }

@@ -2,16 +2,7 @@
 // hooks come as `-c hooks.…` overrides trusted for that one process (their hashes asked from
 // `codex app-server`), Gemini CLI's from a per-run system settings file. The status comes from the
 // program itself, not from the screen; the person's own config files are never written.
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-} from 'node:fs';
-import { homedir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startModelServer } from './fixtures/model-server.mjs';
@@ -212,31 +203,16 @@ describe('codex-tui: its own hooks say what it does', () => {
 
 describe('gemini-tui: its own hooks say what it does', () => {
   it('the approval names its tool and input, a quiet command is no turn end, AfterAgent → waiting at once; its settings are untouched', async () => {
-    // Gemini CLI reads a system settings file only when root owns it and every folder above it,
-    // writable by no one else: the test's folders live in the home of the user running it (root's
-    // in CI). As another user, gemini-tui runs on the screen alone and the run says why.
-    const root = process.getuid?.() === 0;
-    const base = mkdtempSync(join(homedir(), '.baton-test-'));
-    const tmp = process.env.TMPDIR;
-    process.env.TMPDIR = base;
+    // Gemini CLI has no per-process settings flag: baton gives it a per-run GEMINI_CLI_HOME.
     let userSettings = '';
-    try {
-      t = makeEnv((dir) => {
-        home = join(dir, 'gemini-home');
-        mkdirSync(home, { recursive: true });
-        const entry = CASES[2]?.entry(home, join(dir, 'work')) as Record<string, unknown>;
-        userSettings = readFileSync(join(home, '.gemini', 'settings.json'), 'utf8');
-        return { agents: { 'gemini-tui': entry } };
-      });
-    } finally {
-      if (tmp === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = tmp;
-    }
-    const cleanup = t.cleanup;
-    t.cleanup = () => {
-      cleanup();
-      rmSync(base, { recursive: true, force: true });
-    };
+    t = makeEnv((dir) => {
+      home = join(dir, 'gemini-home');
+      mkdirSync(home, { recursive: true });
+      const entry = CASES[2]?.entry(home, join(dir, 'work')) as Record<string, unknown>;
+      userSettings = readFileSync(join(home, '.gemini', 'settings.json'), 'utf8');
+      return { agents: { 'gemini-tui': entry } };
+    });
+    const before = readdirSync(join(home, '.gemini')).sort();
     s = await startServer(t);
     const run = (await s.call('spawn_run', {
       agent: 'gemini-tui',
@@ -245,13 +221,6 @@ describe('gemini-tui: its own hooks say what it does', () => {
     })) as Summary;
     const asked = (await s.call('wait_run', { runs: [run.run_id], timeout: 60 })) as Summary;
     expect(asked.runs[0].waiting_for).toMatchObject({ kind: 'permission', title: 'Apply this change?' });
-    if (!root) {
-      const evs = await events(run.run_id);
-      expect(evs.some((e) => e.type === 'raw' && String(e.data.note).includes('root owns it'))).toBe(true);
-      expect(evs.some((e) => e.type === 'raw' && e.data.hook)).toBe(false);
-      await s.call('cancel_run', { run: run.run_id });
-      return;
-    }
     // The approval with its tool and input, from gemini's BeforeTool hook and its notification.
     expect(asked.runs[0].waiting_for.tool_call).toMatchObject({
       kind: 'edit',
@@ -291,8 +260,38 @@ describe('gemini-tui: its own hooks say what it does', () => {
     expect(evs.some((e) => e.type === 'message' && String(e.data.text).startsWith('done: wrote'))).toBe(true);
     expect(evs.some((e) => e.type === 'message' && /^ran: .*slept/.test(String(e.data.text)))).toBe(true);
 
-    // The person's settings are as they were: the hooks were in baton's own per-run file.
+    // The program exits (C-c twice): the run is over; a follow-up resumes the same session
+    // (`gemini --resume <id>` in a new tmux session).
+    await s.call('send_keys', { run: run.run_id, keys: ['C-c'] });
+    await s.call('send_keys', { run: run.run_id, keys: ['C-c'] });
+    const ended = (await s.call('wait_run', {
+      runs: [run.run_id],
+      until: 'finished',
+      timeout: 30,
+    })) as Summary;
+    expect(['completed', 'failed']).toContain(ended.runs[0].status);
+    const sent = model.requests.length;
+    const next = (await s.call('follow_up', { run: run.run_id, message: 'after the exit' })) as Summary;
+    const resumed = await waitingInput(next.run_id, 60_000).catch(async (err: unknown) => {
+      const screen = (await s!.call('read_terminal', { run: next.run_id, lines: 60 })) as Summary;
+      const r = (await s!.call('get_run', { run: next.run_id })) as Summary;
+      throw new Error(`${String(err)}\n${JSON.stringify(r)}\nscreen:\n${screen.screen}`);
+    });
+    expect(String(resumed.agent_session_id).split('/')[1]).toBe(String(first.agent_session_id).split('/')[1]);
+    const later = model.requests.slice(sent).map((r) => JSON.stringify(r.body));
+    expect(later.some((b) => b.includes('after the exit') && b.includes('WRITE_FILE hello.txt'))).toBe(true);
+    // The person's settings are as they were: the hooks were in baton's own per-run file (a
+    // per-run GEMINI_CLI_HOME whose other entries link to theirs).
     expect(readFileSync(join(home, '.gemini', 'settings.json'), 'utf8')).toBe(userSettings);
-    await s.call('cancel_run', { run: run.run_id });
+    await s.call('cancel_run', { run: next.run_id });
+    // The run's folder is gone and took only its links: the person's folder keeps every entry.
+    const dir = join(
+      t.env.BATON_HOME as string,
+      'terminal',
+      `${String(first.agent_session_id).split('/')[0]}.d`,
+    );
+    await eventually(() => !existsSync(dir), 10_000);
+    for (const name of before) expect(existsSync(join(home, '.gemini', name)), name).toBe(true);
+    expect(readFileSync(join(home, '.gemini', 'settings.json'), 'utf8')).toBe(userSettings);
   }, 240_000);
 });

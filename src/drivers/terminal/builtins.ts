@@ -79,7 +79,8 @@ export const TERMINAL_BUILTINS: readonly AgentEntry[] = [
     source: 'builtin',
     install: 'npm install -g @google/gemini-cli (then run gemini once yourself to choose how it logs in)',
     credentials: GEMINI_CREDENTIALS,
-    capabilities: TERMINAL_CAPABILITIES,
+    // Its hooks say its session id: a follow-up after it exited runs `gemini --resume <id>`.
+    capabilities: { ...TERMINAL_CAPABILITIES, resume: true },
     terminal: {
       readyPattern: '^ >   Type your message or @path/to/file\\s*$',
       // Working, the line above the input box animates ("⠋ Thinking... (esc to cancel, 5s)");
@@ -87,7 +88,7 @@ export const TERMINAL_BUILTINS: readonly AgentEntry[] = [
       idlePattern:
         '^\\s+\\? for shortcuts\\s*\\n─+\\s*\\n(?:.*\\n){0,3}? >   Type your message or @path/to/file\\s*$',
       exitKeys: ['C-c', 'C-c'],
-      // Its own hooks (a per-run system settings file) when Gemini CLI will read it: see README.
+      // Its own hooks (a per-run GEMINI_CLI_HOME whose settings.json adds them to the person's).
       hooks: 'gemini',
       // Gemini CLI takes an Enter within 40 ms of a paste as a newline.
       enterDelayMs: 300,

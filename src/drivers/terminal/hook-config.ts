@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ChildHandle } from '../../process/child.js';
 import { asJson, JsonLinePeer } from '../codex/peer.js';
 import { hookShellCommand, type HookCommand } from './hooks.js';
@@ -109,60 +109,34 @@ async function askCodexHashes(
   }
 }
 
-/** Where Gemini CLI reads the machine's system settings (and, beside them, its system defaults). */
-function geminiSystemPaths(env: Record<string, string>): { settings: string; defaults: string } {
-  const settings =
-    env.GEMINI_CLI_SYSTEM_SETTINGS_PATH ??
-    process.env.GEMINI_CLI_SYSTEM_SETTINGS_PATH ??
-    (process.platform === 'darwin'
-      ? '/Library/Application Support/GeminiCli/settings.json'
-      : '/etc/gemini-cli/settings.json');
-  const defaults =
-    env.GEMINI_CLI_SYSTEM_DEFAULTS_PATH ??
-    process.env.GEMINI_CLI_SYSTEM_DEFAULTS_PATH ??
-    join(dirname(settings), 'system-defaults.json');
-  return { settings, defaults };
+/** Gemini CLI's own home for an agent's env: GEMINI_CLI_HOME, else `$HOME` (its folder is `.gemini`). */
+export function geminiHome(env: Record<string, string>, home: string): string {
+  return env.GEMINI_CLI_HOME ?? process.env.GEMINI_CLI_HOME ?? env.HOME ?? home;
 }
 
 /**
- * Why Gemini CLI would skip a system settings file at `file` (it reads one only when the file and
- * every folder above it are root's and writable by no one else), or undefined when it would read it.
- */
-export function geminiRefuses(file: string): string | undefined {
-  if (process.getuid?.() !== 0) {
-    return 'Gemini CLI reads a system settings file only when root owns it: baton runs as another user';
-  }
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
-    const st = statSync(dir);
-    if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
-      return `Gemini CLI ignores a system settings file below ${dir} (not root's, or writable by group or others)`;
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
-/**
- * Writes Gemini CLI's settings for one run: the machine's own system settings with baton's hooks
- * added to theirs, as the system settings file this process reads instead
- * (`GEMINI_CLI_SYSTEM_SETTINGS_PATH`; the system defaults stay where they were). Returns the env,
- * or the reason it cannot be used (Gemini CLI would skip the file; the machine's file is
- * unreadable) — then the screen decides.
+ * Gemini CLI's settings for one run. It has no per-process settings flag, but it finds its
+ * folder through `GEMINI_CLI_HOME` (only its own: the tools it runs keep `$HOME`): baton gives it a
+ * per-run home whose `.gemini` holds a link to each entry of the person's own `~/.gemini` (their
+ * login, trusted folders, history: shared as ever) but `settings.json`, which is a new file with
+ * the person's settings and baton's hooks added to theirs. The person's own settings file is only
+ * read. What gemini writes whole (its project list, its settings) stays in the run's folder. Returns the env, or why it cannot be done (their settings are not plain JSON) — then the
+ * screen decides.
  */
 export function prepareGeminiHooks(
   dir: string,
   cmd: HookCommand,
   env: Record<string, string>,
+  home: string,
 ): { env: Record<string, string> } | { refused: string } {
-  const file = join(dir, 'gemini-system-settings.json');
-  const refused = geminiRefuses(file);
-  if (refused) return { refused };
-  const paths = geminiSystemPaths(env);
+  const theirs = join(geminiHome(env, home), '.gemini');
   let base: Record<string, unknown> = {};
-  if (existsSync(paths.settings)) {
+  const file = join(theirs, 'settings.json');
+  if (existsSync(file)) {
     try {
-      base = asJson(JSON.parse(readFileSync(paths.settings, 'utf8')));
+      base = asJson(JSON.parse(readFileSync(file, 'utf8')));
     } catch {
-      return { refused: `the machine's Gemini CLI system settings (${paths.settings}) are not plain JSON` };
+      return { refused: `your Gemini CLI settings (${file}) are not plain JSON (comments?)` };
     }
   }
   const hooks = { ...asJson(base.hooks) } as Record<string, unknown>;
@@ -171,12 +145,21 @@ export function prepareGeminiHooks(
       matcher: '*',
       hooks: [{ type: 'command', command: hookShellCommand(cmd, event), timeout: 10_000 }],
     };
-    const theirs = hooks[event];
-    hooks[event] = [...(Array.isArray(theirs) ? (theirs as unknown[]) : []), own];
+    const before = hooks[event];
+    hooks[event] = [...(Array.isArray(before) ? (before as unknown[]) : []), own];
   }
   const settings = { ...base, hooksConfig: { ...asJson(base.hooksConfig), enabled: true }, hooks };
-  writeFileSync(file, JSON.stringify(settings, null, 2), { flag: 'wx', mode: 0o600 });
-  return {
-    env: { GEMINI_CLI_SYSTEM_SETTINGS_PATH: file, GEMINI_CLI_SYSTEM_DEFAULTS_PATH: paths.defaults },
-  };
+  const runHome = join(dir, 'gemini-home');
+  const folder = join(runHome, '.gemini');
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  // Its chats and history live in `tmp` and `history` (a project's folder there is found again by
+  // its marker even when the run's copy of the project list is gone): made if gemini has not yet.
+  for (const state of ['tmp', 'history']) mkdirSync(join(theirs, state), { recursive: true, mode: 0o700 });
+  const names = readdirSync(theirs);
+  for (const name of names) if (name !== 'settings.json') symlinkSync(join(theirs, name), join(folder, name));
+  writeFileSync(join(folder, 'settings.json'), JSON.stringify(settings, null, 2), {
+    flag: 'wx',
+    mode: 0o600,
+  });
+  return { env: { GEMINI_CLI_HOME: runHome } };
 }

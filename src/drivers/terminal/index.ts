@@ -197,7 +197,7 @@ export class TerminalDriver implements Driver {
   /**
    * For a program that reports through its own hooks (claude-tui, codex-tui, gemini-tui): its
    * per-run hook configuration and hook env, and the resume of the session it continues when that
-   * one had said its id (`claude --resume <id>`, `codex resume <id>`). The person's own settings
+   * one had said its id (`claude --resume <id>`, `codex resume <id>`, `gemini --resume <id>`). The person's own settings
    * are never written: Claude's `--settings` file, Codex's `-c` overrides, Gemini's per-run system
    * settings file. When a program's hooks cannot be set up, it runs without them (the screen
    * decides) and the run says why.
@@ -234,12 +234,13 @@ export class TerminalDriver implements Driver {
       }
       args = [...(resume ? ['resume', resume] : []), ...args, ...codexHookOverrides(cmd), ...trust];
     } else {
-      const g = prepareGeminiHooks(dir, cmd, env);
+      const g = prepareGeminiHooks(dir, cmd, env, homedir());
       if ('refused' in g) {
         removeHookDir(dir);
         return this.#unhooked(o, g.refused, undefined);
       }
       extraEnv = g.env;
+      if (resume) args = [...args, '--resume', resume];
     }
     return {
       ...o,
