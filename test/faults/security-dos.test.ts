@@ -193,7 +193,8 @@ describe('denial of service', () => {
   });
 
   it('C9b: an output_schema pattern that backtracks does not freeze the server', async () => {
-    const answer = JSON.stringify({ a: `${'a'.repeat(30)}!` });
+    // 36 a's and a '!': on the main thread `^(a+)+$` would backtrack 2^36 ways (many minutes).
+    const answer = JSON.stringify({ a: `${'a'.repeat(36)}!` });
     t = makeEnv((dir) => ({ agents: { replier: replyingAgent(dir, 'replier', 'answer', answer) } }));
     http = await serve(t);
     const { port, token } = http;
@@ -218,7 +219,8 @@ describe('denial of service', () => {
       const run = await call(port, 'GET', `/api/runs/${runId}`, { token });
       return ['completed', 'failed'].includes(run.json.status as string) ? run.json : undefined;
     }, 60_000);
-    expect(slowest.ms).toBeLessThan(4000);
+    // Frozen would be minutes; a loaded 2-core machine answered a status call in 4.4 s once.
+    expect(slowest.ms).toBeLessThan(15_000);
     expect(done.status).toBe('completed');
     expect((done as Summary).result.structured_error.message).toMatch(/stopped after/);
   });
