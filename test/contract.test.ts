@@ -355,6 +355,11 @@ describe.each(AGENTS)('contract: $name', (agent) => {
     const info = agents.find((a) => a.name === agent.name);
     expect(info).toMatchObject({ installed: false, ready: false });
     expect(error.message).toContain(`Fix: ${info?.fix}`);
+    // `name`: that agent alone, the same answer; an unknown one is AGENT_NOT_FOUND.
+    const one = ((await s.call('list_agents', { name: agent.name })) as { agents: Summary[] }).agents;
+    expect(one).toEqual([info]);
+    const none = await s.raw('list_agents', { name: 'no-such-agent' });
+    expect((none.structuredContent as Summary).error.code).toBe('AGENT_NOT_FOUND');
     expect(((await s.call('list_runs')) as { runs: unknown[] }).runs).toEqual([]);
   });
 });

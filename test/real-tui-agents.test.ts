@@ -178,23 +178,23 @@ describe('claude-tui: its own hooks say what it does', () => {
     const run = (await srv.call('spawn_run', {
       agent: 'claude-tui',
       cwd: t.work,
-      prompt: 'RUN_COMMAND sleep 5 && touch quiet.txt && echo slept',
+      prompt: 'RUN_COMMAND sleep 30 && touch quiet.txt && echo slept',
     })) as Summary;
     const asked = (await srv.call('wait_run', { runs: [run.run_id], timeout: 60 })) as Summary;
     const w = asked.runs[0].waiting_for;
     expect(w).toMatchObject({
       kind: 'permission',
-      tool_call: { kind: 'execute', title: 'Bash: sleep 5 && touch quiet.txt && echo slept' },
+      tool_call: { kind: 'execute', title: 'Bash: sleep 30 && touch quiet.txt && echo slept' },
     });
-    expect(w.tool_call.raw_input).toMatchObject({ command: 'sleep 5 && touch quiet.txt && echo slept' });
+    expect(w.tool_call.raw_input).toMatchObject({ command: 'sleep 30 && touch quiet.txt && echo slept' });
     const started = (await srv.call('get_run', { run: run.run_id })) as Summary;
     expect(started.agent_session_id).toMatch(/^b_[0-9a-f]{12}\/[0-9a-f-]{36}$/);
     await srv.call('answer_permission', { run: run.run_id, option_id: '1' });
 
-    // The command runs 5 s with a still screen (6× the 800 ms the screen heuristics wait): never
+    // The command runs 30 s with a still screen (37× the 800 ms the screen heuristics wait): never
     // reported as waiting for input, nor finished.
     const seen = new Set<string>();
-    const until = Date.now() + 4500;
+    const until = Date.now() + 28_000;
     while (Date.now() < until) {
       const r = (await srv.call('get_run', { run: run.run_id })) as Summary;
       seen.add(`${r.status}:${r.waiting_for?.kind ?? ''}`);
@@ -221,11 +221,11 @@ describe('claude-tui: its own hooks say what it does', () => {
     expect(latency).toBeLessThan(300);
     // The transcript's tool call, its result and the final message, as structured events.
     const call = events.find(
-      (e) => e.type === 'tool_call' && e.data.title === 'Bash: sleep 5 && touch quiet.txt && echo slept',
+      (e) => e.type === 'tool_call' && e.data.title === 'Bash: sleep 30 && touch quiet.txt && echo slept',
     );
     expect(call?.data).toMatchObject({
       kind: 'execute',
-      raw_input: { command: 'sleep 5 && touch quiet.txt && echo slept' },
+      raw_input: { command: 'sleep 30 && touch quiet.txt && echo slept' },
     });
     const result = events.find(
       (e) => e.type === 'tool_update' && e.data.tool_call_id === call?.data.tool_call_id,
@@ -237,7 +237,7 @@ describe('claude-tui: its own hooks say what it does', () => {
     expectAgentHomeUntouched(hookOf(started.agent_session_id).token);
     const cancelled = (await srv.call('cancel_run', { run: run.run_id })) as Summary;
     expect(cancelled.status).toBe('cancelled');
-  }, 120_000);
+  }, 150_000);
 
   it('a follow-up after the program exited resumes the same claude session', async () => {
     const srv = await start();

@@ -295,3 +295,24 @@ export function tmuxSessionOf(agentSessionId: string): string {
     ? agentSessionId
     : agentSessionId.slice(0, slash);
 }
+
+/** A tool the agent announced, as the run's `tool_call` event (status `pending`). */
+export function toolCallEvent(
+  id: string,
+  info: { kind: string; title: string; locations: string[] },
+  input: unknown,
+  extra: Record<string, unknown> = {},
+): DriverEvent {
+  return {
+    type: 'tool_call',
+    data: {
+      tool_call_id: id,
+      title: info.title,
+      kind: info.kind,
+      status: 'pending',
+      ...(info.locations.length ? { locations: info.locations } : {}),
+      raw_input: input,
+      ...extra,
+    },
+  };
+}

@@ -438,7 +438,14 @@ export function mountA2a<E extends { Variables: { by: string } }>(
     const name = c.req.param('agent') ?? '';
     const existing = served.get(name);
     if (existing) return existing;
-    const info = (await listAgents()).find((a) => a.name === name);
+    // Only this agent is inspected (a card is fetched often; inspecting every agent took seconds).
+    const info = await baton
+      .call<{ agents: AgentInfo[] }>('list_agents', { name })
+      .then((r) => r.agents[0])
+      .catch((err: unknown) => {
+        if (err instanceof BatonError && err.code === 'AGENT_NOT_FOUND') return undefined;
+        throw err;
+      });
     if (!info)
       throw new BatonError('AGENT_NOT_FOUND', `this baton has no agent "${name}"; GET /a2a lists them`);
     if (!info.ready) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Engine } from '../engine/engine.js';
-import type { Operation } from './operations.js';
+import type { Operation } from './define.js';
 
 /**
  * `terminal_hook`: what a terminal program's own hook reports (`baton hook <event>`, run by the

@@ -1,85 +1,33 @@
 import { z } from 'zod';
-import type { Engine } from '../engine/engine.js';
 import { CONFIRMATION_STATUSES } from '../engine/confirmations.js';
-import { APPROVERS, EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES, TERMINAL_KEYS } from '../engine/types.js';
+import { APPROVERS, EVENT_TYPES, PERMISSION_POLICIES, RUN_STATUSES } from '../engine/types.js';
 import { BatonError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { duration, operation, runRef, type Operation } from './define.js';
 import { HOOK_OPERATION } from './hook.js';
+import { TERMINAL_OPERATIONS } from './terminal-ops.js';
 
-const duration = z
-  .union([z.string(), z.number()])
-  .describe('a duration: "90s", "5m", "1h", or a number of seconds');
-const runRef = z.string().min(1).describe('a run id (r_...) or a unique label');
-
-/** One MCP tool: its input schema (zod, also published as JSON Schema), annotations and handler. */
-export type Operation = {
-  name: string;
-  title: string;
-  description: string;
-  input: z.ZodObject;
-  annotations: {
-    readOnlyHint?: boolean;
-    destructiveHint?: boolean;
-    idempotentHint?: boolean;
-    openWorldHint?: boolean;
-  };
-  /** For baton's own fronts (the CLI), not published as an MCP tool or REST route. */
-  internal?: boolean;
-  /** `ctx` gives wait_run its abort signal and progress callback. */
-  run: (
-    engine: Engine,
-    args: never,
-    ctx: OpCtx,
-  ) => Promise<Record<string, unknown>> | Record<string, unknown>;
-};
-
-/** What a front end passes a tool besides its arguments. */
-export type OpCtx = {
-  signal?: AbortSignal;
-  progress?: (elapsedMs: number, message: string) => void;
-  /** Who acts, recorded with permission answers (`caller` for MCP, `api` for REST, `cli`...). */
-  by?: string;
-  /** Runs this caller starts are children of this run (a sub-agent's baton, through the daemon). */
-  parentRun?: string;
-  /** The owner process itself (for `shutdown`); absent where no owner serves (tests of the engine alone). */
-  owner?: OwnerHooks;
-};
-
-/** What operations may ask of the owner process. */
-export type OwnerHooks = {
-  /**
-   * Stops the owner cleanly: refused (INVALID_PARAMS) while runs are active unless `force`, which
-   * cancels them with the kill ladder first; removes daemon.sock, daemon.pid and owner.lock; the
-   * process exits once the answer is sent. Resolves with what it did.
-   */
-  shutdown: (force: boolean, asked?: string) => Promise<Record<string, unknown>>;
-};
-
-function operation<S extends z.ZodObject>(def: {
-  name: string;
-  title: string;
-  description: string;
-  input: S;
-  annotations: Operation['annotations'];
-  internal?: boolean;
-  run: (
-    engine: Engine,
-    args: z.infer<S>,
-    ctx: OpCtx,
-  ) => Promise<Record<string, unknown>> | Record<string, unknown>;
-}): Operation {
-  return def as unknown as Operation;
-}
+export type { OpCtx, Operation, OwnerHooks } from './define.js';
 
 /** Every tool of CONTRACT.md. The same definitions serve stdio and (later) HTTP. */
 export const OPERATIONS: readonly Operation[] = [
   operation({
     name: 'list_agents',
     title: 'List agents',
-    description: 'The agents baton can run, whether each is installed and ready, and the fix when it is not.',
-    input: z.strictObject({}),
+    description:
+      'The agents baton can run, whether each is installed and ready, and the fix when it is not. `name`: only that agent.',
+    input: z.strictObject({
+      name: z
+        .string()
+        .min(1)
+        .max(200)
+        .optional()
+        .describe('only this agent (AGENT_NOT_FOUND when there is none)'),
+    }),
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-    run: async (engine) => ({ agents: await engine.listAgents() }),
+    run: async (engine, args: { name?: string }) => ({
+      agents: args.name ? [await engine.agentInfo(args.name)] : await engine.listAgents(),
+    }),
   }),
   operation({
     name: 'spawn_run',
@@ -369,72 +317,7 @@ export const OPERATIONS: readonly Operation[] = [
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     run: (engine, args) => engine.cancelRun(args.run, args.force ?? false),
   }),
-  operation({
-    name: 'read_terminal',
-    title: 'Read a terminal run',
-    description:
-      'The screen of a terminal run (an interactive program in tmux): its last `lines` lines, plain text unless raw=true (ANSI kept). Works after the run ended too (the last recorded screen).',
-    input: z.strictObject({
-      run: runRef,
-      lines: z.number().int().min(1).max(2000).optional().describe('how many lines, default 50'),
-      raw: z.boolean().optional().describe('keep ANSI escape sequences'),
-    }),
-    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-    run: (engine, args) => engine.readTerminal(args.run, args.lines ?? 50, args.raw ?? false),
-  }),
-  operation({
-    name: 'send_keys',
-    title: 'Type into a terminal run',
-    description:
-      'Types into the program of a terminal run: `text` (pasted whole, multi-line kept), then named `keys` (Enter, Escape, Tab, Up, Down, C-c, C-d...), then Enter when enter=true. Every key sent is recorded as an event.',
-    input: z.strictObject({
-      run: runRef,
-      text: z.string().max(1_000_000).optional(),
-      keys: z.array(z.enum(TERMINAL_KEYS)).max(100).optional(),
-      enter: z.boolean().optional(),
-    }),
-    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-    run: (engine, args, ctx) =>
-      engine.sendKeys(args.run, { text: args.text, keys: args.keys, enter: args.enter }, ctx.by ?? 'caller'),
-  }),
-  operation({
-    name: 'wake',
-    title: 'Wake idle sessions',
-    description:
-      'Nudges idle sessions with `text` (default: config wake.text, "continue"): a terminal run waiting at its prompt gets it typed (then Enter), a finished run (completed or interrupted) gets a follow-up on its session. `all: true`: every such run. Returns {results: [{run_id, ok, how: "typed"|"follow_up", new_run_id?, error?}]}, one per target.',
-    input: z.strictObject({
-      runs: z.array(runRef).min(1).max(200).optional(),
-      all: z.literal(true).optional().describe('every idle run instead of `runs`'),
-      text: z.string().min(1).max(10_000).optional(),
-    }),
-    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-    run: (engine, args, ctx) => engine.wake(args, ctx.by ?? 'caller'),
-  }),
-  operation({
-    name: 'list_terminals',
-    title: 'List your tmux sessions',
-    description:
-      "The live sessions on the user's own (default) tmux server: name, attached, windows. Needs config terminal.external (off by default).",
-    input: z.strictObject({}),
-    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: true },
-    run: (engine) => engine.listTerminals(),
-  }),
-  operation({
-    name: 'adopt_terminal',
-    title: 'Adopt one of your tmux sessions',
-    description:
-      "Makes the user's tmux session `target` (exact name, from list_terminals) a terminal run: read_terminal, send_keys, wait_run and wake work on it (every input recorded as events). cancel_run only detaches, force or not: baton never kills a session it did not start. Needs config terminal.external.",
-    input: z.strictObject({
-      target: z.string().min(1).max(200).describe('the tmux session name'),
-      label: z.string().optional(),
-      approver: z
-        .enum(APPROVERS)
-        .optional()
-        .describe('who may answer prompts seen on its screen, as in spawn_run'),
-    }),
-    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-    run: (engine, args) => engine.adoptTerminal(args),
-  }),
+  ...TERMINAL_OPERATIONS,
   operation({
     name: 'get_diff',
     title: "Show a run's changes",

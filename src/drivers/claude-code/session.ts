@@ -3,14 +3,15 @@ import { BatonError, type ErrorCode } from '../../errors.js';
 import { PendingRequests, readJsonLines } from '../../process/jsonl.js';
 import { agentFailure, bounded, spawnAgentProcess } from '../agent-process.js';
 import { settlesWithin, type ChildEnd, type ChildHandle } from '../../process/child.js';
-import type {
-  AgentSession,
-  DriverEvent,
-  OpenOptions,
-  SessionCapabilities,
-  TurnOptions,
-  TurnOutcome,
-  TurnSink,
+import {
+  toolCallEvent,
+  type AgentSession,
+  type DriverEvent,
+  type OpenOptions,
+  type SessionCapabilities,
+  type TurnOptions,
+  type TurnOutcome,
+  type TurnSink,
 } from '../driver.js';
 import {
   describeTool,
@@ -372,18 +373,14 @@ export class ClaudeCodeSession implements AgentSession {
             title: info.title,
             ...(info.locations[0] ? { path: info.locations[0] } : {}),
           });
-          this.#emit({
-            type: 'tool_call',
-            data: {
-              tool_call_id: block.id,
-              title: info.title,
-              kind: info.kind,
-              status: 'pending',
-              ...(info.locations.length ? { locations: info.locations } : {}),
-              raw_input: block.input,
-              ...(nested ? { parent_tool_call_id: msg.parent_tool_use_id } : {}),
-            },
-          });
+          this.#emit(
+            toolCallEvent(
+              block.id,
+              info,
+              block.input,
+              nested ? { parent_tool_call_id: msg.parent_tool_use_id } : {},
+            ),
+          );
           break;
         }
         default:

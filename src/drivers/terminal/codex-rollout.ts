@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Usage } from '../../engine/types.js';
 import { describeTool } from '../claude-code/tools.js';
-import type { DriverEvent } from '../driver.js';
+import { toolCallEvent, type DriverEvent } from '../driver.js';
 import { JsonlTranscript } from './transcript.js';
 
 /** The most of a tool's output kept in one event. */
@@ -99,17 +99,7 @@ export class CodexRollout extends JsonlTranscript {
         }
         const name = typeof p.name === 'string' ? p.name : 'tool';
         const info = describeCodexTool(name, input, this.#cwd);
-        emit({
-          type: 'tool_call',
-          data: {
-            tool_call_id: p.call_id,
-            title: info.title,
-            kind: info.kind,
-            status: 'pending',
-            ...(info.locations.length ? { locations: info.locations } : {}),
-            raw_input: input,
-          },
-        });
+        emit(toolCallEvent(p.call_id, info, input));
         return;
       }
       case 'function_call_output':

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { HookReceiver, TurnSink } from '../driver.js';
+import { toolCallEvent, type HookReceiver, type TurnSink } from '../driver.js';
 import { describeTool } from '../claude-code/tools.js';
 import { CodexRollout, describeCodexTool, findCodexRollout } from './codex-rollout.js';
 import { ClaudeTranscript, type JsonlTranscript } from './transcript.js';
@@ -254,18 +254,7 @@ export class ProgramHooks implements HookReceiver {
     const tool = { name: GEMINI_TOOLS[name] ?? name, input: payload.tool_input };
     if (meaning === 'PreToolUse') {
       this.#geminiCall = `gemini_${++this.#geminiCalls}`;
-      const info = this.describe(tool);
-      this.sink.emit({
-        type: 'tool_call',
-        data: {
-          tool_call_id: this.#geminiCall,
-          title: info.title,
-          kind: info.kind,
-          status: 'pending',
-          ...(info.locations.length ? { locations: info.locations } : {}),
-          raw_input: payload.tool_input,
-        },
-      });
+      this.sink.emit(toolCallEvent(this.#geminiCall, this.describe(tool), payload.tool_input));
     } else if (meaning === 'PostToolUse' && this.#geminiCall) {
       const response = payload.tool_response;
       const text = typeof response === 'string' ? response : JSON.stringify(response ?? '');

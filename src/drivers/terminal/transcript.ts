@@ -4,7 +4,7 @@ import type { Usage } from '../../engine/types.js';
 import { isInside, realpathLoose } from '../../paths.js';
 import { describeTool, diffOf, resultText } from '../claude-code/tools.js';
 import type { ContentBlock } from '../claude-code/wire.js';
-import type { DriverEvent } from '../driver.js';
+import { toolCallEvent, type DriverEvent } from '../driver.js';
 
 /** The most bytes of the transcript read at one time (the rest on the next hook). */
 const READ_MAX = 4 * 1024 * 1024;
@@ -205,17 +205,7 @@ export class ClaudeTranscript extends JsonlTranscript {
     } else if (block?.type === 'tool_use' && typeof block.id === 'string') {
       const info = describeTool(String(block.name), block.input, this.#cwd);
       this.#tools.set(block.id, { kind: info.kind, title: info.title });
-      emit({
-        type: 'tool_call',
-        data: {
-          tool_call_id: block.id,
-          title: info.title,
-          kind: info.kind,
-          status: 'pending',
-          ...(info.locations.length ? { locations: info.locations } : {}),
-          raw_input: block.input,
-        },
-      });
+      emit(toolCallEvent(block.id, info, block.input));
     }
   }
 }
