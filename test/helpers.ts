@@ -96,6 +96,26 @@ export function steps(...s: unknown[]): string {
   return JSON.stringify({ steps: s });
 }
 
+/** Every event of a run: the pages of get_events (screens make the pages short). */
+export async function allEvents(srv: Server, run: string): Promise<Summary[]> {
+  const all: Summary[] = [];
+  for (let after = 0; ;) {
+    const page = (await srv.call('get_events', { run, after_seq: after, limit: 1000 })) as Summary;
+    all.push(...(page.events as Summary[]));
+    if (!page.has_more) return all;
+    after = page.next_seq as number;
+  }
+}
+
+/** Milliseconds from the last `hook` event among `evs` to the run's next `waiting` status. */
+export function hookToWaiting(evs: Summary[], hook: string): number {
+  const at = evs.findLastIndex((e) => e.type === 'raw' && e.data.hook === hook);
+  if (at < 0) throw new Error(`no ${hook} hook among the ${evs.length} events`);
+  const waiting = evs.slice(at).find((e) => e.type === 'status' && e.data.status === 'waiting');
+  if (!waiting) throw new Error(`no waiting status after the ${hook} hook`);
+  return Date.parse(String(waiting.ts)) - Date.parse(String(evs[at]?.ts));
+}
+
 /** An MCP client connected to `baton mcp` over stdio (the built CLI). */
 export type Server = {
   client: Client;

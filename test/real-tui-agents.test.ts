@@ -10,7 +10,9 @@ import { startModelServer } from './fixtures/model-server.mjs';
 import { tuiCases } from './tui-cases.js';
 import { OwnerClient } from '../src/owner/client.js';
 import {
+  allEvents,
   eventually,
+  hookToWaiting,
   makeEnv,
   pidsWithEnv,
   runCli,
@@ -102,6 +104,9 @@ describe.each(CASES)('$agent: the real interactive UI in a terminal run', (c) =>
   });
 });
 
+/** A command quiet for 30 s (Claude Code refuses a leading `sleep` that long: node sleeps). */
+const QUIET = "node -e 'setTimeout(() => {}, 30000)' && touch quiet.txt && echo slept";
+
 // claude-tui with its own hooks (a per-run `--settings` file whose hooks run `baton hook`): the
 // status comes from Claude Code itself, not from the screen.
 describe('claude-tui: its own hooks say what it does', () => {
@@ -178,15 +183,15 @@ describe('claude-tui: its own hooks say what it does', () => {
     const run = (await srv.call('spawn_run', {
       agent: 'claude-tui',
       cwd: t.work,
-      prompt: 'RUN_COMMAND sleep 30 && touch quiet.txt && echo slept',
+      prompt: `RUN_COMMAND ${QUIET}`,
     })) as Summary;
     const asked = (await srv.call('wait_run', { runs: [run.run_id], timeout: 60 })) as Summary;
     const w = asked.runs[0].waiting_for;
     expect(w).toMatchObject({
       kind: 'permission',
-      tool_call: { kind: 'execute', title: 'Bash: sleep 30 && touch quiet.txt && echo slept' },
+      tool_call: { kind: 'execute', title: `Bash: ${QUIET}` },
     });
-    expect(w.tool_call.raw_input).toMatchObject({ command: 'sleep 30 && touch quiet.txt && echo slept' });
+    expect(w.tool_call.raw_input).toMatchObject({ command: QUIET });
     const started = (await srv.call('get_run', { run: run.run_id })) as Summary;
     expect(started.agent_session_id).toMatch(/^b_[0-9a-f]{12}\/[0-9a-f-]{36}$/);
     await srv.call('answer_permission', { run: run.run_id, option_id: '1' });
@@ -210,22 +215,16 @@ describe('claude-tui: its own hooks say what it does', () => {
     }, 30_000);
     expect(idle.waiting_for.kind).toBe('input');
 
-    const events = ((await srv.call('get_events', { run: run.run_id, limit: 1000 })) as Summary)
-      .events as Summary[];
+    const events = await allEvents(srv, run.run_id);
     // Stop hook received → the run waits for input: the figure of issue 18 (within 300 ms).
-    const stop = events.findIndex((e) => e.type === 'raw' && e.data.hook === 'Stop');
-    expect(stop).toBeGreaterThan(0);
-    const waiting = events.slice(stop).find((e) => e.type === 'status' && e.data.status === 'waiting');
-    const latency = Date.parse(String(waiting?.ts)) - Date.parse(String(events[stop]?.ts));
+    const latency = hookToWaiting(events, 'Stop');
     console.log(`claude-tui: Stop hook → waiting in ${latency} ms`);
     expect(latency).toBeLessThan(300);
     // The transcript's tool call, its result and the final message, as structured events.
-    const call = events.find(
-      (e) => e.type === 'tool_call' && e.data.title === 'Bash: sleep 30 && touch quiet.txt && echo slept',
-    );
+    const call = events.find((e) => e.type === 'tool_call' && e.data.title === `Bash: ${QUIET}`);
     expect(call?.data).toMatchObject({
       kind: 'execute',
-      raw_input: { command: 'sleep 30 && touch quiet.txt && echo slept' },
+      raw_input: { command: QUIET },
     });
     const result = events.find(
       (e) => e.type === 'tool_update' && e.data.tool_call_id === call?.data.tool_call_id,

@@ -8,7 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startModelServer } from './fixtures/model-server.mjs';
 import { tuiCases } from './tui-cases.js';
 import {
+  allEvents,
   eventually,
+  hookToWaiting,
   makeEnv,
   pidsWithEnv,
   startServer,
@@ -41,24 +43,10 @@ afterEach(async () => {
   t.cleanup();
 });
 
-/** Every event of a run (the pages of get_events; screens make the pages short). */
-async function events(run: string): Promise<Summary[]> {
-  const all: Summary[] = [];
-  for (let after = 0; ;) {
-    const page = (await s!.call('get_events', { run, after_seq: after, limit: 1000 })) as Summary;
-    all.push(...(page.events as Summary[]));
-    if (!page.has_more) return all;
-    after = page.next_seq as number;
-  }
-}
+/** A command quiet for 30 s: the run must stay `running` all along. */
+const QUIET = 'sleep 30 && echo slept';
 
-/** Milliseconds from the last `hook` event to the run's next `waiting` status. */
-function hookToWaiting(evs: Summary[], hook: string): number {
-  const at = evs.findLastIndex((e) => e.type === 'raw' && e.data.hook === hook);
-  expect(at, `no ${hook} hook among the events`).toBeGreaterThan(0);
-  const waiting = evs.slice(at).find((e) => e.type === 'status' && e.data.status === 'waiting');
-  return Date.parse(String(waiting?.ts)) - Date.parse(String(evs[at]?.ts));
-}
+const events = (run: string): Promise<Summary[]> => allEvents(s!, run);
 
 async function waitingInput(run: string, ms = 30_000): Promise<Summary> {
   return eventually(async () => {
@@ -115,12 +103,12 @@ describe('codex-tui: its own hooks say what it does', () => {
     const run = (await s.call('spawn_run', {
       agent: 'codex-tui',
       cwd: t.work,
-      prompt: 'RUN_COMMAND sleep 5 && echo slept',
+      prompt: `RUN_COMMAND ${QUIET}`,
     })) as Summary;
     // Codex asks the person about their own untrusted hook (baton trusts only its own): the
     // question is the run's permission request; the answer keeps it untrusted.
     await keepUntrusted(run.run_id);
-    // The command runs 5 s (its read-only sandbox lets it without asking): never waiting, never finished.
+    // The command runs 30 s (its read-only sandbox lets it without asking): never waiting, never finished.
     await eventually(async () => {
       const evs = await events(run.run_id);
       return evs.some((e) => e.type === 'raw' && e.data.hook === 'PreToolUse');
@@ -128,7 +116,7 @@ describe('codex-tui: its own hooks say what it does', () => {
       const screen = (await s!.call('read_terminal', { run: run.run_id, lines: 60 })) as Summary;
       throw new Error(`${String(err)}\nscreen:\n${screen.screen}`);
     });
-    expect(await statusesFor(run.run_id, 3500)).toEqual(['running:']);
+    expect(await statusesFor(run.run_id, 27_000)).toEqual(['running:']);
     const first = await waitingInput(run.run_id);
     let evs = await events(run.run_id);
     const latency = hookToWaiting(evs, 'Stop');
@@ -138,10 +126,18 @@ describe('codex-tui: its own hooks say what it does', () => {
     expect(thread).toMatch(/^[0-9a-f-]{36}$/);
     expect(existsSync(join(t.dir, 'untrusted-hook-ran'))).toBe(false);
     // The rollout as events: the command, its output, the answer, the usage.
-    const call = evs.find((e) => e.type === 'tool_call' && String(e.data.title).includes('sleep 5'));
-    expect(call?.data).toMatchObject({ kind: 'execute', raw_input: { cmd: 'sleep 5 && echo slept' } });
-    const out = evs.find((e) => e.type === 'tool_update' && e.data.tool_call_id === call?.data.tool_call_id);
-    expect(JSON.stringify(out?.data.content)).toContain('slept');
+    const call = evs.find((e) => e.type === 'tool_call' && String(e.data.title).includes('sleep 30'));
+    expect(call?.data).toMatchObject({ kind: 'execute', raw_input: { cmd: QUIET } });
+    // Codex's exec_command yields after 10 s (the process runs on; the model waits on it with
+    // write_stdin): one tool call, in progress, then completed with all its output.
+    const outs = evs.filter(
+      (e) => e.type === 'tool_update' && e.data.tool_call_id === call?.data.tool_call_id,
+    );
+    expect(outs.map((e) => e.data.status)).toEqual(['in_progress', 'completed']);
+    expect(JSON.stringify(outs[1]?.data.content)).toContain('slept');
+    expect(evs.some((e) => e.type === 'tool_call' && String(e.data.title).startsWith('write_stdin'))).toBe(
+      false,
+    );
     // (The model server's answer quotes codex's whole tool output: `ran: Chunk ID: … Output: slept`.)
     expect(evs.some((e) => e.type === 'message' && /^ran: .*slept/.test(String(e.data.text)))).toBe(true);
     expect(evs.some((e) => e.type === 'usage' && typeof e.data.input_tokens === 'number')).toBe(true);
@@ -175,7 +171,7 @@ describe('codex-tui: its own hooks say what it does', () => {
     const resumed = await waitingInput(next.run_id, 60_000);
     expect(String(resumed.agent_session_id).split('/')[1]).toBe(thread);
     const later = model.requests.slice(before).map((r) => JSON.stringify(r.body));
-    expect(later.some((b) => b.includes('after the quit') && b.includes('RUN_COMMAND sleep 5'))).toBe(true);
+    expect(later.some((b) => b.includes('after the quit') && b.includes(`RUN_COMMAND ${QUIET}`))).toBe(true);
     evs = await events(next.run_id);
     expect(
       evs.some((e) => e.type === 'message' && String(e.data.text).includes('echo: after the quit')),
@@ -237,15 +233,15 @@ describe('gemini-tui: its own hooks say what it does', () => {
     const first = (await s.call('get_run', { run: run.run_id })) as Summary;
     expect(first.agent_session_id).toMatch(/^b_[0-9a-f]{12}\/[0-9a-f-]{36}$/);
 
-    // A command that runs 5 s once allowed: never waiting for input, never finished meanwhile.
-    await s.call('follow_up', { run: run.run_id, message: 'RUN_COMMAND sleep 5 && echo slept' });
+    // A command that runs 30 s once allowed: never waiting for input, never finished meanwhile.
+    await s.call('follow_up', { run: run.run_id, message: `RUN_COMMAND ${QUIET}` });
     const again = (await s.call('wait_run', { runs: [run.run_id], timeout: 60 })) as Summary;
     expect(again.runs[0].waiting_for).toMatchObject({
       kind: 'permission',
-      tool_call: { kind: 'execute', raw_input: { command: 'sleep 5 && echo slept' } },
+      tool_call: { kind: 'execute', raw_input: { command: QUIET } },
     });
     await s.call('answer_permission', { run: run.run_id, option_id: '1' });
-    expect(await statusesFor(run.run_id, 3500)).toEqual(['running:']);
+    expect(await statusesFor(run.run_id, 27_000)).toEqual(['running:']);
     await waitingInput(run.run_id);
     evs = await events(run.run_id);
     expect(hookToWaiting(evs, 'AfterAgent')).toBeLessThan(300);
@@ -254,7 +250,7 @@ describe('gemini-tui: its own hooks say what it does', () => {
     const write = evs.find((e) => e.type === 'tool_call' && e.data.kind === 'edit');
     expect(write?.data).toMatchObject({ locations: [join(t.work, 'hello.txt')] });
     const cmd = evs.find((e) => e.type === 'tool_call' && e.data.kind === 'execute');
-    expect(cmd?.data.raw_input).toMatchObject({ command: 'sleep 5 && echo slept' });
+    expect(cmd?.data.raw_input).toMatchObject({ command: QUIET });
     const out = evs.find((e) => e.type === 'tool_update' && e.data.tool_call_id === cmd?.data.tool_call_id);
     expect(JSON.stringify(out?.data.content)).toContain('slept');
     expect(evs.some((e) => e.type === 'message' && String(e.data.text).startsWith('done: wrote'))).toBe(true);

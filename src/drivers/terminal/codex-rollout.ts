@@ -59,6 +59,12 @@ export class CodexRollout extends JsonlTranscript {
   readonly #usage: Usage = {};
   #lastUsage = '';
   readonly #seen = new Set<string>();
+  /** The command still running under each of codex's process sessions (its exec_command yielded). */
+  readonly #running = new Map<number, string>();
+  /** A `write_stdin` call to a running command → that command's call. */
+  readonly #polls = new Map<string, string>();
+  /** The output so far of a command still running. */
+  readonly #partial = new Map<string, string>();
 
   constructor(sessions: string, cwd: string) {
     super(sessions);
@@ -98,22 +104,44 @@ export class CodexRollout extends JsonlTranscript {
           }
         }
         const name = typeof p.name === 'string' ? p.name : 'tool';
+        // Waiting on (or typing into) a command that is still running: more of that command, not
+        // a tool call of its own.
+        const session = (input as { session_id?: unknown } | undefined)?.session_id;
+        const command =
+          name === 'write_stdin' && typeof session === 'number' ? this.#running.get(session) : undefined;
+        if (command) {
+          this.#polls.set(p.call_id, command);
+          return;
+        }
         const info = describeCodexTool(name, input, this.#cwd);
         emit(toolCallEvent(p.call_id, info, input));
         return;
       }
       case 'function_call_output':
-      case 'custom_tool_call_output':
+      case 'custom_tool_call_output': {
         if (typeof p.call_id !== 'string' || !once(`out:${p.call_id}`)) return;
+        const call = this.#polls.get(p.call_id) ?? p.call_id;
+        this.#polls.delete(p.call_id);
+        const out = `${this.#partial.get(call) ?? ''}${text(p.output)}`.slice(0, OUTPUT_MAX);
+        // Codex's exec_command yields after a while and says the process runs on under a session.
+        const running = /Process running with session ID (\d+)/.exec(text(p.output));
+        if (running) {
+          this.#running.set(Number(running[1]), call);
+          this.#partial.set(call, `${out}\n`);
+        } else {
+          for (const [k, v] of this.#running) if (v === call) this.#running.delete(k);
+          this.#partial.delete(call);
+        }
         emit({
           type: 'tool_update',
           data: {
-            tool_call_id: p.call_id,
-            status: 'completed',
-            content: [{ type: 'text', text: text(p.output).slice(0, OUTPUT_MAX) }],
+            tool_call_id: call,
+            status: running ? 'in_progress' : 'completed',
+            content: [{ type: 'text', text: out }],
           },
         });
         return;
+      }
       default:
         return;
     }

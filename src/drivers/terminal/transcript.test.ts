@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../driver.js';
+import { CodexRollout } from './codex-rollout.js';
 import { ClaudeTranscript } from './transcript.js';
 
 const assistant = (id: string, content: unknown[], output = 5) =>
@@ -106,5 +107,76 @@ describe('ClaudeTranscript: a terminal run reads claude’s JSONL transcript, co
       { type: 'message_chunk', text: 'after' },
       { type: 'usage', usage: { input_tokens: 10, output_tokens: 5 } },
     ]);
+  });
+});
+
+describe('CodexRollout: a terminal run reads codex’s rollout file', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const item = (payload: Record<string, unknown>) =>
+    `${JSON.stringify({ type: 'response_item', payload })}\n`;
+
+  it('a command that runs past exec_command’s yield stays one tool call: in progress, then completed with write_stdin’s output', () => {
+    dir = mkdtempSync(join(tmpdir(), 'baton-rollout-'));
+    const file = join(dir, 'sessions', '2026', '12', '03', 'rollout-x-t1.jsonl');
+    mkdirSync(join(dir, 'sessions', '2026', '12', '03'), { recursive: true });
+    writeFileSync(file, '');
+    const r = new CodexRollout(join(dir, 'sessions'), '/w');
+    expect(r.setPath(file)).toBe(true);
+    const out: DriverEvent[] = [];
+    appendFileSync(
+      file,
+      item({
+        type: 'function_call',
+        call_id: 'c1',
+        name: 'exec_command',
+        arguments: '{"cmd":"sleep 30 && echo slept"}',
+      }) +
+        item({
+          type: 'function_call_output',
+          call_id: 'c1',
+          output: 'Wall time: 10 seconds\nProcess running with session ID 7\nOutput:\n',
+        }) +
+        // Another session's write_stdin is a tool call of its own.
+        item({
+          type: 'function_call',
+          call_id: 'c2',
+          name: 'write_stdin',
+          arguments: '{"session_id":8,"chars":""}',
+        }) +
+        item({
+          type: 'function_call',
+          call_id: 'c3',
+          name: 'write_stdin',
+          arguments: '{"session_id":7,"chars":""}',
+        }) +
+        item({
+          type: 'function_call_output',
+          call_id: 'c3',
+          output: 'Process exited with code 0\nOutput:\nslept\n',
+        }),
+    );
+    r.drain((e) => out.push(e));
+    const updates = out.filter((e) => e.type === 'tool_update').map((e) => e.data);
+    expect(out.filter((e) => e.type === 'tool_call').map((e) => e.data.tool_call_id)).toEqual(['c1', 'c2']);
+    expect(updates.map((u) => [u.tool_call_id, u.status])).toEqual([
+      ['c1', 'in_progress'],
+      ['c1', 'completed'],
+    ]);
+    expect(JSON.stringify(updates[1]?.content)).toContain('session ID 7');
+    expect(JSON.stringify(updates[1]?.content)).toContain('slept');
+    // The session is over: a later write_stdin to it is a call of its own.
+    appendFileSync(
+      file,
+      item({
+        type: 'function_call',
+        call_id: 'c4',
+        name: 'write_stdin',
+        arguments: '{"session_id":7,"chars":""}',
+      }),
+    );
+    out.length = 0;
+    r.drain((e) => out.push(e));
+    expect(out.filter((e) => e.type === 'tool_call').map((e) => e.data.tool_call_id)).toEqual(['c4']);
   });
 });
