@@ -10,6 +10,7 @@ import {
   SCENARIO,
   eventually,
   makeEnv,
+  runCli,
   startServer,
   steps,
   type Server,
@@ -125,6 +126,20 @@ describe('wake', () => {
     await eventually(async () =>
       ((await s!.call('read_terminal', { run: terms[0] })) as Summary).screen.includes('got:nudge-default'),
     );
+    // The same from the command line: a line per target, exit 1 when one failed.
+    await waitStatus(s, terms[1]!, ['waiting']);
+    const cli = await runCli(t, ['wake', terms[1]!, '--text', 'from-cli', '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout)).toEqual({ results: [{ run_id: terms[1], ok: true, how: 'typed' }] });
+    await eventually(async () =>
+      ((await s!.call('read_terminal', { run: terms[1] })) as Summary).screen.includes('got:from-cli'),
+    );
+    const cliBad = await runCli(t, ['wake', 'r_nope']);
+    expect(cliBad.code).toBe(1);
+    expect(cliBad.stderr).toContain('r_nope failed RUN_NOT_FOUND');
+    const cliNone = await runCli(t, ['wake']);
+    expect(cliNone.code).not.toBe(0);
+    expect(cliNone.stderr).toContain('INVALID_PARAMS');
     const bad = await s.raw('wake', {});
     expect(bad.isError).toBe(true);
     expect((bad.structuredContent as Summary).error.code).toBe('INVALID_PARAMS');
@@ -201,6 +216,13 @@ describe('wake', () => {
         { name: 'mywork2', attached: false, windows: 1 },
       ]),
     );
+    const cliList = await runCli(t, ['terminals', '--json']);
+    expect(cliList.code, cliList.stderr).toBe(0);
+    expect((JSON.parse(cliList.stdout) as Summary).terminals.map((x: Summary) => x.name).sort()).toEqual([
+      'mywork',
+      'mywork2',
+    ]);
+    expect((await runCli(t, ['terminals'])).stdout).toMatch(/^mywork2 1 window$/m);
     // An exact name only (tmux itself would take "mywor" as a prefix).
     const prefix = await s.raw('adopt_terminal', { target: 'mywor' });
     expect((prefix.structuredContent as Summary).error.code).toBe('NOT_FOUND');
@@ -211,6 +233,15 @@ describe('wake', () => {
     expect(((await s.call('read_terminal', { run: 'mine' })) as Summary).screen).toMatch(/^>\s*$/m);
     const sameLabel = await s.raw('adopt_terminal', { target: 'mywork2', label: 'mine' });
     expect((sameLabel.structuredContent as Summary).error.code).toBe('LABEL_TAKEN');
+    const cliAdopt = await runCli(t, ['adopt', 'mywork2', '--label', 'mine', '--json']);
+    expect(cliAdopt.code).not.toBe(0);
+    expect(cliAdopt.stderr).toContain('LABEL_TAKEN');
+    const cliAdopted = await runCli(t, ['adopt', 'mywork2', '--label', 'theirs', '--json']);
+    expect(cliAdopted.code, cliAdopted.stderr).toBe(0);
+    expect(JSON.parse(cliAdopted.stdout)).toMatchObject({
+      label: 'theirs',
+      run_id: expect.stringMatching(/^r_/),
+    });
     const again = await s.raw('adopt_terminal', { target: 'mywork' });
     expect((again.structuredContent as Summary).error.code).toBe('INVALID_PARAMS');
 
@@ -236,6 +267,7 @@ describe('wake', () => {
     );
 
     // Cancel (even forced) only detaches: the session and its program are still there.
+    await s.call('cancel_run', { run: 'theirs' });
     const cancelled = (await s.call('cancel_run', { run: 'mine', force: true })) as Summary;
     expect(cancelled.status).toBe('cancelled');
     expect(userSessions(userSocket)).toEqual(expect.arrayContaining(['mywork', 'mywork2']));

@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { registerConfirmCommands } from './commands/confirm.js';
 import { registerHookCommand } from './commands/hook.js';
 import { registerRunCommands } from './commands/runs.js';
+import { registerSessionCommands } from './commands/sessions.js';
 import { registerSetupCommands } from './commands/setup.js';
 import { registerDaemonCommands } from './daemon.js';
 import { fail } from './front.js';
@@ -21,6 +22,7 @@ registerSetupCommands(program);
 registerDaemonCommands(program, fail);
 registerRunCommands(program);
 registerConfirmCommands(program);
+registerSessionCommands(program);
 registerHookCommand(program);
 
 await program.parseAsync(process.argv);
