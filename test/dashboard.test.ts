@@ -6,7 +6,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { CHROMIUM, CHROMIUM_ARGS } from './fixtures/chromium.mjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FIXTURE_AGENT,
   ROOT,
+  SCENARIO,
   call,
   eventually,
   makeEnv,
@@ -174,6 +176,70 @@ describe('dashboard', () => {
       .poll(() => page.locator('.run-head .badge').textContent(), { timeout: 30_000 })
       .toBe('completed');
     await page.getByText('Back again.', { exact: true }).waitFor();
+  });
+
+  it('wakes idle sessions: Wake idle on the runs page types into a waiting program and follows up a finished session; Wake on a run page', async () => {
+    t = makeEnv((dir) => ({
+      agents: {
+        fixture: {
+          driver: 'acp',
+          command: process.execPath,
+          args: [FIXTURE_AGENT, '--scenario', SCENARIO, '--state', join(dir, 'state')],
+        },
+        echoer: {
+          driver: 'terminal',
+          command: 'sh',
+          args: ['-c', `printf '> '; while read l; do echo "got:$l"; printf '> '; done`],
+        },
+      },
+      wake: { text: 'nudge-from-page' },
+    }));
+    s = await serve(t);
+    context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await page.goto(s.loginUrl);
+    await page.getByText('No runs yet').waitFor();
+    const { cookie, csrf } = await credentials(context, page);
+    const headers = { cookie, 'x-csrf-token': csrf };
+    const get = async (run: string) => (await call(s!.port, 'GET', `/api/runs/${run}`, { headers })).json;
+    const done = await call(s.port, 'POST', '/api/runs', {
+      headers,
+      body: { agent: 'fixture', cwd: t.work, label: 'finished', prompt: 'first' },
+    });
+    const term = await call(s.port, 'POST', '/api/runs', {
+      headers,
+      body: { agent: 'echoer', cwd: t.work, label: 'idle-term' },
+    });
+    await eventually(async () => (await get(done.json.run_id)).status === 'completed', 30_000);
+    await eventually(async () => (await get(term.json.run_id)).waiting_for?.kind === 'input', 30_000);
+
+    await page.locator('#wake-all').click();
+    await page.getByText('Woke 2 of 2.').waitFor();
+    const screen = async () =>
+      (await call(s!.port, 'GET', `/api/runs/${term.json.run_id}/terminal`, { headers })).json
+        .screen as string;
+    await eventually(async () => (await screen()).includes('got:nudge-from-page'), 15_000);
+    // The finished session got a follow-up: a new run on its session, listed live.
+    await page.locator('.run-row', { hasText: 'fixture' }).nth(1).waitFor({ timeout: 15_000 });
+
+    // Wake on the idle program's own page: typed again.
+    await page.goto(`http://127.0.0.1:${s.port}/#/runs/${term.json.run_id}`);
+    await page.locator('#pending button.wake').click();
+    await eventually(async () => ((await screen()).match(/got:nudge-from-page/g) ?? []).length === 2, 15_000);
+    // Wake on the finished run's page: its follow-up's page opens and completes.
+    await page.goto(`http://127.0.0.1:${s.port}/#/runs/${done.json.run_id}`);
+    await page.locator('.follow-up button.wake').click();
+    await expect.poll(() => page.url(), { timeout: 15_000 }).not.toContain(done.json.run_id as string);
+    await expect
+      .poll(() => page.locator('.run-head .badge').textContent(), { timeout: 30_000 })
+      .toBe('completed');
+    const next = await get(page.url().split('/').pop() as string);
+    expect(next.session_id).toBe((await get(done.json.run_id)).session_id);
+    expect(JSON.stringify(next.result)).toContain('nudge-from-page');
+    await call(s.port, 'POST', `/api/runs/${term.json.run_id}/cancel`, { headers, body: {} });
+    expect(pageErrors).toEqual([]);
   });
 
   it('refuses CSRF, spent codes and wrong tokens; logs in with the token; keeps the token off the page', async () => {

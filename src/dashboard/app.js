@@ -237,6 +237,28 @@ function confirmationsBox(box, runId) {
   return update;
 }
 
+/** What wake did, one line per target that failed (a run waiting on a permission is not idle). */
+function wakeSummary(results) {
+  if (results.length === 0) return h('p', { class: 'muted' }, 'No idle sessions.');
+  const ok = results.filter((r) => r.ok).length;
+  return h(
+    'div',
+    { class: 'wake-summary' },
+    h('p', {}, `Woke ${ok} of ${results.length}.`),
+    results
+      .filter((r) => !r.ok)
+      .map((r) => h('p', { class: 'error' }, `${r.run_id}: ${r.error?.code}: ${r.error?.message}`)),
+  );
+}
+
+/** Wakes one run: typed into its program, or a follow-up on its session (then its page). */
+async function wakeOne(runId) {
+  const { results } = await api('/wake', { method: 'POST', body: { runs: [runId] } });
+  const r = results[0];
+  if (!r?.ok) throw r?.error ?? new Error('wake failed');
+  if (r.new_run_id) location.hash = `#/runs/${r.new_run_id}`;
+}
+
 function runsView() {
   const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
   const filter = params.get('status') ?? '';
@@ -253,7 +275,38 @@ function runsView() {
     STATUSES.map((s) => h('option', { value: s, selected: s === filter }, s.replace('_', ' '))),
   );
   const asks = h('div', { class: 'confirmations', id: 'confirmations' });
-  main.replaceChildren(h('section', {}, asks, h('div', { class: 'bar' }, h('h1', {}, 'Runs'), select), list));
+  const woke = h('div', { id: 'wake-result', 'aria-live': 'polite' });
+  const wakeAll = h(
+    'button',
+    {
+      type: 'button',
+      id: 'wake-all',
+      title: 'Send the wake text to every run waiting for input and every finished session',
+      onclick: async (e) => {
+        const button = e.currentTarget;
+        button.disabled = true;
+        try {
+          const { results } = await api('/wake', { method: 'POST', body: { all: true } });
+          woke.replaceChildren(wakeSummary(results));
+        } catch (err) {
+          showError(woke, err);
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    'Wake idle',
+  );
+  main.replaceChildren(
+    h(
+      'section',
+      {},
+      asks,
+      h('div', { class: 'bar' }, h('h1', {}, 'Runs'), h('div', { class: 'row' }, wakeAll, select)),
+      woke,
+      list,
+    ),
+  );
   const confirmationChanged = confirmationsBox(asks);
 
   const render = () => {
@@ -525,6 +578,18 @@ function runView(id) {
           k,
         ),
       );
+      keys.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'wake',
+            title: 'Type the wake text, then Enter',
+            onclick: (e) => act(e.currentTarget, () => wakeOne(r.run_id)),
+          },
+          'Wake',
+        ),
+      );
       pending.replaceChildren(
         h(
           'div',
@@ -612,6 +677,17 @@ function runView(id) {
           'div',
           { class: 'row' },
           h('button', { class: 'primary', type: 'submit' }, 'Send follow-up'),
+          (r.status === 'completed' || r.status === 'interrupted') &&
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'wake',
+                title: 'Continue the session with the wake text',
+                onclick: (e) => act(e.currentTarget, () => wakeOne(r.run_id)),
+              },
+              'Wake',
+            ),
           !final &&
             h(
               'button',
