@@ -4,7 +4,10 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  alive,
+  daemonPid,
   runCli,
+  sleep,
   eventually,
   makeEnv,
   startServer,
@@ -82,6 +85,44 @@ describe('webhooks', () => {
     expect(failing.got.map((g) => g.body.event)).toEqual(['finished', 'finished', 'finished']);
     // baton keeps serving.
     expect(((await s.call('server_status')) as Summary).runs.total).toBe(1);
+  });
+
+  it('a confirmation still pending when a new owner starts is announced again (resent), once by that owner', async () => {
+    const good = await receiver();
+    servers.push(good.server);
+    t = makeEnv({ webhooks: [{ url: `${good.url}/hook` }] });
+    s = await startServer(t, { daemon: true });
+    const asked = (await s.call('request_confirmation', {
+      question: 'Deploy to prod?',
+      wait: '1s',
+    })) as Summary;
+    await eventually(() => good.got.length === 1, 10_000);
+    expect(good.got[0]?.body).toMatchObject({
+      event: 'waiting',
+      kind: 'confirmation',
+      confirmation: { confirmation_id: asked.confirmation_id, status: 'pending' },
+    });
+    expect(good.got[0]?.body.resent).toBeUndefined();
+    // The owner is killed; the next one (started by a CLI call) announces the question again.
+    const pid = daemonPid(t.home) as number;
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => !alive(pid));
+    const listed = await runCli(t, ['confirmations', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    await eventually(() => good.got.length === 2, 10_000);
+    expect(good.got[1]?.body).toMatchObject({
+      event: 'waiting',
+      kind: 'confirmation',
+      resent: true,
+      confirmation: {
+        confirmation_id: asked.confirmation_id,
+        status: 'pending',
+        question: 'Deploy to prod?',
+      },
+    });
+    // Once per owner: nothing more comes from the new one.
+    await sleep(1000);
+    expect(good.got).toHaveLength(2);
   });
 
   it('a webhook URL that is not http(s) stops baton at start-up with the key named', async () => {

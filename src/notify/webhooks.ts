@@ -8,6 +8,8 @@ const RETRY_DELAYS_MS = [500, 2000];
 const TIMEOUT_MS = 5000;
 /** Finished runs remembered (so `finished` goes out once); the oldest are forgotten first. */
 const MAX_FINISHED = 10_000;
+/** Pending confirmations announced again when an owner starts (the newest). */
+const RESEND_MAX = 1000;
 
 /**
  * The body POSTed to a webhook: a run that waits or finished, or (`kind: "confirmation"`) a
@@ -20,11 +22,14 @@ export type WebhookPayload =
       kind: 'confirmation';
       confirmation: Confirmation;
       run?: RunSummary;
+      /** Sent again by a new owner: the question was pending when it started (the old may have sent it). */
+      resent?: true;
       sent_at: string;
     };
 
 /**
- * POSTs `waiting` (once per permission request and per confirmation asked) and `finished` (once per run) to the configured
+ * POSTs `waiting` (once per permission request and per confirmation asked, and again for each
+ * confirmation still pending when this owner starts) and `finished` (once per run) to the configured
  * webhooks, for the runs this process hosts. Each POST has a timeout and is retried on a network
  * error or a 5xx; a failing hook is logged and never affects the run or the other hooks.
  * Redirects are not followed (a 3xx is logged as a refusal): the payload and the hook's headers
@@ -103,7 +108,7 @@ export function startWebhooks(
     const payload: WebhookPayload = { event, run, sent_at: new Date().toISOString() };
     for (const hook of hooks) if (!hook.events || hook.events.includes(event)) deliver(hook, payload);
   };
-  const onConfirmation = (id: string) => {
+  const onConfirmation = (id: string, resent = false) => {
     let confirmation: Confirmation;
     try {
       confirmation = engine.confirmations.get(id);
@@ -126,15 +131,21 @@ export function startWebhooks(
       kind: 'confirmation',
       confirmation,
       ...(run ? { run } : {}),
+      ...(resent ? { resent: true as const } : {}),
       sent_at: new Date().toISOString(),
     };
     for (const hook of hooks) if (!hook.events || hook.events.includes('waiting')) deliver(hook, payload);
   };
+  const onAsked = (id: string) => onConfirmation(id);
   engine.bus.on('run', onRun);
-  engine.bus.on('confirmation', onConfirmation);
+  engine.bus.on('confirmation', onAsked);
+  // Questions still pending from an earlier owner (stopped or killed, perhaps before its POST went
+  // out): announced again, marked `resent`, so no person is left unaware of one.
+  for (const c of engine.confirmations.list('pending', RESEND_MAX).confirmations)
+    onConfirmation(c.confirmation_id, true);
   return () => {
     engine.bus.off('run', onRun);
-    engine.bus.off('confirmation', onConfirmation);
+    engine.bus.off('confirmation', onAsked);
     for (const t of timers) clearTimeout(t);
   };
 }
