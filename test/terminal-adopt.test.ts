@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   alive,
@@ -189,6 +190,40 @@ describe('terminal runs outlive the owner (adopted by the next one)', () => {
     expect(await statusPids(s, run)).toEqual([pid, pid]);
     await eventually(() => tmuxSessions(t).length === 0);
     await eventually(() => programs(t).length === 0 && groupGone(pid as number));
+  });
+
+  it("kill -9 while watching the user's own tmux session (adopt_terminal): the next owner watches it again; it is never killed", async () => {
+    t = makeEnv((dir) => ({
+      terminal: { width: 100, height: 30, external: true, external_socket: join(dir, 'user-tmux.sock') },
+    }));
+    const socket = join(t.dir, 'user-tmux.sock');
+    const user = (args: string[]) =>
+      execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const loop = `printf '> '; while read l; do echo "got:$l"; printf '> '; done`;
+    user(['new-session', '-d', '-s', 'mine', '-x', '100', '-y', '30', '-c', t.work, 'sh', '-c', loop]);
+    try {
+      s = await startServer(t, { daemon: true });
+      const run = ((await s.call('adopt_terminal', { target: 'mine' })) as Summary).run_id as string;
+      await runWhen(s, run, (r) => r.status === 'waiting');
+      const panePid = user(['display-message', '-p', '-t', '=mine:', '#{pane_pid}']).trim();
+      await killOwner(t);
+      // The next owner takes it again (the note), as the same run, waiting at its prompt.
+      await eventually(async () => (await adoptions(s!, run).catch(() => [])).length === 1);
+      const again = await runWhen(s, run, (r) => r.status === 'waiting');
+      expect(again.waiting_for).toMatchObject({ kind: 'input' });
+      await s.call('send_keys', { run, text: 'after-the-crash', enter: true });
+      await eventually(() => user(['capture-pane', '-p', '-t', '=mine:']).includes('got:after-the-crash'));
+      // Cancel detaches: the user's program is the same one, still there.
+      expect(((await s.call('cancel_run', { run, force: true })) as Summary).status).toBe('cancelled');
+      expect(user(['display-message', '-p', '-t', '=mine:', '#{pane_pid}']).trim()).toBe(panePid);
+      expect(alive(Number(panePid))).toBe(true);
+    } finally {
+      try {
+        user(['kill-server']);
+      } catch {
+        // already gone
+      }
+    }
   });
 
   it('an adopted run takes follow_up (typed into it) and cancel_run: cancelled, no session or process left', async () => {

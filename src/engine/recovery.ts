@@ -1,4 +1,5 @@
 import { isProcessAlive, signalGroup } from '../process/identity.js';
+import { EXTERNAL_PREFIX } from '../drivers/driver.js';
 import type { RunRow } from '../store/runs.js';
 import type { EngineContext } from './context.js';
 import { BatonError } from '../errors.js';
@@ -92,14 +93,16 @@ export class Recovery {
    * finds no such session, the run is interrupted as #interruptOrphan does. Returns true when it tries.
    */
   #adoptSession(row: RunRow): boolean {
-    if (this.#ctx.stopping || (row.status !== 'running' && row.status !== 'waiting') || !row.agent_pid)
-      return false;
+    if (this.#ctx.stopping || (row.status !== 'running' && row.status !== 'waiting')) return false;
+    const agentSessionId = this.#ctx.store.sessions.get(row.session_id)?.agent_session_id;
+    // A user's own tmux session (adopt_terminal) has no pid baton knows: watched again by its name.
+    const external = agentSessionId?.startsWith(EXTERNAL_PREFIX) === true;
+    if (!row.agent_pid && !external) return false;
     const entry = this.#ctx.agents.find(row.agent);
     if (!entry || !this.#ctx.agents.traitsOf(entry.name).adoptsSessions) return false;
     const driver = this.#ctx.agents.driverOf(entry.name);
-    const agentSessionId = this.#ctx.store.sessions.get(row.session_id)?.agent_session_id;
     if (!driver.adopt || !agentSessionId) return false;
-    const pid = row.agent_pid;
+    const pid = external ? 0 : (row.agent_pid ?? 0);
     const dead = `baton${row.host_pid ? ` (pid ${row.host_pid})` : ''}`;
     this.#ctx.store.runs.update(row.id, { host_pid: this.#ctx.hostPid, host_start: this.#ctx.hostStart });
     this.#ctx.store.permissions.expireForRun(row.id, 'restart');
@@ -115,7 +118,7 @@ export class Recovery {
       .catch(() => undefined)
       .then((session) => {
         if (!session) {
-          if (isProcessAlive(pid, row.agent_start)) signalGroup(pid, 'SIGKILL');
+          if (pid > 0 && isProcessAlive(pid, row.agent_start)) signalGroup(pid, 'SIGKILL');
           const message = `${dead} stopped while this run was ${row.status}; follow_up continues its session`;
           ctx.abortReason ??= { status: 'interrupted', force: true, error: { code: 'INTERRUPTED', message } };
           throw new BatonError('INTERRUPTED', message);

@@ -132,7 +132,10 @@ export class TerminalDriver implements Driver {
   }
 
   /** Attaches to the active pane of the user's session `name`: watched and typed into, never killed. */
-  async #attachExternal(name: string, o: OpenOptions): Promise<AgentSession> {
+  async #attachExternal(
+    name: string,
+    o: { terminal?: { width: number; height: number } },
+  ): Promise<AgentSession> {
     const ext = this.#requireExternal();
     const tmux = (args: string[], input?: string) => tmuxExternal(ext.socket, args, input);
     // The pane id (%N) is exact and stable: tmux's -t takes a name as a prefix otherwise.
@@ -265,6 +268,11 @@ export class TerminalDriver implements Driver {
    * status. When the session is gone, the status the wrapper wrote (if any) is all there is.
    */
   async adopt(o: AdoptOptions): Promise<AgentSession | undefined> {
+    // The user's own session (adopt_terminal): watched again while it lives, by its exact name.
+    if (o.agentSessionId.startsWith(EXTERNAL_PREFIX)) {
+      if (!this.#external) return undefined;
+      return this.#attachExternal(o.agentSessionId.slice(EXTERNAL_PREFIX.length), o).catch(() => undefined);
+    }
     const name = tmuxSessionOf(o.agentSessionId);
     if (!/^b_[0-9a-f]{12}$/.test(name)) return undefined;
     const dir = hookDir(this.#exitDir, name);
