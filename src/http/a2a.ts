@@ -15,7 +15,6 @@ import {
 import {
   AgentEvent,
   DefaultRequestHandler,
-  InMemoryTaskStore,
   JsonRpcTransportHandler,
   defaultServerCallContextBuilder,
   validateVersion,
@@ -41,6 +40,7 @@ import { follow } from '../ops/follow.js';
 import { isFinalStatus, type PermissionOption, type RunSummary } from '../engine/types.js';
 import { BatonError, toBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { BoundedTaskStore } from './a2a-task-store.js';
 
 const KEEP_ALIVE_MS = 15_000;
 
@@ -457,7 +457,7 @@ export function mountA2a<E extends { Variables: { by: string } }>(
     const card = agentCard(new URL(c.req.url).origin, name, info.description);
     const handler = new DefaultRequestHandler(
       card,
-      new InMemoryTaskStore(),
+      new BoundedTaskStore(),
       new RunExecutor(baton, name, opts.cwd),
     );
     const entry = { handler, rpc: new JsonRpcTransportHandler(handler) };
