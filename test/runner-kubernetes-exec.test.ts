@@ -1,0 +1,297 @@
+// The kubernetes runner's exec path end to end against test/fixtures/k8s-api.mjs: a SCRIPTED
+// Kubernetes API peer on 127.0.0.1 that speaks the wire protocols @kubernetes/client-node uses
+// (HTTP JSON for /version, the CRD lookups and Pods; the exec subresource as a WebSocket with the
+// v5/v4 channel.k8s.io framing and the V1Status on channel 3). It is not a cluster: nothing is
+// scheduled, there is no image and no isolation; the "container" is a local child process of the
+// peer started in a folder of the test (the runner's work_dir), with a small environment of its
+// own (PATH and a marker naming the Pod). The agent is the fixture ACP agent, configured by its
+// absolute path as the image would hold it, run by baton's remote wrapper as the bridge sends it.
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startK8sApi, tryUpgrade, type K8sApi } from './fixtures/k8s-api.mjs';
+import {
+  daemonPid,
+  eventually,
+  FIXTURE_AGENT,
+  makeEnv,
+  pidsMatching,
+  pidsWithEnv,
+  ROOT,
+  sleep,
+  startServer,
+  waitFor,
+  type Server,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
+
+const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
+const TOKEN = 'scripted-peer-token-7f3a';
+const SCHEMA = {
+  type: 'object',
+  properties: { answer: { type: 'number' }, word: { type: 'string' } },
+  required: ['answer', 'word'],
+  additionalProperties: false,
+};
+
+function kubeconfig(file: string, server: string, token: string): void {
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      // client-node speaks plain http (and ws) only to a cluster marked insecure.
+      clusters: [{ name: 'peer', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: { token } }],
+      contexts: [{ name: 'peer', context: { cluster: 'peer', user: 'u' } }],
+      'current-context': 'peer',
+    }),
+  );
+}
+
+describe('kubernetes runner: the exec path against a scripted API peer (protocol only, not a cluster)', () => {
+  let t: TestEnv;
+  let s: Server | undefined;
+  let api: K8sApi;
+  let agentHome: string;
+  let podWork: string;
+
+  /** Every process of the runs on this machine: the bridges, and the peer's "containers" (by their marker). */
+  const leftovers = () => [
+    ...pidsMatching('k8s-bridge.js').filter((p) => pidsWithEnv(`BATON_HOME=${t.home}`).includes(p)),
+    ...pidsWithEnv('BATON_K8S_PEER_POD='),
+  ];
+
+  async function start(
+    opts: { daemon?: boolean; peer?: { protocols?: string[]; denyExec?: boolean } } = {},
+  ): Promise<void> {
+    t = makeEnv((dir) => {
+      agentHome = join(dir, 'agent-home');
+      podWork = join(dir, 'pod-work');
+      mkdirSync(agentHome);
+      mkdirSync(podWork);
+      return {};
+    });
+    api = await startK8sApi({ token: TOKEN, workDir: podWork, ...opts.peer });
+    kubeconfig(join(t.dir, 'kubeconfig'), api.url, TOKEN);
+    kubeconfig(join(t.dir, 'kubeconfig-bad'), api.url, 'not-the-token');
+    const runner = (over: Record<string, unknown> = {}) => ({
+      type: 'kubernetes',
+      kubeconfig: join(t.dir, 'kubeconfig'),
+      image: 'registry.example/agents/fixture:1',
+      namespace: 'agents',
+      work_dir: podWork,
+      ...over,
+    });
+    const cfg = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8')) as Summary;
+    const agent = {
+      driver: 'acp',
+      command: process.execPath,
+      args: [FIXTURE_AGENT, '--scenario', CONTRACT_SCENARIO, '--state', join(t.dir, 'fixture-state')],
+      env: { HOME: agentHome, POD_MARK: 'named-in-config' },
+    };
+    cfg.agents.near = agent;
+    cfg.agents.kube = { ...agent, runner: runner() };
+    cfg.agents['kube-badtoken'] = { ...agent, runner: runner({ kubeconfig: join(t.dir, 'kubeconfig-bad') }) };
+    cfg.profiles = { pod: { agent: 'near', runner: runner() } };
+    writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
+    t.env.LOCAL_ONLY_SECRET = 'do-not-forward';
+    s = await startServer(t, { daemon: opts.daemon ?? false });
+  }
+
+  const spawnRun = async (prompt: string, extra: Record<string, unknown> = {}) =>
+    (await s!.call('spawn_run', { agent: 'kube', cwd: t.work, prompt, ...extra })) as Summary;
+
+  /** Every Pod the peer was asked for was deleted, and none is left. */
+  function podsDeleted(): boolean {
+    const made = api.calls.filter((c) => c === 'POST /api/v1/namespaces/agents/pods').length;
+    const deleted = api.calls.filter((c) => c.startsWith('DELETE /api/v1/namespaces/agents/pods/')).length;
+    return made > 0 && deleted >= made && api.pods.size === 0;
+  }
+
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+    await eventually(() => podsDeleted() && leftovers().length === 0, 15_000);
+    await api?.close();
+    t?.cleanup();
+  });
+
+  it("permission → allow writes in the Pod's folder over the exec stream; → deny does not; the Pod is deleted", async () => {
+    await start();
+    const run = await spawnRun('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
+    const waiting = (await waitFor(s!, run.run_id)) as Summary;
+    expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
+    expect(waiting.waiting_for.kind).toBe('permission');
+    // The bridge exec'd the remote wrapper in container "agent" over v5.channel.k8s.io.
+    expect(api.execs).toHaveLength(1);
+    const exec = api.execs[0]!;
+    expect(exec.protocol).toBe('v5.channel.k8s.io');
+    expect(exec.command.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(exec.command.slice(3)).toEqual([
+      'baton-runner',
+      podWork,
+      process.execPath,
+      FIXTURE_AGENT,
+      '--scenario',
+      CONTRACT_SCENARIO,
+      '--state',
+      join(t.dir, 'fixture-state'),
+    ]);
+    // The Pod the bridge made ran (the peer's scripted Running) and holds no agent variable.
+    const [pod] = [...api.pods.values()];
+    expect(pod?.status.phase).toBe('Running');
+    expect(pod?.spec.containers[0]?.workingDir).toBe(podWork);
+    expect(JSON.stringify(pod)).not.toContain('named-in-config');
+    expect(existsSync(join(podWork, 'contract.txt'))).toBe(false);
+    const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
+    await s!.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
+    const done = (await waitFor(s!, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain('done: wrote contract.txt');
+    expect(readFileSync(join(podWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+
+    // Denied: another run (its own Pod), nothing written.
+    const second = (await s!.call('spawn_run', {
+      agent: 'kube',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt other',
+      policy: 'ask',
+    })) as Summary;
+    const asks = (await waitFor(s!, second.run_id)) as Summary;
+    expect(asks.status, JSON.stringify(asks.error)).toBe('waiting');
+    writeFileSync(join(podWork, 'contract.txt'), 'before');
+    const reject = (asks.waiting_for.options as Summary[]).find((o) => o.kind === 'reject_once');
+    await s!.call('answer_permission', { run: second.run_id, option_id: reject?.option_id });
+    const denied = (await waitFor(s!, second.run_id)) as Summary;
+    expect(denied.status, JSON.stringify(denied.error)).toBe('completed');
+    expect(denied.result.text).toContain('not written: contract.txt (permission denied)');
+    expect(readFileSync(join(podWork, 'contract.txt'), 'utf8')).toBe('before');
+    await s!.close();
+    s = undefined;
+    // Both Pods deleted at the peer once baton stopped its agents; no bridge, no "container" left.
+    await eventually(() => podsDeleted() && leftovers().length === 0, 15_000);
+    expect(api.execs.length).toBeGreaterThanOrEqual(2);
+    for (const e of api.execs) expect(e.stdinClosed).toBe(true);
+  });
+
+  it('follow_up continues the session in its sandbox; structured output is validated', async () => {
+    await start();
+    const first = await spawnRun('REMEMBER the word alpha-7');
+    expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
+    const next = (await s!.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const done = (await waitFor(s!, next.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain('REMEMBER the word alpha-7');
+    const json = await spawnRun('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
+    const answered = (await waitFor(s!, json.run_id)) as Summary;
+    expect(answered.status, JSON.stringify(answered.error)).toBe('completed');
+    expect(answered.result.structured).toEqual({ answer: 42, word: 'baton' });
+  });
+
+  it('a profile with a kubernetes runner sends a local agent into a Pod', async () => {
+    await start();
+    const run = (await s!.call('spawn_run', {
+      profile: 'pod',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt hello-contract',
+      policy: 'allow_all',
+    })) as Summary;
+    const done = (await waitFor(s!, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(readFileSync(join(podWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
+    expect(api.execs).toHaveLength(1);
+  });
+
+  it('cancel mid-turn → cancelled; the agent in the "container" has only its configured variables; Pod deleted', async () => {
+    await start();
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    await sleep(300);
+    const agents = pidsWithEnv(agentHome);
+    expect(agents.length).toBeGreaterThan(0);
+    const environ = readFileSync(`/proc/${agents[0]}/environ`, 'utf8');
+    expect(environ).toContain('POD_MARK=named-in-config');
+    expect(environ).not.toContain('LOCAL_ONLY_SECRET');
+    const started = Date.now();
+    const cancelled = (await s!.call('cancel_run', { run: run.run_id })) as Summary;
+    expect(cancelled.status).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(8000);
+    await s!.close();
+    s = undefined;
+    await eventually(() => podsDeleted() && leftovers().length === 0, 15_000);
+  });
+
+  it('kill -9 of the owner mid-turn: the bridge sees its stdin end and deletes the Pod', async () => {
+    await start({ daemon: true });
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    await sleep(300);
+    expect(pidsWithEnv(agentHome).length).toBeGreaterThan(0);
+    expect(api.pods.size).toBe(1);
+    const owner = daemonPid(t.home);
+    expect(owner).toBeGreaterThan(0);
+    process.kill(owner!, 'SIGKILL');
+    await eventually(() => podsDeleted(), 20_000);
+    await eventually(() => leftovers().length === 0, 15_000);
+  });
+
+  it('the peer refuses a wrong token: the run fails naming it; exec without the token is refused', async () => {
+    await start();
+    const run = (await s!.call('spawn_run', {
+      agent: 'kube-badtoken',
+      cwd: t.work,
+      prompt: 'hi',
+    })) as Summary;
+    const failed = (await waitFor(s!, run.run_id)) as Summary;
+    expect(failed.status).toBe('failed');
+    expect(failed.error.code).toBe('HOST_UNREACHABLE');
+    expect(failed.error.message).toContain('HTTP 401: the credentials were refused');
+    expect(api.calls.some((c) => c.startsWith('POST'))).toBe(false);
+    // A Pod to exec in, then the exec upgrade without and with a wrong token: 401 both times.
+    const ok = await spawnRun('REMEMBER x');
+    expect(((await waitFor(s!, ok.run_id)) as Summary).status).toBe('completed');
+    const [name] = [...api.pods.keys()];
+    const path = `${api.url.replace('http', 'ws')}/api/v1/namespaces/${name!.replace('/', '/pods/')}/exec?command=id&container=agent&stdout=true`;
+    const offer = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
+    expect(await tryUpgrade(path, offer, {})).toBe('refused 401');
+    expect(await tryUpgrade(path, offer, { authorization: 'Bearer nope' })).toBe('refused 401');
+    // With the token it opens, with the protocol the client prefers.
+    expect(await tryUpgrade(path, offer, { authorization: `Bearer ${TOKEN}` })).toBe(
+      'open v5.channel.k8s.io',
+    );
+  });
+
+  it('an API server without v5 (v4.channel.k8s.io): a prompt and a follow-up are answered, the Pod deleted', async () => {
+    await start({ peer: { protocols: ['v4.channel.k8s.io'] } });
+    const first = await spawnRun('REMEMBER the word beta-9');
+    expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
+    const next = (await s!.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const done = (await waitFor(s!, next.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain('REMEMBER the word beta-9');
+    expect(api.execs.map((e) => e.protocol)).toEqual(['v4.channel.k8s.io']);
+  });
+
+  it('exec refused (403, no pods/exec right): the run fails with the reason and its Pod is deleted', async () => {
+    await start({ peer: { denyExec: true } });
+    const run = await spawnRun('hi');
+    const failed = (await waitFor(s!, run.run_id)) as Summary;
+    expect(failed.status).toBe('failed');
+    expect(JSON.stringify(failed.error)).toContain('403');
+    await eventually(() => podsDeleted(), 10_000);
+    expect(api.execs).toEqual([]);
+  });
+});
