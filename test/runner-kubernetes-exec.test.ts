@@ -64,7 +64,10 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
   ];
 
   async function start(
-    opts: { daemon?: boolean; peer?: { protocols?: string[]; denyExec?: boolean } } = {},
+    opts: {
+      daemon?: boolean;
+      peer?: { protocols?: string[]; denyExec?: boolean; keepStdinOpen?: boolean };
+    } = {},
   ): Promise<void> {
     t = makeEnv((dir) => {
       agentHome = join(dir, 'agent-home');
@@ -229,8 +232,11 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     await eventually(() => podsDeleted() && leftovers().length === 0, 15_000);
   });
 
-  it('kill -9 of the owner mid-turn: the bridge sees its stdin end and deletes the Pod', async () => {
-    await start({ daemon: true });
+  it('kill -9 of the owner mid-turn: the Pod is deleted (by the bridge, or its reaper once recovery SIGKILLs the bridge)', async () => {
+    // The close of the agent's stdin does not reach it (the peer keeps its stdin open): only the
+    // deletion of the Pod ends the agent. The next owner's recovery SIGKILLs the bridge's group
+    // (the run is interrupted): its reaper, in a session of its own, deletes the Pod then.
+    await start({ daemon: true, peer: { keepStdinOpen: true } });
     const run = await spawnRun('SLOW 20');
     await eventually(
       async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
@@ -241,8 +247,29 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     const owner = daemonPid(t.home);
     expect(owner).toBeGreaterThan(0);
     process.kill(owner!, 'SIGKILL');
+    await eventually(() => api.execs[0]?.stdinClosed === true, 10_000);
+    // The agent outlives its stdin's close until the bridge deletes its Pod.
+    expect(pidsWithEnv(agentHome).length).toBeGreaterThan(0);
     await eventually(() => podsDeleted(), 20_000);
     await eventually(() => leftovers().length === 0, 15_000);
+  });
+
+  it('the bridge SIGKILLed mid-turn: its reaper deletes the Pod and exits', async () => {
+    await start();
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    const bridges = pidsMatching('k8s-bridge.js').filter((p) =>
+      pidsWithEnv(`BATON_HOME=${t.home}`).includes(p),
+    );
+    const bridge = bridges.find((p) => !readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--reap'));
+    expect(bridges).toHaveLength(2);
+    expect(api.pods.size).toBe(1);
+    process.kill(bridge!, 'SIGKILL');
+    await eventually(() => podsDeleted(), 10_000);
+    await eventually(() => leftovers().length === 0, 10_000);
+    expect(((await waitFor(s!, run.run_id)) as Summary).status).toBe('failed');
   });
 
   it('the peer refuses a wrong token: the run fails naming it; exec without the token is refused', async () => {

@@ -178,3 +178,20 @@ export function spawnDaemon(options: {
   }
   return child.pid;
 }
+
+/**
+ * Starts a process that outlives this one's group (its own session), its stdin a pipe from this
+ * process (it sees this process die when that pipe ends, even on SIGKILL), its stderr on `logFd`.
+ * Returns that pipe; not waited for.
+ */
+export function spawnWatcher(options: { command: string; args: readonly string[]; logFd: number }): Writable {
+  const child = spawn(options.command, options.args, {
+    detached: true,
+    stdio: ['pipe', 'ignore', options.logFd],
+  });
+  child.on('error', () => undefined);
+  child.unref();
+  const pipe = child.stdin as Writable;
+  pipe.on('error', () => undefined);
+  return pipe;
+}

@@ -6,9 +6,16 @@
 // (variables over the exec stream's stdin, never in the command), and deletes the sandbox when
 // the agent exits, when its stdin ends (the owner closed it or died) or on SIGTERM/SIGINT (the
 // kill ladder). Messages for the run go to stderr; it exits with the agent's status.
+// It cannot delete anything once SIGKILLed (a new owner's recovery kills the group of a run it
+// interrupts, an owner going down kills its children at once): a reaper (this file with --reap,
+// in a session of its own) holds a pipe from the bridge and deletes the sandbox when that pipe
+// ends before the bridge said it deleted it.
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { openSync } from 'node:fs';
+import { PassThrough, type Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { spawnWatcher } from '../process/child.js';
 import { clusterName, loadKubeConfig, reachCluster, reason, sandboxCrds, statusOf } from './k8s-cluster.js';
 import {
   AGENT_CONTAINER,
@@ -148,6 +155,42 @@ async function runningPod(kc: KubeConfig, made: Made, timeoutMs: number): Promis
   }
 }
 
+/** The reaper's first line (the sandbox to delete should the bridge die first). */
+type ReapOrder = { config: BridgeHeader['config']; made: Made };
+/** The line the bridge sends its reaper once it deleted the sandbox itself. */
+const REMOVED = 'removed';
+
+/**
+ * Starts the reaper of `made`: detached (its own session: the bridge's group may be SIGKILLed),
+ * its stdin a pipe from this bridge, its errors appended to reaper.log in the runner's state folder.
+ */
+function startReaper(config: BridgeHeader['config'], made: Made): Writable | undefined {
+  try {
+    const pipe = spawnWatcher({
+      command: process.execPath,
+      args: [fileURLToPath(import.meta.url), '--reap'],
+      logFd: openSync('reaper.log', 'a', 0o600),
+    });
+    const order: ReapOrder = { config, made };
+    pipe.write(`${JSON.stringify(order)}\n`);
+    return pipe;
+  } catch (err) {
+    process.stderr.write(`baton: no reaper for ${made.kind} ${made.name}: ${reason(err)}\n`);
+    return undefined;
+  }
+}
+
+/** The reaper: deletes the sandbox of its first line when its stdin ends without {@link REMOVED}. */
+async function reap(): Promise<void> {
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin) text += chunk as string;
+  const [first, second] = text.split('\n');
+  if (second === REMOVED || !first) return;
+  const order = JSON.parse(first) as ReapOrder;
+  await remove(loadKubeConfig(order.config), order.made);
+}
+
 async function main(): Promise<void> {
   const { header, rest } = await readHeader();
   let kc: KubeConfig;
@@ -161,11 +204,13 @@ async function main(): Promise<void> {
   let made: Made | undefined;
   let creating: Promise<Made> | undefined;
   let stopping: Promise<void> | undefined;
+  let reaper: Writable | undefined;
   // Deletes what was made, or is being made (a stop while the create call is in flight), then exits.
   const stop = (code: number) => {
     stopping ??= (async () => {
       const m = made ?? (await creating?.catch(() => undefined));
       if (m) await remove(kc, m);
+      if (reaper) await new Promise((r) => reaper?.end(`${REMOVED}\n`, () => r(undefined)));
     })().finally(() => process.exit(code));
     return stopping;
   };
@@ -191,6 +236,7 @@ async function main(): Promise<void> {
   try {
     creating = create(kc, header, name);
     made = await creating;
+    reaper = startReaper(header.config, made);
     process.stderr.write(`baton: ${made.kind} ${made.namespace}/${name} on ${clusterName(kc)}\n`);
     if (stopping) return;
     const pod = await runningPod(kc, made, (header.config.startup_timeout ?? 120) * 1000);
@@ -218,4 +264,5 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+if (process.argv[2] === '--reap') void reap().catch(() => process.exit(1));
+else void main();
