@@ -1,7 +1,8 @@
 // The kubernetes runner without a cluster. No Kubernetes API server can run on this machine
 // (Debian has only kubectl 1.20 and etcd-server; npm has no kube-apiserver, k3s, kind or envtest
 // binaries; container runtimes cannot start here: docs/scaling.md), so the runner's exec path
-// (create a sandbox, exec the agent, stream its stdio) is NOT exercised against a cluster. What is:
+// is NOT exercised against a cluster; test/runner-kubernetes-exec.test.ts runs it end to end
+// against a scripted API peer (test/fixtures/k8s-api.mjs: the protocol, not a cluster). Here:
 // - the manifests it sends (Pod, agent-sandbox Sandbox, SandboxClaim) validate against the CRD
 //   schemas of kubernetes-sigs/agent-sandbox (test/fixtures/k8s/*.json, their source in each
 //   file's $comment), strictly: a field not in the schema fails;
