@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startK8sApi, tryUpgrade, type K8sApi } from './fixtures/k8s-api.mjs';
+import { startK8sApi, tryUpgrade, writeKubeconfig, type K8sApi } from './fixtures/k8s-api.mjs';
 import {
   daemonPid,
   eventually,
@@ -34,21 +34,6 @@ const SCHEMA = {
   required: ['answer', 'word'],
   additionalProperties: false,
 };
-
-function kubeconfig(file: string, server: string, token: string): void {
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      // client-node speaks plain http (and ws) only to a cluster marked insecure.
-      clusters: [{ name: 'peer', cluster: { server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: { token } }],
-      contexts: [{ name: 'peer', context: { cluster: 'peer', user: 'u' } }],
-      'current-context': 'peer',
-    }),
-  );
-}
 
 describe('kubernetes runner: the exec path against a scripted API peer (protocol only, not a cluster)', () => {
   let t: TestEnv;
@@ -77,8 +62,8 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
       return {};
     });
     api = await startK8sApi({ token: TOKEN, workDir: podWork, ...opts.peer });
-    kubeconfig(join(t.dir, 'kubeconfig'), api.url, TOKEN);
-    kubeconfig(join(t.dir, 'kubeconfig-bad'), api.url, 'not-the-token');
+    writeKubeconfig(join(t.dir, 'kubeconfig'), api.url, TOKEN);
+    writeKubeconfig(join(t.dir, 'kubeconfig-bad'), api.url, 'not-the-token');
     const runner = (over: Record<string, unknown> = {}) => ({
       type: 'kubernetes',
       kubeconfig: join(t.dir, 'kubeconfig'),
@@ -105,6 +90,19 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
 
   const spawnRun = async (prompt: string, extra: Record<string, unknown> = {}) =>
     (await s!.call('spawn_run', { agent: 'kube', cwd: t.work, prompt, ...extra })) as Summary;
+
+  /** A run told a word, then a follow-up in its session that gets the earlier turn back. */
+  async function rememberThenRecall(word: string): Promise<void> {
+    const first = await spawnRun(`REMEMBER the word ${word}`);
+    expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
+    const next = (await s!.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const done = (await waitFor(s!, next.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain(`REMEMBER the word ${word}`);
+  }
 
   /** Every Pod the peer was asked for was deleted, and none is left. */
   function podsDeleted(): boolean {
@@ -182,15 +180,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
 
   it('follow_up continues the session in its sandbox; structured output is validated', async () => {
     await start();
-    const first = await spawnRun('REMEMBER the word alpha-7');
-    expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
-    const next = (await s!.call('follow_up', {
-      run: first.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const done = (await waitFor(s!, next.run_id)) as Summary;
-    expect(done.status, JSON.stringify(done.error)).toBe('completed');
-    expect(done.result.text).toContain('REMEMBER the word alpha-7');
+    await rememberThenRecall('alpha-7');
     const json = await spawnRun('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
     const answered = (await waitFor(s!, json.run_id)) as Summary;
     expect(answered.status, JSON.stringify(answered.error)).toBe('completed');
@@ -300,15 +290,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
 
   it('an API server without v5 (v4.channel.k8s.io): a prompt and a follow-up are answered, the Pod deleted', async () => {
     await start({ peer: { protocols: ['v4.channel.k8s.io'] } });
-    const first = await spawnRun('REMEMBER the word beta-9');
-    expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
-    const next = (await s!.call('follow_up', {
-      run: first.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const done = (await waitFor(s!, next.run_id)) as Summary;
-    expect(done.status, JSON.stringify(done.error)).toBe('completed');
-    expect(done.result.text).toContain('REMEMBER the word beta-9');
+    await rememberThenRecall('beta-9');
     expect(api.execs.map((e) => e.protocol)).toEqual(['v4.channel.k8s.io']);
   });
 

@@ -14,7 +14,7 @@
 //   shows which calls the bridge makes and that it deletes what it created on SIGTERM and when
 //   its stdin ends.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
+import { writeKubeconfig } from './fixtures/k8s-api.mjs';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'k8s');
 const BRIDGE = join(ROOT, 'dist', 'runners', 'k8s-bridge.js');
@@ -171,28 +172,6 @@ function closedPort(): Promise<number> {
   });
 }
 
-function kubeconfig(file: string, server: string): void {
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      // client-node speaks plain http only to a cluster marked insecure (FAKE_API below).
-      clusters: [
-        {
-          name: 'test-cluster',
-          cluster: { server, ...(server.startsWith('http:') ? { 'insecure-skip-tls-verify': true } : {}) },
-        },
-      ],
-      users: [{ name: 'test-user', user: { token: 'not-a-real-token' } }],
-      contexts: [
-        { name: 'test', context: { cluster: 'test-cluster', user: 'test-user', namespace: 'agents' } },
-      ],
-      'current-context': 'test',
-    }),
-  );
-}
-
 describe('kubernetes runner against 127.0.0.1 on a closed port (a real refused connection)', () => {
   let t: TestEnv;
   let s: Server | undefined;
@@ -205,7 +184,7 @@ describe('kubernetes runner against 127.0.0.1 on a closed port (a real refused c
   it('baton doctor: the cluster is unreachable, with the exact fix; spawn_run fails naming it and leaves nothing', async () => {
     const port = await closedPort();
     t = makeEnv((dir) => {
-      kubeconfig(join(dir, 'kubeconfig'), `https://127.0.0.1:${port}`);
+      writeKubeconfig(join(dir, 'kubeconfig'), `https://127.0.0.1:${port}`);
       const runner = {
         type: 'kubernetes',
         kubeconfig: join(dir, 'kubeconfig'),
@@ -255,7 +234,7 @@ describe('kubernetes runner against 127.0.0.1 on a closed port (a real refused c
   it('the bridge itself, given that kubeconfig, exits 69 naming the cluster', async () => {
     const port = await closedPort();
     t = makeEnv();
-    kubeconfig(join(t.dir, 'kubeconfig'), `https://127.0.0.1:${port}`);
+    writeKubeconfig(join(t.dir, 'kubeconfig'), `https://127.0.0.1:${port}`);
     const out = await runBridge(
       { type: 'kubernetes', kubeconfig: join(t.dir, 'kubeconfig'), image: 'img:1' },
       t.dir,
@@ -339,7 +318,7 @@ describe('the bridge against FAKE_API (canned answers, not a cluster: no exec)',
     it(`falls back to a Pod without the CRDs and deletes it on ${how}`, async () => {
       api = await fakeApi();
       t = makeEnv();
-      kubeconfig(join(t.dir, 'kubeconfig'), api.url);
+      writeKubeconfig(join(t.dir, 'kubeconfig'), api.url);
       const { child, done } = runBridge(
         { type: 'kubernetes', kubeconfig: join(t.dir, 'kubeconfig'), image: 'img:1', namespace: 'agents' },
         t.dir,
