@@ -51,7 +51,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
   async function start(
     opts: {
       daemon?: boolean;
-      peer?: { protocols?: string[]; denyExec?: boolean; keepStdinOpen?: boolean };
+      peer?: { protocols?: string[]; denyExec?: boolean; keepStdinOpen?: boolean; failDeletes?: number };
     } = {},
   ): Promise<void> {
     t = makeEnv((dir) => {
@@ -242,6 +242,19 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     expect(pidsWithEnv(agentHome).length).toBeGreaterThan(0);
     await eventually(() => podsDeleted(), 20_000);
     await eventually(() => leftovers().length === 0, 15_000);
+  });
+
+  it("the bridge's own DELETE fails (500): its reaper deletes the Pod after the bridge exits", async () => {
+    await start({ peer: { failDeletes: 1 } });
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    expect(((await s!.call('cancel_run', { run: run.run_id })) as Summary).status).toBe('cancelled');
+    // Two DELETEs: the bridge's (refused) and the reaper's.
+    await eventually(() => podsDeleted() && leftovers().length === 0, 20_000);
+    const deletes = api.calls.filter((c) => c.startsWith('DELETE /api/v1/namespaces/agents/pods/'));
+    expect(deletes).toHaveLength(2);
   });
 
   it('the bridge SIGKILLed mid-turn: its reaper deletes the Pod and exits', async () => {

@@ -96,22 +96,23 @@ async function create(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Ma
   return { kind: 'Pod', name, namespace };
 }
 
-async function remove(kc: KubeConfig, made: Made): Promise<void> {
+/** Deletes what was made; true when it is gone (deleted, or already not there). */
+async function remove(kc: KubeConfig, made: Made): Promise<boolean> {
   const { name, namespace } = made;
-  const custom = kc.makeApiClient(CustomObjectsApi);
   const gone = (err: unknown) => {
-    if (statusOf(err) !== 404)
-      process.stderr.write(`baton: could not delete ${made.kind} ${name}: ${reason(err)}\n`);
+    if (statusOf(err) === 404) return true;
+    process.stderr.write(`baton: could not delete ${made.kind} ${name}: ${reason(err)}\n`);
+    return false;
   };
   if (made.kind === 'Pod') {
-    await kc
+    return kc
       .makeApiClient(CoreV1Api)
       .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 })
-      .catch(gone);
-    return;
+      .then(() => true, gone);
   }
   const claim = made.kind === 'SandboxClaim';
-  await custom
+  return kc
+    .makeApiClient(CustomObjectsApi)
     .deleteNamespacedCustomObject({
       group: claim ? SANDBOX_API.extensionsGroup : SANDBOX_API.group,
       version: SANDBOX_API.version,
@@ -119,7 +120,7 @@ async function remove(kc: KubeConfig, made: Made): Promise<void> {
       plural: claim ? SANDBOX_API.claims : SANDBOX_API.sandboxes,
       name,
     })
-    .catch(gone);
+    .then(() => true, gone);
 }
 
 /** The Pod of what was made, once it runs: a claim's Pod is its Sandbox's (status.sandbox.Name). */
@@ -209,8 +210,9 @@ async function main(): Promise<void> {
   const stop = (code: number) => {
     stopping ??= (async () => {
       const m = made ?? (await creating?.catch(() => undefined));
-      if (m) await remove(kc, m);
-      if (reaper) await new Promise((r) => reaper?.end(`${REMOVED}\n`, () => r(undefined)));
+      // Only a sandbox really deleted releases the reaper: else it tries again once this exits.
+      const removed = m ? await remove(kc, m) : true;
+      if (reaper && removed) await new Promise((r) => reaper?.end(`${REMOVED}\n`, () => r(undefined)));
     })().finally(() => process.exit(code));
     return stopping;
   };
