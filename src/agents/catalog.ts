@@ -308,7 +308,7 @@ export async function inspectAgent(
     const problem = await runner.check();
     return {
       ...base,
-      command: `${base.command} (${runner.type === 'ssh' ? 'over ssh on' : 'in a sandbox on'} ${runner.where})`,
+      command: `${base.command} (${{ ssh: 'over ssh on', container: 'in a container:', kubernetes: 'in a sandbox on' }[runner.type as string] ?? 'on'} ${runner.where})`,
       installed: !problem,
       ready: !problem,
       ...(problem ? problem : {}),

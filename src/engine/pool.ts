@@ -82,7 +82,7 @@ export class Pool {
         `agent ${entry.name} cannot run on a ${launch.runner.type} runner (terminal and a2a agents run here)`,
       );
     }
-    if (launch.runner?.forRun) launch.runner = launch.runner.forRun(ctx.row.cwd);
+    if (launch.runner?.forRun) launch.runner = launch.runner.forRun(ctx.row.cwd, sid);
     const cwd = launch.runner ? launch.runner.agentCwd(ctx.row.cwd) : ctx.row.cwd;
     const sessionRow = this.#ctx.store.sessions.get(sid);
     this.#opening++;

@@ -128,7 +128,7 @@ export class Workspace {
     // Again after the setup command, and for a follow-up in an existing tree.
     await checkCwd();
     const runner = this.#runner(ctx.row);
-    if (runner && !runner.local && !runner.exec) {
+    if (runner && !runner.sharesFolder && !runner.exec) {
       this.#ctx.runs.append(ctx, 'warning', {
         kind: 'git',
         message: `changes will not be tracked: the agent works on its own copy of the folder (${runner.where}), where baton does not run git`,
@@ -155,7 +155,7 @@ export class Workspace {
    */
   #side(row: RunRow): Side | undefined {
     const runner = this.#runner(row);
-    if (!runner?.exec) return undefined;
+    if (!runner?.exec || runner.sharesFolder) return undefined;
     return { exec: runner.exec, where: runner.where, cwd: runner.agentCwd(row.cwd) };
   }
 

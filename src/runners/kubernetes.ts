@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BatonError, toBatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { execBounded } from '../process/exec.js';
-import { isEnvName, type KubernetesRunnerConfig } from './options.js';
+import { envLines, type KubernetesRunnerConfig } from './options.js';
 import type { Runner, RunnerSpawn } from './runner.js';
 
 /** @kubernetes/client-node costs ~0.9 s to load: only when a kubernetes runner is used. */
@@ -31,6 +31,7 @@ export type BridgeHeader = {
 export class KubernetesRunner implements Runner {
   readonly type = 'kubernetes';
   readonly local = false;
+  readonly sharesFolder = false;
   readonly #config: KubernetesRunnerConfig;
   readonly #stateDir: string;
   /** The local folder of the run being started (see {@link forRun}). */
@@ -61,14 +62,7 @@ export class KubernetesRunner implements Runner {
   }
 
   async start(spawn: RunnerSpawn): Promise<ChildHandle> {
-    for (const [name, value] of Object.entries(spawn.env)) {
-      if (!isEnvName(name) || /[\n\0]/.test(value)) {
-        throw new BatonError(
-          'INVALID_CONFIG',
-          `the variable ${JSON.stringify(name)} cannot be passed into a sandbox (a name of letters, digits and _, a value without newlines)`,
-        );
-      }
-    }
+    envLines(spawn.env, 'into a sandbox'); // checked before anything is made
     const { clusterName, loadKubeConfig, reachCluster } = await cluster();
     const kc = loadKubeConfig(this.#config);
     this.#cluster = clusterName(kc);

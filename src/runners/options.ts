@@ -1,3 +1,4 @@
+import { BatonError } from '../errors.js';
 import { z } from 'zod';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -36,6 +37,13 @@ export const sshRunnerSchema = z.strictObject({
   connect_timeout: z.number().int().min(1).max(600).optional(),
 });
 
+/** A container image reference (no options: it starts with a letter or digit). */
+const imageRef = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, 'an image reference');
+
 /** A Kubernetes object name (RFC 1123 label: what namespaces, service accounts and claims allow). */
 const k8sName = z
   .string()
@@ -59,11 +67,7 @@ export const kubernetesRunnerSchema = z.strictObject({
   context: z.string().min(1).max(253).optional(),
   namespace: k8sName.optional(),
   /** The container image holding the agent's CLI, git and a POSIX sh (setsid, mkfifo, mktemp). */
-  image: z
-    .string()
-    .min(1)
-    .max(512)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, 'an image reference'),
+  image: imageRef,
   /** A SandboxTemplate of the cluster: the sandbox is claimed from it (image, resources: the template's). */
   template: k8sName.optional(),
   service_account: k8sName.optional(),
@@ -91,10 +95,63 @@ export const kubernetesRunnerSchema = z.strictObject({
     .optional(),
 });
 
+/** A memory size for podman/docker: 512m, 4g. */
+const memorySize = z.string().regex(/^[0-9]+[kmg]?$/i, 'a size such as 512m or 4g');
+
+/**
+ * The agent runs in a container on this machine (podman, else docker): one container per agent
+ * process (the warm process of a session), the run's folder mounted read-write at the same path,
+ * the image's own file system read-only, no capabilities, no network unless `network` says so.
+ */
+export const containerRunnerSchema = z.strictObject({
+  type: z.literal('container'),
+  /** The container engine (default: podman when installed, else docker). */
+  engine: z.enum(['podman', 'docker']).optional(),
+  /** The image holding the agent's CLI and a POSIX sh. */
+  image: imageRef,
+  /**
+   * The container's network: "none" (the default: no network at all), "private" (the engine's
+   * default network: out to the internet, not this machine's loopback), "host" (this machine's).
+   */
+  network: z.enum(['none', 'private', 'host']).optional(),
+  /** CPUs it may use (e.g. 1.5). */
+  cpus: z.number().positive().max(1024).optional(),
+  /** Memory it may use (e.g. 2g). */
+  memory: memorySize.optional(),
+  /** Processes it may have at once (default 512). */
+  pids_limit: z.number().int().min(16).max(1_000_000).optional(),
+  /**
+   * Who the agent runs as: "self" (the default: baton's own uid and gid, so files it writes in the
+   * work tree are the person's; rootless podman maps it with keep-id) or "UID:GID".
+   */
+  user: z
+    .string()
+    .regex(/^(self|[0-9]+:[0-9]+)$/, '"self" or UID:GID')
+    .optional(),
+  /**
+   * The agent's home folder in the container (default /home/baton): a folder kept per session on
+   * this machine (under baton's state folder), so a follow-up in a new container finds the agent's
+   * own session files.
+   */
+  home: absolute.optional(),
+  /** More folders of this machine to mount (read-only unless `writable`), at the same path unless `target`. */
+  mounts: z
+    .array(
+      z.strictObject({
+        source: absolute,
+        target: absolute.optional(),
+        writable: z.boolean().optional(),
+      }),
+    )
+    .max(32)
+    .optional(),
+});
+
 /** Where an agent's process runs: config `runner` of an agent or a profile. */
 export const runnerSchema = z.discriminatedUnion('type', [
   localRunnerSchema,
   sshRunnerSchema,
+  containerRunnerSchema,
   kubernetesRunnerSchema,
 ]);
 
@@ -103,6 +160,9 @@ export type RunnerConfig = z.infer<typeof runnerSchema>;
 /** An ssh runner as configured. */
 export type SshRunnerConfig = z.infer<typeof sshRunnerSchema>;
 
+/** A container runner as configured. */
+export type ContainerRunnerConfig = z.infer<typeof containerRunnerSchema>;
+
 /** A Kubernetes runner as configured. */
 export type KubernetesRunnerConfig = z.infer<typeof kubernetesRunnerSchema>;
 
@@ -110,3 +170,25 @@ export type KubernetesRunnerConfig = z.infer<typeof kubernetesRunnerSchema>;
 export function isEnvName(name: string): boolean {
   return ENV_NAME.test(name);
 }
+
+/**
+ * The agent's variables as `NAME=VALUE` lines (then an empty line) for {@link READ_ENV} on the
+ * agent's side: values never appear in a command line there. `where` names that side in the
+ * error for a name or value a line cannot carry.
+ */
+export function envLines(env: Record<string, string>, where: string): string {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!isEnvName(name) || /[\n\0]/.test(value)) {
+      throw new BatonError(
+        'INVALID_CONFIG',
+        `the variable ${JSON.stringify(name)} cannot be passed ${where} (a name of letters, digits and _, a value without newlines)`,
+      );
+    }
+    lines.push(`${name}=${value}\n`);
+  }
+  return `${lines.join('')}\n`;
+}
+
+/** sh: exports the `NAME=VALUE` lines of stdin up to an empty one ({@link envLines}). */
+export const READ_ENV = 'while IFS= read -r l && [ -n "$l" ]; do export "$l"; done';

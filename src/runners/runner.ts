@@ -1,4 +1,5 @@
 import { ChildHandle } from '../process/child.js';
+import { ContainerRunner } from './container.js';
 import { KubernetesRunner } from './kubernetes.js';
 import type { RunnerConfig } from './options.js';
 import { SshRunner } from './ssh.js';
@@ -32,8 +33,10 @@ export type RunnerExec = (
  */
 export interface Runner {
   readonly type: RunnerConfig['type'];
-  /** True when the agent runs on this machine and sees its files (ACP fs/* can be served). */
+  /** True when the agent runs on this machine, unconfined, and sees its files (ACP fs/* can be served). */
   readonly local: boolean;
+  /** True when the agent sees the run's folder at the same path on this machine (git for its changes runs here). */
+  readonly sharesFolder: boolean;
   /** The run's folder (a local path) as the agent sees it; throws CWD_NOT_ALLOWED when it has none there. */
   agentCwd(localCwd: string): string;
   start(spawn: RunnerSpawn): Promise<ChildHandle>;
@@ -41,8 +44,11 @@ export interface Runner {
   readonly where: string;
   /** Runs helper programs where the agent's files are (git for changed_files); undefined: here. */
   readonly exec?: RunnerExec;
-  /** The same runner bound to one run's local folder, when it needs it to start (kubernetes: the base commit). */
-  forRun?(localCwd: string): Runner;
+  /**
+   * The same runner bound to one run's local folder and session, when it needs them to start
+   * (kubernetes: the base commit; a container: the session's home folder).
+   */
+  forRun?(localCwd: string, sessionId: string): Runner;
   /** Why it cannot run agents now, with the fix (baton doctor); undefined when it can. */
   check(): Promise<{ problem: string; fix: string } | undefined>;
 }
@@ -51,6 +57,7 @@ export interface Runner {
 export class LocalRunner implements Runner {
   readonly type = 'local';
   readonly local = true;
+  readonly sharesFolder = true;
   readonly where = 'here';
 
   agentCwd(localCwd: string): string {
@@ -85,7 +92,12 @@ export function runnerFor(config: RunnerConfig | undefined, stateDir: string): R
   const key = JSON.stringify([config, stateDir]);
   let runner = cache.get(key);
   if (!runner) {
-    runner = config.type === 'ssh' ? new SshRunner(config, stateDir) : new KubernetesRunner(config, stateDir);
+    runner =
+      config.type === 'ssh'
+        ? new SshRunner(config, stateDir)
+        : config.type === 'container'
+          ? new ContainerRunner(config, stateDir)
+          : new KubernetesRunner(config, stateDir);
     cache.set(key, runner);
   }
   return runner;

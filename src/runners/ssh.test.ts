@@ -66,7 +66,14 @@ describe('ssh runner', () => {
     expect(opts).toContain('-o BatchMode=yes');
     expect(opts).toContain('-o StrictHostKeyChecking=yes');
     expect(opts).toContain('-o UserKnownHostsFile="/keys/known"');
-    expect(opts).toContain(`-o ControlPath="${join(dir, 'ssh')}/%C"`);
+    expect(opts).toMatch(new RegExp(`-o ControlPath="${join(dir, 'ssh')}/[0-9a-f]{24}"`));
+    // Another key to the same login: another connection (never one the first key opened).
+    const other = new SshRunner(
+      config({ known_hosts: '/keys/known', port: 2200, identity_file: '/keys/other' }),
+      dir,
+    );
+    const path = (o: string) => /ControlPath="([^"]+)"/.exec(o)?.[1];
+    expect(path(other.options().join(' '))).not.toBe(path(opts));
     expect(opts).toContain('-p 2200 -l agent');
     // The user's ssh config may forward their agent elsewhere: never to an agent's host.
     expect(opts).toContain('-a -x -o ClearAllForwardings=yes');
@@ -89,6 +96,6 @@ describe('ssh runner', () => {
     expect(load(config({ user: 'a b' }))).toContain('agents.r.runner.user');
     expect(load(config({ identity_file: 'keys/id' }))).toContain('agents.r.runner.identity_file');
     expect(load(config({ remote_cwd: { '/a': 'rel' } }))).toContain('agents.r.runner.remote_cwd');
-    expect(load(config({ type: 'container' }))).toContain('agents.r.runner.type');
+    expect(load(config({ type: 'nomad' }))).toContain('agents.r.runner.type');
   });
 });

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { ExecFailure, execBounded } from '../process/exec.js';
-import { isEnvName, type SshRunnerConfig } from './options.js';
+import { envLines, isEnvName, READ_ENV, type SshRunnerConfig } from './options.js';
 import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
 
 /** `sh -c` on the remote host for a helper program: its folder, then `env NAME=VALUE… program args…`. */
@@ -19,7 +20,7 @@ const REMOTE_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"';
  * outlives the connection; when the agent exits, the rest of its process group is killed. Needs a POSIX sh, setsid, mktemp, mkfifo (any Linux).
  */
 export const REMOTE_WRAPPER = [
-  'while IFS= read -r l && [ -n "$l" ]; do export "$l"; done',
+  READ_ENV,
   'd=$1; shift',
   'cd -- "$d" || { echo "baton: no folder $d on the remote host" >&2; exit 127; }',
   't=$(mktemp -d) && mkfifo "$t/in" || exit 127',
@@ -61,6 +62,7 @@ function sshValue(value: string): string {
 export class SshRunner implements Runner {
   readonly type = 'ssh';
   readonly local = false;
+  readonly sharesFolder = false;
   readonly #config: SshRunnerConfig;
   readonly #socketDir: string;
 
@@ -89,7 +91,7 @@ export class SshRunner implements Runner {
       '-o',
       'ControlMaster=auto',
       '-o',
-      `ControlPath=${sshValue(join(this.#socketDir, '%C').replace(/%(?!C$)/g, '%%'))}`,
+      `ControlPath=${sshValue(join(this.#socketDir, this.#connectionName()).replace(/%/g, '%%'))}`,
       '-o',
       `ControlPersist=${c.control_persist ?? 60}`,
       '-o',
@@ -107,6 +109,16 @@ export class SshRunner implements Runner {
       '-e',
       'none',
     ];
+  }
+
+  /**
+   * The shared connection's socket name: one per login, key and known_hosts (ssh's own %C would
+   * let a runner with another key, or none that works, reuse a connection this key opened).
+   */
+  #connectionName(): string {
+    const c = this.#config;
+    const id = JSON.stringify([c.host, c.port ?? 22, c.user, c.identity_file, c.known_hosts ?? null]);
+    return createHash('sha256').update(id).digest('hex').slice(0, 24);
   }
 
   get where(): string {
@@ -164,16 +176,7 @@ export class SshRunner implements Runner {
   }
 
   async start(spawn: RunnerSpawn): Promise<ChildHandle> {
-    const lines: string[] = [];
-    for (const [name, value] of Object.entries(spawn.env)) {
-      if (!isEnvName(name) || /[\n\0]/.test(value)) {
-        throw new BatonError(
-          'INVALID_CONFIG',
-          `the variable ${JSON.stringify(name)} cannot be passed over ssh (a name of letters, digits and _, a value without newlines)`,
-        );
-      }
-      lines.push(`${name}=${value}`);
-    }
+    const vars = envLines(spawn.env, 'over ssh');
     mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
     const child = await ChildHandle.start({
       command: 'ssh',
@@ -183,7 +186,7 @@ export class SshRunner implements Runner {
       ...(spawn.onStderr ? { onStderr: spawn.onStderr } : {}),
     });
     child.stdin.on('error', () => undefined);
-    child.stdin.write(`${lines.join('\n')}${lines.length ? '\n' : ''}\n`);
+    child.stdin.write(vars);
     return child;
   }
 

@@ -1,0 +1,97 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.js';
+import { BatonError } from '../errors.js';
+import { ContainerRunner } from './container.js';
+import type { ContainerRunnerConfig } from './options.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'baton-container-'));
+const home = join(dir, 'home');
+mkdirSync(home);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const config = (over: Partial<ContainerRunnerConfig> = {}): ContainerRunnerConfig => ({
+  type: 'container',
+  engine: 'podman',
+  image: 'localhost/agents:1',
+  ...over,
+});
+
+describe('container runner: what it asks the engine for', () => {
+  it('confined by default: read-only image, no capabilities, no network, a process limit, only the run folder writable', () => {
+    const args = new ContainerRunner(config(), home).runArgs({ cwd: '/srv/repo' }, 'baton-x', '/state/home');
+    const line = args.join(' ');
+    expect(args.slice(0, 4)).toEqual(['run', '--rm', '-i', '--init']);
+    expect(line).toContain('--read-only');
+    expect(line).toContain('--cap-drop all');
+    expect(line).toContain('--security-opt no-new-privileges');
+    expect(line).toContain('--network none');
+    expect(line).toContain('--pids-limit 512');
+    expect(line).toContain('--mount type=bind,source=/srv/repo,target=/srv/repo --');
+    expect(line).toContain('--mount type=bind,source=/state/home,target=/home/baton --');
+    expect(line).toContain('--workdir /srv/repo');
+    expect(line).toContain(`--user ${process.getuid!()}:${process.getgid!()}`);
+    expect(args.at(-1)).toBe('localhost/agents:1');
+  });
+
+  it('limits, network, user and extra mounts (read-only unless writable) as configured', () => {
+    const ro = join(dir, 'tools');
+    mkdirSync(ro);
+    const args = new ContainerRunner(
+      config({
+        network: 'private',
+        memory: '2g',
+        cpus: 1.5,
+        pids_limit: 64,
+        user: '1000:1000',
+        mounts: [{ source: ro }, { source: ro, target: '/cache', writable: true }],
+      }),
+      home,
+    ).runArgs({ cwd: '/srv/repo' }, 'baton-x', '/state/home');
+    const line = args.join(' ');
+    expect(line).not.toContain('--network');
+    expect(line).toContain('--memory 2g --cpus 1.5');
+    expect(line).toContain('--pids-limit 64');
+    expect(line).toContain('--user 1000:1000');
+    expect(line).not.toContain('keep-id');
+    expect(line).toContain(`type=bind,source=${ro},target=${ro},readonly`);
+    expect(line).toContain(`type=bind,source=${ro},target=/cache --`);
+  });
+
+  it("never mounts baton's home: not as the run folder, not through a mount, not through a symlink to it", () => {
+    const runner = new ContainerRunner(config(), home);
+    expect(() => runner.agentCwd(dir)).toThrow(/holds baton's home/);
+    expect(runner.agentCwd(join(dir, 'work'))).toBe(join(dir, 'work'));
+    const link = join(dir, 'link-to-home');
+    symlinkSync(home, link);
+    for (const source of [dir, home, join(home, 'db'), link]) {
+      mkdirSync(source, { recursive: true });
+      const r = new ContainerRunner(config({ mounts: [{ source }] }), home);
+      expect(() => r.runArgs({ cwd: '/srv/repo' }, 'baton-x', '/s')).toThrow(BatonError);
+    }
+    expect(() => runner.runArgs({ cwd: '/srv/a,b' }, 'baton-x', '/s')).toThrow(/comma/);
+  });
+
+  it('the config takes a container runner and refuses what could smuggle engine options', () => {
+    const file = join(dir, 'config.json');
+    const load = (runner: Record<string, unknown>) => {
+      writeFileSync(file, JSON.stringify({ agents: { r: { driver: 'acp', command: 'x', runner } } }));
+      try {
+        loadConfig({ BATON_HOME: join(dir, 'h2'), BATON_CONFIG: file });
+      } catch (err) {
+        expect(err).toBeInstanceOf(BatonError);
+        return (err as BatonError).message;
+      }
+      return 'accepted';
+    };
+    expect(load(config())).toBe('accepted');
+    expect(load({ type: 'container' })).toContain('agents.r.runner.image');
+    expect(load(config({ image: '--privileged' }))).toContain('agents.r.runner.image');
+    expect(load(config({ network: 'bridge' as 'none' }))).toContain('agents.r.runner.network');
+    expect(load(config({ user: 'root' }))).toContain('agents.r.runner.user');
+    expect(load(config({ mounts: [{ source: 'rel' }] }))).toContain('agents.r.runner.mounts');
+    expect(load({ ...config(), privileged: true })).toContain('privileged');
+  });
+});

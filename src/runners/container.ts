@@ -1,0 +1,288 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, closeSync, realpathSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
+import { BatonError } from '../errors.js';
+import { ChildHandle, spawnWatcher } from '../process/child.js';
+import { ExecFailure, execBounded } from '../process/exec.js';
+import { findExecutable } from '../process/which.js';
+import { envLines, READ_ENV, type ContainerRunnerConfig } from './options.js';
+import type { Runner, RunnerSpawn } from './runner.js';
+
+/**
+ * What the container runs (as `sh -c`, the agent's argv its arguments): the agent's variables from
+ * stdin ({@link envLines}: never in a command line, nor in the container's config), then the agent
+ * itself. The engine's init (`--init`) is process 1: when the agent exits, the container ends and
+ * every process left in it with it.
+ */
+export const CONTAINER_WRAPPER = `${READ_ENV}; exec "$@"`;
+
+/**
+ * The reaper of one container (sh, detached in its own session, its stdin a pipe from baton): when
+ * that pipe ends without a "done" line (baton died, even by SIGKILL), the container is killed and
+ * removed. `$0` is the engine's path, `$1` the container's name.
+ */
+const REAPER =
+  'read -r l; [ "$l" = done ] && exit 0; "$0" kill "$1" >/dev/null 2>&1; exec "$0" rm -f "$1" >/dev/null';
+
+/** The label every container of one baton home carries (its value: a hash of the home's path). */
+export const HOME_LABEL = 'io.baton.home';
+
+/** A path podman/docker can take in `--mount` (its fields are split on commas). */
+function mountable(path: string, what: string): string {
+  if (/[,\n\0]/.test(path)) {
+    throw new BatonError(
+      'INVALID_CONFIG',
+      `container runner: ${what} ${JSON.stringify(path)} may not hold a comma or a newline`,
+    );
+  }
+  return path;
+}
+
+/** True when `inner` is `outer` or below it. */
+function within(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * Runs agents in a container on this machine through podman or docker: one container per agent
+ * process, `--rm`, the engine's init as process 1, the image's file system read-only, every
+ * capability dropped, no new privileges, no network unless configured, a process limit, the
+ * run's folder (its real path) mounted read-write at the same path and nothing else of this
+ * machine but a per-session home folder and the configured `mounts`. The kill ladder stops the
+ * engine's client (a signal it passes on to the agent; then SIGKILL), after which the container is
+ * removed; a reaper removes it when baton itself dies.
+ */
+export class ContainerRunner implements Runner {
+  readonly type = 'container';
+  readonly local = false;
+  readonly sharesFolder = true;
+  readonly #config: ContainerRunnerConfig;
+  /** baton's home (the state folder): never mounted into a container. */
+  readonly #home: string;
+  readonly #stateDir: string;
+  readonly #sessionId: string | undefined;
+
+  constructor(config: ContainerRunnerConfig, home: string, sessionId?: string) {
+    this.#config = config;
+    this.#home = home;
+    this.#stateDir = join(home, 'containers');
+    this.#sessionId = sessionId;
+  }
+
+  get where(): string {
+    return `${this.engine} image ${this.#config.image}`;
+  }
+
+  /** The engine: the configured one, else podman when on PATH, else docker. */
+  get engine(): 'podman' | 'docker' {
+    return this.#config.engine ?? (findExecutable('podman') ? 'podman' : 'docker');
+  }
+
+  /** The same runner for one run's session: the session's home folder is kept across its containers. */
+  forRun(_localCwd: string, sessionId: string): Runner {
+    return new ContainerRunner(this.#config, this.#home, sessionId);
+  }
+
+  /**
+   * The run's folder is mounted at its own (real) path. A folder that holds baton's home is
+   * refused: the agent would see baton's database and tokens.
+   */
+  agentCwd(localCwd: string): string {
+    if (within(this.#home, localCwd)) {
+      throw new BatonError(
+        'CWD_NOT_ALLOWED',
+        `${localCwd} holds baton's home (${this.#home}), which a container may not see: run in a folder below it that does not hold it`,
+      );
+    }
+    return localCwd;
+  }
+
+  /** The engine's arguments for one agent process (before the image's command). */
+  runArgs(spawn: Pick<RunnerSpawn, 'cwd'>, name: string, sessionHome: string): string[] {
+    const c = this.#config;
+    const cwd = mountable(spawn.cwd, 'the run folder');
+    const home = c.home ?? '/home/baton';
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const user = !c.user || c.user === 'self' ? `${uid}:${gid}` : c.user;
+    const network = c.network === 'private' ? [] : ['--network', c.network ?? 'none'];
+    const rootlessKeepId = this.engine === 'podman' && uid !== 0 && (!c.user || c.user === 'self');
+    const bind = (source: string, target: string, writable: boolean) => [
+      '--mount',
+      `type=bind,source=${mountable(source, 'the mount')},target=${mountable(target, 'the mount target')}${writable ? '' : ',readonly'}`,
+    ];
+    const mounts = (c.mounts ?? []).flatMap((m) => {
+      const source = realpathSync(m.source);
+      if (within(this.#home, source) || within(source, this.#home)) {
+        throw new BatonError(
+          'INVALID_CONFIG',
+          `container runner: the mount ${m.source} holds or is inside baton's home (${this.#home}), which a container may not see`,
+        );
+      }
+      return bind(source, m.target ?? source, m.writable === true);
+    });
+    return [
+      'run',
+      '--rm',
+      '-i',
+      '--init',
+      '--name',
+      name,
+      '--label',
+      `${HOME_LABEL}=${createHash('sha256').update(this.#home).digest('hex').slice(0, 16)}`,
+      '--read-only',
+      '--cap-drop',
+      'all',
+      '--security-opt',
+      'no-new-privileges',
+      ...network,
+      '--pids-limit',
+      String(c.pids_limit ?? 512),
+      ...(c.memory ? ['--memory', c.memory] : []),
+      ...(c.cpus ? ['--cpus', String(c.cpus)] : []),
+      '--user',
+      user,
+      ...(rootlessKeepId ? ['--userns', 'keep-id'] : []),
+      ...bind(cwd, cwd, true),
+      ...bind(sessionHome, home, true),
+      ...mounts,
+      '--workdir',
+      cwd,
+      '--entrypoint',
+      'sh',
+      c.image,
+    ];
+  }
+
+  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
+    const home = this.#config.home ?? '/home/baton';
+    const vars = envLines({ HOME: home, ...spawn.env }, 'into a container');
+    // The folder as checked is the folder mounted: a path that resolves elsewhere now is refused.
+    let real: string;
+    try {
+      real = realpathSync(spawn.cwd);
+    } catch (err) {
+      throw new BatonError('CWD_NOT_ALLOWED', `${spawn.cwd} cannot be mounted: ${String(err)}`);
+    }
+    if (real !== spawn.cwd) {
+      throw new BatonError('CWD_NOT_ALLOWED', `${spawn.cwd} now resolves to ${real}: not mounted`);
+    }
+    this.agentCwd(real);
+    const engine = findExecutable(this.engine);
+    if (!engine) {
+      throw new BatonError(
+        'AGENT_NOT_INSTALLED',
+        `container runner: ${this.engine} is not installed (apt-get install ${this.engine === 'podman' ? 'podman' : 'docker.io'})`,
+      );
+    }
+    const sessionHome = join(this.#stateDir, this.#sessionId ?? 'no-session', 'home');
+    mkdirSync(sessionHome, { recursive: true, mode: 0o700 });
+    const name = `baton-${randomBytes(6).toString('hex')}`;
+    const args = [
+      ...this.runArgs({ cwd: real }, name, sessionHome),
+      '-c',
+      CONTAINER_WRAPPER,
+      'baton-runner',
+      spawn.command,
+      ...spawn.args,
+    ];
+    const log = openSync(join(this.#stateDir, 'reaper.log'), 'a', 0o600);
+    let reaper;
+    try {
+      reaper = spawnWatcher({ command: '/bin/sh', args: ['-c', REAPER, engine, name], logFd: log });
+    } finally {
+      closeSync(log);
+    }
+    let child: ChildHandle;
+    try {
+      child = await ChildHandle.start({
+        command: engine,
+        args,
+        cwd: this.#stateDir,
+        env: process.env,
+        ...(spawn.onStderr ? { onStderr: spawn.onStderr } : {}),
+      });
+    } catch (err) {
+      reaper.end();
+      throw err;
+    }
+    child.stdin.on('error', () => undefined);
+    child.stdin.write(vars);
+    // The client is gone (the agent exited, or the kill ladder ended it): so is the container.
+    void child.exited.then(async () => {
+      await execBounded(engine, ['rm', '-f', name], { timeoutMs: 30_000 }).catch(() => undefined);
+      reaper.end('done\n');
+    });
+    return child;
+  }
+
+  async check(): Promise<{ problem: string; fix: string } | undefined> {
+    const engine = this.engine;
+    const image = this.#config.image;
+    if (!findExecutable(engine)) {
+      return {
+        problem: `${engine} is not installed`,
+        fix:
+          engine === 'podman'
+            ? 'apt-get install podman (or set "engine": "docker")'
+            : 'install docker, or set "engine": "podman"',
+      };
+    }
+    try {
+      await execBounded(engine, ['image', 'inspect', '--format', '{{.Id}}', image], { timeoutMs: 30_000 });
+    } catch (err) {
+      const text = err instanceof ExecFailure ? err.stderr || err.message : String(err);
+      if (/cannot connect|connection refused|Is the docker daemon running/i.test(text))
+        return {
+          problem: `${engine}'s daemon is not reachable: ${lastLine(text)}`,
+          fix: `start it (systemctl start ${engine}) or check your access to its socket`,
+        };
+      return {
+        problem: `${engine} has no image ${image}`,
+        fix: `${engine} pull ${image} (or build it: ${engine} build -t ${image} .)`,
+      };
+    }
+    // A container that starts and has a POSIX sh: what every agent process needs.
+    try {
+      const out = await execBounded(
+        engine,
+        [
+          'run',
+          '--rm',
+          '--network',
+          'none',
+          '--read-only',
+          '--entrypoint',
+          'sh',
+          image,
+          '-c',
+          'echo baton-ok',
+        ],
+        { timeoutMs: 60_000 },
+      );
+      if (out.includes('baton-ok')) return undefined;
+      return { problem: `a container of ${image} did not answer`, fix: `check that ${image} has /bin/sh` };
+    } catch (err) {
+      const text = err instanceof ExecFailure ? err.stderr || err.message : String(err);
+      return {
+        problem: `${engine} cannot start a container of ${image}: ${lastLine(text)}`,
+        fix: startFix(text, engine, image),
+      };
+    }
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop() ?? '';
+}
+
+/** The fix for an engine that cannot start a container, from what it said. */
+function startFix(text: string, engine: string, image: string): string {
+  if (/setrlimit/i.test(text))
+    return 'this machine may not raise open-file/process limits (no CAP_SYS_RESOURCE): set the engine\'s default ulimits at or below your hard limits, e.g. in /etc/containers/containers.conf [containers] default_ulimits = ["nofile=N:N", "nproc=M:M"] with N from `ulimit -Hn`';
+  if (/hybrid mode not supported/i.test(text))
+    return 'crun refuses cgroups v1 with a controller left on the v2 hierarchy: move it to v1 (for each controller in /sys/fs/cgroup/unified/cgroup.controllers: mkdir /sys/fs/cgroup/NAME && mount -t cgroup -o NAME cgroup /sys/fs/cgroup/NAME) or boot with cgroups v2 only';
+  if (/executable file .* not found|no such file/i.test(text)) return `check that ${image} has /bin/sh`;
+  return `run \`${engine} run --rm --entrypoint sh ${image} -c true\` and fix what it says`;
+}

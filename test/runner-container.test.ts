@@ -1,0 +1,358 @@
+// The container runner against real podman (Debian's, installed by .ci/run) with an image the test
+// builds offline from this machine's node and sh (test/fixtures/container-image.mjs). The fixture
+// ACP agent runs inside it: baton's checkout is mounted read-only for its code, the run's folder
+// read-write at the same path; nothing else of this machine is in the container.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildAgentImage, ENGINE, removeImage } from './fixtures/container-image.mjs';
+import {
+  daemonPid,
+  eventually,
+  FIXTURE_AGENT,
+  makeEnv,
+  pidsMatching,
+  pidsWithEnv,
+  ROOT,
+  runCli,
+  sleep,
+  startServer,
+  waitFor,
+  type Server,
+  type Summary,
+  type TestEnv,
+} from './helpers.js';
+
+const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
+const SCHEMA = {
+  type: 'object',
+  properties: { answer: { type: 'number' }, word: { type: 'string' } },
+  required: ['answer', 'word'],
+  additionalProperties: false,
+};
+/** The agent's marker variable: its processes (in the container) are found by it from here. */
+const MARK = 'BOX_MARK=in-the-container';
+
+let image: string;
+beforeAll(() => {
+  image = buildAgentImage(`t${process.pid}`);
+}, 120_000);
+afterAll(() => removeImage(image));
+
+/** A git work tree in `dir` with one commit holding `file`. */
+function gitRepo(dir: string, file: string): void {
+  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
+  git('init', '-q');
+  writeFileSync(join(dir, file), `${file}\n`);
+  git('add', '.');
+  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init');
+}
+
+/** A scenario whose turns write outside the work tree: into `dir` (not mounted), the image, the read-only mount. */
+function escapeScenario(dir: string): string {
+  const file = join(dir, 'escape.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      turns: [
+        {
+          match: '^OUTSIDE',
+          steps: [
+            { write_file: { path: join(dir, 'outside.txt'), content: 'escaped' } },
+            { message: 'wrote outside' },
+          ],
+        },
+        {
+          match: '^IMAGE',
+          steps: [{ write_file: { path: '/usr/bin/planted', content: 'x' } }, { message: 'wrote image' }],
+        },
+        {
+          match: '^MOUNT',
+          steps: [
+            { write_file: { path: join(ROOT, 'planted.txt'), content: 'x' } },
+            { message: 'wrote mount' },
+          ],
+        },
+      ],
+      default: [{ echo: true }],
+    }),
+  );
+  return file;
+}
+
+/** The containers (running or not) of the baton home `home`, by the label the runner gives them. */
+function containersOf(home: string): string[] {
+  const label = createHash('sha256').update(home).digest('hex').slice(0, 16);
+  const out = execFileSync(
+    ENGINE,
+    ['ps', '-a', '--filter', `label=io.baton.home=${label}`, '--format', '{{.Names}}'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return out.split('\n').filter(Boolean);
+}
+
+describe('container runner: the fixture agent in a podman container', () => {
+  let t: TestEnv;
+  let s: Server | undefined;
+
+  /** What is left of the runs on this machine: containers, their agents, engine clients and reapers. */
+  const leftovers = () => [
+    ...containersOf(t.home),
+    ...pidsWithEnv(MARK).map(String),
+    ...pidsMatching(ENGINE)
+      .filter((p) => pidsWithEnv(`BATON_HOME=${t.home}`).includes(p))
+      .map(String),
+  ];
+
+  async function start(opts: { daemon?: boolean; idle?: string } = {}): Promise<void> {
+    t = makeEnv(() => ({}));
+    gitRepo(t.work, 'README.md');
+    const cfg = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8')) as Summary;
+    const runner = { type: 'container', engine: ENGINE, image, mounts: [{ source: ROOT }] };
+    const agent = {
+      driver: 'acp',
+      command: process.execPath,
+      args: [FIXTURE_AGENT, '--scenario', CONTRACT_SCENARIO],
+      // The agent keeps its sessions in its home, which baton keeps per session.
+      env: { BATON_SCRIPTED_STATE: '/home/baton/state', BOX_MARK: 'in-the-container' },
+    };
+    cfg.agents.near = { ...agent, env: { BOX_MARK: 'here' } };
+    cfg.agents.box = { ...agent, runner };
+    cfg.agents['box-noimage'] = { ...agent, runner: { ...runner, image: 'localhost/baton-no-such-image:1' } };
+    cfg.agents['box-escape'] = {
+      ...agent,
+      args: [FIXTURE_AGENT, '--scenario', escapeScenario(t.dir)],
+      runner,
+    };
+    // An agent that neither answers nor ends when its stdin closes: only the container's end stops it.
+    cfg.agents['box-deaf'] = {
+      ...agent,
+      command: process.execPath,
+      args: ['-e', 'process.stdin.destroy(); setInterval(() => {}, 1000)'],
+      runner,
+    };
+    cfg.profiles = { boxed: { agent: 'near', runner } };
+    if (opts.idle) cfg.session_idle_timeout = opts.idle;
+    writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
+    t.env.LOCAL_ONLY_SECRET = 'do-not-forward';
+    s = await startServer(t, { daemon: opts.daemon ?? false });
+  }
+
+  const spawnRun = async (prompt: string, extra: Record<string, unknown> = {}) =>
+    (await s!.call('spawn_run', { agent: 'box', cwd: t.work, prompt, ...extra })) as Summary;
+
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+    await eventually(() => leftovers().length === 0, 20_000).catch(() => {
+      throw new Error(`left after the test: ${leftovers().join(', ')}`);
+    });
+    t?.cleanup();
+  });
+
+  it('permission → allow writes into the mounted work tree; → deny does not; the container is removed', async () => {
+    await start();
+    const run = await spawnRun('WRITE_FILE contract.txt hello-contract', { policy: 'ask' });
+    const waiting = (await waitFor(s!, run.run_id)) as Summary;
+    expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
+    expect(waiting.waiting_for.kind).toBe('permission');
+    // The agent runs in a container of the image, as the test's own user, its folder the run's.
+    const [name] = containersOf(t.home);
+    expect(name).toMatch(/^baton-[0-9a-f]{12}$/);
+    const inspect = JSON.parse(execFileSync(ENGINE, ['inspect', name!], { encoding: 'utf8' }))[0];
+    expect(inspect.ImageName).toBe(image);
+    expect(inspect.Config.WorkingDir).toBe(t.work);
+    expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);
+    expect(inspect.HostConfig.NetworkMode).toBe('none');
+    // The agent's variables are not in the container's config, nor on any command line here.
+    expect(JSON.stringify(inspect)).not.toContain('in-the-container');
+    expect(pidsMatching('in-the-container')).toEqual([]);
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
+    await s!.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
+    const done = (await waitFor(s!, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(done.result.text).toContain('done: wrote contract.txt');
+    expect(readFileSync(join(t.work, 'contract.txt'), 'utf8')).toBe('hello-contract');
+    // git runs here, on the same folder: the change is tracked, with no warning.
+    expect(done.result.changed_files).toEqual([
+      { path: 'contract.txt', status: 'added', additions: 1, deletions: 0 },
+    ]);
+    const { events } = (await s!.call('get_events', { run: run.run_id, types: ['warning'] })) as {
+      events: Summary[];
+    };
+    expect(events).toEqual([]);
+    expect(((await s!.call('get_diff', { run: run.run_id })) as Summary).diff).toContain('+hello-contract');
+
+    const second = await spawnRun('WRITE_FILE contract.txt other', { policy: 'ask' });
+    const asks = (await waitFor(s!, second.run_id)) as Summary;
+    expect(asks.status, JSON.stringify(asks.error)).toBe('waiting');
+    writeFileSync(join(t.work, 'contract.txt'), 'before');
+    const reject = (asks.waiting_for.options as Summary[]).find((o) => o.kind === 'reject_once');
+    await s!.call('answer_permission', { run: second.run_id, option_id: reject?.option_id });
+    const denied = (await waitFor(s!, second.run_id)) as Summary;
+    expect(denied.result.text).toContain('not written: contract.txt (permission denied)');
+    expect(readFileSync(join(t.work, 'contract.txt'), 'utf8')).toBe('before');
+    await s!.close();
+    s = undefined;
+    await eventually(() => leftovers().length === 0, 20_000);
+  });
+
+  it('confined to the mounted work tree: a write outside it fails and nothing lands on this machine', async () => {
+    await start();
+    const outside = join(t.dir, 'outside.txt');
+    for (const prompt of ['OUTSIDE', 'IMAGE', 'MOUNT']) {
+      const run = (await s!.call('spawn_run', { agent: 'box-escape', cwd: t.work, prompt })) as Summary;
+      const ended = (await waitFor(s!, run.run_id)) as Summary;
+      expect(ended.status, `${prompt}: ${JSON.stringify(ended)}`).toBe('failed');
+      expect(JSON.stringify(ended.error)).toMatch(/ENOENT|EROFS|read-only/i);
+    }
+    expect(existsSync(outside)).toBe(false);
+    expect(existsSync(join(ROOT, 'planted.txt'))).toBe(false);
+  });
+
+  it('follow_up reuses the warm container; after it ended, a new one resumes the session from the kept home', async () => {
+    await start({ idle: '1s' });
+    const first = await spawnRun('REMEMBER the word gamma-3');
+    expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
+    const warm = containersOf(t.home);
+    expect(warm).toHaveLength(1);
+    const next = (await s!.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const recalled = (await waitFor(s!, next.run_id)) as Summary;
+    expect(recalled.status, JSON.stringify(recalled.error)).toBe('completed');
+    expect(recalled.result.text).toContain('REMEMBER the word gamma-3');
+    // The idle timeout ends the warm process: its container goes with it.
+    await eventually(() => containersOf(t.home).length === 0, 15_000);
+    const later = (await s!.call('follow_up', {
+      run: next.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const again = (await waitFor(s!, later.run_id)) as Summary;
+    expect(again.status, JSON.stringify(again.error)).toBe('completed');
+    expect(again.result.text).toContain('REMEMBER the word gamma-3');
+    // Structured output is validated as for any run.
+    const json = await spawnRun('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
+    const answered = (await waitFor(s!, json.run_id)) as Summary;
+    expect(answered.status, JSON.stringify(answered.error)).toBe('completed');
+    expect(answered.result.structured).toEqual({ answer: 42, word: 'baton' });
+  });
+
+  it('a profile with a container runner sends a local agent into a container', async () => {
+    await start();
+    const run = (await s!.call('spawn_run', {
+      profile: 'boxed',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt hello-contract',
+      policy: 'allow_all',
+    })) as Summary;
+    await eventually(() => containersOf(t.home).length === 1 || existsSync(join(t.work, 'contract.txt')));
+    const done = (await waitFor(s!, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(readFileSync(join(t.work, 'contract.txt'), 'utf8')).toBe('hello-contract');
+  });
+
+  it('cancel mid-turn → cancelled within seconds; the agent had only its configured variables; nothing left', async () => {
+    await start();
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    await sleep(300);
+    const agents = pidsWithEnv(MARK);
+    expect(agents.length).toBeGreaterThan(0);
+    const environ = readFileSync(`/proc/${agents[0]}/environ`, 'utf8').split('\0');
+    expect(environ).toContain('HOME=/home/baton');
+    expect(environ.join('\n')).not.toContain('LOCAL_ONLY_SECRET');
+    // The image's PATH, not this machine's.
+    expect(environ).toContain('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    const started = Date.now();
+    expect(((await s!.call('cancel_run', { run: run.run_id })) as Summary).status).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(8000);
+    await s!.close();
+    s = undefined;
+    await eventually(() => leftovers().length === 0, 20_000);
+  });
+
+  it('kill -9 of the owner mid-turn: the reaper removes the container, the agent in it ends', async () => {
+    await start({ daemon: true });
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    await sleep(300);
+    expect(pidsWithEnv(MARK).length).toBeGreaterThan(0);
+    expect(containersOf(t.home)).toHaveLength(1);
+    const owner = daemonPid(t.home);
+    expect(owner).toBeGreaterThan(0);
+    process.kill(owner!, 'SIGKILL');
+    await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+  });
+
+  /** Starts a run of the deaf agent and returns the engine client that runs its container. */
+  async function deafRun(): Promise<{ run: string; client: number }> {
+    const run = (await s!.call('spawn_run', { agent: 'box-deaf', cwd: t.work, prompt: 'hi' })) as Summary;
+    await eventually(() => pidsWithEnv(MARK).length > 0, 15_000);
+    expect(containersOf(t.home)).toHaveLength(1);
+    const [name] = containersOf(t.home);
+    const clients = pidsMatching(name!).filter(
+      (p) =>
+        readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(`${ENGINE}\0`) ||
+        readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/${ENGINE}\0run`),
+    );
+    const client = clients.find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('\0run\0'));
+    expect(client).toBeGreaterThan(0);
+    return { run: run.run_id as string, client: client! };
+  }
+
+  it("the engine's client SIGKILLed (the container would live on): baton removes the container, the run fails", async () => {
+    await start();
+    const { run, client } = await deafRun();
+    process.kill(client, 'SIGKILL');
+    await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+    expect(((await waitFor(s!, run)) as Summary).status).toBe('failed');
+  });
+
+  it('the owner and the engine client SIGKILLed together: the reaper removes the container', async () => {
+    await start({ daemon: true });
+    const { client } = await deafRun();
+    const owner = daemonPid(t.home);
+    expect(owner).toBeGreaterThan(0);
+    process.kill(owner!, 'SIGKILL');
+    process.kill(client, 'SIGKILL');
+    await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+  });
+
+  it('baton doctor names a missing image with the command that gets it; a run on it fails saying so', async () => {
+    await start();
+    const doctor = await runCli(t, ['doctor', '--json']);
+    const agents = (JSON.parse(doctor.stdout) as { agents: Summary[] }).agents;
+    const byName = (n: string) => agents.find((a) => a.name === n) as Summary;
+    expect(byName('box')).toMatchObject({ installed: true, ready: true });
+    expect(byName('box-noimage')).toMatchObject({ ready: false });
+    expect(byName('box-noimage').problem).toBe(`${ENGINE} has no image localhost/baton-no-such-image:1`);
+    expect(byName('box-noimage').fix).toContain(`${ENGINE} pull localhost/baton-no-such-image:1`);
+    const run = (await s!.call('spawn_run', { agent: 'box-noimage', cwd: t.work, prompt: 'hi' })) as Summary;
+    const failed = (await waitFor(s!, run.run_id)) as Summary;
+    expect(failed.status).toBe('failed');
+    expect(JSON.stringify(failed.error)).toContain('baton-no-such-image');
+  });
+
+  it("a run folder that holds baton's home is refused before any container starts", async () => {
+    await start();
+    const run = (await s!
+      .call('spawn_run', { agent: 'box', cwd: t.dir, prompt: 'hi' })
+      .catch((e: unknown) => ({
+        error: String(e),
+      }))) as Summary;
+    const ended = run.run_id ? ((await waitFor(s!, run.run_id)) as Summary) : run;
+    expect(JSON.stringify(ended.error)).toMatch(/CWD_NOT_ALLOWED|holds baton's home/);
+    expect(containersOf(t.home)).toEqual([]);
+  });
+});
