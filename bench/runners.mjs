@@ -1,15 +1,18 @@
-// Runners: what running the agent over ssh costs against running it here. Starts its own sshd on
-// 127.0.0.1 (Debian openssh-server, its own config, host key and authorized_keys; key login as the
-// user the bench runs as) and one `baton mcp`, whose agent `fixture` runs here and `fixture-ssh`
-// runs over the ssh runner (the same scripted agent, in a folder mapped by remote_cwd). Measures
+// Runners: what running the agent over ssh or in a container costs against running it here.
+// Starts its own sshd on 127.0.0.1 (Debian openssh-server, its own config, host key and
+// authorized_keys; key login as the user the bench runs as), builds a podman image offline
+// (test/fixtures/container-image.mjs) and starts one `baton mcp`, whose agent `fixture` runs here,
+// `fixture-ssh` over the ssh runner (the same scripted agent, in a folder mapped by remote_cwd) and
+// `fixture-box` in a container (the checkout mounted read-only for the agent's code). Measures
 // (1) start latency: a new session's first run, spawn_run → finished (agent start, handshake, one
 // short turn), the first ssh one (the shared connection made) apart; (2) per-turn overhead: a
-// follow_up on the warm session. Reports medians and the ssh/local ratios.
+// follow_up on the warm session. Reports medians and the ssh/local and container/local ratios.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { buildAgentImage, ENGINE, removeImage } from '../test/fixtures/container-image.mjs';
 import {
   AGENT,
   SCENARIO,
@@ -29,6 +32,7 @@ const PROMPT = steps({ message: 'done' });
 const t = makeEnv();
 let sshd;
 let server;
+let image;
 
 function freePort() {
   return new Promise((resolve) => {
@@ -100,14 +104,28 @@ async function main() {
       remote_cwd: { [t.work]: remoteWork },
     },
   };
+  image = buildAgentImage(`bench${process.pid}`);
+  cfg.agents['fixture-box'] = {
+    driver: 'acp',
+    command: process.execPath,
+    args: [AGENT, '--state', '/home/baton/state', '--scenario', SCENARIO],
+    runner: {
+      type: 'container',
+      engine: ENGINE,
+      image,
+      mounts: [{ source: resolve(import.meta.dirname, '..') }],
+    },
+  };
   writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
   server = await startServer(t);
   const first = await run('fixture-ssh');
   await run('fixture'); // warm-up of the local path
-  // Interleaved, so the load of this shared machine falls on both alike.
-  const samples = { fixture: { start: [], turn: [] }, 'fixture-ssh': { start: [], turn: [] } };
+  await run('fixture-box'); // and of the engine's storage
+  // Interleaved, rotating the order, so the load of this shared machine falls on all alike.
+  const agents = ['fixture', 'fixture-ssh', 'fixture-box'];
+  const samples = Object.fromEntries(agents.map((a) => [a, { start: [], turn: [] }]));
   for (let i = 0; i < N; i++) {
-    for (const agent of i % 2 ? ['fixture', 'fixture-ssh'] : ['fixture-ssh', 'fixture']) {
+    for (const agent of [...agents.slice(i % 3), ...agents.slice(0, i % 3)]) {
       const r = await run(agent);
       samples[agent].start.push(r.ms);
       samples[agent].turn.push(await followUp(r.run));
@@ -118,27 +136,33 @@ async function main() {
   );
   const l = results.fixture;
   const r = results['fixture-ssh'];
+  const c = results['fixture-box'];
   report(
-    'Runners: ssh against local (spawn_run → finished, medians)',
-    ['', 'local', 'ssh (127.0.0.1)', 'ssh / local'],
+    'Runners: ssh and container against local (spawn_run → finished, medians)',
+    ['', 'local', 'ssh (127.0.0.1)', 'ssh / local', `container (${ENGINE})`, 'container / local'],
     [
       [
         'start: new session, first run',
         `${fmt(l.start)} ms`,
         `${fmt(r.start)} ms`,
         fmt(r.start / l.start, 2),
+        `${fmt(c.start)} ms`,
+        fmt(c.start / l.start, 2),
       ],
       [
         'per turn: follow_up, warm process',
         `${fmt(l.turn)} ms`,
         `${fmt(r.turn)} ms`,
         fmt(r.turn / l.turn, 2),
+        `${fmt(c.turn)} ms`,
+        fmt(c.turn / l.turn, 2),
       ],
-      ['first ssh run (connection made)', '', `${fmt(first.ms)} ms`, ''],
+      ['first ssh run (connection made)', '', `${fmt(first.ms)} ms`, '', '', ''],
     ],
     [
       `${N} runs each; the same scripted ACP agent; ssh over loopback to an sshd on this machine, one multiplexed connection (ControlMaster) for all runs`,
       "start over ssh adds a channel open, the remote wrapper (sh, mktemp, mkfifo, setsid) and the handshake through the channel; a turn adds only the channel's relay",
+      `a container start adds \`${ENGINE} run\` (the container made, mounted, its init and sh started) and its removal after the run is not counted; a turn adds the relay through ${ENGINE}'s client and conmon`,
     ],
   );
 }
@@ -146,6 +170,7 @@ async function main() {
 runBench(main, async () => {
   await server?.close();
   sshd?.proc.kill('SIGTERM');
+  if (image) removeImage(image);
   await sleep(300);
   t.cleanup();
 });

@@ -4,7 +4,7 @@
 // read-write at the same path; nothing else of this machine is in the container.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgentImage, ENGINE, removeImage } from './fixtures/container-image.mjs';
@@ -52,7 +52,8 @@ function gitRepo(dir: string, file: string): void {
 
 /** A scenario whose turns write outside the work tree: into `dir` (not mounted), the image, the read-only mount. */
 function escapeScenario(dir: string): string {
-  const file = join(dir, 'escape.json');
+  mkdirSync(join(dir, 'scenarios'));
+  const file = join(dir, 'scenarios', 'escape.json');
   writeFileSync(
     file,
     JSON.stringify({
@@ -66,11 +67,17 @@ function escapeScenario(dir: string): string {
         },
         {
           match: '^IMAGE',
-          steps: [{ write_file: { path: '/usr/bin/planted', content: 'x' } }, { message: 'wrote image' }],
+          steps: [
+            { message: 'writing IMAGE' },
+            { write_file: { path: '/usr/bin/planted', content: 'x' } },
+            { message: 'wrote image' },
+          ],
         },
+        { match: '^SERVERS', steps: [{ mcp_servers: true }] },
         {
           match: '^MOUNT',
           steps: [
+            { message: 'writing MOUNT' },
             { write_file: { path: join(ROOT, 'planted.txt'), content: 'x' } },
             { message: 'wrote mount' },
           ],
@@ -108,11 +115,21 @@ describe('container runner: the fixture agent in a podman container', () => {
       .map(String),
   ];
 
-  async function start(opts: { daemon?: boolean; idle?: string } = {}): Promise<void> {
-    t = makeEnv(() => ({}));
+  async function start(
+    opts: { daemon?: boolean; idle?: string; offer?: boolean } = {},
+    env?: TestEnv,
+  ): Promise<void> {
+    t = env ?? makeEnv(() => ({}));
     gitRepo(t.work, 'README.md');
     const cfg = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8')) as Summary;
-    const runner = { type: 'container', engine: ENGINE, image, mounts: [{ source: ROOT }] };
+    // baton's checkout (the agent's code) and the test's scenarios, both read-only.
+    const scenario = escapeScenario(t.dir);
+    const runner = {
+      type: 'container',
+      engine: ENGINE,
+      image,
+      mounts: [{ source: ROOT }, { source: join(t.dir, 'scenarios') }],
+    };
     const agent = {
       driver: 'acp',
       command: process.execPath,
@@ -125,9 +142,11 @@ describe('container runner: the fixture agent in a podman container', () => {
     cfg.agents['box-noimage'] = { ...agent, runner: { ...runner, image: 'localhost/baton-no-such-image:1' } };
     cfg.agents['box-escape'] = {
       ...agent,
-      args: [FIXTURE_AGENT, '--scenario', escapeScenario(t.dir)],
+      args: [FIXTURE_AGENT, '--scenario', scenario],
       runner,
     };
+    cfg.agents['near-escape'] = { ...cfg.agents['box-escape'], runner: undefined };
+    if (opts.offer) cfg.delegation = { offer_to_agents: true };
     // An agent that neither answers nor ends when its stdin closes: only the container's end stops it.
     cfg.agents['box-deaf'] = {
       ...agent,
@@ -202,17 +221,39 @@ describe('container runner: the fixture agent in a podman container', () => {
     await eventually(() => leftovers().length === 0, 20_000);
   });
 
-  it('confined to the mounted work tree: a write outside it fails and nothing lands on this machine', async () => {
+  it('confined to the mounted work tree: writes outside it fail or stay in the container; nothing lands here', async () => {
     await start();
     const outside = join(t.dir, 'outside.txt');
-    for (const prompt of ['OUTSIDE', 'IMAGE', 'MOUNT']) {
+    const ask = async (prompt: string) => {
       const run = (await s!.call('spawn_run', { agent: 'box-escape', cwd: t.work, prompt })) as Summary;
-      const ended = (await waitFor(s!, run.run_id)) as Summary;
+      return (await waitFor(s!, run.run_id)) as Summary;
+    };
+    // The image and a read-only mount: the write fails, after the agent said it would write.
+    for (const prompt of ['IMAGE', 'MOUNT']) {
+      const ended = await ask(prompt);
       expect(ended.status, `${prompt}: ${JSON.stringify(ended)}`).toBe('failed');
-      expect(JSON.stringify(ended.error)).toMatch(/ENOENT|EROFS|read-only/i);
+      const { events } = (await s!.call('get_events', { run: ended.run_id, types: ['message'] })) as {
+        events: Summary[];
+      };
+      expect(JSON.stringify(events)).toContain(`writing ${prompt}`);
     }
+    // A sibling of the work tree (under /tmp here): the container's own private /tmp takes it.
+    const sibling = await ask('OUTSIDE');
+    expect(sibling.status, JSON.stringify(sibling)).toBe('completed');
     expect(existsSync(outside)).toBe(false);
     expect(existsSync(join(ROOT, 'planted.txt'))).toBe(false);
+  });
+
+  it("baton's own MCP server (a command of this machine) is offered to a local agent, not to one in a container", async () => {
+    await start({ offer: true });
+    const said = async (agent: string) => {
+      const run = (await s!.call('spawn_run', { agent, cwd: t.work, prompt: 'SERVERS' })) as Summary;
+      const done = (await waitFor(s!, run.run_id)) as Summary;
+      expect(done.status, JSON.stringify(done.error)).toBe('completed');
+      return done.result.text as string;
+    };
+    expect(await said('near-escape')).toContain('"name":"baton"');
+    expect(await said('box-escape')).toBe('MCP servers: []');
   });
 
   it('follow_up reuses the warm container; after it ended, a new one resumes the session from the kept home', async () => {
@@ -327,6 +368,50 @@ describe('container runner: the fixture agent in a podman container', () => {
     process.kill(owner!, 'SIGKILL');
     process.kill(client, 'SIGKILL');
     await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+  });
+
+  it("an owner's start removes the containers an earlier owner of its home left, and no one else's", async () => {
+    t = makeEnv(() => ({}));
+    const label = createHash('sha256').update(t.home).digest('hex').slice(0, 16);
+    const left = (owner: string, home = label) =>
+      execFileSync(
+        ENGINE,
+        [
+          'run',
+          '-d',
+          '--rm',
+          '--label',
+          `io.baton.home=${home}`,
+          '--label',
+          `io.baton.owner=${owner}`,
+          '--entrypoint',
+          'sh',
+          image,
+          '-c',
+          'exec node -e "setInterval(() => {}, 1000)"',
+        ],
+        { encoding: 'utf8' },
+      ).trim();
+    const orphan = left('0123456789abcdef');
+    const elsewhere = left('0123456789abcdef', 'another-home-label');
+    try {
+      expect(containersOf(t.home)).toHaveLength(1);
+      await start({}, t);
+      await eventually(() => containersOf(t.home).length === 0, 20_000);
+      const others = execFileSync(ENGINE, ['ps', '-q', '--no-trunc', '--filter', `id=${elsewhere}`], {
+        encoding: 'utf8',
+      });
+      expect(others.trim()).toBe(elsewhere);
+      // A run's own container is not taken for an orphan.
+      const run = await spawnRun('SLOW 20');
+      await eventually(
+        async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+      );
+      expect(containersOf(t.home)).toHaveLength(1);
+      expect(((await s!.call('cancel_run', { run: run.run_id })) as Summary).status).toBe('cancelled');
+    } finally {
+      execFileSync(ENGINE, ['rm', '-f', orphan, elsewhere], { stdio: 'ignore' });
+    }
   });
 
   it('baton doctor names a missing image with the command that gets it; a run on it fails saying so', async () => {

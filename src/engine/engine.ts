@@ -25,6 +25,7 @@ import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
 import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
 import { Workspace, type RunDiff } from './workspace.js';
 import { closeRunners, runnerFor } from '../runners/runner.js';
+import { removeLeftContainers, type ContainerRunner } from '../runners/container.js';
 
 export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
 export type { SpawnInput } from './admission.js';
@@ -127,7 +128,26 @@ export class Engine {
    * permission requests expire, and agent process groups left behind are killed.
    */
   recover(): { interrupted: string[] } {
-    return this.#recovery.recover();
+    const result = this.#recovery.recover();
+    this.#removeLeftContainers();
+    return result;
+  }
+
+  /** Containers an earlier owner of this home left (its reapers gone too), for each engine configured. */
+  #removeLeftContainers(): void {
+    const config = this.#core.config;
+    const runners = [
+      ...Object.values(config.agents).map((a) => ('runner' in a ? a.runner : undefined)),
+      ...Object.values(config.profiles ?? {}).map((p) => p.runner),
+    ];
+    const engines = new Set<'podman' | 'docker'>();
+    for (const r of runners) {
+      if (r?.type === 'container') engines.add((runnerFor(r, config.home) as ContainerRunner).engine);
+    }
+    for (const engine of engines) {
+      // Best effort: an engine that cannot list them now is asked again at the next start.
+      void removeLeftContainers(config.home, engine).catch(() => undefined);
+    }
   }
 
   // ---------------------------------------------------------------- agents

@@ -95,7 +95,8 @@ export class Pool {
       ...(typeof ctx.row.profile?.values.max_turns === 'number'
         ? { maxTurns: ctx.row.profile.values.max_turns }
         : {}),
-      ...(this.#ctx.config.delegation.offerToAgents && this.#batonMcp
+      // Its command is this machine's (baton's node and dist/): an agent elsewhere could not start it.
+      ...(this.#ctx.config.delegation.offerToAgents && this.#batonMcp && (launch.runner?.local ?? true)
         ? { mcpServers: [{ name: 'baton', ...this.#batonMcp, env: delegation }] }
         : {}),
       cwd,

@@ -24,8 +24,41 @@ export const CONTAINER_WRAPPER = `${READ_ENV}; exec "$@"`;
 const REAPER =
   'read -r l; [ "$l" = done ] && exit 0; "$0" kill "$1" >/dev/null 2>&1; exec "$0" rm -f "$1" >/dev/null';
 
-/** The label every container of one baton home carries (its value: a hash of the home's path). */
+/** The label every container of one baton home carries (its value: {@link homeLabel}). */
 export const HOME_LABEL = 'io.baton.home';
+/** The label naming the owner process that started a container ({@link OWNER}). */
+const OWNER_LABEL = 'io.baton.owner';
+/** This process, as the containers it starts name it (a random id: pids are reused). */
+const OWNER = randomBytes(8).toString('hex');
+
+/** The value of {@link HOME_LABEL} for baton's home `home`. */
+export function homeLabel(home: string): string {
+  return createHash('sha256').update(home).digest('hex').slice(0, 16);
+}
+
+/**
+ * Removes the containers of baton's home `home` that an earlier owner started and left (its
+ * reaper died with it: a reboot, a killed session). Only one owner runs per home, so those are
+ * orphans; containers this process started are kept. Resolves with the names removed.
+ */
+export async function removeLeftContainers(home: string, engine: 'podman' | 'docker'): Promise<string[]> {
+  const path = findExecutable(engine);
+  if (!path) return [];
+  // podman's ps knows the labels as a map, docker's as a string with a Label method.
+  const owner = engine === 'docker' ? `{{.Label "${OWNER_LABEL}"}}` : `{{index .Labels "${OWNER_LABEL}"}}`;
+  const out = await execBounded(
+    path,
+    ['ps', '-a', '--filter', `label=${HOME_LABEL}=${homeLabel(home)}`, '--format', `{{.Names}} ${owner}`],
+    { timeoutMs: 30_000 },
+  );
+  const left = out
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([name, owner]) => name && owner !== OWNER)
+    .map(([name]) => name!);
+  if (left.length) await execBounded(path, ['rm', '-f', ...left], { timeoutMs: 60_000 });
+  return left;
+}
 
 /** A path podman/docker can take in `--mount` (its fields are split on commas). */
 function mountable(path: string, what: string): string {
@@ -130,7 +163,9 @@ export class ContainerRunner implements Runner {
       '--name',
       name,
       '--label',
-      `${HOME_LABEL}=${createHash('sha256').update(this.#home).digest('hex').slice(0, 16)}`,
+      `${HOME_LABEL}=${homeLabel(this.#home)}`,
+      '--label',
+      `${OWNER_LABEL}=${OWNER}`,
       '--read-only',
       '--cap-drop',
       'all',
