@@ -13,7 +13,6 @@ import {
   eventually,
   FIXTURE_AGENT,
   makeEnv,
-  ROOT,
   sleep,
   startServer,
   waitFor,
@@ -22,8 +21,7 @@ import {
   type TestEnv,
   pidsWithEnv,
 } from './helpers.js';
-
-const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
+import { ANSWER_SCHEMA, CONTRACT_SCENARIO } from './contract-steps.js';
 
 /** The scenarios of the contract. */
 type Scenario =
@@ -108,13 +106,6 @@ const AGENTS: AgentCase[] = [
     cannot,
   })),
 ];
-
-const SCHEMA = {
-  type: 'object',
-  properties: { answer: { type: 'number' }, word: { type: 'string' } },
-  required: ['answer', 'word'],
-  additionalProperties: false,
-};
 
 describe.each(AGENTS)('contract: $name', (agent) => {
   let model: ModelServer;
@@ -302,7 +293,7 @@ describe.each(AGENTS)('contract: $name', (agent) => {
 
   test('structured', 'output_schema → result.structured validated', async () => {
     await start();
-    const run = await spawn('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
+    const run = await spawn('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: ANSWER_SCHEMA });
     const done = (await waitFor(s, run.run_id)) as Summary;
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.result.structured_error).toBeUndefined();

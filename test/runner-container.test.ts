@@ -24,14 +24,8 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
+import { CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
 
-const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
-const SCHEMA = {
-  type: 'object',
-  properties: { answer: { type: 'number' }, word: { type: 'string' } },
-  required: ['answer', 'word'],
-  additionalProperties: false,
-};
 /** The agent's marker variable: its processes (in the container) are found by it from here. */
 const MARK = 'BOX_MARK=in-the-container';
 
@@ -40,15 +34,6 @@ beforeAll(() => {
   image = buildAgentImage(`t${process.pid}`);
 }, 120_000);
 afterAll(() => removeImage(image));
-
-/** A git work tree in `dir` with one commit holding `file`. */
-function gitRepo(dir: string, file: string): void {
-  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
-  git('init', '-q');
-  writeFileSync(join(dir, file), `${file}\n`);
-  git('add', '.');
-  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init');
-}
 
 /** A scenario whose turns write outside the work tree: into `dir` (not mounted), the image, the read-only mount. */
 function escapeScenario(dir: string): string {
@@ -279,10 +264,7 @@ describe('container runner: the fixture agent in a podman container', () => {
     expect(again.status, JSON.stringify(again.error)).toBe('completed');
     expect(again.result.text).toContain('REMEMBER the word gamma-3');
     // Structured output is validated as for any run.
-    const json = await spawnRun('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
-    const answered = (await waitFor(s!, json.run_id)) as Summary;
-    expect(answered.status, JSON.stringify(answered.error)).toBe('completed');
-    expect(answered.result.structured).toEqual({ answer: 42, word: 'baton' });
+    await expectStructuredAnswer(s!, spawnRun);
   });
 
   it('a profile with a container runner sends a local agent into a container', async () => {
@@ -342,13 +324,19 @@ describe('container runner: the fixture agent in a podman container', () => {
     await eventually(() => pidsWithEnv(MARK).length > 0, 15_000);
     expect(containersOf(t.home)).toHaveLength(1);
     const [name] = containersOf(t.home);
-    const clients = pidsMatching(name!).filter(
-      (p) =>
-        readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(`${ENGINE}\0`) ||
-        readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/${ENGINE}\0run`),
-    );
-    const client = clients.find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('\0run\0'));
-    expect(client).toBeGreaterThan(0);
+    // `<engine> run … --name <name> …`: read each once (short-lived engine processes come and go).
+    const cmdline = (p: number) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const client = pidsMatching(name!).find((p) => {
+      const words = cmdline(p).split('\0');
+      return words[0]?.endsWith(ENGINE) && words[1] === 'run' && words.includes(name!);
+    });
+    expect(client, `no ${ENGINE} run client for ${name}`).toBeGreaterThan(0);
     return { run: run.run_id as string, client: client! };
   }
 

@@ -17,7 +17,6 @@ import {
   makeEnv,
   pidsMatching,
   pidsWithEnv,
-  ROOT,
   sleep,
   startServer,
   waitFor,
@@ -25,15 +24,9 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
+import { CONTRACT_SCENARIO, expectStructuredAnswer } from './contract-steps.js';
 
-const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
 const TOKEN = 'scripted-peer-token-7f3a';
-const SCHEMA = {
-  type: 'object',
-  properties: { answer: { type: 'number' }, word: { type: 'string' } },
-  required: ['answer', 'word'],
-  additionalProperties: false,
-};
 
 describe('kubernetes runner: the exec path against a scripted API peer (protocol only, not a cluster)', () => {
   let t: TestEnv;
@@ -181,10 +174,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
   it('follow_up continues the session in its sandbox; structured output is validated', async () => {
     await start();
     await rememberThenRecall('alpha-7');
-    const json = await spawnRun('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
-    const answered = (await waitFor(s!, json.run_id)) as Summary;
-    expect(answered.status, JSON.stringify(answered.error)).toBe('completed');
-    expect(answered.result.structured).toEqual({ answer: 42, word: 'baton' });
+    await expectStructuredAnswer(s!, spawnRun);
   });
 
   it('a profile with a kubernetes runner sends a local agent into a Pod', async () => {

@@ -18,7 +18,6 @@ import {
   makeEnv,
   pidsMatching,
   pidsWithEnv,
-  ROOT,
   runCli,
   sleep,
   startServer,
@@ -28,24 +27,9 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
+import { CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
 
 const SSHD = '/usr/sbin/sshd';
-const CONTRACT_SCENARIO = join(ROOT, 'test', 'fixtures', 'contract-scenario.json');
-const SCHEMA = {
-  type: 'object',
-  properties: { answer: { type: 'number' }, word: { type: 'string' } },
-  required: ['answer', 'word'],
-  additionalProperties: false,
-};
-
-/** A git work tree in `dir` with one commit holding `file`. */
-function gitRepo(dir: string, file: string): void {
-  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
-  git('init', '-q');
-  writeFileSync(join(dir, file), `${file}\n`);
-  git('add', '.');
-  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init');
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -280,10 +264,7 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     const done = (await waitFor(s, next.run_id)) as Summary;
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.result.text).toContain('REMEMBER the word alpha-7');
-    const json = await spawnRun('ANSWER_JSON {"answer":42,"word":"baton"}', { output_schema: SCHEMA });
-    const answered = (await waitFor(s, json.run_id)) as Summary;
-    expect(answered.status, JSON.stringify(answered.error)).toBe('completed');
-    expect(answered.result.structured).toEqual({ answer: 42, word: 'baton' });
+    await expectStructuredAnswer(s, spawnRun);
   });
 
   it('cancel mid-turn → cancelled; the remote agent has only its configured variables; nothing left', async () => {
