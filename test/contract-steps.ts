@@ -37,3 +37,11 @@ export async function expectStructuredAnswer(
   expect(answered.result.structured_error).toBeUndefined();
   expect(answered.result.structured).toEqual({ answer: 42, word: 'baton' });
 }
+
+/** Answers the permission `waiting` (a run's summary) asks with its option of `kind`; resolves with the run's end. */
+export async function answerAndWait(s: Server, waiting: Summary, kind: string): Promise<Summary> {
+  const option = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === kind);
+  expect(option, `an option of kind ${kind}`).toBeDefined();
+  await s.call('answer_permission', { run: waiting.run_id, option_id: option?.option_id });
+  return (await waitFor(s, waiting.run_id)) as Summary;
+}

@@ -24,7 +24,7 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-import { CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
 
 /** The agent's marker variable: its processes (in the container) are found by it from here. */
 const MARK = 'BOX_MARK=in-the-container';
@@ -176,9 +176,7 @@ describe('container runner: the fixture agent in a podman container', () => {
     expect(JSON.stringify(inspect)).not.toContain('in-the-container');
     expect(pidsMatching('in-the-container')).toEqual([]);
     expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
-    const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
-    await s!.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
-    const done = (await waitFor(s!, run.run_id)) as Summary;
+    const done = await answerAndWait(s!, waiting, 'allow_once');
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.result.text).toContain('done: wrote contract.txt');
     expect(readFileSync(join(t.work, 'contract.txt'), 'utf8')).toBe('hello-contract');
@@ -196,9 +194,7 @@ describe('container runner: the fixture agent in a podman container', () => {
     const asks = (await waitFor(s!, second.run_id)) as Summary;
     expect(asks.status, JSON.stringify(asks.error)).toBe('waiting');
     writeFileSync(join(t.work, 'contract.txt'), 'before');
-    const reject = (asks.waiting_for.options as Summary[]).find((o) => o.kind === 'reject_once');
-    await s!.call('answer_permission', { run: second.run_id, option_id: reject?.option_id });
-    const denied = (await waitFor(s!, second.run_id)) as Summary;
+    const denied = await answerAndWait(s!, asks, 'reject_once');
     expect(denied.result.text).toContain('not written: contract.txt (permission denied)');
     expect(readFileSync(join(t.work, 'contract.txt'), 'utf8')).toBe('before');
     await s!.close();

@@ -24,7 +24,7 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-import { CONTRACT_SCENARIO, expectStructuredAnswer } from './contract-steps.js';
+import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer } from './contract-steps.js';
 
 const TOKEN = 'scripted-peer-token-7f3a';
 
@@ -139,9 +139,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     expect(pod?.spec.containers[0]?.workingDir).toBe(podWork);
     expect(JSON.stringify(pod)).not.toContain('named-in-config');
     expect(existsSync(join(podWork, 'contract.txt'))).toBe(false);
-    const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
-    await s!.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
-    const done = (await waitFor(s!, run.run_id)) as Summary;
+    const done = await answerAndWait(s!, waiting, 'allow_once');
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.result.text).toContain('done: wrote contract.txt');
     expect(readFileSync(join(podWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
@@ -157,9 +155,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     const asks = (await waitFor(s!, second.run_id)) as Summary;
     expect(asks.status, JSON.stringify(asks.error)).toBe('waiting');
     writeFileSync(join(podWork, 'contract.txt'), 'before');
-    const reject = (asks.waiting_for.options as Summary[]).find((o) => o.kind === 'reject_once');
-    await s!.call('answer_permission', { run: second.run_id, option_id: reject?.option_id });
-    const denied = (await waitFor(s!, second.run_id)) as Summary;
+    const denied = await answerAndWait(s!, asks, 'reject_once');
     expect(denied.status, JSON.stringify(denied.error)).toBe('completed');
     expect(denied.result.text).toContain('not written: contract.txt (permission denied)');
     expect(readFileSync(join(podWork, 'contract.txt'), 'utf8')).toBe('before');

@@ -27,7 +27,7 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-import { CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
 
 const SSHD = '/usr/sbin/sshd';
 
@@ -190,9 +190,7 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(existsSync(join(remoteWork, 'contract.txt'))).toBe(false);
     // Live, while the run waits: nothing changed yet on the remote side.
     expect(((await s.call('get_diff', { run: run.run_id })) as Summary).diff).toBe('');
-    const allow = (waiting.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once');
-    await s.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
-    const done = (await waitFor(s, run.run_id)) as Summary;
+    const done = await answerAndWait(s, waiting, 'allow_once');
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.result.text).toContain('done: wrote contract.txt');
     expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
@@ -338,9 +336,7 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     })) as Summary;
     const waiting = (await waitFor(s, run.run_id)) as Summary;
     expect(waiting.status, JSON.stringify(waiting.error)).toBe('waiting');
-    const allow = (waiting.waiting_for.options as Summary[]).find((o) => String(o.kind).startsWith('allow'));
-    await s.call('answer_permission', { run: run.run_id, option_id: allow?.option_id });
-    const done = (await waitFor(s, run.run_id)) as Summary;
+    const done = await answerAndWait(s, waiting, 'allow_once');
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8').trim()).toBe('hello-contract');
     expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
