@@ -312,6 +312,8 @@ describe('container runner: the fixture agent in a podman container', () => {
     expect(owner).toBeGreaterThan(0);
     process.kill(owner!, 'SIGKILL');
     await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+    // The next owner (the front starts one) says the run was interrupted.
+    expect(((await waitFor(s!, run.run_id)) as Summary).status).toBe('interrupted');
   });
 
   /** Starts a run of the deaf agent and returns the engine client that runs its container. */
@@ -346,12 +348,13 @@ describe('container runner: the fixture agent in a podman container', () => {
 
   it('the owner and the engine client SIGKILLed together: the reaper removes the container', async () => {
     await start({ daemon: true });
-    const { client } = await deafRun();
+    const { run, client } = await deafRun();
     const owner = daemonPid(t.home);
     expect(owner).toBeGreaterThan(0);
     process.kill(owner!, 'SIGKILL');
     process.kill(client, 'SIGKILL');
     await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+    expect(((await waitFor(s!, run)) as Summary).status).toBe('interrupted');
   });
 
   it("an owner's start removes the containers an earlier owner of its home left, and no one else's", async () => {

@@ -6,7 +6,8 @@
 // peer started in a folder of the test (the runner's work_dir), with a small environment of its
 // own (PATH and a marker naming the Pod). The agent is the fixture ACP agent, configured by its
 // absolute path as the image would hold it, run by baton's remote wrapper as the bridge sends it.
-import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startK8sApi, tryUpgrade, writeKubeconfig, type K8sApi } from './fixtures/k8s-api.mjs';
@@ -24,7 +25,7 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer } from './contract-steps.js';
+import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
 
 const TOKEN = 'scripted-peer-token-7f3a';
 
@@ -74,6 +75,8 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     };
     cfg.agents.near = agent;
     cfg.agents.kube = { ...agent, runner: runner() };
+    // A clone of the base commit (the init container's work on a cluster; the test makes it here).
+    cfg.agents['kube-git'] = { ...agent, runner: runner({ git_url: 'https://git.example/team/app.git' }) };
     cfg.agents['kube-badtoken'] = { ...agent, runner: runner({ kubeconfig: join(t.dir, 'kubeconfig-bad') }) };
     cfg.profiles = { pod: { agent: 'near', runner: runner() } };
     writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
@@ -171,6 +174,48 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     await start();
     await rememberThenRecall('alpha-7');
     await expectStructuredAnswer(s!, spawnRun);
+  });
+
+  it("changed_files and get_diff come from git in the Pod while the session's agent lives", async () => {
+    await start();
+    gitRepo(t.work, 'README.md');
+    // What the init container does on a cluster: clone the run's base commit into the work tree.
+    rmSync(podWork, { recursive: true });
+    execFileSync('git', ['clone', '-q', t.work, podWork]);
+    const run = (await s!.call('spawn_run', {
+      agent: 'kube-git',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt hello-contract',
+      policy: 'allow_all',
+    })) as Summary;
+    const done = (await waitFor(s!, run.run_id)) as Summary;
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    expect(readFileSync(join(podWork, 'contract.txt'), 'utf8')).toBe('hello-contract');
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+    expect(done.result.changed_files).toEqual([
+      { path: 'contract.txt', status: 'added', additions: 1, deletions: 0 },
+    ]);
+    const { events } = (await s!.call('get_events', { run: run.run_id, types: ['warning'] })) as {
+      events: Summary[];
+    };
+    expect(events).toEqual([]);
+    const diff = (await s!.call('get_diff', { run: run.run_id })) as Summary;
+    expect(diff.diff).toContain('+++ b/contract.txt');
+    expect(diff.diff).toContain('+hello-contract');
+    // git ran in the Pod, over exec streams of their own (the agent's is the first).
+    const gits = api.execs.filter((e) => e.command.includes('git'));
+    expect(gits.length).toBeGreaterThan(3);
+    expect(
+      gits.every((e) => e.command.slice(0, 5).join(' ') === `sh -c ${e.command[2]} baton-exec ${podWork}`),
+    ).toBe(true);
+    // Its agent gone (and its Pod), the diff can no longer be read: said so.
+    await s!.close();
+    s = undefined;
+    await eventually(() => podsDeleted() && leftovers().length === 0, 15_000);
+    s = await startServer(t);
+    const gone = await s.raw('get_diff', { run: run.run_id });
+    expect(gone.isError).toBe(true);
+    expect(JSON.stringify(gone.structuredContent)).toContain("the sandbox of this run's session is gone");
   });
 
   it('a profile with a kubernetes runner sends a local agent into a Pod', async () => {

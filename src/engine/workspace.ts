@@ -135,6 +135,26 @@ export class Workspace {
       });
       return;
     }
+    if (runner?.startTree) {
+      // Made from a commit before the agent exists (a sandbox's clone): its tree is that commit's.
+      const start = await runner.startTree(ctx.row.cwd).catch((err: unknown) => {
+        this.#ctx.runs.append(ctx, 'warning', {
+          kind: 'git',
+          message: `changes will not be tracked: ${toBatonError(err).message}`,
+        });
+        return null;
+      });
+      if (start === undefined) {
+        this.#ctx.runs.append(ctx, 'warning', {
+          kind: 'git',
+          message: `changes will not be tracked: the agent's work tree (${runner.where}) does not start from a commit baton knows`,
+        });
+      }
+      if (!start) return;
+      this.#ctx.store.runs.update(ctx.id, { repo_root: start.root, base_tree: start.tree });
+      ctx.row = { ...ctx.row, repo_root: start.root, base_tree: start.tree };
+      return;
+    }
     const side = this.#side(ctx.row);
     const root = side ? await this.#sideRoot(ctx, side) : await repoRoot(ctx.row.cwd);
     if (!root) return;
@@ -154,7 +174,9 @@ export class Workspace {
    * runs there, through the runner, in the agent's folder. Undefined for a run here.
    */
   #side(row: RunRow): Side | undefined {
-    const runner = this.#runner(row);
+    const any = this.#runner(row);
+    // Bound to the run (kubernetes: git runs in its session's live sandbox).
+    const runner = any?.forRun ? any.forRun(row.cwd, row.session_id) : any;
     if (!runner?.exec || runner.sharesFolder) return undefined;
     return { exec: runner.exec, where: runner.where, cwd: runner.agentCwd(row.cwd) };
   }

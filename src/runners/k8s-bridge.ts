@@ -11,7 +11,7 @@
 // in a session of its own) holds a pipe from the bridge and deletes the sandbox when that pipe
 // ends before the bridge said it deleted it.
 import { randomBytes } from 'node:crypto';
-import { openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { PassThrough, type Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
@@ -25,7 +25,7 @@ import {
   sandboxManifest,
   type Manifest,
 } from './k8s-manifests.js';
-import type { BridgeHeader } from './kubernetes.js';
+import { livePodFile, type BridgeHeader, type LivePod } from './kubernetes.js';
 import { REMOTE_WRAPPER } from './ssh.js';
 
 const fail = (message: string, code = 1): never => {
@@ -206,9 +206,21 @@ async function main(): Promise<void> {
   let creating: Promise<Made> | undefined;
   let stopping: Promise<void> | undefined;
   let reaper: Writable | undefined;
+  // Where git for the session's changes runs while this agent lives (the runner's exec reads it).
+  const live = header.session ? livePodFile(header.session) : undefined;
+  let liveText: string | undefined;
+  const forgetLive = () => {
+    try {
+      // Only ours: a newer agent process of the session may have written its own since.
+      if (live && liveText && readFileSync(live, 'utf8') === liveText) unlinkSync(live);
+    } catch {
+      // gone already
+    }
+  };
   // Deletes what was made, or is being made (a stop while the create call is in flight), then exits.
   const stop = (code: number) => {
     stopping ??= (async () => {
+      forgetLive();
       const m = made ?? (await creating?.catch(() => undefined));
       // Only a sandbox really deleted releases the reaper: else it tries again once this exits.
       const removed = m ? await remove(kc, m) : true;
@@ -242,6 +254,12 @@ async function main(): Promise<void> {
     process.stderr.write(`baton: ${made.kind} ${made.namespace}/${name} on ${clusterName(kc)}\n`);
     if (stopping) return;
     const pod = await runningPod(kc, made, (header.config.startup_timeout ?? 120) * 1000);
+    if (live) {
+      const where: LivePod = { namespace: made.namespace, pod, sandbox: name };
+      liveText = JSON.stringify(where);
+      mkdirSync('sessions', { recursive: true, mode: 0o700 });
+      writeFileSync(live, liveText, { mode: 0o600 });
+    }
     execd = true;
     const argv = ['sh', '-c', REMOTE_WRAPPER, 'baton-runner', s.cwd, s.command, ...s.args];
     const ws = await new Exec(kc).exec(

@@ -1,6 +1,8 @@
-import { ApiextensionsV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { Writable } from 'node:stream';
+import { ApiextensionsV1Api, Exec, KubeConfig, VersionApi, type V1Status } from '@kubernetes/client-node';
+import { ExecFailure } from '../process/exec.js';
 import { BatonError } from '../errors.js';
-import { SANDBOX_API } from './k8s-manifests.js';
+import { AGENT_CONTAINER, SANDBOX_API } from './k8s-manifests.js';
 import type { KubernetesRunnerConfig } from './options.js';
 
 /** Longest a reachability or discovery call may take. */
@@ -97,4 +99,66 @@ export async function sandboxCrds(kc: KubeConfig): Promise<{ sandbox: boolean; c
     );
   const [sandbox, claims] = await Promise.all([has(SANDBOX_API.crd), has(SANDBOX_API.claimsCrd)]);
   return { sandbox, claims };
+}
+
+/**
+ * Runs `argv` in container `agent` of a Pod over a one-shot exec stream (no stdin, no tty) and
+ * resolves with its stdout; rejects with an ExecFailure carrying its stderr when it exits non-zero,
+ * writes more than `maxBuffer`, or takes longer than `timeoutMs` (the stream is closed then).
+ */
+export async function execInPod(
+  kc: KubeConfig,
+  where: { namespace: string; pod: string },
+  argv: string[],
+  limits: { maxBuffer: number; timeoutMs: number },
+): Promise<string> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let size = 0;
+  let socket: { close(): void } | undefined;
+  return new Promise<string>((resolve, reject) => {
+    let settled = false;
+    const settle = (error: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.close();
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (error === undefined) resolve(Buffer.concat(out).toString('utf8'));
+      else
+        reject(new ExecFailure(`${error}${stderr ? `: ${stderr.trim()}` : ''}`, { missing: false, stderr }));
+    };
+    const sink = (into: Buffer[]) =>
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          size += chunk.length;
+          if (size > limits.maxBuffer) settle(`more than ${limits.maxBuffer} bytes of output`);
+          else into.push(chunk);
+          done();
+        },
+      });
+    const timer = setTimeout(() => settle(`no end in ${limits.timeoutMs} ms`), limits.timeoutMs);
+    new Exec(kc)
+      .exec(
+        where.namespace,
+        where.pod,
+        AGENT_CONTAINER,
+        argv,
+        sink(out),
+        sink(err),
+        null,
+        false,
+        (status: V1Status) => {
+          // The status comes after the output (channel 3): let the sinks take what is in flight.
+          setImmediate(() => settle(status.status === 'Success' ? undefined : (status.message ?? 'failed')));
+        },
+      )
+      .then(
+        (ws) => {
+          socket = ws;
+          ws.on('close', () => setImmediate(() => settle('the exec stream closed without a status')));
+        },
+        (e: unknown) => settle(reason(e)),
+      );
+  });
 }

@@ -1,11 +1,12 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatonError, toBatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { execBounded } from '../process/exec.js';
 import { envLines, type KubernetesRunnerConfig } from './options.js';
-import type { Runner, RunnerSpawn } from './runner.js';
+import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
+import { execEnvWords, REMOTE_EXEC } from './ssh.js';
 
 /** @kubernetes/client-node costs ~0.9 s to load: only when a kubernetes runner is used. */
 const cluster = () => import('./k8s-cluster.js');
@@ -19,7 +20,19 @@ export type BridgeHeader = {
   spawn: { command: string; args: readonly string[]; cwd: string; env: Record<string, string> };
   /** The run's base commit to clone (with git_url). */
   commit?: string;
+  /** The run's session: the bridge records its live Pod for it ({@link livePodFile}). */
+  session?: string;
 };
+
+/** The Pod a session's agent runs in, while it runs (written by its bridge). */
+export type LivePod = { namespace: string; pod: string; sandbox: string };
+
+/** The file (relative to the runner's state folder, the bridge's cwd) naming a session's live Pod. */
+export function livePodFile(session: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(session))
+    throw new BatonError('INTERNAL', `not a session id: ${session}`);
+  return join('sessions', `${session}.json`);
+}
 
 /**
  * Runs agents in a sandbox on an existing Kubernetes cluster, through `@kubernetes/client-node`:
@@ -36,13 +49,16 @@ export class KubernetesRunner implements Runner {
   readonly #stateDir: string;
   /** The local folder of the run being started (see {@link forRun}). */
   readonly #localCwd: string | undefined;
+  /** The run's session (see {@link forRun}). */
+  readonly #sessionId: string | undefined;
   /** The cluster's server and context, once its kubeconfig was read. */
   #cluster: string | undefined;
 
-  constructor(config: KubernetesRunnerConfig, stateDir: string, localCwd?: string) {
+  constructor(config: KubernetesRunnerConfig, stateDir: string, localCwd?: string, sessionId?: string) {
     this.#config = config;
     this.#stateDir = join(stateDir, 'kubernetes');
     this.#localCwd = localCwd;
+    this.#sessionId = sessionId;
   }
 
   get where(): string {
@@ -51,9 +67,63 @@ export class KubernetesRunner implements Runner {
       : `the cluster of ${this.#config.kubeconfig ?? 'the default kubeconfig'}${this.#config.context ? ` (context ${this.#config.context})` : ''}`;
   }
 
-  /** The same runner for one run: it knows the run's local folder, whose HEAD is the base commit. */
-  forRun(localCwd: string): Runner {
-    return new KubernetesRunner(this.#config, dirname(this.#stateDir), localCwd);
+  /**
+   * The same runner for one run: it knows the run's local folder, whose HEAD is the base commit,
+   * and its session, whose live Pod runs git for the run's changes ({@link exec}).
+   */
+  forRun(localCwd: string, sessionId: string): Runner {
+    return new KubernetesRunner(this.#config, dirname(this.#stateDir), localCwd, sessionId);
+  }
+
+  /**
+   * The work tree when the agent starts, known before its sandbox exists: a clone of the base
+   * commit (git_url) holds exactly that commit's tree. Undefined with a volume (its state is the
+   * volume's, unknown here): its changes are not tracked.
+   */
+  async startTree(localCwd: string): Promise<{ root: string; tree: string } | undefined> {
+    if (this.#config.volume || !this.#config.git_url) return undefined;
+    const out = await execBounded('git', ['rev-parse', '--verify', 'HEAD^{tree}'], {
+      cwd: localCwd,
+      timeoutMs: 10_000,
+    });
+    return { root: this.agentCwd(), tree: out.trim() };
+  }
+
+  /**
+   * A helper program (git) in the Pod the run's session's agent runs in, over a one-shot exec
+   * (no stdin, no tty), in `cwd` there with `opts.env` added: stdout bounded (`maxBuffer`,
+   * default 16 MiB), time bounded (`timeoutMs`, default 60 s). Fails (NOT_FOUND) once that
+   * agent's sandbox was deleted (the run's diff can be read only while its session's agent lives).
+   */
+  readonly exec: RunnerExec = async (command, args, opts) => {
+    const words = execEnvWords(opts.env, 'into a sandbox');
+    const where = this.#livePod();
+    const { execInPod, loadKubeConfig } = await cluster();
+    return execInPod(
+      loadKubeConfig(this.#config),
+      where,
+      ['sh', '-c', REMOTE_EXEC, 'baton-exec', opts.cwd, 'env', ...words, command, ...args],
+      { maxBuffer: opts.maxBuffer ?? 16 * 1024 * 1024, timeoutMs: opts.timeoutMs ?? 60_000 },
+    );
+  };
+
+  /** The live Pod of the bound session, as its bridge recorded it. */
+  #livePod(): LivePod {
+    const gone = () =>
+      new BatonError(
+        'NOT_FOUND',
+        `the sandbox of this run's session is gone (its agent ended): git there cannot be asked any more`,
+      );
+    if (!this.#sessionId) throw gone();
+    try {
+      const where = JSON.parse(
+        readFileSync(join(this.#stateDir, livePodFile(this.#sessionId)), 'utf8'),
+      ) as LivePod;
+      if (typeof where.namespace !== 'string' || typeof where.pod !== 'string') throw gone();
+      return where;
+    } catch {
+      throw gone();
+    }
   }
 
   /** The agent works at the top of the sandbox's work tree. */
@@ -82,6 +152,7 @@ export class KubernetesRunner implements Runner {
       config: this.#config,
       spawn: { command: spawn.command, args: spawn.args, cwd: spawn.cwd, env: spawn.env },
       ...(commit ? { commit } : {}),
+      ...(this.#sessionId ? { session: this.#sessionId } : {}),
     };
     child.stdin.write(`${JSON.stringify(header)}\n`);
     return child;

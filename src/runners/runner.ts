@@ -49,6 +49,12 @@ export interface Runner {
    * (kubernetes: the base commit; a container: the session's home folder).
    */
   forRun?(localCwd: string, sessionId: string): Runner;
+  /**
+   * The agent's work tree when it starts, for a runner that makes it from a commit before the
+   * agent exists (kubernetes: a clone of the base commit): its folder there and its git tree.
+   * Undefined from it: the state is not known here (its changes are not tracked).
+   */
+  startTree?(localCwd: string): Promise<{ root: string; tree: string } | undefined>;
   /** Why it cannot run agents now, with the fix (baton doctor); undefined when it can. */
   check(): Promise<{ problem: string; fix: string } | undefined>;
 }

@@ -8,7 +8,7 @@ import { envLines, isEnvName, READ_ENV, type SshRunnerConfig } from './options.j
 import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
 
 /** `sh -c` on the remote host for a helper program: its folder, then `env NAME=VALUE… program args…`. */
-const REMOTE_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"';
+export const REMOTE_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"';
 
 /**
  * The remote side of an ssh run, run by `sh -c` on the remote host with the run's folder and the
@@ -35,6 +35,22 @@ export const REMOTE_WRAPPER = [
   'kill "$w" 2>/dev/null',
   'exit "$s"',
 ].join('; ');
+
+/**
+ * `NAME=VALUE` words for `env` in a helper's command line on the other side (git's variables: no
+ * secrets); `where` names that side in the error for one a word cannot carry.
+ */
+export function execEnvWords(env: Record<string, string> | undefined, where: string): string[] {
+  return Object.entries(env ?? {}).map(([name, value]) => {
+    if (!isEnvName(name) || /[\n\0]/.test(value)) {
+      throw new BatonError(
+        'INVALID_PARAMS',
+        `the variable ${JSON.stringify(name)} cannot be passed ${where}`,
+      );
+    }
+    return `${name}=${value}`;
+  });
+}
 
 /** One word for a POSIX shell: single-quoted, a quote inside written `'\''`. */
 export function shellQuote(word: string): string {
@@ -132,15 +148,7 @@ export class SshRunner implements Runner {
    * local ssh client is killed, which ends the session).
    */
   readonly exec: RunnerExec = async (command, args, opts) => {
-    const vars = Object.entries(opts.env ?? {}).map(([name, value]) => {
-      if (!isEnvName(name) || /[\n\0]/.test(value)) {
-        throw new BatonError(
-          'INVALID_PARAMS',
-          `the variable ${JSON.stringify(name)} cannot be passed over ssh`,
-        );
-      }
-      return `${name}=${value}`;
-    });
+    const vars = execEnvWords(opts.env, 'over ssh');
     const words = ['sh', '-c', REMOTE_EXEC, 'baton-exec', opts.cwd, 'env', ...vars, command, ...args];
     mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
     return execBounded('ssh', [...this.options(), '--', this.#config.host, words.map(shellQuote).join(' ')], {
