@@ -130,6 +130,7 @@ describe('container runner: the fixture agent in a podman container', () => {
       args: [FIXTURE_AGENT, '--scenario', scenario],
       runner,
     };
+    cfg.agents['box-nobody'] = { ...agent, runner: { ...runner, user: '65534:65534' } };
     cfg.agents['near-escape'] = { ...cfg.agents['box-escape'], runner: undefined };
     if (opts.offer) cfg.delegation = { offer_to_agents: true };
     // An agent that neither answers nor ends when its stdin closes: only the container's end stops it.
@@ -261,6 +262,31 @@ describe('container runner: the fixture agent in a podman container', () => {
     expect(again.result.text).toContain('REMEMBER the word gamma-3');
     // Structured output is validated as for any run.
     await expectStructuredAnswer(s!, spawnRun);
+  });
+
+  it('user "UID:GID": the agent runs as that user, owning its session home; the work tree is not its to write', async () => {
+    await start();
+    const run = (await s!.call('spawn_run', {
+      agent: 'box-nobody',
+      cwd: t.work,
+      prompt: 'SLOW 20',
+    })) as Summary;
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    const [pid] = pidsWithEnv(MARK);
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s+65534/m);
+    expect(((await s!.call('cancel_run', { run: run.run_id })) as Summary).status).toBe('cancelled');
+    // Its session state went to its home (it owns it); writing the root-owned work tree is refused.
+    const write = (await s!.call('spawn_run', {
+      agent: 'box-nobody',
+      cwd: t.work,
+      prompt: 'WRITE_FILE contract.txt hello-contract',
+      policy: 'allow_all',
+    })) as Summary;
+    const ended = (await waitFor(s!, write.run_id)) as Summary;
+    expect(ended.status).toBe('failed');
+    expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
   });
 
   it('a profile with a container runner sends a local agent into a container', async () => {

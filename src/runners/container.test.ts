@@ -72,6 +72,10 @@ describe('container runner: what it asks the engine for', () => {
       expect(() => r.runArgs({ cwd: '/srv/repo' }, 'baton-x', '/s')).toThrow(BatonError);
     }
     expect(() => runner.runArgs({ cwd: '/srv/a,b' }, 'baton-x', '/s')).toThrow(/comma/);
+    const missing = new ContainerRunner(config({ mounts: [{ source: join(dir, 'nope') }] }), home);
+    expect(() => missing.runArgs({ cwd: '/srv/repo' }, 'baton-x', '/s')).toThrow(
+      /does not exist on this machine/,
+    );
   });
 
   it('the config takes a container runner and refuses what could smuggle engine options', () => {

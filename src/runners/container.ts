@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, realpathSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import { BatonError } from '../errors.js';
 import { ChildHandle, spawnWatcher } from '../process/child.js';
@@ -146,7 +146,15 @@ export class ContainerRunner implements Runner {
       `type=bind,source=${mountable(source, 'the mount')},target=${mountable(target, 'the mount target')}${writable ? '' : ',readonly'}`,
     ];
     const mounts = (c.mounts ?? []).flatMap((m) => {
-      const source = realpathSync(m.source);
+      let source: string;
+      try {
+        source = realpathSync(m.source);
+      } catch {
+        throw new BatonError(
+          'INVALID_CONFIG',
+          `container runner: the mount ${m.source} does not exist on this machine: create it or drop it from "mounts"`,
+        );
+      }
       if (within(this.#home, source) || within(source, this.#home)) {
         throw new BatonError(
           'INVALID_CONFIG',
@@ -213,6 +221,10 @@ export class ContainerRunner implements Runner {
     }
     const sessionHome = join(this.#stateDir, this.#sessionId ?? 'no-session', 'home');
     mkdirSync(sessionHome, { recursive: true, mode: 0o700 });
+    // An agent run as another user owns its home (baton as root can give it; else that user's
+    // writes there fail, as they would in a folder of someone else's).
+    const as = /^([0-9]+):([0-9]+)$/.exec(this.#config.user ?? '');
+    if (as && process.getuid?.() === 0) chownSync(sessionHome, Number(as[1]), Number(as[2]));
     const name = `baton-${randomBytes(6).toString('hex')}`;
     const args = [
       ...this.runArgs({ cwd: real }, name, sessionHome),
