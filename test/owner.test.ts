@@ -221,7 +221,7 @@ describe('one owner per BATON_HOME', () => {
       async () => ((await host.call('get_run', { run: run.run_id })) as Summary).status === 'running',
     );
     const term = (await host.call('spawn_run', { agent: 'confirm', cwd: t.work })) as Summary;
-    await eventually(async () => {
+    const asked = await eventually(async () => {
       const r = (await host.call('get_run', { run: term.run_id })) as Summary;
       return r.status === 'waiting' && r.waiting_for?.kind === 'permission' ? r : undefined;
     });
@@ -242,10 +242,15 @@ describe('one owner per BATON_HOME', () => {
     expect(next).not.toBe(owner);
     expect(stateOf(owner)).toBe('Z');
 
-    // The terminal run outlived its owner: adopted, waiting on a new request, answerable.
+    // The terminal run outlived its owner: adopted, waiting on a new request, answerable. (Until
+    // the new owner has adopted it, the row still shows the dead owner's request.)
     const adopted = await eventually(async () => {
       const r = (await host.call('get_run', { run: term.run_id })) as Summary;
-      return r.status === 'waiting' && r.waiting_for?.kind === 'permission' ? r : undefined;
+      return r.status === 'waiting' &&
+        r.waiting_for?.kind === 'permission' &&
+        r.waiting_for.request_id !== asked.waiting_for.request_id
+        ? r
+        : undefined;
     }, 10_000);
     const yes = (adopted.waiting_for.options as Summary[]).find((o) => o.kind === 'allow_once') as Summary;
     await host.call('answer_permission', { run: term.run_id, option_id: yes.option_id });

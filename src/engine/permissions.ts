@@ -83,7 +83,12 @@ export class Permissions {
       }
     }
     if (!ctx) {
-      throw new BatonError('RUN_NOT_WAITING', `run ${row.id} is ${row.status}, not waiting for an answer`);
+      throw new BatonError(
+        'RUN_NOT_WAITING',
+        row.status === 'waiting'
+          ? `run ${row.id} shows a question this owner has not taken over yet (baton restarted): get_run again in a moment and answer its new request`
+          : `run ${row.id} is ${row.status}, not waiting for an answer`,
+      );
     }
     const pending = requestId ? ctx.pending.get(requestId) : ctx.pending.values().next().value;
     if (!pending) {
