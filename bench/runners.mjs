@@ -68,6 +68,15 @@ async function startSshd(dir) {
   return { proc, port, user, key: join(dir, 'user_key'), knownHosts: join(dir, 'known_hosts') };
 }
 
+/** A git work tree in `dir` with one commit. */
+function gitRepo(dir) {
+  const git = (...args) => execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
+  git('init', '-q');
+  writeFileSync(join(dir, 'README.md'), 'bench\n');
+  git('add', '.');
+  git('-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-qm', 'init');
+}
+
 async function run(agent, extra = {}) {
   const t0 = performance.now();
   const spawned = await server.call('spawn_run', { agent, cwd: t.work, prompt: PROMPT, ...extra });
@@ -88,7 +97,10 @@ async function followUp(runId) {
 async function main() {
   sshd = await startSshd(join(t.dir, 'sshd'));
   const remoteWork = join(t.dir, 'remote-work');
-  mkdirSync(remoteWork);
+  // Both folders git work trees, as agents' folders are: each turn's changes are tracked (git
+  // here for local and container runs, git on the remote host for ssh ones).
+  gitRepo(t.work);
+  execFileSync('git', ['clone', '-q', t.work, remoteWork]);
   const cfg = JSON.parse(readFileSync(join(t.home, 'config.json'), 'utf8'));
   cfg.agents['fixture-ssh'] = {
     driver: 'acp',
@@ -160,7 +172,7 @@ async function main() {
       ['first ssh run (connection made)', '', `${fmt(first.ms)} ms`, '', '', ''],
     ],
     [
-      `${N} runs each; the same scripted ACP agent; ssh over loopback to an sshd on this machine, one multiplexed connection (ControlMaster) for all runs`,
+      `${N} runs each; the same scripted ACP agent, in a git work tree (changes tracked every turn); ssh over loopback to an sshd on this machine, one multiplexed connection (ControlMaster) for all runs`,
       "start over ssh adds a channel open, the remote wrapper (sh, mktemp, mkfifo, setsid) and the handshake through the channel; a turn adds only the channel's relay",
       `a container start adds \`${ENGINE} run\` (the container made, mounted, its init and sh started) and its removal after the run is not counted; a turn adds the relay through ${ENGINE}'s client and conmon`,
     ],
