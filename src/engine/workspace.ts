@@ -9,6 +9,8 @@ import {
   git,
   removeWorktree,
   repoRoot,
+  sideEnd,
+  sideStart,
   snapshotTree,
   type SideExec,
 } from '../git/git.js';
@@ -156,9 +158,17 @@ export class Workspace {
       return;
     }
     const side = this.#side(ctx.row);
-    const root = side ? await this.#sideRoot(ctx, side) : await repoRoot(ctx.row.cwd);
+    if (side) {
+      // The agent's side: the repository's top and its snapshot in one session there.
+      const start = await this.#sideStart(ctx, side);
+      if (!start) return;
+      this.#ctx.store.runs.update(ctx.id, { repo_root: start.root, base_tree: start.tree });
+      ctx.row = { ...ctx.row, repo_root: start.root, base_tree: start.tree };
+      return;
+    }
+    const root = await repoRoot(ctx.row.cwd);
     if (!root) return;
-    const base = await snapshotTree(root, side?.exec).catch((err: unknown) => {
+    const base = await snapshotTree(root).catch((err: unknown) => {
       this.#ctx.runs.append(ctx, 'warning', {
         kind: 'git',
         message: `changes will not be tracked: ${toBatonError(err).message}`,
@@ -191,19 +201,18 @@ export class Workspace {
     return runnerFor(config, this.#ctx.config.home);
   }
 
-  /** The top of the git work tree holding the agent's folder on its side; undefined (with a warning when git failed) when none. */
-  async #sideRoot(ctx: RunCtx, side: Side): Promise<string | undefined> {
+  /**
+   * The top of the git work tree holding the agent's folder on its side and its snapshot;
+   * undefined when it is in none, or (with a warning) when git failed there.
+   */
+  async #sideStart(ctx: RunCtx, side: Side): Promise<{ root: string; tree: string } | undefined> {
     try {
-      const out = (await git(side.cwd, ['rev-parse', '--show-toplevel'], {}, side.exec)).trim();
-      return out.startsWith('/') ? out : undefined;
+      return await sideStart(side.cwd, side.exec);
     } catch (err) {
-      const why = toBatonError(err).message;
-      if (!/not a git repository/i.test(why)) {
-        this.#ctx.runs.append(ctx, 'warning', {
-          kind: 'git',
-          message: `changes will not be tracked: git on ${side.where} failed: ${why}`,
-        });
-      }
+      this.#ctx.runs.append(ctx, 'warning', {
+        kind: 'git',
+        message: `changes will not be tracked: git on ${side.where} failed: ${toBatonError(err).message}`,
+      });
       return undefined;
     }
   }
@@ -247,10 +256,15 @@ export class Workspace {
     if (!root || !base) return undefined;
     try {
       const side = this.#side(ctx.row)?.exec;
-      const end = await snapshotTree(root, side);
+      // On the agent's side: the snapshot and the diffs in one session there.
+      const { tree: end, files } = side
+        ? await sideEnd(root, base, side)
+        : await snapshotTree(root).then(async (tree) => ({
+            tree,
+            files: await changedFiles(root, base, tree),
+          }));
       this.#ctx.store.runs.update(ctx.id, { end_tree: end });
       ctx.row = { ...ctx.row, end_tree: end };
-      const files = await changedFiles(root, base, end, side);
       for (const f of files) this.touch(ctx, [resolvePath(root, f.path)]);
       return { files, overlaps: ctx.overlaps };
     } catch (err) {

@@ -80,14 +80,94 @@ export async function repoRoot(cwd: string): Promise<string | undefined> {
  * folder, removed on exit; HEAD read into it when there is one; the work tree added; the tree
  * written (its id the last line).
  */
-const SNAPSHOT_SCRIPT = [
+const SNAPSHOT_LINES = [
   't=$(mktemp -d) || exit 1',
   'trap \'rm -rf -- "$t"\' EXIT',
   'export GIT_INDEX_FILE="$t/index"',
   'if git rev-parse --verify -q HEAD >/dev/null; then git read-tree HEAD || exit 1; fi',
   'git add -A -- . || exit 1',
-  'git write-tree',
+];
+const SNAPSHOT_SCRIPT = [...SNAPSHOT_LINES, 'git write-tree'].join('\n');
+
+/**
+ * A run's start on the other side, one session: the top of the work tree holding the folder (none:
+ * "baton-no-repo"), then its snapshot there. Prints the top, then the tree.
+ */
+const START_SCRIPT = [
+  'command -v git >/dev/null || { echo "git is not installed" >&2; exit 127; }',
+  'top=$(git rev-parse --show-toplevel 2>/dev/null) || { echo baton-no-repo; exit 0; }',
+  'cd -- "$top" || exit 1',
+  ...SNAPSHOT_LINES,
+  'tree=$(git write-tree) || exit 1',
+  'printf \'%s\\n%s\\n\' "$top" "$tree"',
 ].join('\n');
+
+/**
+ * A turn's end on the other side, one session: the snapshot, then both diffs against the base
+ * tree (`$1`), NUL-separated as git writes them, a marker between.
+ */
+const END_SCRIPT = [
+  ...SNAPSHOT_LINES,
+  'tree=$(git write-tree) || exit 1',
+  'printf \'%s\\n\' "$tree"',
+  'git diff --name-status -z -M "$1" "$tree" || exit 1',
+  "printf '\\000baton-numstat\\000'",
+  'git diff --numstat -z -M "$1" "$tree" || exit 1',
+].join('\n');
+
+/** Runs one of the scripts above on the other side; its stdout, or a GIT_ERROR naming `what`. */
+function sideScript(
+  side: SideExec,
+  cwd: string,
+  what: string,
+  script: string,
+  args: string[] = [],
+): Promise<string> {
+  return side('sh', ['-c', script, 'baton-git', ...args], { cwd, env: GIT_VARS, ...GIT_LIMITS }).catch(
+    (err: unknown) => {
+      throw new BatonError('GIT_ERROR', `git ${what}: ${(err as Error).message}`);
+    },
+  );
+}
+
+const TREE = /^[0-9a-f]{40,64}$/;
+
+/**
+ * On the other side, in one session: the top of the work tree holding `cwd` and its snapshot
+ * ({@link snapshotTree}); undefined when `cwd` is in no git repository.
+ */
+export async function sideStart(
+  cwd: string,
+  side: SideExec,
+): Promise<{ root: string; tree: string } | undefined> {
+  const out = await sideScript(side, cwd, 'snapshot', START_SCRIPT);
+  if (out.trim() === 'baton-no-repo') return undefined;
+  const lines = out.replace(/\n$/, '').split('\n');
+  const [root = '', tree = ''] = lines;
+  if (lines.length !== 2 || !root.startsWith('/') || !TREE.test(tree))
+    throw new BatonError('GIT_ERROR', `git snapshot answered ${JSON.stringify(out.slice(0, 120))}`);
+  return { root, tree };
+}
+
+/**
+ * On the other side, in one session: the snapshot of the work tree at `root` and the files that
+ * differ from `base` ({@link changedFiles}).
+ */
+export async function sideEnd(
+  root: string,
+  base: string,
+  side: SideExec,
+): Promise<{ tree: string; files: ChangedFile[] }> {
+  if (!TREE.test(base)) throw new BatonError('GIT_ERROR', `not a tree: ${base}`);
+  const out = await sideScript(side, root, 'snapshot', END_SCRIPT, [base]);
+  const nl = out.indexOf('\n');
+  const tree = out.slice(0, nl);
+  const rest = out.slice(nl + 1);
+  const mark = rest.indexOf('\0baton-numstat\0');
+  if (nl < 0 || !TREE.test(tree) || mark < 0)
+    throw new BatonError('GIT_ERROR', `git snapshot answered ${JSON.stringify(out.slice(0, 120))}`);
+  return { tree, files: parseChanges(rest.slice(0, mark), rest.slice(mark + '\0baton-numstat\0'.length)) };
+}
 
 /**
  * The whole work tree as a git tree object (tracked files and untracked ones that are not ignored),
@@ -101,7 +181,7 @@ export async function snapshotTree(root: string, side?: SideExec): Promise<strin
       },
     );
     const tree = out.trim().split('\n').pop() ?? '';
-    if (!/^[0-9a-f]{40,64}$/.test(tree))
+    if (!TREE.test(tree))
       throw new BatonError('GIT_ERROR', `git write-tree answered ${JSON.stringify(tree.slice(0, 80))}`);
     return tree;
   }
@@ -136,6 +216,11 @@ export async function changedFiles(
     git(root, ['diff', '--name-status', '-z', '-M', from, to], {}, side),
     git(root, ['diff', '--numstat', '-z', '-M', from, to], {}, side),
   ]);
+  return parseChanges(names, nums);
+}
+
+/** The changed files of `git diff --name-status -z` and `git diff --numstat -z` of the same trees. */
+function parseChanges(names: string, nums: string): ChangedFile[] {
   const files: ChangedFile[] = [];
   const n = names.split('\0');
   for (let i = 0; i < n.length - 1;) {

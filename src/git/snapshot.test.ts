@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { execBounded } from '../process/exec.js';
-import { snapshotTree, type SideExec } from './git.js';
+import { changedFiles, sideEnd, sideStart, snapshotTree, type SideExec } from './git.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-snap-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,5 +66,47 @@ describe('snapshotTree on the other side: one script', () => {
       rmSync(plain, { recursive: true, force: true });
     }
     expect(readdirSync(sideTmp)).toEqual([]);
+  });
+
+  it("a run's start and a turn's end are one session each, with what git answers here", async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'baton-side-repo-'));
+    try {
+      const g = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' });
+      g('init', '-q');
+      writeFileSync(join(repo, 'keep.txt'), 'one\ntwo\n');
+      writeFileSync(join(repo, 'old name.txt'), 'moved\nalong\nwith\nit\n');
+      g('add', '.');
+      g('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init');
+      const sub = join(repo, 'sub');
+      execFileSync('mkdir', [sub]);
+      calls = 0;
+      const start = await sideStart(sub, side);
+      expect(calls).toBe(1);
+      expect(start).toEqual({
+        root: execFileSync('git', ['-C', sub, 'rev-parse', '--show-toplevel'], { encoding: 'utf8' }).trim(),
+        tree: await snapshotTree(repo),
+      });
+      writeFileSync(join(repo, 'keep.txt'), 'one\nTWO\nthree\n');
+      execFileSync('mv', [join(repo, 'old name.txt'), join(repo, 'new name.txt')]);
+      writeFileSync(join(repo, 'sub', 'added.txt'), 'a\n');
+      calls = 0;
+      const end = await sideEnd(start!.root, start!.tree, side);
+      expect(calls).toBe(1);
+      const here = await snapshotTree(repo);
+      expect(end.tree).toBe(here);
+      expect(end.files).toEqual(await changedFiles(repo, start!.tree, here));
+      expect(end.files.map((f) => `${f.status} ${f.path}`).sort()).toEqual([
+        'added sub/added.txt',
+        'modified keep.txt',
+        'renamed new name.txt',
+      ]);
+      // Not a repository: no start, no error.
+      const plain = mkdtempSync(join(tmpdir(), 'baton-plain-'));
+      expect(await sideStart(plain, side)).toBeUndefined();
+      rmSync(plain, { recursive: true, force: true });
+      expect(readdirSync(sideTmp)).toEqual([]);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 });
