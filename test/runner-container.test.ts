@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgentImage, ENGINE, removeImage } from './fixtures/container-image.mjs';
@@ -101,7 +102,7 @@ describe('container runner: the fixture agent in a podman container', () => {
   ];
 
   async function start(
-    opts: { daemon?: boolean; idle?: string; offer?: boolean } = {},
+    opts: { daemon?: boolean; idle?: string; offer?: boolean; port?: number } = {},
     env?: TestEnv,
   ): Promise<void> {
     t = env ?? makeEnv(() => ({}));
@@ -134,6 +135,28 @@ describe('container runner: the fixture agent in a podman container', () => {
     cfg.agents['near-escape'] = { ...cfg.agents['box-escape'], runner: undefined };
     if (opts.offer) cfg.delegation = { offer_to_agents: true };
     // An agent that neither answers nor ends when its stdin closes: only the container's end stops it.
+    // An agent that only tries to reach a TCP port on this machine's loopback and writes what
+    // happened into the work tree (its run then fails: it speaks no ACP).
+    const probe = {
+      ...agent,
+      args: [
+        '-e',
+        `const fs = require('fs'); const out = (t) => { fs.writeFileSync('net-' + process.env.NET + '.txt', t); process.exit(0); };
+         require('net').connect(${opts.port ?? 1}, '127.0.0.1').on('connect', () => out('connected')).on('error', (e) => out(e.code));
+         setTimeout(() => out('timeout'), 5000);`,
+      ],
+    };
+    cfg.agents['box-net-none'] = { ...probe, env: { ...probe.env, NET: 'none' }, runner };
+    cfg.agents['box-net-private'] = {
+      ...probe,
+      env: { ...probe.env, NET: 'private' },
+      runner: { ...runner, network: 'private' },
+    };
+    cfg.agents['box-net-host'] = {
+      ...probe,
+      env: { ...probe.env, NET: 'host' },
+      runner: { ...runner, network: 'host' },
+    };
     cfg.agents['box-deaf'] = {
       ...agent,
       command: process.execPath,
@@ -236,6 +259,27 @@ describe('container runner: the fixture agent in a podman container', () => {
     };
     expect(await said('near-escape')).toContain('"name":"baton"');
     expect(await said('box-escape')).toBe('MCP servers: []');
+  });
+
+  it('network "none" (the default) and "private" do not reach this machine\'s loopback; "host" does', async () => {
+    // The probe exits at once: its connection is reset, which is no error here.
+    const server = createServer((c) => c.on('error', () => undefined).end('hi'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      await start({ port: (server.address() as AddressInfo).port });
+      for (const agent of ['box-net-none', 'box-net-private', 'box-net-host']) {
+        const run = (await s!.call('spawn_run', { agent, cwd: t.work, prompt: 'hi' })) as Summary;
+        expect(((await waitFor(s!, run.run_id)) as Summary).status).toBe('failed');
+      }
+      expect(readFileSync(join(t.work, 'net-none.txt'), 'utf8')).toMatch(
+        /^(ECONNREFUSED|ENETUNREACH|EHOSTUNREACH)$/,
+      );
+      // The engine's own network: its 127.0.0.1 is the container's, not this machine's.
+      expect(readFileSync(join(t.work, 'net-private.txt'), 'utf8')).toBe('ECONNREFUSED');
+      expect(readFileSync(join(t.work, 'net-host.txt'), 'utf8')).toBe('connected');
+    } finally {
+      server.close();
+    }
   });
 
   it('follow_up reuses the warm container; after it ended, a new one resumes the session from the kept home', async () => {
