@@ -36,6 +36,18 @@ describe('container runner: what it asks the engine for', () => {
     expect(args.at(-1)).toBe('localhost/agents:1');
   });
 
+  it('docker: the same confinement, with the private /tmp podman gives a read-only container', () => {
+    const docker = new ContainerRunner(config({ engine: 'docker' }), home).runArgs(
+      { cwd: '/srv/repo' },
+      'baton-x',
+      '/s',
+    );
+    const podman = new ContainerRunner(config(), home).runArgs({ cwd: '/srv/repo' }, 'baton-x', '/s');
+    expect(docker.join(' ')).toContain('--read-only --tmpfs /tmp --tmpfs /var/tmp --tmpfs /run');
+    expect(podman.join(' ')).not.toContain('--tmpfs');
+    expect(docker.filter((a) => !['--tmpfs', '/tmp', '/var/tmp', '/run'].includes(a))).toEqual(podman);
+  });
+
   it('limits, network, user and extra mounts (read-only unless writable) as configured', () => {
     const ro = join(dir, 'tools');
     mkdirSync(ro);

@@ -175,6 +175,8 @@ export class ContainerRunner implements Runner {
       '--label',
       `${OWNER_LABEL}=${OWNER}`,
       '--read-only',
+      // podman gives a read-only container a private /tmp, /var/tmp and /run; docker does not.
+      ...(this.engine === 'docker' ? ['--tmpfs', '/tmp', '--tmpfs', '/var/tmp', '--tmpfs', '/run'] : []),
       '--cap-drop',
       'all',
       '--security-opt',
