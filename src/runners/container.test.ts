@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
 import { BatonError } from '../errors.js';
-import { ContainerRunner } from './container.js';
+import { ContainerRunner, startFix } from './container.js';
 import type { ContainerRunnerConfig } from './options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-container-'));
@@ -109,5 +109,20 @@ describe('container runner: what it asks the engine for', () => {
     expect(load(config({ user: 'root' }))).toContain('agents.r.runner.user');
     expect(load(config({ mounts: [{ source: 'rel' }] }))).toContain('agents.r.runner.mounts');
     expect(load({ ...config(), privileged: true })).toContain('privileged');
+  });
+
+  it("doctor's fix for the engine errors seen on CI machines, from the engine's own words", () => {
+    // As podman 4.3 (crun) printed them on this kind of machine before .ci/run's fixes.
+    const rlimit = 'Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied';
+    const hybrid =
+      'Error: OCI runtime error: crun: cgroups in hybrid mode not supported, drop all controllers from cgroupv2';
+    expect(startFix(rlimit, 'podman', 'img')).toContain('default_ulimits = ["nofile=N:N", "nproc=M:M"]');
+    expect(startFix(hybrid, 'podman', 'img')).toContain('mount -t cgroup -o NAME cgroup /sys/fs/cgroup/NAME');
+    expect(startFix('exec: "sh": executable file not found in $PATH', 'podman', 'img')).toBe(
+      'check that img has /bin/sh',
+    );
+    expect(startFix('something else', 'docker', 'img')).toBe(
+      'run `docker run --rm --entrypoint sh img -c true` and fix what it says',
+    );
   });
 });

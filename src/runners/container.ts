@@ -327,11 +327,11 @@ function lastLine(text: string): string {
 }
 
 /** The fix for an engine that cannot start a container, from what it said. */
-function startFix(text: string, engine: string, image: string): string {
+export function startFix(text: string, engine: string, image: string): string {
   if (/setrlimit/i.test(text))
     return 'this machine may not raise open-file/process limits (no CAP_SYS_RESOURCE): set the engine\'s default ulimits at or below your hard limits, e.g. in /etc/containers/containers.conf [containers] default_ulimits = ["nofile=N:N", "nproc=M:M"] with N from `ulimit -Hn`';
   if (/hybrid mode not supported/i.test(text))
     return 'crun refuses cgroups v1 with a controller left on the v2 hierarchy: move it to v1 (for each controller in /sys/fs/cgroup/unified/cgroup.controllers: mkdir /sys/fs/cgroup/NAME && mount -t cgroup -o NAME cgroup /sys/fs/cgroup/NAME) or boot with cgroups v2 only';
-  if (/executable file .* not found|no such file/i.test(text)) return `check that ${image} has /bin/sh`;
+  if (/executable file.*not found|no such file/i.test(text)) return `check that ${image} has /bin/sh`;
   return `run \`${engine} run --rm --entrypoint sh ${image} -c true\` and fix what it says`;
 }
