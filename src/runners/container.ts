@@ -221,7 +221,10 @@ export class ContainerRunner implements Runner {
         `container runner: ${this.engine} is not installed (apt-get install ${this.engine === 'podman' ? 'podman' : 'docker.io'})`,
       );
     }
-    const sessionHome = join(this.#stateDir, this.#sessionId ?? 'no-session', 'home');
+    const session = this.#sessionId ?? 'no-session';
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session))
+      throw new BatonError('INTERNAL', `not a session id: ${session}`);
+    const sessionHome = join(this.#stateDir, session, 'home');
     mkdirSync(sessionHome, { recursive: true, mode: 0o700 });
     // An agent run as another user owns its home (baton as root can give it; else that user's
     // writes there fail, as they would in a folder of someone else's).
