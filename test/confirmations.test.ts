@@ -19,6 +19,7 @@ import {
   makeEnv,
   runCli,
   runCliOnTty,
+  sleep,
   serve,
   startServer,
   steps,
@@ -248,6 +249,9 @@ describe('confirmations', () => {
     const waiting = host.raw('request_confirmation', { confirmation_id: id, wait: '50s' });
     const pid = daemonPid(t.home) as number;
     await eventually(() => alive(pid));
+    // Let the call reach the owner first: one still on its way is sent to the next owner instead
+    // (and would wait there its whole 50 s; seen once on a loaded CI machine).
+    await sleep(1000);
     process.kill(pid, 'SIGKILL');
     const lost = await waiting;
     expect(lost.isError).toBe(true);
