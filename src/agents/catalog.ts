@@ -289,6 +289,14 @@ export function readinessProblem(
 
 const versionCache = new Map<string, Promise<string | undefined>>();
 
+/** How `baton doctor` says where an agent of each runner runs (before the runner's `where`). */
+const RUNS_ON: Record<RunnerConfig['type'], string> = {
+  local: 'on',
+  ssh: 'over ssh on',
+  container: 'in a container:',
+  kubernetes: 'in a sandbox on',
+};
+
 /** Checks one agent: installed, version, credentials. Versions are cached per process. */
 export async function inspectAgent(
   entry: AgentEntry,
@@ -308,7 +316,7 @@ export async function inspectAgent(
     const problem = await runner.check();
     return {
       ...base,
-      command: `${base.command} (${{ ssh: 'over ssh on', container: 'in a container:', kubernetes: 'in a sandbox on' }[runner.type as string] ?? 'on'} ${runner.where})`,
+      command: `${base.command} (${RUNS_ON[runner.type]} ${runner.where})`,
       installed: !problem,
       ready: !problem,
       ...(problem ? problem : {}),

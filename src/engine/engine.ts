@@ -24,8 +24,7 @@ import { usageOf, type RunUsage } from './usage.js';
 import { verifyRun, type VerifyInput, type VerifyResult } from './verify.js';
 import { Waiting, type WaitInput, type WaitResult } from './waiting.js';
 import { Workspace, type RunDiff } from './workspace.js';
-import { closeRunners, runnerFor } from '../runners/runner.js';
-import { removeLeftContainers, type ContainerRunner } from '../runners/container.js';
+import { closeRunners, runnerFor, sweepRunners } from '../runners/runner.js';
 
 export { HUMAN_CHANNELS, isHumanChannel } from './permissions.js';
 export type { SpawnInput } from './admission.js';
@@ -129,25 +128,20 @@ export class Engine {
    */
   recover(): { interrupted: string[] } {
     const result = this.#recovery.recover();
-    this.#removeLeftContainers();
+    this.#sweepRunners();
     return result;
   }
 
-  /** Containers an earlier owner of this home left (its reapers gone too), for each engine configured. */
-  #removeLeftContainers(): void {
+  /** What an earlier owner left on the runners of the config (its containers, when their reapers died too). */
+  #sweepRunners(): void {
     const config = this.#core.config;
-    const runners = [
-      ...Object.values(config.agents).map((a) => ('runner' in a ? a.runner : undefined)),
-      ...Object.values(config.profiles ?? {}).map((p) => p.runner),
-    ];
-    const engines = new Set<'podman' | 'docker'>();
-    for (const r of runners) {
-      if (r?.type === 'container') engines.add((runnerFor(r, config.home) as ContainerRunner).engine);
-    }
-    for (const engine of engines) {
-      // Best effort: an engine that cannot list them now is asked again at the next start.
-      void removeLeftContainers(config.home, engine).catch(() => undefined);
-    }
+    sweepRunners(
+      [
+        ...Object.values(config.agents).map((a) => ('runner' in a ? a.runner : undefined)),
+        ...Object.values(config.profiles ?? {}).map((p) => p.runner),
+      ],
+      config.home,
+    );
   }
 
   // ---------------------------------------------------------------- agents

@@ -131,52 +131,53 @@ export class Workspace {
     await checkCwd();
     const runner = this.#runner(ctx.row);
     if (runner && !runner.sharesFolder && !runner.exec) {
-      this.#ctx.runs.append(ctx, 'warning', {
-        kind: 'git',
-        message: `changes will not be tracked: the agent works on its own copy of the folder (${runner.where}), where baton does not run git`,
-      });
+      this.#untracked(
+        ctx,
+        `the agent works on its own copy of the folder (${runner.where}), where baton does not run git`,
+      );
       return;
     }
-    if (runner?.startTree) {
-      // Made from a commit before the agent exists (a sandbox's clone): its tree is that commit's.
-      const start = await runner.startTree(ctx.row.cwd).catch((err: unknown) => {
-        this.#ctx.runs.append(ctx, 'warning', {
-          kind: 'git',
-          message: `changes will not be tracked: ${toBatonError(err).message}`,
-        });
-        return null;
-      });
-      if (start === undefined) {
-        this.#ctx.runs.append(ctx, 'warning', {
-          kind: 'git',
-          message: `changes will not be tracked: the agent's work tree (${runner.where}) does not start from a commit baton knows`,
-        });
-      }
-      if (!start) return;
-      this.#ctx.store.runs.update(ctx.id, { repo_root: start.root, base_tree: start.tree });
-      ctx.row = { ...ctx.row, repo_root: start.root, base_tree: start.tree };
-      return;
-    }
-    const side = this.#side(ctx.row);
-    if (side) {
-      // The agent's side: the repository's top and its snapshot in one session there.
-      const start = await this.#sideStart(ctx, side);
-      if (!start) return;
-      this.#ctx.store.runs.update(ctx.id, { repo_root: start.root, base_tree: start.tree });
-      ctx.row = { ...ctx.row, repo_root: start.root, base_tree: start.tree };
-      return;
-    }
+    const side = runner?.startTree ? undefined : this.#side(ctx.row);
+    const start = runner?.startTree
+      ? await this.#startTree(ctx, runner)
+      : side
+        ? await this.#sideStart(ctx, side)
+        : await this.#localStart(ctx);
+    if (!start) return;
+    this.#ctx.store.runs.update(ctx.id, { repo_root: start.root, base_tree: start.tree });
+    ctx.row = { ...ctx.row, repo_root: start.root, base_tree: start.tree };
+  }
+
+  /** A warning event: the run's changes are not tracked, and why. */
+  #untracked(ctx: RunCtx, why: string): void {
+    this.#ctx.runs.append(ctx, 'warning', { kind: 'git', message: `changes will not be tracked: ${why}` });
+  }
+
+  /** Here: the repository's top and its snapshot (null, with a warning, when that failed). */
+  async #localStart(ctx: RunCtx): Promise<{ root: string; tree: string | null } | undefined> {
     const root = await repoRoot(ctx.row.cwd);
-    if (!root) return;
-    const base = await snapshotTree(root).catch((err: unknown) => {
-      this.#ctx.runs.append(ctx, 'warning', {
-        kind: 'git',
-        message: `changes will not be tracked: ${toBatonError(err).message}`,
-      });
+    if (!root) return undefined;
+    const tree = await snapshotTree(root).catch((err: unknown) => {
+      this.#untracked(ctx, toBatonError(err).message);
       return null;
     });
-    this.#ctx.store.runs.update(ctx.id, { repo_root: root, base_tree: base });
-    ctx.row = { ...ctx.row, repo_root: root, base_tree: base };
+    return { root, tree };
+  }
+
+  /** A work tree the runner makes from a commit before the agent exists (a sandbox's clone): that commit's tree. */
+  async #startTree(ctx: RunCtx, runner: Runner): Promise<{ root: string; tree: string } | undefined> {
+    try {
+      const start = await runner.startTree?.(ctx.row.cwd);
+      if (!start)
+        this.#untracked(
+          ctx,
+          `the agent's work tree (${runner.where}) does not start from a commit baton knows`,
+        );
+      return start;
+    } catch (err) {
+      this.#untracked(ctx, toBatonError(err).message);
+      return undefined;
+    }
   }
 
   /**
@@ -209,10 +210,7 @@ export class Workspace {
     try {
       return await sideStart(side.cwd, side.exec);
     } catch (err) {
-      this.#ctx.runs.append(ctx, 'warning', {
-        kind: 'git',
-        message: `changes will not be tracked: git on ${side.where} failed: ${toBatonError(err).message}`,
-      });
+      this.#untracked(ctx, `git on ${side.where} failed: ${toBatonError(err).message}`);
       return undefined;
     }
   }

@@ -175,11 +175,7 @@ export async function sideEnd(
  */
 export async function snapshotTree(root: string, side?: SideExec): Promise<string> {
   if (side) {
-    const out = await side('sh', ['-c', SNAPSHOT_SCRIPT], { cwd: root, env: GIT_VARS, ...GIT_LIMITS }).catch(
-      (err: unknown) => {
-        throw new BatonError('GIT_ERROR', `git snapshot: ${(err as Error).message}`);
-      },
-    );
+    const out = await sideScript(side, root, 'snapshot', SNAPSHOT_SCRIPT);
     const tree = out.trim().split('\n').pop() ?? '';
     if (!TREE.test(tree))
       throw new BatonError('GIT_ERROR', `git write-tree answered ${JSON.stringify(tree.slice(0, 80))}`);

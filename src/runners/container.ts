@@ -31,6 +31,9 @@ const OWNER_LABEL = 'io.baton.owner';
 /** This process, as the containers it starts name it (a random id: pids are reused). */
 const OWNER = randomBytes(8).toString('hex');
 
+/** The sweeps started by this process, by engine and home ({@link ContainerRunner.sweep}). */
+const swept = new Map<string, Promise<void>>();
+
 /** The value of {@link HOME_LABEL} for baton's home `home`. */
 export function homeLabel(home: string): string {
   return createHash('sha256').update(home).digest('hex').slice(0, 16);
@@ -41,7 +44,7 @@ export function homeLabel(home: string): string {
  * reaper died with it: a reboot, a killed session). Only one owner runs per home, so those are
  * orphans; containers this process started are kept. Resolves with the names removed.
  */
-export async function removeLeftContainers(home: string, engine: 'podman' | 'docker'): Promise<string[]> {
+async function removeLeftContainers(home: string, engine: 'podman' | 'docker'): Promise<string[]> {
   const path = findExecutable(engine);
   if (!path) return [];
   // podman's ps knows the labels as a map, docker's as a string with a Label method.
@@ -61,10 +64,14 @@ export async function removeLeftContainers(home: string, engine: 'podman' | 'doc
 }
 
 /** A path podman/docker can take in `--mount` (its fields are split on commas). */
-function mountable(path: string, what: string): string {
+function mountable(
+  path: string,
+  what: string,
+  code: 'INVALID_CONFIG' | 'CWD_NOT_ALLOWED' = 'INVALID_CONFIG',
+): string {
   if (/[,\n\0]/.test(path)) {
     throw new BatonError(
-      'INVALID_CONFIG',
+      code,
       `container runner: ${what} ${JSON.stringify(path)} may not hold a comma or a newline`,
     );
   }
@@ -134,7 +141,7 @@ export class ContainerRunner implements Runner {
   /** The engine's arguments for one agent process (before the image's command). */
   runArgs(spawn: Pick<RunnerSpawn, 'cwd'>, name: string, sessionHome: string): string[] {
     const c = this.#config;
-    const cwd = mountable(spawn.cwd, 'the run folder');
+    const cwd = mountable(spawn.cwd, 'the run folder', 'CWD_NOT_ALLOWED');
     const home = c.home ?? '/home/baton';
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
@@ -267,6 +274,17 @@ export class ContainerRunner implements Runner {
       reaper.end('done\n');
     });
     return child;
+  }
+
+  /** The containers of this home an earlier owner left, once per engine and process. */
+  sweep(): Promise<void> {
+    const key = `${this.engine} ${this.#home}`;
+    let done = swept.get(key);
+    if (!done) {
+      done = removeLeftContainers(this.#home, this.engine).then(() => undefined);
+      swept.set(key, done);
+    }
+    return done;
   }
 
   async check(): Promise<{ problem: string; fix: string } | undefined> {

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { BatonError, toBatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { execBounded } from '../process/exec.js';
-import { envLines, type KubernetesRunnerConfig } from './options.js';
+import { envLines, envWords, type KubernetesRunnerConfig } from './options.js';
 import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
-import { execEnvWords, REMOTE_EXEC } from './ssh.js';
+import { REMOTE_EXEC } from './ssh.js';
 
 /** @kubernetes/client-node costs ~0.9 s to load: only when a kubernetes runner is used. */
 const cluster = () => import('./k8s-cluster.js');
@@ -96,7 +96,7 @@ export class KubernetesRunner implements Runner {
    * agent's sandbox was deleted (the run's diff can be read only while its session's agent lives).
    */
   readonly exec: RunnerExec = async (command, args, opts) => {
-    const words = execEnvWords(opts.env, 'into a sandbox');
+    const words = envWords(opts.env, 'into a sandbox');
     const where = this.#livePod();
     const { execInPod, loadKubeConfig } = await cluster();
     return execInPod(

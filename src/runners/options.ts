@@ -177,17 +177,28 @@ export function isEnvName(name: string): boolean {
  * error for a name or value a line cannot carry.
  */
 export function envLines(env: Record<string, string>, where: string): string {
-  const lines: string[] = [];
-  for (const [name, value] of Object.entries(env)) {
+  const words = envWords(env, where, 'INVALID_CONFIG');
+  return `${words.map((w) => `${w}\n`).join('')}\n`;
+}
+
+/**
+ * The variables as `NAME=VALUE` words, each checked (a name of letters, digits and _, a value
+ * without newlines or NULs); `code` is the error's (a config's variables, or a call's).
+ */
+export function envWords(
+  env: Record<string, string> | undefined,
+  where: string,
+  code: 'INVALID_CONFIG' | 'INVALID_PARAMS' = 'INVALID_PARAMS',
+): string[] {
+  return Object.entries(env ?? {}).map(([name, value]) => {
     if (!isEnvName(name) || /[\n\0]/.test(value)) {
       throw new BatonError(
-        'INVALID_CONFIG',
+        code,
         `the variable ${JSON.stringify(name)} cannot be passed ${where} (a name of letters, digits and _, a value without newlines)`,
       );
     }
-    lines.push(`${name}=${value}\n`);
-  }
-  return `${lines.join('')}\n`;
+    return `${name}=${value}`;
+  });
 }
 
 /** sh: exports the `NAME=VALUE` lines of stdin up to an empty one ({@link envLines}). */

@@ -55,6 +55,11 @@ export interface Runner {
    * Undefined from it: the state is not known here (its changes are not tracked).
    */
   startTree?(localCwd: string): Promise<{ root: string; tree: string } | undefined>;
+  /**
+   * Removes what an earlier owner of baton's home left on this runner (a container whose reaper
+   * died with it); what this process started is kept.
+   */
+  sweep?(): Promise<void>;
   /** Why it cannot run agents now, with the fix (baton doctor); undefined when it can. */
   check(): Promise<{ problem: string; fix: string } | undefined>;
 }
@@ -107,6 +112,15 @@ export function runnerFor(config: RunnerConfig | undefined, stateDir: string): R
     cache.set(key, runner);
   }
   return runner;
+}
+
+/**
+ * At an owner's start: each distinct runner of `configs` removes what an earlier owner left
+ * (best effort: what cannot be listed now is asked again at the next start).
+ */
+export function sweepRunners(configs: readonly (RunnerConfig | undefined)[], stateDir: string): void {
+  const runners = new Set(configs.map((c) => runnerFor(c, stateDir)));
+  for (const runner of runners) void runner.sweep?.().catch(() => undefined);
 }
 
 /** Closes the shared connections of every runner made so far (baton is stopping). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { ExecFailure, execBounded } from '../process/exec.js';
-import { envLines, isEnvName, READ_ENV, type SshRunnerConfig } from './options.js';
+import { envLines, envWords, READ_ENV, type SshRunnerConfig } from './options.js';
 import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
 
 /** `sh -c` on the remote host for a helper program: its folder, then `env NAME=VALUE… program args…`. */
@@ -35,22 +35,6 @@ export const REMOTE_WRAPPER = [
   'kill "$w" 2>/dev/null',
   'exit "$s"',
 ].join('; ');
-
-/**
- * `NAME=VALUE` words for `env` in a helper's command line on the other side (git's variables: no
- * secrets); `where` names that side in the error for one a word cannot carry.
- */
-export function execEnvWords(env: Record<string, string> | undefined, where: string): string[] {
-  return Object.entries(env ?? {}).map(([name, value]) => {
-    if (!isEnvName(name) || /[\n\0]/.test(value)) {
-      throw new BatonError(
-        'INVALID_PARAMS',
-        `the variable ${JSON.stringify(name)} cannot be passed ${where}`,
-      );
-    }
-    return `${name}=${value}`;
-  });
-}
 
 /** One word for a POSIX shell: single-quoted, a quote inside written `'\''`. */
 export function shellQuote(word: string): string {
@@ -148,7 +132,7 @@ export class SshRunner implements Runner {
    * local ssh client is killed, which ends the session).
    */
   readonly exec: RunnerExec = async (command, args, opts) => {
-    const vars = execEnvWords(opts.env, 'over ssh');
+    const vars = envWords(opts.env, 'over ssh');
     const words = ['sh', '-c', REMOTE_EXEC, 'baton-exec', opts.cwd, 'env', ...vars, command, ...args];
     mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
     return execBounded('ssh', [...this.options(), '--', this.#config.host, words.map(shellQuote).join(' ')], {
