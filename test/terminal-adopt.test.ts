@@ -1,10 +1,17 @@
 // Terminal runs outlive their owner: a new owner (the daemon a front starts after a kill -9) adopts
 // baton's tmux sessions, so the program goes on as the same run. The built CLI, real tmux.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  adoptions,
+  killOwner,
+  killTmuxServer,
+  runWhen,
+  tmuxSessions,
+  tmuxSocketName,
+} from './terminal-steps.js';
 import {
   alive,
   daemonPid,
@@ -55,53 +62,10 @@ function programs(t: TestEnv): number[] {
     .sort();
 }
 
-/** The socket name of baton's tmux server for the test's BATON_HOME (`tmux -L`). */
-function tmuxSocketName(home: string): string {
-  return `baton-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`;
-}
-
-/** Session names on the test's own tmux server (baton's socket for its BATON_HOME). */
-function tmuxSessions(t: TestEnv): string[] {
-  try {
-    return execFileSync('tmux', ['-L', tmuxSocketName(t.home), 'list-sessions', '-F', '#{session_name}'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-      .split('\n')
-      .filter(Boolean);
-  } catch {
-    return []; // no server: no sessions
-  }
-}
-
-/** The run's summary once `ok` holds for it; calls failing while the front reconnects are retried. */
-async function runWhen(s: Server, run: string, ok: (r: Summary) => boolean, ms = 30_000): Promise<Summary> {
-  return eventually(async () => {
-    const res = await s.raw('get_run', { run }).catch(() => undefined);
-    const r = res && !res.isError ? (res.structuredContent as Summary) : undefined;
-    return r && ok(r) ? r : undefined;
-  }, ms);
-}
-
-/** Kills the owner (kill -9) and waits until it is gone; returns its pid. */
-async function killOwner(t: TestEnv): Promise<number> {
-  const owner = daemonPid(t.home) as number;
-  expect(owner).toBeGreaterThan(0);
-  process.kill(owner, 'SIGKILL');
-  await eventually(() => !alive(owner));
-  return owner;
-}
-
 /** The agent pid of the run's `running` status events, in order. */
 async function statusPids(s: Server, run: string): Promise<number[]> {
   const ev = (await s.call('get_events', { run, types: ['status'], limit: 1000 })) as Summary;
   return ev.events.filter((e: Summary) => e.data.pid).map((e: Summary) => e.data.pid as number);
-}
-
-/** The notes of the run's raw events saying which owner adopted it. */
-async function adoptions(s: Server, run: string): Promise<Summary[]> {
-  const ev = (await s.call('get_events', { run, types: ['raw'], limit: 1000 })) as Summary;
-  return ev.events.filter((e: Summary) => e.data.adopted_by).map((e: Summary) => e.data);
 }
 
 describe('terminal runs outlive the owner (adopted by the next one)', () => {
@@ -112,11 +76,7 @@ describe('terminal runs outlive the owner (adopted by the next one)', () => {
     s = undefined;
     t.cleanup();
     // A failed test may leave a session (and its server) behind: never one of another test.
-    try {
-      execFileSync('tmux', ['-L', tmuxSocketName(t.home), 'kill-server'], { stdio: 'ignore' });
-    } catch {
-      // no server left: the normal case
-    }
+    killTmuxServer(t);
   });
 
   it('kill -9 while the program waits on [y/N]: the next owner asks again (a new request), answer y completes it', async () => {

@@ -13,6 +13,7 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
+import { tmuxSessions } from './terminal-steps.js';
 
 const DIR = join(ROOT, 'test', 'fixtures', 'terminal');
 
@@ -35,21 +36,6 @@ function env(): TestEnv {
       sleeper: { driver: 'terminal', command: 'sh', args: ['-c', 'trap "" HUP TERM INT; sleep 600.4242'] },
     },
   });
-}
-
-/** Session names on this test's own tmux server (baton's socket for its BATON_HOME). */
-function tmuxSessions(t: TestEnv): string[] {
-  const socket = `baton-${createHash('sha256').update(t.home).digest('hex').slice(0, 12)}`;
-  try {
-    return execFileSync('tmux', ['-L', socket, 'list-sessions', '-F', '#{session_name}'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-      .split('\n')
-      .filter(Boolean);
-  } catch {
-    return []; // no server: no sessions
-  }
 }
 
 async function waitStatus(s: Server, run: string, statuses: string[], ms = 30_000): Promise<Summary> {
