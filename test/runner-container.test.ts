@@ -26,6 +26,7 @@ import {
   type TestEnv,
 } from './helpers.js';
 import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import { adoptions, killOwner, killTmuxServer, runWhen, tmuxSessions } from './terminal-steps.js';
 
 /** The agent's marker variable: its processes (in the container) are found by it from here. */
 const MARK = 'BOX_MARK=in-the-container';
@@ -163,6 +164,19 @@ describe('container runner: the fixture agent in a podman container', () => {
       args: ['-e', 'process.stdin.destroy(); setInterval(() => {}, 1000)'],
       runner,
     };
+    // Terminal programs in a container (podman run -it in baton's tmux pane); the image has sh only.
+    const term = (script: string) => ({
+      driver: 'terminal',
+      command: '/bin/sh',
+      args: ['-c', script, 'baton-term-test'],
+      env: { BOX_MARK: 'in-the-container' },
+      runner,
+    });
+    cfg.agents['box-confirm'] = term(
+      'printf "Deploy? [y/N] "; read a; echo "$a $BOX_MARK ${LOCAL_ONLY_SECRET:-unset}" > answer.txt; (echo x > /usr/planted) 2>/dev/null && echo escaped || echo confined; echo answered=$a; exit 3',
+    );
+    // Ignores hang-ups and SIGTERM, and reads its terminal: only the container's removal stops it.
+    cfg.agents['box-stubborn'] = term('trap "" HUP TERM INT; while :; do read a; done');
     cfg.profiles = { boxed: { agent: 'near', runner } };
     if (opts.idle) cfg.session_idle_timeout = opts.idle;
     writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
@@ -174,12 +188,17 @@ describe('container runner: the fixture agent in a podman container', () => {
     (await s!.call('spawn_run', { agent: 'box', cwd: t.work, prompt, ...extra })) as Summary;
 
   afterEach(async () => {
-    await s?.close();
-    s = undefined;
-    await eventually(() => leftovers().length === 0, 20_000).catch(() => {
-      throw new Error(`left after the test: ${leftovers().join(', ')}`);
-    });
-    t?.cleanup();
+    try {
+      await s?.close();
+      s = undefined;
+      await eventually(() => leftovers().length === 0, 20_000).catch(() => {
+        throw new Error(`left after the test: ${leftovers().join(', ')}`);
+      });
+    } finally {
+      // What a failed test left must not fail the next ones.
+      if (t) killTmuxServer(t);
+      t?.cleanup();
+    }
   });
 
   it('permission → allow writes into the mounted work tree; → deny does not; the container is removed', async () => {
@@ -348,6 +367,72 @@ describe('container runner: the fixture agent in a podman container', () => {
     expect(containersOf(t.home)).toHaveLength(1);
   });
 
+  it('a terminal program in a container: [y/N] is a permission request, the answer typed in; it writes only the work tree; its variables never on a command line', async () => {
+    await start();
+    const run = ((await s!.call('spawn_run', { agent: 'box-confirm', cwd: t.work })) as Summary)
+      .run_id as string;
+    const asked = await runWhen(s!, run, (r) => r.waiting_for?.kind === 'permission');
+    expect(asked.waiting_for.title).toBe('Deploy? [y/N]');
+    expect(asked.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
+    // One container, of a terminal run (its own reaper, not the owner's), read-only, no network.
+    const [name] = containersOf(t.home);
+    const inspect = JSON.parse(execFileSync(ENGINE, ['inspect', name!], { encoding: 'utf8' }))[0];
+    expect(inspect.Config.Labels['io.baton.owner']).toBe('terminal');
+    expect(inspect.Config.Tty).toBe(true);
+    expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);
+    expect(inspect.HostConfig.NetworkMode).toBe('none');
+    // Its variables: not in the container's config, not on a command line, and their file emptied.
+    expect(JSON.stringify(inspect)).not.toContain('in-the-container');
+    expect(pidsMatching('in-the-container')).toEqual([]);
+    const envDir = join(t.home, 'containers', asked.session_id as string, name!);
+    expect(readFileSync(join(envDir, 'env'), 'utf8')).toBe('');
+    await s!.call('answer_permission', { run, option_id: 'y', request_id: asked.waiting_for.request_id });
+    const done = await runWhen(s!, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done, JSON.stringify(done.error)).toMatchObject({
+      status: 'completed',
+      result: { stop_reason: 'exit 3' },
+    });
+    expect(done.result.text).toContain('answered=y');
+    expect(done.result.text).toContain('confined');
+    expect(readFileSync(join(t.work, 'answer.txt'), 'utf8')).toBe('y in-the-container unset\n');
+    expect(done.result.changed_files).toEqual([
+      { path: 'answer.txt', status: 'added', additions: 1, deletions: 0 },
+    ]);
+    await eventually(() => containersOf(t.home).length === 0 && !existsSync(envDir), 15_000);
+    await eventually(() => tmuxSessions(t).length === 0);
+  });
+
+  it('a terminal run in a container outlives a kill -9 of the owner (taken over, container kept); cancel removes it; an engine client killed alone takes its container with it', async () => {
+    await start({ daemon: true });
+    const spawnStubborn = async () =>
+      ((await s!.call('spawn_run', { agent: 'box-stubborn', cwd: t.work })) as Summary).run_id as string;
+    const run = await spawnStubborn();
+    await runWhen(s!, run, (r) => r.status === 'running');
+    await eventually(() => pidsWithEnv(MARK).length > 0);
+    const [name] = containersOf(t.home);
+    await killOwner(t);
+    await eventually(async () => (await adoptions(s!, run).catch(() => [])).length === 1);
+    expect(((await s!.call('get_run', { run })) as Summary).status).toBe('running');
+    expect(containersOf(t.home)).toEqual([name]);
+    expect(((await s!.call('cancel_run', { run })) as Summary).status).toBe('cancelled');
+    // The program ignored the hang-up and SIGTERM; its engine client was killed with the pane,
+    // and the reaper the pane's shell started removed the container.
+    await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+    await eventually(() => tmuxSessions(t).length === 0);
+
+    const second = await spawnStubborn();
+    await runWhen(s!, second, (r) => r.status === 'running');
+    await eventually(() => pidsWithEnv(MARK).length > 0);
+    const client = pidsMatching(`${ENGINE}\u0000run\u0000`).filter((p) =>
+      readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('baton-terminal'),
+    );
+    expect(client).toHaveLength(1);
+    process.kill(client[0]!, 'SIGKILL');
+    const ended = await runWhen(s!, second, (r) => ['completed', 'failed'].includes(r.status));
+    expect(ended.result?.stop_reason ?? ended.error?.message).toMatch(/137|exited/);
+    await eventually(() => containersOf(t.home).length === 0 && pidsWithEnv(MARK).length === 0, 20_000);
+  });
+
   it('cancel mid-turn → cancelled within seconds; the agent had only its configured variables; nothing left', async () => {
     await start();
     const run = await spawnRun('SLOW 20');
@@ -452,10 +537,32 @@ describe('container runner: the fixture agent in a podman container', () => {
       ).trim();
     const orphan = left('0123456789abcdef');
     const elsewhere = left('0123456789abcdef', 'another-home-label');
+    // A terminal run's container (its reaper is its terminal's, which lives on): kept while it
+    // runs; one that stopped (its terminal's server died with the machine) is removed.
+    const terminal = left('terminal');
+    const stopped = `baton-stopped-${process.pid}`;
+    execFileSync(ENGINE, [
+      'run',
+      '--name',
+      stopped,
+      '--label',
+      `io.baton.home=${label}`,
+      '--label',
+      'io.baton.owner=terminal',
+      '--entrypoint',
+      'sh',
+      image,
+      '-c',
+      'true',
+    ]);
+    const terminalName = execFileSync(ENGINE, ['inspect', '--format', '{{.Name}}', terminal], {
+      encoding: 'utf8',
+    }).trim();
     try {
-      expect(containersOf(t.home)).toHaveLength(1);
+      expect(containersOf(t.home)).toHaveLength(3);
       await start({}, t);
-      await eventually(() => containersOf(t.home).length === 0, 20_000);
+      await eventually(() => JSON.stringify(containersOf(t.home)) === JSON.stringify([terminalName]), 20_000);
+      execFileSync(ENGINE, ['rm', '-f', '-t', '0', terminal], { stdio: 'ignore' });
       const others = execFileSync(ENGINE, ['ps', '-q', '--no-trunc', '--filter', `id=${elsewhere}`], {
         encoding: 'utf8',
       });
@@ -468,7 +575,9 @@ describe('container runner: the fixture agent in a podman container', () => {
       expect(containersOf(t.home)).toHaveLength(1);
       expect(((await s!.call('cancel_run', { run: run.run_id })) as Summary).status).toBe('cancelled');
     } finally {
-      execFileSync(ENGINE, ['rm', '-f', orphan, elsewhere], { stdio: 'ignore' });
+      execFileSync(ENGINE, ['rm', '-f', '-t', '0', orphan, elsewhere, terminal, stopped], {
+        stdio: 'ignore',
+      });
     }
   });
 

@@ -28,6 +28,7 @@ import {
   type TestEnv,
 } from './helpers.js';
 import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import { adoptions, killOwner, killTmuxServer, runWhen, tmuxSessions } from './terminal-steps.js';
 
 const SSHD = '/usr/sbin/sshd';
 
@@ -107,7 +108,7 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     ...over,
   });
 
-  async function start(): Promise<void> {
+  async function start(opts: { daemon?: boolean } = {}): Promise<void> {
     t = makeEnv((dir) => {
       agentHome = join(dir, 'agent-home');
       remoteWork = join(dir, 'remote-work');
@@ -144,20 +145,33 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
       env: { ...claude.env, PATH: process.env.PATH },
       runner: runner(),
     };
+    // Terminal programs on the remote side, in a terminal there (ssh -tt from baton's tmux pane).
+    const term = (script: string) => ({
+      driver: 'terminal',
+      command: '/bin/sh',
+      args: ['-c', script, 'baton-term-test'],
+      env: { HOME: agentHome, REMOTE_MARK: 'named-in-config' },
+      runner: runner(),
+    });
+    cfg.agents['remote-confirm'] = term(
+      'printf "Deploy? [y/N] "; read a; echo "$a $REMOTE_MARK ${LOCAL_ONLY_SECRET:-unset}" > answer.txt; echo answered=$a; exit 3',
+    );
+    // Ignores the terminal's hang-up and SIGTERM: only the remote watcher's SIGKILL stops it.
+    cfg.agents['remote-stubborn'] = term('trap "" HUP TERM INT; sleep 600.4343; echo woke');
     cfg.agents['remote-badkey'] = agent({ identity_file: join(sshd.dir, 'host_key') });
     cfg.agents['remote-unknown-host'] = agent({ known_hosts: join(t.dir, 'empty_known_hosts') });
     writeFileSync(join(t.dir, 'empty_known_hosts'), '');
     writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
     // A variable of baton's own environment: the remote agent must not get it.
     t.env.LOCAL_ONLY_SECRET = 'do-not-forward';
-    s = await startServer(t);
+    s = await startServer(t, opts);
   }
 
   const spawnRun = async (prompt: string, extra: Record<string, unknown> = {}) =>
     (await s.call('spawn_run', { agent: 'remote', cwd: t.work, prompt, ...extra })) as Summary;
 
   /** Every process of the runs, on both sides: the local ssh clients and the remote wrappers name it. */
-  const runnerProcesses = () => pidsMatching('baton-runner');
+  const runnerProcesses = () => [...pidsMatching('baton-runner'), ...pidsMatching('baton-terminal')];
 
   let sshdEnv: TestEnv;
   let model: ModelServer;
@@ -172,9 +186,14 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     await model?.close();
   });
   afterEach(async () => {
-    await s?.close();
-    await eventually(() => pidsWithEnv(agentHome).length === 0 && runnerProcesses().length === 0, 15_000);
-    t?.cleanup();
+    try {
+      await s?.close();
+      await eventually(() => pidsWithEnv(agentHome).length === 0 && runnerProcesses().length === 0, 15_000);
+    } finally {
+      // What a failed test left must not fail the next ones.
+      killTmuxServer(t);
+      t?.cleanup();
+    }
   });
 
   it('permission → allow: the agent writes the file on the remote side; changed_files and get_diff come from git there', async () => {
@@ -389,6 +408,56 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(wrote.status, JSON.stringify(wrote.error)).toBe('completed');
     expect(existsSync(join(remoteWork, 'contract.txt'))).toBe(true);
     expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
+  });
+
+  it('a terminal program over ssh: its [y/N] question is a permission request, the answer typed there; it runs in the mapped folder with only its variables; its changes come from git there', async () => {
+    await start();
+    gitRepo(t.work, 'LOCAL');
+    gitRepo(remoteWork, 'REMOTE');
+    const run = ((await s.call('spawn_run', { agent: 'remote-confirm', cwd: t.work })) as Summary)
+      .run_id as string;
+    const asked = await runWhen(s, run, (r) => r.waiting_for?.kind === 'permission');
+    expect(asked.waiting_for.title).toBe('Deploy? [y/N]');
+    expect(asked.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
+    // The program is the remote login's (sshd's child), in the mapped folder, on a terminal there.
+    const [pid] = pidsWithEnv('REMOTE_MARK=named-in-config');
+    expect(execFileSync('readlink', [`/proc/${pid}/cwd`], { encoding: 'utf8' }).trim()).toBe(remoteWork);
+    expect(execFileSync('readlink', [`/proc/${pid}/fd/0`], { encoding: 'utf8' })).toMatch(/^\/dev\/pts\//);
+    // Its variables went through a file on the remote side that is gone once read.
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('LOCAL_ONLY_SECRET');
+    await s.call('answer_permission', { run, option_id: 'y', request_id: asked.waiting_for.request_id });
+    const done = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done, JSON.stringify(done.error)).toMatchObject({
+      status: 'completed',
+      result: { stop_reason: 'exit 3' },
+    });
+    expect(done.result.text).toContain('answered=y');
+    expect(readFileSync(join(remoteWork, 'answer.txt'), 'utf8')).toBe('y named-in-config unset\n');
+    expect(existsSync(join(t.work, 'answer.txt'))).toBe(false);
+    expect(done.result.changed_files).toEqual([
+      { path: 'answer.txt', status: 'added', additions: 1, deletions: 0 },
+    ]);
+    await eventually(() => tmuxSessions(t).length === 0);
+  });
+
+  it('kill -9 of the owner: the next owner takes the terminal run over; cancel leaves nothing on either side, though the program ignores hang-ups', async () => {
+    await start({ daemon: true });
+    const run = ((await s.call('spawn_run', { agent: 'remote-stubborn', cwd: t.work })) as Summary)
+      .run_id as string;
+    await runWhen(s, run, (r) => r.status === 'running');
+    await eventually(() => pidsMatching('sleep\u0000600.4343').length === 1);
+    const [sleeper] = pidsMatching('sleep\u0000600.4343');
+    await killOwner(t);
+    await eventually(async () => (await adoptions(s, run).catch(() => [])).length === 1);
+    expect(((await s.call('get_run', { run })) as Summary).status).toBe('running');
+    expect(pidsMatching('sleep\u0000600.4343')).toEqual([sleeper]);
+    const started = Date.now();
+    expect(((await s.call('cancel_run', { run })) as Summary).status).toBe('cancelled');
+    // The pane (and its ssh client) is killed; the remote watcher ends the group that ignored SIGHUP.
+    await eventually(() => tmuxSessions(t).length === 0, 15_000);
+    await eventually(() => pidsMatching('600.4343').length === 0, 15_000);
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect(runnerProcesses()).toEqual([]);
   });
 
   it('a cwd outside the remote_cwd mapping is refused with the fix', async () => {

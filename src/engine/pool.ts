@@ -76,10 +76,16 @@ export class Pool {
     // A profile's runner overrides the agent's; the agent gets the run's folder as seen there.
     const profileRunner = ctx.row.profile?.values.runner as RunnerConfig | undefined;
     if (profileRunner) launch.runner = runnerFor(profileRunner, this.#ctx.config.home);
-    if (launch.runner && !launch.runner.local && (driver.terminal || launch.remote)) {
+    if (
+      launch.runner &&
+      !launch.runner.local &&
+      (launch.remote || (driver.terminal && !launch.runner.terminal))
+    ) {
       throw new BatonError(
         'NOT_SUPPORTED',
-        `agent ${entry.name} cannot run on a ${launch.runner.type} runner (terminal and a2a agents run here)`,
+        launch.remote
+          ? `agent ${entry.name} cannot run on a ${launch.runner.type} runner (an a2a agent runs where its server is)`
+          : `terminal agent ${entry.name} cannot run on a ${launch.runner.type} runner (ssh and container runners give it a terminal)`,
       );
     }
     if (launch.runner?.forRun) launch.runner = launch.runner.forRun(ctx.row.cwd, sid);

@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
 import { BatonError } from '../errors.js';
-import { ContainerRunner, startFix } from './container.js';
+import { CONTAINER_TERMINAL_WRAPPER, ContainerRunner, startFix } from './container.js';
 import type { ContainerRunnerConfig } from './options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-container-'));
@@ -34,6 +35,27 @@ describe('container runner: what it asks the engine for', () => {
     expect(line).toContain('--workdir /srv/repo');
     expect(line).toContain(`--user ${process.getuid!()}:${process.getgid!()}`);
     expect(args.at(-1)).toBe('localhost/agents:1');
+  });
+
+  it("a terminal run's container: -it, tied to its terminal (not an owner), its private folder mounted; the shell empties the env file", () => {
+    const args = new ContainerRunner(config(), home).runArgs({ cwd: '/srv/repo' }, 'baton-x', '/state/home', {
+      terminal: true,
+      extra: ['--mount', 'type=bind,source=/state/x,target=/run/baton'],
+    });
+    const line = args.join(' ');
+    expect(args.slice(0, 4)).toEqual(['run', '--rm', '-it', '--init']);
+    expect(line).toContain('--label io.baton.owner=terminal');
+    expect(line).toContain('--read-only');
+    expect(line).toContain('--mount type=bind,source=/state/x,target=/run/baton --workdir');
+    const env = join(dir, 'env');
+    writeFileSync(env, 'ONE=1 two\nTWO=$(touch pwned)\n\n', { mode: 0o600 });
+    const out = execFileSync(
+      'sh',
+      ['-c', CONTAINER_TERMINAL_WRAPPER, 'baton-terminal', env, 'sh', '-c', 'printf "%s|%s" "$ONE" "$TWO"'],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(out).toBe('1 two|$(touch pwned)');
+    expect(readFileSync(env, 'utf8')).toBe('');
   });
 
   it('docker: the same confinement, with the private /tmp podman gives a read-only container', () => {

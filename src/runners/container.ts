@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, closeSync, mkdirSync, openSync, realpathSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import { BatonError } from '../errors.js';
 import { ChildHandle, spawnWatcher } from '../process/child.js';
 import { ExecFailure, execBounded } from '../process/exec.js';
 import { findExecutable } from '../process/which.js';
 import { envLines, READ_ENV, type ContainerRunnerConfig } from './options.js';
-import type { Runner, RunnerSpawn } from './runner.js';
+import type { Runner, RunnerSpawn, TerminalLaunch } from './runner.js';
 
 /**
  * What the container runs (as `sh -c`, the agent's argv its arguments): the agent's variables from
@@ -24,10 +24,37 @@ export const CONTAINER_WRAPPER = `${READ_ENV}; exec "$@"`;
 const REAPER =
   'read -r l; [ "$l" = done ] && exit 0; "$0" kill "$1" >/dev/null 2>&1; exec "$0" rm -f "$1" >/dev/null';
 
+/**
+ * The shell of a terminal run's container: exports the variables of the env file `$1` (in the
+ * mounted private folder), empties it (the image may have no `rm`; the folder goes with the
+ * container), then becomes the agent.
+ */
+export const CONTAINER_TERMINAL_WRAPPER = `f=$1; shift; ${READ_ENV} <"$f"; : >"$f"; exec "$@"`;
+
+/** Where a terminal run's private folder (its env file) is mounted in its container. */
+const TERMINAL_ENV_DIR = '/run/baton';
+
+/**
+ * What the terminal here runs for a container (`sh -c`, then the engine, the container's name, its
+ * private folder and the engine's arguments): a reaper in its own session that waits for this
+ * shell's pid (the engine's client once exec'd) to be gone, then removes the container and the
+ * folder — when the client exits, is killed with its terminal, or its terminal server dies.
+ */
+const TERMINAL_LAUNCHER = [
+  'e=$1; n=$2; d=$3; shift 3',
+  `setsid sh -c 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; "$1" kill "$2" >/dev/null 2>&1; "$1" rm -f "$2" >/dev/null 2>&1; rm -rf -- "$3"' "$$" "$e" "$n" "$d" </dev/null >/dev/null 2>&1 &`,
+  'exec "$e" "$@"',
+].join('\n');
+
 /** The label every container of one baton home carries (its value: {@link homeLabel}). */
 export const HOME_LABEL = 'io.baton.home';
 /** The label naming the owner process that started a container ({@link OWNER}). */
 const OWNER_LABEL = 'io.baton.owner';
+/**
+ * The owner label of a terminal run's container: tied to its terminal (its own reaper), not to an
+ * owner process; the startup sweep removes one only when it is no longer running.
+ */
+const TERMINAL_OWNER = 'terminal';
 /** This process, as the containers it starts name it (a random id: pids are reused). */
 const OWNER = randomBytes(8).toString('hex');
 
@@ -49,18 +76,41 @@ async function removeLeftContainers(home: string, engine: 'podman' | 'docker'): 
   if (!path) return [];
   // podman's ps knows the labels as a map, docker's as a string with a Label method.
   const owner = engine === 'docker' ? `{{.Label "${OWNER_LABEL}"}}` : `{{index .Labels "${OWNER_LABEL}"}}`;
-  const out = await execBounded(
-    path,
-    ['ps', '-a', '--filter', `label=${HOME_LABEL}=${homeLabel(home)}`, '--format', `{{.Names}} ${owner}`],
-    { timeoutMs: 30_000 },
-  );
-  const left = out
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter(([name, owner]) => name && owner !== OWNER)
+  const list = (...filters: string[]) =>
+    execBounded(
+      path,
+      [
+        'ps',
+        '-a',
+        '--filter',
+        `label=${HOME_LABEL}=${homeLabel(home)}`,
+        ...filters.flatMap((f) => ['--filter', f]),
+        '--format',
+        `{{.Names}} ${owner}`,
+      ],
+      { timeoutMs: 30_000 },
+    ).then((out) =>
+      out
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter(([name]) => name),
+    );
+  const [all, running] = await Promise.all([list(), list('status=running')]);
+  const live = new Set(running.map(([name]) => name));
+  const left = all
+    .filter(([name, owner]) => (owner === TERMINAL_OWNER ? !live.has(name) : owner !== OWNER))
     .map(([name]) => name!);
-  if (left.length) await execBounded(path, ['rm', '-f', ...left], { timeoutMs: 60_000 });
+  if (left.length) await removeContainers(path, left);
   return left;
+}
+
+/**
+ * Kills (SIGKILL: the agent had its grace from the kill ladder already) and removes containers;
+ * `rm -f` alone would give each podman's 10 s stop timeout first.
+ */
+async function removeContainers(engine: string, names: string[]): Promise<void> {
+  await execBounded(engine, ['kill', ...names], { timeoutMs: 30_000 }).catch(() => undefined);
+  await execBounded(engine, ['rm', '-f', ...names], { timeoutMs: 60_000 });
 }
 
 /** A path podman/docker can take in `--mount` (its fields are split on commas). */
@@ -139,7 +189,12 @@ export class ContainerRunner implements Runner {
   }
 
   /** The engine's arguments for one agent process (before the image's command). */
-  runArgs(spawn: Pick<RunnerSpawn, 'cwd'>, name: string, sessionHome: string): string[] {
+  runArgs(
+    spawn: Pick<RunnerSpawn, 'cwd'>,
+    name: string,
+    sessionHome: string,
+    opts: { terminal?: boolean; extra?: string[] } = {},
+  ): string[] {
     const c = this.#config;
     const cwd = mountable(spawn.cwd, 'the run folder', 'CWD_NOT_ALLOWED');
     const home = c.home ?? '/home/baton';
@@ -173,14 +228,14 @@ export class ContainerRunner implements Runner {
     return [
       'run',
       '--rm',
-      '-i',
+      opts.terminal ? '-it' : '-i',
       '--init',
       '--name',
       name,
       '--label',
       `${HOME_LABEL}=${homeLabel(this.#home)}`,
       '--label',
-      `${OWNER_LABEL}=${OWNER}`,
+      `${OWNER_LABEL}=${opts.terminal ? TERMINAL_OWNER : OWNER}`,
       '--read-only',
       // podman gives a read-only container a private /tmp, /var/tmp and /run; docker does not.
       ...(this.engine === 'docker' ? ['--tmpfs', '/tmp', '--tmpfs', '/var/tmp', '--tmpfs', '/run'] : []),
@@ -199,6 +254,7 @@ export class ContainerRunner implements Runner {
       ...bind(cwd, cwd, true),
       ...bind(sessionHome, home, true),
       ...mounts,
+      ...(opts.extra ?? []),
       '--workdir',
       cwd,
       '--entrypoint',
@@ -207,9 +263,16 @@ export class ContainerRunner implements Runner {
     ];
   }
 
-  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
-    const home = this.#config.home ?? '/home/baton';
-    const vars = envLines({ HOME: home, ...spawn.env }, 'into a container');
+  /**
+   * What every container of an agent process needs, checked right before it starts: the run's
+   * folder (as checked is as mounted), the engine, the session's home, a fresh name.
+   */
+  #prepare(spawn: Pick<RunnerSpawn, 'cwd'>): {
+    engine: string;
+    real: string;
+    sessionHome: string;
+    name: string;
+  } {
     // The folder as checked is the folder mounted: a path that resolves elsewhere now is refused.
     let real: string;
     try {
@@ -232,12 +295,24 @@ export class ContainerRunner implements Runner {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(session))
       throw new BatonError('INTERNAL', `not a session id: ${session}`);
     const sessionHome = join(this.#stateDir, session, 'home');
-    mkdirSync(sessionHome, { recursive: true, mode: 0o700 });
-    // An agent run as another user owns its home (baton as root can give it; else that user's
-    // writes there fail, as they would in a folder of someone else's).
+    this.#ownFolder(sessionHome);
+    return { engine, real, sessionHome, name: `baton-${randomBytes(6).toString('hex')}` };
+  }
+
+  /**
+   * Makes a private folder for the container's user: an agent run as another user owns it (baton
+   * as root can give it; else that user's writes there fail, as in a folder of someone else's).
+   */
+  #ownFolder(dir: string): void {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const as = /^([0-9]+):([0-9]+)$/.exec(this.#config.user ?? '');
-    if (as && process.getuid?.() === 0) chownSync(sessionHome, Number(as[1]), Number(as[2]));
-    const name = `baton-${randomBytes(6).toString('hex')}`;
+    if (as && process.getuid?.() === 0) chownSync(dir, Number(as[1]), Number(as[2]));
+  }
+
+  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
+    const home = this.#config.home ?? '/home/baton';
+    const vars = envLines({ HOME: home, ...spawn.env }, 'into a container');
+    const { engine, real, sessionHome, name } = this.#prepare(spawn);
     const args = [
       ...this.runArgs({ cwd: real }, name, sessionHome),
       '-c',
@@ -270,10 +345,60 @@ export class ContainerRunner implements Runner {
     child.stdin.write(vars);
     // The client is gone (the agent exited, or the kill ladder ended it): so is the container.
     void child.exited.then(async () => {
-      await execBounded(engine, ['rm', '-f', name], { timeoutMs: 30_000 }).catch(() => undefined);
+      await removeContainers(engine, [name]).catch(() => undefined);
       reaper.end('done\n');
     });
     return child;
+  }
+
+  /**
+   * A terminal run's container: `run -it` in the terminal here, its variables in a file of a
+   * private folder mounted at {@link TERMINAL_ENV_DIR} that the container's shell reads and empties
+   * before the agent starts ({@link CONTAINER_TERMINAL_WRAPPER}: never in a command line or the
+   * container's config). A reaper in its own session, started by the terminal's shell, removes
+   * the container and that folder once the engine's client is gone however it ended: a terminal
+   * run outlives this process (the next owner takes it over), so its container is tied to its
+   * terminal, not to baton.
+   */
+  async terminal(spawn: Omit<RunnerSpawn, 'onStderr'>): Promise<TerminalLaunch> {
+    const home = this.#config.home ?? '/home/baton';
+    const vars = envLines({ HOME: home, ...spawn.env }, 'into a container');
+    const { engine, real, sessionHome, name } = this.#prepare(spawn);
+    const envDir = join(this.#stateDir, this.#sessionId ?? 'no-session', name);
+    this.#ownFolder(envDir);
+    const envFile = join(envDir, 'env');
+    writeFileSync(envFile, vars, { flag: 'wx', mode: 0o600 });
+    const as = /^([0-9]+):([0-9]+)$/.exec(this.#config.user ?? '');
+    if (as && process.getuid?.() === 0) chownSync(envFile, Number(as[1]), Number(as[2]));
+    const run = this.runArgs({ cwd: real }, name, sessionHome, {
+      terminal: true,
+      extra: [
+        '--mount',
+        `type=bind,source=${mountable(envDir, 'the state folder')},target=${TERMINAL_ENV_DIR}`,
+      ],
+    });
+    return {
+      command: '/bin/sh',
+      args: [
+        '-c',
+        TERMINAL_LAUNCHER,
+        'baton-terminal',
+        engine,
+        name,
+        envDir,
+        ...run,
+        '-c',
+        CONTAINER_TERMINAL_WRAPPER,
+        'baton-terminal',
+        `${TERMINAL_ENV_DIR}/env`,
+        spawn.command,
+        ...spawn.args,
+      ],
+      abandon: async () => {
+        await removeContainers(engine, [name]).catch(() => undefined);
+        rmSync(envDir, { recursive: true, force: true });
+      },
+    };
   }
 
   /** The containers of this home an earlier owner left, once per engine and process. */

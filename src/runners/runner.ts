@@ -15,6 +15,14 @@ export type RunnerSpawn = {
   onStderr?: (text: string) => void;
 };
 
+/** What a terminal here runs for an agent's program elsewhere ({@link Runner.terminal}). */
+export type TerminalLaunch = {
+  command: string;
+  args: string[];
+  /** Removes what was prepared for it when the terminal could not be started (best effort). */
+  abandon(): Promise<void>;
+};
+
 /**
  * Runs a short helper program (git) on the runner's side, in `cwd` there, with bounded output
  * and time; `env` is added to that side's environment. Resolves with stdout; rejects with an
@@ -42,6 +50,13 @@ export interface Runner {
   start(spawn: RunnerSpawn): Promise<ChildHandle>;
   /** Where it runs, for messages (`user@host`); "here" for local. */
   readonly where: string;
+  /**
+   * The program a terminal here (a tmux pane) runs to give the agent's program a terminal where it
+   * runs (`ssh -tt`, `podman run -it`): started with no variables of the agent's (they go to the
+   * other side the runner's own way), it ends when the agent's program does, and when it is killed
+   * nothing of the agent's is left on the other side. Undefined: terminal runs only run here.
+   */
+  terminal?(spawn: Omit<RunnerSpawn, 'onStderr'>): Promise<TerminalLaunch>;
   /** Runs helper programs where the agent's files are (git for changed_files); undefined: here. */
   readonly exec?: RunnerExec;
   /**

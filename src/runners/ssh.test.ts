@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
 import { BatonError } from '../errors.js';
-import { shellQuote, SshRunner } from './ssh.js';
+import { REMOTE_TERMINAL_WRAPPER, shellQuote, SshRunner } from './ssh.js';
 
 let dir: string;
 beforeEach(() => {
@@ -97,5 +97,49 @@ describe('ssh runner', () => {
     expect(load(config({ identity_file: 'keys/id' }))).toContain('agents.r.runner.identity_file');
     expect(load(config({ remote_cwd: { '/a': 'rel' } }))).toContain('agents.r.runner.remote_cwd');
     expect(load(config({ type: 'nomad' }))).toContain('agents.r.runner.type');
+  });
+
+  it('a terminal session: -tt on a connection of its own (not the shared one it would outlive), no closing banner', () => {
+    const runner = new SshRunner(config(), dir);
+    const term = runner.options(true).join(' ');
+    expect(term).toContain('-tt');
+    expect(term).toContain('ControlMaster=no');
+    expect(term).toContain('ControlPath=none');
+    expect(term).toContain('LogLevel=ERROR');
+    expect(term).not.toContain('ControlPersist');
+    expect(term).toContain('StrictHostKeyChecking=yes');
+    expect(term).toContain('-e none');
+    const shared = runner.options().join(' ');
+    expect(shared).toContain('ControlMaster=auto');
+    expect(shared).toMatch(/ -T /);
+  });
+
+  it("a terminal session's remote side: its variables from the env file, which it removes; its folder; a missing folder said", () => {
+    const env = join(dir, 'env');
+    writeFileSync(env, 'ONE=1 two\nTWO=$(touch pwned)\n\n', { mode: 0o600 });
+    const folder = join(dir, `it's dir`);
+    mkdirSync(folder);
+    // In a group of its own (as under sshd): its watcher ends that group, never the test's.
+    const side = (at: string, file: string) =>
+      execFileSync(
+        'setsid',
+        [
+          'sh',
+          '-c',
+          REMOTE_TERMINAL_WRAPPER,
+          'baton-terminal',
+          file,
+          at,
+          'sh',
+          '-c',
+          'printf "%s|%s|%s" "$ONE" "$TWO" "$PWD"',
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+    expect(side(folder, env)).toBe(`1 two|$(touch pwned)|${folder}`);
+    expect(existsSync(env)).toBe(false);
+    expect(existsSync(join(folder, 'pwned'))).toBe(false);
+    writeFileSync(env, '\n');
+    expect(() => side(join(dir, 'missing'), env)).toThrow(/no folder .*missing on the remote host/);
   });
 });

@@ -5,7 +5,7 @@ import { BatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { ExecFailure, execBounded } from '../process/exec.js';
 import { envLines, envWords, READ_ENV, type SshRunnerConfig } from './options.js';
-import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
+import type { Runner, RunnerExec, RunnerSpawn, TerminalLaunch } from './runner.js';
 
 /** `sh -c` on the remote host for a helper program: its folder, then `env NAME=VALUE… program args…`. */
 export const REMOTE_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"';
@@ -35,6 +35,27 @@ export const REMOTE_WRAPPER = [
   'kill "$w" 2>/dev/null',
   'exit "$s"',
 ].join('; ');
+
+/**
+ * The remote side of a terminal run over ssh (`ssh -tt`: the remote program has a terminal there),
+ * run by `sh -c` with the env file, the run's folder and the program's argv as its arguments. It
+ * exports the variables of the env file ({@link envLines}, written beforehand over the shared
+ * connection) and removes it, then becomes the program: the terminal's foreground process, so
+ * typed keys and C-c reach it. A watcher in its own session ends the program's whole process group
+ * (SIGTERM, then SIGKILL after 2 s) once the ssh session's process is gone (the connection closed:
+ * the terminal here was killed, or its ssh client died) — a program that ignores the terminal's
+ * hang-up is stopped all the same — and when the program has exited, whatever it left in its group.
+ */
+export const REMOTE_TERMINAL_WRAPPER = [
+  'f=$1; d=$2; shift 2',
+  `${READ_ENV} <"$f"`,
+  'rm -f -- "$f"',
+  'cd -- "$d" || { echo "baton: no folder $d on the remote host" >&2; exit 127; }',
+  // This shell's process group (the login shell's: the terminal's foreground group), from /proc or ps.
+  'g=$(cut -d")" -f2 </proc/$$/stat 2>/dev/null | cut -d" " -f4); [ -n "$g" ] || g=$(ps -o pgid= -p $$ | tr -d " ")',
+  `setsid sh -c 'while kill -0 "$0" && kill -0 -"$1"; do sleep 1; done; kill -TERM -"$1"; sleep 2; kill -KILL -"$1"' "$PPID" "$g" </dev/null >/dev/null 2>&1 &`,
+  'exec "$@"',
+].join('\n');
 
 /** One word for a POSIX shell: single-quoted, a quote inside written `'\''`. */
 export function shellQuote(word: string): string {
@@ -71,9 +92,22 @@ export class SshRunner implements Runner {
     this.#socketDir = join(stateDir, 'ssh');
   }
 
-  /** ssh's options for this host, before the destination. */
-  options(): string[] {
+  /**
+   * ssh's options for this host, before the destination. `terminal`: a terminal session (`-tt`) on
+   * a connection of its own, not the shared one: it lives as long as its terminal run, which may
+   * outlive this process (the next owner takes the run over) and must not end with the shared
+   * connection, nor end it.
+   */
+  options(terminal = false): string[] {
     const c = this.#config;
+    const shared = [
+      '-o',
+      'ControlMaster=auto',
+      '-o',
+      `ControlPath=${sshValue(join(this.#socketDir, this.#connectionName()).replace(/%/g, '%%'))}`,
+      '-o',
+      `ControlPersist=${c.control_persist ?? 60}`,
+    ];
     return [
       '-o',
       'BatchMode=yes',
@@ -88,12 +122,7 @@ export class SshRunner implements Runner {
       String(c.port ?? 22),
       '-l',
       c.user,
-      '-o',
-      'ControlMaster=auto',
-      '-o',
-      `ControlPath=${sshValue(join(this.#socketDir, this.#connectionName()).replace(/%/g, '%%'))}`,
-      '-o',
-      `ControlPersist=${c.control_persist ?? 60}`,
+      ...(terminal ? ['-o', 'ControlMaster=no', '-o', 'ControlPath=none'] : shared),
       '-o',
       `ConnectTimeout=${c.connect_timeout ?? 10}`,
       '-o',
@@ -105,7 +134,10 @@ export class SshRunner implements Runner {
       'ClearAllForwardings=yes',
       '-o',
       'PermitLocalCommand=no',
-      '-T',
+      terminal ? '-tt' : '-T',
+      // Errors still shown, not "Connection to … closed." at the end of the program's screen.
+      ...(terminal ? ['-o', 'LogLevel=ERROR'] : []),
+      // No escape character: a "~." the program prints or a person types must not end the connection.
       '-e',
       'none',
     ];
@@ -180,6 +212,51 @@ export class SshRunner implements Runner {
     child.stdin.on('error', () => undefined);
     child.stdin.write(vars);
     return child;
+  }
+
+  /**
+   * A terminal run's program on the remote host: its variables go first to a file there (0600,
+   * `mktemp`, over the shared connection: never in a command line), which the remote side reads
+   * and removes ({@link REMOTE_TERMINAL_WRAPPER}); the terminal here runs `ssh -tt` on a
+   * connection of its own.
+   */
+  async terminal(spawn: Omit<RunnerSpawn, 'onStderr'>): Promise<TerminalLaunch> {
+    const vars = envLines(spawn.env, 'over ssh');
+    mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
+    const made = await execBounded(
+      'ssh',
+      [...this.options(), '--', this.#config.host, 'umask 077 && f=$(mktemp) && cat >"$f" && echo "$f"'],
+      { cwd: this.#socketDir, env: process.env, input: vars, timeoutMs: 30_000 },
+    ).catch((err: unknown) => {
+      const text = err instanceof ExecFailure ? err.stderr || err.message : String(err);
+      throw new BatonError(
+        'AGENT_ERROR',
+        `ssh runner: ${this.where} did not take the agent's variables: ${text.trim().split('\n').pop() ?? ''} (baton doctor checks the runner)`,
+      );
+    });
+    const file = made.trim();
+    if (!/^\/[^\n'"]+$/.test(file)) {
+      throw new BatonError('AGENT_ERROR', `ssh runner: ${this.where} made no file for the agent's variables`);
+    }
+    const words = [
+      'sh',
+      '-c',
+      REMOTE_TERMINAL_WRAPPER,
+      'baton-terminal',
+      file,
+      spawn.cwd,
+      spawn.command,
+      ...spawn.args,
+    ];
+    return {
+      command: 'ssh',
+      args: [...this.options(true), '--', this.#config.host, words.map(shellQuote).join(' ')],
+      abandon: () =>
+        this.exec('rm', ['-f', '--', file], { cwd: '/' }).then(
+          () => undefined,
+          () => undefined,
+        ),
+    };
   }
 
   async check(): Promise<{ problem: string; fix: string } | undefined> {

@@ -29,6 +29,7 @@ import {
 import { EndedTerminalSession, TerminalSession } from './session.js';
 import { tmuxSocketName } from '../../paths.js';
 import { tmuxExternal, tmuxRun, writeEnvFile } from './tmux.js';
+import type { TerminalLaunch } from '../../runners/runner.js';
 
 export { userTmuxSocket } from './tmux.js';
 
@@ -176,12 +177,30 @@ export class TerminalDriver implements Driver {
       removeHookDir(dir);
       throw err;
     }
+    // An agent elsewhere: the terminal here runs the runner's client (ssh -tt, podman run -it),
+    // which takes the agent's variables there its own way; none go to the client.
+    const runner = o.agent.runner && !o.agent.runner.local ? o.agent.runner : undefined;
+    let far: TerminalLaunch | undefined;
     try {
-      writeEnvFile(envFile, hooked.agent.env);
-      await this.#newSession(tmux, name, t, hooked, envFile, exitFile);
+      if (runner) {
+        if (!runner.terminal) {
+          throw new BatonError('NOT_SUPPORTED', `terminal programs cannot run on a ${runner.type} runner`);
+        }
+        far = await runner.terminal({
+          command: hooked.agent.command,
+          args: hooked.agent.args,
+          cwd: o.cwd,
+          env: hooked.agent.env,
+        });
+      }
+      writeEnvFile(envFile, far ? {} : hooked.agent.env);
+      const program = far ? { command: far.command, args: far.args } : hooked.agent;
+      // The pane's folder is here: the agent's (o.cwd) may exist only on the other side.
+      await this.#newSession(tmux, name, t, far ? this.#exitDir : o.cwd, program, envFile, exitFile);
     } catch (err) {
       rmSync(envFile, { force: true });
       removeHookDir(dir);
+      await far?.abandon();
       throw err;
     }
     const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
@@ -189,6 +208,7 @@ export class TerminalDriver implements Driver {
       await tmux(['kill-session', '-t', name]).catch(() => undefined);
       rmSync(envFile, { force: true });
       removeHookDir(dir);
+      await far?.abandon();
       throw new BatonError('AGENT_ERROR', `tmux started no program for ${o.agent.name}`);
     }
     const hooks = hooked.hooks ? { state: hooked.hooks, dir } : undefined;
@@ -212,6 +232,11 @@ export class TerminalDriver implements Driver {
     const dialect = o.terminal?.hooks;
     const cmd = this.#hookCommand;
     if (!dialect || !cmd) return o;
+    const runner = o.agent.runner;
+    if (runner && !runner.local) {
+      // Its hooks run `baton hook` on this machine's socket, which a program elsewhere cannot reach.
+      return this.#unhooked(o, `its hooks cannot reach baton from ${runner.where}`, undefined);
+    }
     const prior = o.resumeSessionId?.includes('/')
       ? o.resumeSessionId.slice(o.resumeSessionId.indexOf('/') + 1)
       : undefined;
@@ -328,7 +353,8 @@ export class TerminalDriver implements Driver {
     tmux: (args: string[], input?: string) => Promise<string>,
     name: string,
     t: { width: number; height: number },
-    o: OpenOptions,
+    cwd: string,
+    program: { command: string; args: readonly string[] },
     envFile: string,
     exitFile: string,
   ): Promise<void> {
@@ -342,7 +368,7 @@ export class TerminalDriver implements Driver {
       '-y',
       String(t.height),
       '-c',
-      o.cwd,
+      cwd,
       '--',
       // tmux does not always report a dead pane's exit status (seen with 3.3a): a wrapper shell
       // writes it to a file. Not exec'd, so the status is known; C-c reaches both (one group).
@@ -356,8 +382,8 @@ export class TerminalDriver implements Driver {
       'baton-terminal',
       envFile,
       exitFile,
-      o.agent.command,
-      ...o.agent.args,
+      program.command,
+      ...program.args,
     ]);
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runnerSchema } from '../../runners/options.js';
 import { COMMON_AGENT_OPTIONS, commandOption, durationOption, regexOption } from '../options.js';
 
 /** A configured terminal agent: the program, and how to read its screen (read by terminal.ts). */
@@ -16,6 +17,11 @@ export const terminalAgentSchema = z.strictObject({
   idle_time: durationOption.optional(),
   /** How long after pasting a prompt Enter is pressed (default 60ms). */
   enter_delay: durationOption.optional(),
+  /**
+   * Where the program runs: here (the default), or in a terminal an `ssh` or `container` runner
+   * gives it there (the tmux pane here runs `ssh -tt` / `podman run -it`).
+   */
+  runner: runnerSchema.optional(),
 });
 
 /** A configured terminal agent, as parsed. */
