@@ -26,6 +26,7 @@ import {
   type TestEnv,
 } from './helpers.js';
 import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import { adoptions, killOwner, killTmuxServer, runWhen, tmuxSessions } from './terminal-steps.js';
 
 const TOKEN = 'scripted-peer-token-7f3a';
 
@@ -78,6 +79,19 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     // A clone of the base commit (the init container's work on a cluster; the test makes it here).
     cfg.agents['kube-git'] = { ...agent, runner: runner({ git_url: 'https://git.example/team/app.git' }) };
     cfg.agents['kube-badtoken'] = { ...agent, runner: runner({ kubeconfig: join(t.dir, 'kubeconfig-bad') }) };
+    // Terminal programs in the Pod, on a tty there (the bridge in baton's tmux pane passes it through).
+    const term = (script: string) => ({
+      driver: 'terminal',
+      command: '/bin/sh',
+      args: ['-c', script, 'baton-term-test'],
+      env: { HOME: agentHome, POD_MARK: 'named-in-config' },
+      runner: runner(),
+    });
+    cfg.agents['kube-confirm'] = term(
+      'printf "Deploy? [y/N] "; read a; echo "$a $POD_MARK ${LOCAL_ONLY_SECRET:-unset}" > answer.txt; tty >/dev/null && echo on-a-tty; echo answered=$a; exit 3',
+    );
+    // Ignores hang-ups and SIGTERM: only the deletion of its Pod stops it.
+    cfg.agents['kube-stubborn'] = term('trap "" HUP TERM INT; sleep 600.5454; echo woke');
     cfg.profiles = { pod: { agent: 'near', runner: runner() } };
     writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
     t.env.LOCAL_ONLY_SECRET = 'do-not-forward';
@@ -108,11 +122,57 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
   }
 
   afterEach(async () => {
-    await s?.close();
-    s = undefined;
-    await eventually(() => podsDeleted() && leftovers().length === 0, 15_000);
-    await api?.close();
-    t?.cleanup();
+    try {
+      await s?.close();
+      s = undefined;
+      await eventually(() => podsDeleted() && leftovers().length === 0, 15_000);
+    } finally {
+      // What a failed test left must not fail the next ones.
+      if (t) killTmuxServer(t);
+      await api?.close();
+      t?.cleanup();
+    }
+  });
+
+  it('a terminal program in the Pod on a tty: [y/N] is a permission request, the answer typed in; its variables never in a command; the Pod deleted when it exits', async () => {
+    await start();
+    const run = ((await s!.call('spawn_run', { agent: 'kube-confirm', cwd: t.work })) as Summary)
+      .run_id as string;
+    const asked = await runWhen(s!, run, (r) => r.waiting_for?.kind === 'permission');
+    expect(asked.waiting_for.title).toBe('Deploy? [y/N]');
+    expect(asked.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
+    // Two execs: the variables into a 0600 file (no tty), then the program on a tty reading it.
+    expect(api.execs.map((e) => e.tty)).toEqual([false, true]);
+    expect(JSON.stringify(api.execs.map((e) => e.command))).not.toContain('named-in-config');
+    const envFile = api.execs[1]!.command[4]!;
+    expect(existsSync(envFile)).toBe(false);
+    await s!.call('answer_permission', { run, option_id: 'y', request_id: asked.waiting_for.request_id });
+    const done = await runWhen(s!, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+    expect(done, JSON.stringify(done.error)).toMatchObject({
+      status: 'completed',
+      result: { stop_reason: 'exit 3' },
+    });
+    expect(done.result.text).toContain('on-a-tty');
+    expect(done.result.text).toContain('answered=y');
+    expect(readFileSync(join(podWork, 'answer.txt'), 'utf8')).toBe('y named-in-config unset\n');
+    await eventually(() => podsDeleted(), 15_000);
+    await eventually(() => tmuxSessions(t).length === 0);
+  });
+
+  it('a terminal run in a Pod outlives a kill -9 of the owner (taken over, the Pod kept); cancel deletes the Pod', async () => {
+    await start({ daemon: true });
+    const run = ((await s!.call('spawn_run', { agent: 'kube-stubborn', cwd: t.work })) as Summary)
+      .run_id as string;
+    await runWhen(s!, run, (r) => r.status === 'running');
+    await eventually(() => pidsMatching('sleep\u0000600.5454').length === 1);
+    await killOwner(t);
+    await eventually(async () => (await adoptions(s!, run).catch(() => [])).length === 1);
+    expect(((await s!.call('get_run', { run })) as Summary).status).toBe('running');
+    expect(api.pods.size).toBe(1);
+    expect(pidsMatching('sleep\u0000600.5454')).toHaveLength(1);
+    expect(((await s!.call('cancel_run', { run })) as Summary).status).toBe('cancelled');
+    await eventually(() => podsDeleted() && pidsMatching('600.5454').length === 0, 15_000);
+    await eventually(() => tmuxSessions(t).length === 0);
   });
 
   it("permission → allow writes in the Pod's folder over the exec stream; → deny does not; the Pod is deleted", async () => {

@@ -6,17 +6,28 @@
 // (variables over the exec stream's stdin, never in the command), and deletes the sandbox when
 // the agent exits, when its stdin ends (the owner closed it or died) or on SIGTERM/SIGINT (the
 // kill ladder). Messages for the run go to stderr; it exits with the agent's status.
+// With --terminal <file> it runs in a terminal (a terminal run's tmux pane): the header is that 0600
+// file (read, then removed), the program gets a tty in the Pod, its variables go through a 0600
+// file there, and the terminal's hang-up or end deletes the sandbox.
 // It cannot delete anything once SIGKILLed (a new owner's recovery kills the group of a run it
 // interrupts, an owner going down kills its children at once): a reaper (this file with --reap,
 // in a session of its own) holds a pipe from the bridge and deletes the sandbox when that pipe
 // ends before the bridge said it deleted it.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { spawnWatcher } from '../process/child.js';
-import { clusterName, loadKubeConfig, reachCluster, reason, sandboxCrds, statusOf } from './k8s-cluster.js';
+import {
+  clusterName,
+  execInPod,
+  loadKubeConfig,
+  reachCluster,
+  reason,
+  sandboxCrds,
+  statusOf,
+} from './k8s-cluster.js';
 import {
   AGENT_CONTAINER,
   claimManifest,
@@ -26,7 +37,7 @@ import {
   type Manifest,
 } from './k8s-manifests.js';
 import { livePodFile, type BridgeHeader, type LivePod } from './kubernetes.js';
-import { REMOTE_WRAPPER } from './ssh.js';
+import { REMOTE_ENV_FILE, REMOTE_TERMINAL_WRAPPER, REMOTE_WRAPPER } from './ssh.js';
 
 const fail = (message: string, code = 1): never => {
   process.stderr.write(`baton: ${message}\n`);
@@ -192,8 +203,30 @@ async function reap(): Promise<void> {
   await remove(loadKubeConfig(order.config), order.made);
 }
 
+/**
+ * A terminal run's header, from the 0600 file the runner wrote (the bridge's stdin is the
+ * terminal): read, then removed.
+ */
+function readHeaderFile(file: string | undefined): { header: BridgeHeader; rest: Buffer } {
+  if (!file) return fail('--terminal needs the header file');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+    unlinkSync(file);
+  } catch (err) {
+    return fail(`the runner header ${file} cannot be read: ${reason(err)}`);
+  }
+  try {
+    return { header: JSON.parse(text) as BridgeHeader, rest: Buffer.alloc(0) };
+  } catch {
+    return fail('the runner header is not JSON');
+  }
+}
+
 async function main(): Promise<void> {
-  const { header, rest } = await readHeader();
+  // A terminal run: the program gets a tty in the Pod, this process's terminal passed through.
+  const terminal = process.argv[2] === '--terminal';
+  const { header, rest } = terminal ? readHeaderFile(process.argv[3]) : await readHeader();
   let kc: KubeConfig;
   try {
     kc = loadKubeConfig(header.config);
@@ -230,28 +263,42 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop(143));
   process.on('SIGINT', () => void stop(130));
-  // The agent's stdin: its variables first (the wrapper reads them), then baton's bytes, read at
-  // once so that their end is seen even while the sandbox starts.
-  const agentIn = new PassThrough();
+  // The terminal it runs in was closed (its tmux pane killed).
+  process.on('SIGHUP', () => void stop(129));
   const s = header.spawn;
   const env = Object.entries(s.env).map(([k, v]) => `${k}=${v}`);
-  agentIn.write(`${env.join('\n')}${env.length ? '\n' : ''}\n`);
-  if (rest.length) agentIn.write(rest);
+  const envText = `${env.join('\n')}${env.length ? '\n' : ''}\n`;
   let execd = false;
-  // The owner closed the agent's stdin or died: the agent gets EOF and the wrapper's grace, then
-  // the sandbox goes (at once when the agent was not started yet).
-  process.stdin.on('end', () => {
-    agentIn.end();
-    if (!execd) void stop(0);
-    else setTimeout(() => void stop(0), 5000).unref();
-  });
-  process.stdin.pipe(agentIn);
-  process.stdin.resume();
+  let agentIn: Readable;
+  if (terminal) {
+    // Keys pass through as typed (C-c is the program's); the end of the terminal ends the sandbox.
+    if (process.stdin.isTTY) process.stdin.setRawMode(true);
+    agentIn = process.stdin;
+    process.stdin.on('end', () => void stop(0));
+  } else {
+    // The agent's stdin: its variables first (the wrapper reads them), then baton's bytes, read at
+    // once so that their end is seen even while the sandbox starts.
+    const piped = new PassThrough();
+    agentIn = piped;
+    piped.write(envText);
+    if (rest.length) piped.write(rest);
+    // The owner closed the agent's stdin or died: the agent gets EOF and the wrapper's grace, then
+    // the sandbox goes (at once when the agent was not started yet).
+    process.stdin.on('end', () => {
+      piped.end();
+      if (!execd) void stop(0);
+      else setTimeout(() => void stop(0), 5000).unref();
+    });
+    process.stdin.pipe(piped);
+    process.stdin.resume();
+  }
   try {
     creating = create(kc, header, name);
     made = await creating;
     reaper = startReaper(header.config, made);
-    process.stderr.write(`baton: ${made.kind} ${made.namespace}/${name} on ${clusterName(kc)}\n`);
+    // (Not on a terminal run's screen, which is the program's.)
+    if (!terminal)
+      process.stderr.write(`baton: ${made.kind} ${made.namespace}/${name} on ${clusterName(kc)}\n`);
     if (stopping) return;
     const pod = await runningPod(kc, made, (header.config.startup_timeout ?? 120) * 1000);
     if (live) {
@@ -261,16 +308,24 @@ async function main(): Promise<void> {
       writeFileSync(live, liveText, { mode: 0o600 });
     }
     execd = true;
-    const argv = ['sh', '-c', REMOTE_WRAPPER, 'baton-runner', s.cwd, s.command, ...s.args];
+    let argv = ['sh', '-c', REMOTE_WRAPPER, 'baton-runner', s.cwd, s.command, ...s.args];
+    if (terminal) {
+      // Its variables cannot go through its terminal: a 0600 file in the Pod, read and removed.
+      const where = { namespace: made.namespace, pod };
+      const limits = { input: envText, maxBuffer: 4096, timeoutMs: 30_000 };
+      const file = (await execInPod(kc, where, ['sh', '-c', REMOTE_ENV_FILE], limits)).trim();
+      argv = ['sh', '-c', REMOTE_TERMINAL_WRAPPER, 'baton-terminal', file, s.cwd, s.command, ...s.args];
+    }
     const ws = await new Exec(kc).exec(
       made.namespace,
       pod,
       AGENT_CONTAINER,
       argv,
       process.stdout,
-      process.stderr,
+      // With a tty the program's stderr is its terminal (an API server refuses both).
+      terminal ? null : process.stderr,
       agentIn,
-      false,
+      terminal,
       (status: V1Status) => {
         const exit = status.details?.causes?.find((x) => x.reason === 'ExitCode')?.message;
         void stop(status.status === 'Success' ? 0 : Number(exit ?? 1));

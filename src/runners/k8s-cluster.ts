@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { ApiextensionsV1Api, Exec, KubeConfig, VersionApi, type V1Status } from '@kubernetes/client-node';
 import { ExecFailure } from '../process/exec.js';
 import { BatonError } from '../errors.js';
@@ -105,12 +105,20 @@ export async function sandboxCrds(kc: KubeConfig): Promise<{ sandbox: boolean; c
  * Runs `argv` in container `agent` of a Pod over a one-shot exec stream (no stdin, no tty) and
  * resolves with its stdout; rejects with an ExecFailure carrying its stderr when it exits non-zero,
  * writes more than `maxBuffer`, or takes longer than `timeoutMs` (the stream is closed then).
+ * `input`: written to its stdin, which is then left open (the command must not wait for its end).
  */
+/** A stdin holding `text` that never ends (see {@link execInPod}). */
+function openInput(text: string): PassThrough {
+  const stream = new PassThrough();
+  stream.write(text);
+  return stream;
+}
+
 export async function execInPod(
   kc: KubeConfig,
   where: { namespace: string; pod: string },
   argv: string[],
-  limits: { maxBuffer: number; timeoutMs: number },
+  limits: { maxBuffer: number; timeoutMs: number; input?: string },
 ): Promise<string> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -146,7 +154,8 @@ export async function execInPod(
         argv,
         sink(out),
         sink(err),
-        null,
+        // Written and never ended: the end of stdin would close the whole stream under v4.
+        limits.input !== undefined ? openInput(limits.input) : null,
         false,
         (status: V1Status) => {
           // The status comes after the output (channel 3): let the sinks take what is in flight.

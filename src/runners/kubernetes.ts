@@ -1,11 +1,12 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatonError, toBatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { execBounded } from '../process/exec.js';
 import { envLines, envWords, type KubernetesRunnerConfig } from './options.js';
-import type { Runner, RunnerExec, RunnerSpawn } from './runner.js';
+import type { Runner, RunnerExec, RunnerSpawn, TerminalLaunch } from './runner.js';
 import { REMOTE_EXEC } from './ssh.js';
 
 /** @kubernetes/client-node costs ~0.9 s to load: only when a kubernetes runner is used. */
@@ -131,15 +132,29 @@ export class KubernetesRunner implements Runner {
     return this.#config.work_dir ?? '/workspace';
   }
 
-  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
+  /**
+   * What the bridge of one agent process is told, made after the checks that need no sandbox:
+   * the variables, the cluster reached (an unreachable one fails the run with its name, nothing
+   * made), the base commit.
+   */
+  async #header(spawn: Omit<RunnerSpawn, 'onStderr'>): Promise<BridgeHeader> {
     envLines(spawn.env, 'into a sandbox'); // checked before anything is made
     const { clusterName, loadKubeConfig, reachCluster } = await cluster();
     const kc = loadKubeConfig(this.#config);
     this.#cluster = clusterName(kc);
-    // Before anything is made: an unreachable cluster fails the run with its name, nothing left.
     await reachCluster(kc);
     const commit = await this.#baseCommit();
     mkdirSync(this.#stateDir, { recursive: true, mode: 0o700 });
+    return {
+      config: this.#config,
+      spawn: { command: spawn.command, args: spawn.args, cwd: spawn.cwd, env: spawn.env },
+      ...(commit ? { commit } : {}),
+      ...(this.#sessionId ? { session: this.#sessionId } : {}),
+    };
+  }
+
+  async start(spawn: RunnerSpawn): Promise<ChildHandle> {
+    const header = await this.#header(spawn);
     const child = await ChildHandle.start({
       command: process.execPath,
       args: [BRIDGE],
@@ -148,14 +163,25 @@ export class KubernetesRunner implements Runner {
       ...(spawn.onStderr ? { onStderr: spawn.onStderr } : {}),
     });
     child.stdin.on('error', () => undefined);
-    const header: BridgeHeader = {
-      config: this.#config,
-      spawn: { command: spawn.command, args: spawn.args, cwd: spawn.cwd, env: spawn.env },
-      ...(commit ? { commit } : {}),
-      ...(this.#sessionId ? { session: this.#sessionId } : {}),
-    };
     child.stdin.write(`${JSON.stringify(header)}\n`);
     return child;
+  }
+
+  /**
+   * A terminal run's program in a sandbox: the terminal here runs the bridge (`--terminal`, its
+   * header in a 0600 file it reads and removes), which execs the program with a tty in the Pod and
+   * passes the terminal through; it deletes the sandbox when the program exits, when its terminal
+   * goes (hang-up, end of input) or on SIGTERM, and its reaper does when it is killed.
+   */
+  async terminal(spawn: Omit<RunnerSpawn, 'onStderr'>): Promise<TerminalLaunch> {
+    const header = await this.#header(spawn);
+    const file = join(this.#stateDir, `terminal-${randomBytes(6).toString('hex')}.json`);
+    writeFileSync(file, JSON.stringify(header), { flag: 'wx', mode: 0o600 });
+    return {
+      command: process.execPath,
+      args: [BRIDGE, '--terminal', file],
+      abandon: async () => rmSync(file, { force: true }),
+    };
   }
 
   /** The local HEAD of the run's folder, cloned in the sandbox (git_url without a volume). */

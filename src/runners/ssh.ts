@@ -37,6 +37,14 @@ export const REMOTE_WRAPPER = [
 ].join('; ');
 
 /**
+ * Makes a 0600 file on the other side holding the `NAME=VALUE` lines of stdin up to an empty one
+ * ({@link envLines}; stdin's end is not needed) and prints its path: a terminal run's variables,
+ * which cannot go through its terminal.
+ */
+export const REMOTE_ENV_FILE =
+  'umask 077 && f=$(mktemp) && while IFS= read -r l && [ -n "$l" ]; do printf "%s\\n" "$l"; done >"$f" && echo "$f"';
+
+/**
  * The remote side of a terminal run over ssh (`ssh -tt`: the remote program has a terminal there),
  * run by `sh -c` with the env file, the run's folder and the program's argv as its arguments. It
  * exports the variables of the env file ({@link envLines}, written beforehand over the shared
@@ -225,7 +233,7 @@ export class SshRunner implements Runner {
     mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
     const made = await execBounded(
       'ssh',
-      [...this.options(), '--', this.#config.host, 'umask 077 && f=$(mktemp) && cat >"$f" && echo "$f"'],
+      [...this.options(), '--', this.#config.host, ['sh', '-c', REMOTE_ENV_FILE].map(shellQuote).join(' ')],
       { cwd: this.#socketDir, env: process.env, input: vars, timeoutMs: 30_000 },
     ).catch((err: unknown) => {
       const text = err instanceof ExecFailure ? err.stderr || err.message : String(err);
