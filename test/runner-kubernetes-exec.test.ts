@@ -6,7 +6,7 @@
 // peer started in a folder of the test (the runner's work_dir), with a small environment of its
 // own (PATH and a marker naming the Pod). The agent is the fixture ACP agent, configured by its
 // absolute path as the image would hold it, run by baton's remote wrapper as the bridge sends it.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import {
   makeEnv,
   pidsMatching,
   pidsWithEnv,
+  ROOT,
   sleep,
   startServer,
   waitFor,
@@ -29,6 +30,7 @@ import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } fro
 import { adoptions, killOwner, killTmuxServer, runWhen, tmuxSessions } from './terminal-steps.js';
 
 const TOKEN = 'scripted-peer-token-7f3a';
+const BRIDGE = join(ROOT, 'dist', 'runners', 'k8s-bridge.js');
 
 describe('kubernetes runner: the exec path against a scripted API peer (protocol only, not a cluster)', () => {
   let t: TestEnv;
@@ -46,7 +48,14 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
   async function start(
     opts: {
       daemon?: boolean;
-      peer?: { protocols?: string[]; denyExec?: boolean; keepStdinOpen?: boolean; failDeletes?: number };
+      idle?: string;
+      peer?: {
+        protocols?: string[];
+        denyExec?: boolean;
+        keepStdinOpen?: boolean;
+        failDeletes?: number;
+        crds?: boolean;
+      };
     } = {},
   ): Promise<void> {
     t = makeEnv((dir) => {
@@ -93,6 +102,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     // Ignores hang-ups and SIGTERM: only the deletion of its Pod stops it.
     cfg.agents['kube-stubborn'] = term('trap "" HUP TERM INT; sleep 600.5454; echo woke');
     cfg.profiles = { pod: { agent: 'near', runner: runner() } };
+    if (opts.idle) cfg.session_idle_timeout = opts.idle;
     writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
     t.env.LOCAL_ONLY_SECRET = 'do-not-forward';
     s = await startServer(t, { daemon: opts.daemon ?? false });
@@ -114,12 +124,22 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     expect(done.result.text).toContain(`REMEMBER the word ${word}`);
   }
 
-  /** Every Pod the peer was asked for was deleted, and none is left. */
+  /** Every Pod the peer was asked for was deleted, every session Sandbox suspended, and no Pod is left. */
   function podsDeleted(): boolean {
     const made = api.calls.filter((c) => c === 'POST /api/v1/namespaces/agents/pods').length;
     const deleted = api.calls.filter((c) => c.startsWith('DELETE /api/v1/namespaces/agents/pods/')).length;
-    return made > 0 && deleted >= made && api.pods.size === 0;
+    const suspended = [...api.sandboxes.values()].every((sb) => sb.spec.replicas === 0);
+    return (made > 0 || api.sandboxes.size > 0) && deleted >= made && suspended && api.pods.size === 0;
   }
+
+  /** The holder annotation of a Sandbox, and its replicas. */
+  const held = (key: string) => {
+    const sb = api.sandboxes.get(key);
+    return {
+      holder: (sb?.metadata.annotations as Record<string, string> | undefined)?.['baton.dev/holder'],
+      replicas: sb?.spec.replicas,
+    };
+  };
 
   afterEach(async () => {
     try {
@@ -132,6 +152,79 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
       await api?.close();
       t?.cleanup();
     }
+  });
+
+  it("with the agent-sandbox CRDs a session keeps its own Sandbox: suspended when its agent process ends, resumed (the agent's work there) for the follow-up; a stale reaper cannot suspend it", async () => {
+    await start({ idle: '1s', peer: { crds: true } });
+    const first = await spawnRun('REMEMBER the word delta-4');
+    expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
+    // One Sandbox, the session's (its name from the home and session), holding its Pod; no bare Pod.
+    expect([...api.sandboxes.keys()]).toEqual([expect.stringMatching(/^agents\/baton-s-[0-9a-f]{20}$/)]);
+    const key = [...api.sandboxes.keys()][0]!;
+    expect(api.calls).not.toContain('POST /api/v1/namespaces/agents/pods');
+    const made = api.sandboxes.get(key)!;
+    expect(made.spec.volumeClaimTemplates).toEqual([
+      {
+        metadata: { name: 'work', labels: { 'app.kubernetes.io/managed-by': 'baton' } },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } },
+      },
+    ]);
+    const firstHolder = held(key).holder;
+    expect(firstHolder).toMatch(/^[0-9a-f]{16}$/);
+    writeFileSync(join(podWork, 'agent-notes.txt'), 'kept on the volume');
+    // The warm process's idle time ends it: the Sandbox is suspended (replicas 0), its Pod gone, not deleted.
+    await eventually(() => held(key).replicas === 0 && !api.pods.has(key), 15_000);
+    expect(api.calls.some((c) => c.startsWith('DELETE /apis/agents.x-k8s.io/'))).toBe(false);
+    // The follow-up resumes it: replicas 1 again, a new holder, a new Pod of the same name.
+    const next = (await s!.call('follow_up', {
+      run: first.run_id,
+      message: 'what was the code word?',
+    })) as Summary;
+    const recalled = (await waitFor(s!, next.run_id)) as Summary;
+    expect(recalled.status, JSON.stringify(recalled.error)).toBe('completed');
+    expect(recalled.result.text).toContain('REMEMBER the word delta-4');
+    const resumed = held(key);
+    expect(resumed.replicas).toBe(1);
+    expect(resumed.holder).toMatch(/^[0-9a-f]{16}$/);
+    expect(resumed.holder).not.toBe(firstHolder);
+    expect(api.sandboxes.size).toBe(1);
+    expect(readFileSync(join(podWork, 'agent-notes.txt'), 'utf8')).toBe('kept on the volume');
+    // Every change of the Sandbox is a JSON Patch: the resume, then the suspend testing its holder.
+    expect(new Set(api.patches.map((p) => p.contentType))).toEqual(new Set(['application/json-patch+json']));
+    const suspend = JSON.parse(api.patches[0]!.body) as Summary[];
+    expect(suspend[0]).toEqual({
+      op: 'test',
+      path: '/metadata/annotations/baton.dev~1holder',
+      value: firstHolder,
+    });
+    // A reaper of the first agent process, late: its suspend tests the old holder and is refused.
+    const order = {
+      config: { type: 'kubernetes', kubeconfig: join(t.dir, 'kubeconfig'), image: 'x', namespace: 'agents' },
+      made: { kind: 'Sandbox', name: key.split('/')[1], namespace: 'agents', holder: firstHolder },
+    };
+    // (Not execFileSync: the peer answers from this process.)
+    const reaper = spawn(process.execPath, [BRIDGE, '--reap'], {
+      cwd: t.dir,
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    reaper.stdin.end(`${JSON.stringify(order)}\n`);
+    expect(await new Promise((r) => reaper.on('exit', r))).toBe(0);
+    expect(held(key)).toEqual(resumed);
+    expect(api.pods.has(key)).toBe(true);
+  });
+
+  it('a session Sandbox outlives a kill -9 of the owner suspended, not deleted', async () => {
+    await start({ daemon: true, peer: { crds: true } });
+    const run = await spawnRun('SLOW 20');
+    await eventually(
+      async () => ((await s!.call('get_run', { run: run.run_id })) as Summary).status === 'running',
+    );
+    const [key] = [...api.sandboxes.keys()];
+    expect(held(key!).replicas).toBe(1);
+    process.kill(daemonPid(t.home)!, 'SIGKILL');
+    await eventually(() => held(key!).replicas === 0 && api.pods.size === 0, 20_000);
+    expect(api.sandboxes.has(key!)).toBe(true);
+    await eventually(() => leftovers().length === 0, 15_000);
   });
 
   it('a terminal program in the Pod on a tty: [y/N] is a permission request, the answer typed in; its variables never in a command; the Pod deleted when it exits', async () => {

@@ -13,14 +13,21 @@
 //   with canned JSON. It is not a cluster: nothing is scheduled and nothing is exec'd; it only
 //   shows which calls the bridge makes and that it deletes what it created on SIGTERM and when
 //   its stdin ends.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { afterEach, describe, expect, it } from 'vitest';
-import { claimManifest, podManifest, sandboxManifest } from '../src/runners/k8s-manifests.js';
+import {
+  CHECKOUT_SCRIPT,
+  claimManifest,
+  CLONE_SCRIPT,
+  podManifest,
+  sandboxManifest,
+} from '../src/runners/k8s-manifests.js';
 import { kubernetesRunnerSchema, type KubernetesRunnerConfig } from '../src/runners/options.js';
 import {
   eventually,
@@ -108,9 +115,10 @@ describe('kubernetes runner: the manifests it sends validate against the agent-s
     });
     if (c.git_url) {
       // The clone is argv, never a shell line: the URL and commit are single words.
+      // The URL and commit are arguments of a fixed script, never part of it.
       expect(spec.initContainers.map((x: Summary) => x.command)).toEqual([
-        ['git', 'clone', '--quiet', '--no-checkout', '--', c.git_url, '/workspace'],
-        ['git', '-C', '/workspace', 'checkout', '--quiet', '--detach', plan.commit],
+        ['sh', '-c', CLONE_SCRIPT, 'baton-clone', '/workspace', c.git_url],
+        ['sh', '-c', CHECKOUT_SCRIPT, 'baton-checkout', '/workspace', plan.commit],
       ]);
     } else expect(spec.initContainers).toBeUndefined();
     if (c.volume)
@@ -119,6 +127,70 @@ describe('kubernetes runner: the manifests it sends validate against the agent-s
     expect((sandbox as Summary).spec.shutdownTime).toBe(
       new Date(plan.now.getTime() + (c.max_lifetime ?? 86_400) * 1000).toISOString().replace('.000Z', 'Z'),
     );
+  });
+
+  it("a session's Sandbox: its work tree on a claimed volume (the controller adds it to the Pod), its holder named", () => {
+    const c = config({
+      git_url: 'https://git.example/team/repo.git',
+      work_size: '20Gi',
+      storage_class: 'fast-ssd',
+    });
+    const sandbox = sandboxManifest(c, { ...plan, session: { holder: '0123456789abcdef' } }) as Summary;
+    expect(validator('sandbox.schema.json')(sandbox)).toEqual([]);
+    expect(sandbox.metadata.annotations).toEqual({ 'baton.dev/holder': '0123456789abcdef' });
+    expect(sandbox.spec.volumeClaimTemplates).toEqual([
+      {
+        metadata: { name: 'work', labels: { 'app.kubernetes.io/managed-by': 'baton' } },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '20Gi' } },
+          storageClassName: 'fast-ssd',
+        },
+      },
+    ]);
+    // No volume of that name in the template (the v1alpha1 controller appends the claim's).
+    expect(sandbox.spec.podTemplate.spec.volumes).toEqual([]);
+    expect(sandbox.spec.podTemplate.spec.containers[0].volumeMounts).toEqual([
+      { name: 'work', mountPath: '/workspace' },
+    ]);
+    // With a named volume, that one: nothing claimed.
+    const named = sandboxManifest(config({ volume: 'checkout-main' }), {
+      ...plan,
+      session: { holder: 'x' },
+    }) as Summary;
+    expect(named.spec.volumeClaimTemplates).toBeUndefined();
+    expect(validator('sandbox.schema.json')(named)).toEqual([]);
+  });
+
+  it('the init containers skip what is done: a resumed Pod keeps the clone and the changes in it', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'baton-k8s-init-'));
+    try {
+      const src = join(repo, 'src');
+      const work = join(repo, 'work');
+      mkdirSync(src);
+      const git = (cwd: string, ...args: string[]) =>
+        execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@e', ...args], {
+          cwd,
+          encoding: 'utf8',
+        }).trim();
+      git(src, 'init', '-q');
+      writeFileSync(join(src, 'a.txt'), 'one\n');
+      git(src, 'add', '.');
+      git(src, 'commit', '-qm', 'one');
+      const commit = git(src, 'rev-parse', 'HEAD');
+      const init = () => {
+        execFileSync('sh', ['-c', CLONE_SCRIPT, 'baton-clone', work, src]);
+        execFileSync('sh', ['-c', CHECKOUT_SCRIPT, 'baton-checkout', work, commit]);
+      };
+      init();
+      expect(readFileSync(join(work, 'a.txt'), 'utf8')).toBe('one\n');
+      writeFileSync(join(work, 'a.txt'), 'changed by the agent\n');
+      init(); // the next Pod of the session
+      expect(readFileSync(join(work, 'a.txt'), 'utf8')).toBe('changed by the agent\n');
+      expect(readFileSync(join(work, '.git', 'baton-base'), 'utf8').trim()).toBe(commit);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 
   it('SandboxClaim of a template', () => {
@@ -153,6 +225,8 @@ describe('kubernetes runner: the manifests it sends validate against the agent-s
       { git_url: 'file:///etc' },
       { resources: { cpu: '1; rm' } },
       { volume: '../x' },
+      { work_size: '10 Gi' },
+      { storage_class: 'Fast SSD' },
     ]) {
       expect(
         kubernetesRunnerSchema.safeParse({ type: 'kubernetes', image: 'img', ...bad }).success,

@@ -167,7 +167,9 @@ export class Workspace {
   /** A work tree the runner makes from a commit before the agent exists (a sandbox's clone): that commit's tree. */
   async #startTree(ctx: RunCtx, runner: Runner): Promise<{ root: string; tree: string } | undefined> {
     try {
-      const start = await runner.startTree?.(ctx.row.cwd);
+      // Bound to the run's session (kubernetes: its sandbox's work tree starts from the session's commit).
+      const bound = runner.forRun ? runner.forRun(ctx.row.cwd, ctx.row.session_id) : runner;
+      const start = await bound.startTree?.(ctx.row.cwd);
       if (!start)
         this.#untracked(
           ctx,

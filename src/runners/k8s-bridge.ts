@@ -31,9 +31,11 @@ import {
 import {
   AGENT_CONTAINER,
   claimManifest,
+  HOLDER_ANNOTATION,
   podManifest,
   SANDBOX_API,
   sandboxManifest,
+  shutdownTime,
   type Manifest,
 } from './k8s-manifests.js';
 import { livePodFile, type BridgeHeader, type LivePod } from './kubernetes.js';
@@ -73,7 +75,69 @@ function readHeader(): Promise<{ header: BridgeHeader; rest: Buffer }> {
   });
 }
 
-type Made = { kind: 'Pod' | 'Sandbox' | 'SandboxClaim'; name: string; namespace: string };
+/**
+ * What the bridge made or holds. `holder`: a session's sandbox held by this bridge (resumed, not
+ * made for this process alone): it is suspended at the end, not deleted.
+ */
+type Made = { kind: 'Pod' | 'Sandbox' | 'SandboxClaim'; name: string; namespace: string; holder?: string };
+
+/** A JSON Patch path segment (RFC 6901: ~ and / escaped). */
+const pointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * The session's own Sandbox (header.sandbox): resumed when it exists (replicas 1, this bridge its
+ * holder, its shutdownTime moved to max_lifetime from now), else made with its work tree on a
+ * claimed volume. Its work tree and the agent's changes in it are kept between the session's
+ * agent processes.
+ */
+async function holdSessionSandbox(kc: KubeConfig, h: BridgeHeader, sandbox: string): Promise<Made> {
+  const c = h.config;
+  const namespace = c.namespace ?? 'default';
+  const holder = randomBytes(8).toString('hex');
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const api = {
+    group: SANDBOX_API.group,
+    version: SANDBOX_API.version,
+    namespace,
+    plural: SANDBOX_API.sandboxes,
+    name: sandbox,
+  };
+  const made: Made = { kind: 'Sandbox', name: sandbox, namespace, holder };
+  const resume = () =>
+    custom.patchNamespacedCustomObject({
+      ...api,
+      body: [
+        { op: 'add', path: `/metadata/annotations/${pointer(HOLDER_ANNOTATION)}`, value: holder },
+        { op: 'replace', path: '/spec/replicas', value: 1 },
+        { op: 'replace', path: '/spec/shutdownTime', value: shutdownTime(c, new Date()) },
+      ],
+    });
+  const found = await custom.getNamespacedCustomObject(api).then(
+    () => true,
+    (err: unknown) => {
+      if (statusOf(err) === 404) return false;
+      throw err;
+    },
+  );
+  if (found) {
+    await resume();
+    return made;
+  }
+  const plan = {
+    name: sandbox,
+    now: new Date(),
+    session: { holder },
+    ...(h.commit ? { commit: h.commit } : {}),
+  };
+  await custom
+    .createNamespacedCustomObject({ ...api, body: sandboxManifest(c, plan) })
+    .catch(async (err: unknown) => {
+      // Made in the meantime (another process of the session): held all the same.
+      if (statusOf(err) === 409) return resume();
+      throw err;
+    });
+  return made;
+}
 
 async function create(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Made> {
   const c = h.config;
@@ -81,6 +145,7 @@ async function create(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Ma
   const plan = { name, now: new Date(), ...(h.commit ? { commit: h.commit } : {}) };
   const custom = kc.makeApiClient(CustomObjectsApi);
   const crds = await sandboxCrds(kc);
+  if (crds.sandbox && !c.template && h.sandbox) return holdSessionSandbox(kc, h, h.sandbox);
   if (c.template) {
     if (!crds.claims) fail(`${clusterName(kc)} has no SandboxClaim CRD for template "${c.template}"`);
     const body: Manifest = claimManifest({ ...c, template: c.template }, plan);
@@ -107,14 +172,40 @@ async function create(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Ma
   return { kind: 'Pod', name, namespace };
 }
 
-/** Deletes what was made; true when it is gone (deleted, or already not there). */
+/**
+ * Deletes what was made, or suspends a session's sandbox it holds (replicas 0: its Pod goes, its
+ * volume stays) — only while it still holds it (the patch tests the holder: a newer process of the
+ * session may have resumed it since); true when that is done (or nothing is left to do).
+ */
 async function remove(kc: KubeConfig, made: Made): Promise<boolean> {
   const { name, namespace } = made;
   const gone = (err: unknown) => {
     if (statusOf(err) === 404) return true;
-    process.stderr.write(`baton: could not delete ${made.kind} ${name}: ${reason(err)}\n`);
+    process.stderr.write(
+      `baton: could not ${made.holder ? 'suspend' : 'delete'} ${made.kind} ${name}: ${reason(err)}\n`,
+    );
     return false;
   };
+  if (made.holder) {
+    return kc
+      .makeApiClient(CustomObjectsApi)
+      .patchNamespacedCustomObject({
+        group: SANDBOX_API.group,
+        version: SANDBOX_API.version,
+        namespace,
+        plural: SANDBOX_API.sandboxes,
+        name,
+        body: [
+          { op: 'test', path: `/metadata/annotations/${pointer(HOLDER_ANNOTATION)}`, value: made.holder },
+          { op: 'replace', path: '/spec/replicas', value: 0 },
+        ],
+      })
+      .then(
+        () => true,
+        // 422: the test failed (another process holds it now), which is not this one's to suspend.
+        (err: unknown) => statusOf(err) === 422 || gone(err),
+      );
+  }
   if (made.kind === 'Pod') {
     return kc
       .makeApiClient(CoreV1Api)
@@ -159,7 +250,8 @@ async function runningPod(kc: KubeConfig, made: Made, timeoutMs: number): Promis
           throw err;
         });
       const phase = p?.status?.phase;
-      if (phase === 'Running') return pod;
+      // A resumed sandbox's earlier Pod may still be going (deleted at its suspend): not that one.
+      if (phase === 'Running' && !p?.metadata?.deletionTimestamp) return pod;
       if (phase === 'Failed' || phase === 'Succeeded') throw new Error(`its Pod ${pod} ended (${phase})`);
     }
     if (Date.now() > deadline) throw new Error(`its Pod did not run within ${timeoutMs / 1000} s`);
@@ -297,12 +389,12 @@ async function main(): Promise<void> {
     made = await creating;
     reaper = startReaper(header.config, made);
     // (Not on a terminal run's screen, which is the program's.)
-    if (!terminal)
-      process.stderr.write(`baton: ${made.kind} ${made.namespace}/${name} on ${clusterName(kc)}\n`);
+    const what = `${made.kind} ${made.namespace}/${made.name}${made.holder ? " (the session's)" : ''}`;
+    if (!terminal) process.stderr.write(`baton: ${what} on ${clusterName(kc)}\n`);
     if (stopping) return;
     const pod = await runningPod(kc, made, (header.config.startup_timeout ?? 120) * 1000);
     if (live) {
-      const where: LivePod = { namespace: made.namespace, pod, sandbox: name };
+      const where: LivePod = { namespace: made.namespace, pod, sandbox: made.name };
       liveText = JSON.stringify(where);
       mkdirSync('sessions', { recursive: true, mode: 0o700 });
       writeFileSync(live, liveText, { mode: 0o600 });

@@ -23,10 +23,23 @@ export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'baton' } as const;
  */
 export const IDLE_COMMAND = ['sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"];
 
+/**
+ * The annotation naming the bridge that holds a session's sandbox (resumed it last): a suspend
+ * tests it first, so a bridge or reaper of an earlier agent process never suspends the sandbox
+ * under the session's next one.
+ */
+export const HOLDER_ANNOTATION = 'baton.dev/holder';
+
 /** What one sandbox is made for: its name and where its work tree comes from. */
 export type SandboxPlan = {
-  /** Its object name (and its Pod's): baton-<random>, a valid DNS label. */
+  /** Its object name (and its Pod's): baton-<random>, or a session's own, a valid DNS label. */
   name: string;
+  /**
+   * A session's sandbox (a `Sandbox`), kept across the session's agent processes: suspended
+   * (replicas 0) between them and resumed with its work tree, which is then on a volume claimed
+   * from `volumeClaimTemplates` (unless `volume` names one); `holder` is the bridge holding it.
+   */
+  session?: { holder: string };
   /** The run's base commit (40 hex digits) to check out, with `git_url`; absent with a volume. */
   commit?: string;
   /** When it shuts down at the latest (max_lifetime from now). */
@@ -40,11 +53,21 @@ const workDir = (c: KubernetesRunnerConfig) => c.work_dir ?? '/workspace';
 const lifetime = (c: KubernetesRunnerConfig) => c.max_lifetime ?? 86_400;
 
 /**
+ * The init containers' scripts (`sh -c`, the folder, URL and commit their arguments: nothing of
+ * them is interpolated). Each does nothing when its work is there already: a resumed session
+ * sandbox's new Pod finds the clone on its volume, with the agent's changes in it.
+ */
+export const CLONE_SCRIPT = '[ -d "$1/.git" ] || exec git clone --quiet --no-checkout -- "$2" "$1"';
+export const CHECKOUT_SCRIPT =
+  '[ -e "$1/.git/baton-base" ] || { git -C "$1" checkout --quiet --detach "$2" && echo "$2" > "$1/.git/baton-base"; }';
+
+/**
  * The Pod spec the agent runs in: one long-lived container from `image` with the work tree at
- * `work_dir`, from a PersistentVolumeClaim (`volume`) or an emptyDir filled by two init containers
- * (`git clone`, then a detached checkout of the base commit: argv only, no shell). No service
- * account token unless `service_account` is named; no privilege escalation, every capability
- * dropped; restartPolicy Never; activeDeadlineSeconds bounds an orphan's life.
+ * `work_dir`, from a PersistentVolumeClaim (`volume`), a session sandbox's claimed volume, or an
+ * emptyDir, filled by two init containers (`git clone`, then a detached checkout of the base
+ * commit, each skipped when done). No service account token unless `service_account` is named; no
+ * privilege escalation, every capability dropped; restartPolicy Never; activeDeadlineSeconds
+ * bounds an orphan's life.
  */
 export function podSpec(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
   const dir = workDir(c);
@@ -56,14 +79,14 @@ export function podSpec(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest 
           {
             name: 'clone',
             image: c.image,
-            command: ['git', 'clone', '--quiet', '--no-checkout', '--', c.git_url, dir],
+            command: ['sh', '-c', CLONE_SCRIPT, 'baton-clone', dir, c.git_url],
             volumeMounts: mount,
             securityContext: hardened,
           },
           {
             name: 'checkout',
             image: c.image,
-            command: ['git', '-C', dir, 'checkout', '--quiet', '--detach', plan.commit],
+            command: ['sh', '-c', CHECKOUT_SCRIPT, 'baton-checkout', dir, plan.commit],
             volumeMounts: mount,
             securityContext: hardened,
           },
@@ -90,16 +113,22 @@ export function podSpec(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest 
         ...(Object.keys(limits).length ? { resources: { limits, requests: limits } } : {}),
       },
     ],
-    volumes: [
-      c.volume
-        ? { name: 'work', persistentVolumeClaim: { claimName: c.volume } }
-        : { name: 'work', emptyDir: {} },
-    ],
+    // A session sandbox's own volume is added to its Pod by the controller (from volumeClaimTemplates).
+    volumes: c.volume
+      ? [{ name: 'work', persistentVolumeClaim: { claimName: c.volume } }]
+      : plan.session
+        ? []
+        : [{ name: 'work', emptyDir: {} }],
   };
 }
 
 function metadata(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
-  return { name: plan.name, namespace: c.namespace ?? 'default', labels: { ...MANAGED_BY } };
+  return {
+    name: plan.name,
+    namespace: c.namespace ?? 'default',
+    labels: { ...MANAGED_BY },
+    ...(plan.session ? { annotations: { [HOLDER_ANNOTATION]: plan.session.holder } } : {}),
+  };
 }
 
 /** A bare Pod (the cluster has no agent-sandbox API). */
@@ -107,14 +136,18 @@ export function podManifest(c: KubernetesRunnerConfig, plan: SandboxPlan): Manif
   return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(c, plan), spec: podSpec(c, plan) };
 }
 
-const shutdownTime = (c: KubernetesRunnerConfig, plan: SandboxPlan) =>
-  new Date(plan.now.getTime() + lifetime(c) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+/** When a sandbox made (or resumed) at `now` is deleted at the latest: `max_lifetime` later. */
+export const shutdownTime = (c: KubernetesRunnerConfig, now: Date) =>
+  new Date(now.getTime() + lifetime(c) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 
 /**
  * An agent-sandbox `Sandbox` (agents.x-k8s.io/v1alpha1): one Pod of {@link podSpec}, deleted by
- * its controller at `shutdownTime` (shutdownPolicy Delete) should baton not delete it first.
+ * its controller at `shutdownTime` (shutdownPolicy Delete) should baton not delete it first. A
+ * session's sandbox claims its work tree's volume (`work_size`, `storage_class`): the controller
+ * keeps it while the sandbox is suspended and deletes it with the sandbox.
  */
 export function sandboxManifest(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
+  const claim = plan.session && !c.volume;
   return {
     apiVersion: `${SANDBOX_API.group}/${SANDBOX_API.version}`,
     kind: 'Sandbox',
@@ -123,7 +156,21 @@ export function sandboxManifest(c: KubernetesRunnerConfig, plan: SandboxPlan): M
       podTemplate: { metadata: { labels: { ...MANAGED_BY } }, spec: podSpec(c, plan) },
       replicas: 1,
       shutdownPolicy: 'Delete',
-      shutdownTime: shutdownTime(c, plan),
+      shutdownTime: shutdownTime(c, plan.now),
+      ...(claim
+        ? {
+            volumeClaimTemplates: [
+              {
+                metadata: { name: 'work', labels: { ...MANAGED_BY } },
+                spec: {
+                  accessModes: ['ReadWriteOnce'],
+                  resources: { requests: { storage: c.work_size ?? '10Gi' } },
+                  ...(c.storage_class ? { storageClassName: c.storage_class } : {}),
+                },
+              },
+            ],
+          }
+        : {}),
     },
   };
 }
@@ -136,7 +183,7 @@ export function claimManifest(c: KubernetesRunnerConfig & { template: string }, 
     metadata: metadata(c, plan),
     spec: {
       sandboxTemplateRef: { name: c.template },
-      lifecycle: { shutdownPolicy: 'Delete', shutdownTime: shutdownTime(c, plan) },
+      lifecycle: { shutdownPolicy: 'Delete', shutdownTime: shutdownTime(c, plan.now) },
     },
   };
 }

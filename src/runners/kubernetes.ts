@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,16 +23,35 @@ export type BridgeHeader = {
   commit?: string;
   /** The run's session: the bridge records its live Pod for it ({@link livePodFile}). */
   session?: string;
+  /**
+   * The session's own Sandbox ({@link sessionSandboxName}), held by the bridge when the cluster has
+   * the agent-sandbox CRDs (without `template`): resumed and suspended, not made and deleted.
+   */
+  sandbox?: string;
 };
+
+/** The name of a session's own Sandbox: one per baton home and session, a valid DNS label. */
+export function sessionSandboxName(home: string, session: string): string {
+  return `baton-s-${createHash('sha256').update(`${home}\0${session}`).digest('hex').slice(0, 20)}`;
+}
 
 /** The Pod a session's agent runs in, while it runs (written by its bridge). */
 export type LivePod = { namespace: string; pod: string; sandbox: string };
 
 /** The file (relative to the runner's state folder, the bridge's cwd) naming a session's live Pod. */
 export function livePodFile(session: string): string {
+  return join('sessions', `${sessionFileName(session)}.json`);
+}
+
+/** The file (relative to the runner's state folder) holding a session's base commit. */
+function baseCommitFile(session: string): string {
+  return join('sessions', `${sessionFileName(session)}.base`);
+}
+
+function sessionFileName(session: string): string {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(session))
     throw new BatonError('INTERNAL', `not a session id: ${session}`);
-  return join('sessions', `${session}.json`);
+  return session;
 }
 
 /**
@@ -83,11 +102,26 @@ export class KubernetesRunner implements Runner {
    */
   async startTree(localCwd: string): Promise<{ root: string; tree: string } | undefined> {
     if (this.#config.volume || !this.#config.git_url) return undefined;
-    const out = await execBounded('git', ['rev-parse', '--verify', 'HEAD^{tree}'], {
+    const commit = this.#sessionBase() ?? 'HEAD';
+    const out = await execBounded('git', ['rev-parse', '--verify', `${commit}^{tree}`], {
       cwd: localCwd,
       timeoutMs: 10_000,
     });
     return { root: this.agentCwd(), tree: out.trim() };
+  }
+
+  /**
+   * The commit the session's work tree was cloned at (recorded when its first sandbox was made):
+   * its later sandboxes start from it too, and a resumed one holds its changes since then.
+   */
+  #sessionBase(): string | undefined {
+    if (!this.#sessionId) return undefined;
+    try {
+      const text = readFileSync(join(this.#stateDir, baseCommitFile(this.#sessionId)), 'utf8').trim();
+      return /^[0-9a-f]{40}$/.test(text) ? text : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -149,7 +183,9 @@ export class KubernetesRunner implements Runner {
       config: this.#config,
       spawn: { command: spawn.command, args: spawn.args, cwd: spawn.cwd, env: spawn.env },
       ...(commit ? { commit } : {}),
-      ...(this.#sessionId ? { session: this.#sessionId } : {}),
+      ...(this.#sessionId
+        ? { session: this.#sessionId, sandbox: sessionSandboxName(dirname(this.#stateDir), this.#sessionId) }
+        : {}),
     };
   }
 
@@ -184,9 +220,14 @@ export class KubernetesRunner implements Runner {
     };
   }
 
-  /** The local HEAD of the run's folder, cloned in the sandbox (git_url without a volume). */
+  /**
+   * The commit cloned in the sandbox (git_url without a volume): the session's base commit once it
+   * has one, else the local HEAD of the run's folder, recorded as the session's.
+   */
   async #baseCommit(): Promise<string | undefined> {
     if (this.#config.volume || !this.#config.git_url) return undefined;
+    const known = this.#sessionBase();
+    if (known) return known;
     if (!this.#localCwd) {
       throw new BatonError('INTERNAL', 'kubernetes runner: started without the run (forRun)');
     }
@@ -199,7 +240,12 @@ export class KubernetesRunner implements Runner {
         `kubernetes runner: ${this.#localCwd} has no commit to clone into the sandbox (${toBatonError(err).message})`,
       );
     });
-    return out.trim();
+    const commit = out.trim();
+    if (this.#sessionId) {
+      mkdirSync(join(this.#stateDir, 'sessions'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(this.#stateDir, baseCommitFile(this.#sessionId)), `${commit}\n`, { mode: 0o600 });
+    }
+    return commit;
   }
 
   async check(): Promise<{ problem: string; fix: string } | undefined> {

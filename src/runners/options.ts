@@ -82,6 +82,17 @@ export const kubernetesRunnerSchema = z.strictObject({
     .max(2048)
     .regex(/^(https:\/\/|ssh:\/\/|git@)[^\s]+$/, 'an https://, ssh:// or git@ URL')
     .optional(),
+  /**
+   * The size of the volume a session's sandbox claims for its work tree (default 10Gi), kept while
+   * the sandbox is suspended between the session's agent processes (without `volume`).
+   */
+  work_size: quantity.optional(),
+  /** The StorageClass of that volume (default: the cluster's default class). */
+  storage_class: z
+    .string()
+    .max(253)
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a StorageClass name')
+    .optional(),
   /** The work tree's folder in the sandbox (default /workspace): the agent's cwd. */
   work_dir: absolute.optional(),
   /** Seconds to wait for the sandbox to run (default 120). */
