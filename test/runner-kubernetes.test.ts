@@ -122,7 +122,10 @@ describe('kubernetes runner: the manifests it sends validate against the agent-s
       ]);
     } else expect(spec.initContainers).toBeUndefined();
     if (c.volume)
-      expect(spec.volumes).toEqual([{ name: 'work', persistentVolumeClaim: { claimName: c.volume } }]);
+      expect(spec.volumes).toEqual([
+        { name: 'work', persistentVolumeClaim: { claimName: c.volume } },
+        { name: 'home', emptyDir: {} },
+      ]);
     // Deleted by the controller at the latest after max_lifetime (baton deletes it first).
     expect((sandbox as Summary).spec.shutdownTime).toBe(
       new Date(plan.now.getTime() + (c.max_lifetime ?? 86_400) * 1000).toISOString().replace('.000Z', 'Z'),
@@ -138,27 +141,31 @@ describe('kubernetes runner: the manifests it sends validate against the agent-s
     const sandbox = sandboxManifest(c, { ...plan, session: { holder: '0123456789abcdef' } }) as Summary;
     expect(validator('sandbox.schema.json')(sandbox)).toEqual([]);
     expect(sandbox.metadata.annotations).toEqual({ 'baton.dev/holder': '0123456789abcdef' });
-    expect(sandbox.spec.volumeClaimTemplates).toEqual([
-      {
-        metadata: { name: 'work', labels: { 'app.kubernetes.io/managed-by': 'baton' } },
-        spec: {
-          accessModes: ['ReadWriteOnce'],
-          resources: { requests: { storage: '20Gi' } },
-          storageClassName: 'fast-ssd',
-        },
+    const claim = (name: string, storage: string) => ({
+      metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'baton' } },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage } },
+        storageClassName: 'fast-ssd',
       },
-    ]);
-    // No volume of that name in the template (the v1alpha1 controller appends the claim's).
+    });
+    // The work tree's and the agent's home's (its own session files, so it resumes).
+    expect(sandbox.spec.volumeClaimTemplates).toEqual([claim('work', '20Gi'), claim('home', '1Gi')]);
+    // No volume of those names in the template (the v1alpha1 controller appends the claims').
     expect(sandbox.spec.podTemplate.spec.volumes).toEqual([]);
     expect(sandbox.spec.podTemplate.spec.containers[0].volumeMounts).toEqual([
       { name: 'work', mountPath: '/workspace' },
+      { name: 'home', mountPath: '/home/baton' },
     ]);
-    // With a named volume, that one: nothing claimed.
-    const named = sandboxManifest(config({ volume: 'checkout-main' }), {
+    // With a named volume, that one for the work tree: only the home claimed.
+    const named = sandboxManifest(config({ volume: 'checkout-main', storage_class: 'fast-ssd' }), {
       ...plan,
       session: { holder: 'x' },
     }) as Summary;
-    expect(named.spec.volumeClaimTemplates).toBeUndefined();
+    expect(named.spec.volumeClaimTemplates).toEqual([claim('home', '1Gi')]);
+    expect(named.spec.podTemplate.spec.volumes).toEqual([
+      { name: 'work', persistentVolumeClaim: { claimName: 'checkout-main' } },
+    ]);
     expect(validator('sandbox.schema.json')(named)).toEqual([]);
   });
 

@@ -32,6 +32,7 @@ import {
   AGENT_CONTAINER,
   claimManifest,
   HOLDER_ANNOTATION,
+  homeDir,
   podManifest,
   SANDBOX_API,
   sandboxManifest,
@@ -358,7 +359,8 @@ async function main(): Promise<void> {
   // The terminal it runs in was closed (its tmux pane killed).
   process.on('SIGHUP', () => void stop(129));
   const s = header.spawn;
-  const env = Object.entries(s.env).map(([k, v]) => `${k}=${v}`);
+  // HOME is the sandbox's home volume unless the agent's env names another.
+  const env = Object.entries({ HOME: homeDir(header.config), ...s.env }).map(([k, v]) => `${k}=${v}`);
   const envText = `${env.join('\n')}${env.length ? '\n' : ''}\n`;
   let execd = false;
   let agentIn: Readable;

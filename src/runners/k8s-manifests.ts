@@ -50,6 +50,8 @@ export type SandboxPlan = {
 export type Manifest = Record<string, unknown>;
 
 const workDir = (c: KubernetesRunnerConfig) => c.work_dir ?? '/workspace';
+/** The agent's home in the sandbox (`HOME`, unless its env says otherwise). */
+export const homeDir = (c: KubernetesRunnerConfig) => c.home ?? '/home/baton';
 const lifetime = (c: KubernetesRunnerConfig) => c.max_lifetime ?? 86_400;
 
 /**
@@ -72,6 +74,7 @@ export const CHECKOUT_SCRIPT =
 export function podSpec(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
   const dir = workDir(c);
   const mount = [{ name: 'work', mountPath: dir }];
+  const mounts = [...mount, { name: 'home', mountPath: homeDir(c) }];
   const hardened = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
   const clone =
     !c.volume && c.git_url && plan.commit
@@ -108,17 +111,20 @@ export function podSpec(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest 
         image: c.image,
         command: IDLE_COMMAND,
         workingDir: dir,
-        volumeMounts: mount,
+        volumeMounts: mounts,
         securityContext: hardened,
         ...(Object.keys(limits).length ? { resources: { limits, requests: limits } } : {}),
       },
     ],
-    // A session sandbox's own volume is added to its Pod by the controller (from volumeClaimTemplates).
-    volumes: c.volume
-      ? [{ name: 'work', persistentVolumeClaim: { claimName: c.volume } }]
-      : plan.session
-        ? []
-        : [{ name: 'work', emptyDir: {} }],
+    // A session sandbox's own volumes are added to its Pod by the controller (from volumeClaimTemplates).
+    volumes: [
+      ...(c.volume
+        ? [{ name: 'work', persistentVolumeClaim: { claimName: c.volume } }]
+        : plan.session
+          ? []
+          : [{ name: 'work', emptyDir: {} }]),
+      ...(plan.session ? [] : [{ name: 'home', emptyDir: {} }]),
+    ],
   };
 }
 
@@ -143,11 +149,22 @@ export const shutdownTime = (c: KubernetesRunnerConfig, now: Date) =>
 /**
  * An agent-sandbox `Sandbox` (agents.x-k8s.io/v1alpha1): one Pod of {@link podSpec}, deleted by
  * its controller at `shutdownTime` (shutdownPolicy Delete) should baton not delete it first. A
- * session's sandbox claims its work tree's volume (`work_size`, `storage_class`): the controller
- * keeps it while the sandbox is suspended and deletes it with the sandbox.
+ * session's sandbox claims the volumes of its work tree (`work_size`, unless `volume` names one) and
+ * of the agent's home (1Gi), `storage_class`: the controller keeps them while the sandbox is
+ * suspended and deletes them with the sandbox.
  */
 export function sandboxManifest(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
-  const claim = plan.session && !c.volume;
+  const claim = (name: string, size: string) => ({
+    metadata: { name, labels: { ...MANAGED_BY } },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: size } },
+      ...(c.storage_class ? { storageClassName: c.storage_class } : {}),
+    },
+  });
+  const claims = plan.session
+    ? [...(c.volume ? [] : [claim('work', c.work_size ?? '10Gi')]), claim('home', '1Gi')]
+    : [];
   return {
     apiVersion: `${SANDBOX_API.group}/${SANDBOX_API.version}`,
     kind: 'Sandbox',
@@ -157,20 +174,7 @@ export function sandboxManifest(c: KubernetesRunnerConfig, plan: SandboxPlan): M
       replicas: 1,
       shutdownPolicy: 'Delete',
       shutdownTime: shutdownTime(c, plan.now),
-      ...(claim
-        ? {
-            volumeClaimTemplates: [
-              {
-                metadata: { name: 'work', labels: { ...MANAGED_BY } },
-                spec: {
-                  accessModes: ['ReadWriteOnce'],
-                  resources: { requests: { storage: c.work_size ?? '10Gi' } },
-                  ...(c.storage_class ? { storageClassName: c.storage_class } : {}),
-                },
-              },
-            ],
-          }
-        : {}),
+      ...(claims.length ? { volumeClaimTemplates: claims } : {}),
     },
   };
 }

@@ -93,6 +93,12 @@ export const kubernetesRunnerSchema = z.strictObject({
     .max(253)
     .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a StorageClass name')
     .optional(),
+  /**
+   * The agent's home folder in the sandbox (default /home/baton; `HOME` unless the agent's env sets
+   * it): a volume of its own, which a session's sandbox keeps with its work tree (the agent's own
+   * session files, so it resumes), else an emptyDir.
+   */
+  home: absolute.optional(),
   /** The work tree's folder in the sandbox (default /workspace): the agent's cwd. */
   work_dir: absolute.optional(),
   /** Seconds to wait for the sandbox to run (default 120). */
