@@ -26,7 +26,16 @@ import {
   type TestEnv,
 } from './helpers.js';
 import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
-import { adoptions, killOwner, killTmuxServer, runWhen, tmuxSessions } from './terminal-steps.js';
+import {
+  adoptions,
+  answerDeploy,
+  deployQuestion,
+  killOwner,
+  killTmuxServer,
+  runWhen,
+  shTerminalAgent,
+  tmuxSessions,
+} from './terminal-steps.js';
 
 /** The agent's marker variable: its processes (in the container) are found by it from here. */
 const MARK = 'BOX_MARK=in-the-container';
@@ -165,15 +174,9 @@ describe('container runner: the fixture agent in a podman container', () => {
       runner,
     };
     // Terminal programs in a container (podman run -it in baton's tmux pane); the image has sh only.
-    const term = (script: string) => ({
-      driver: 'terminal',
-      command: '/bin/sh',
-      args: ['-c', script, 'baton-term-test'],
-      env: { BOX_MARK: 'in-the-container' },
-      runner,
-    });
+    const term = (script: string) => shTerminalAgent(script, { BOX_MARK: 'in-the-container' }, runner);
     cfg.agents['box-confirm'] = term(
-      'printf "Deploy? [y/N] "; read a; echo "$a $BOX_MARK ${LOCAL_ONLY_SECRET:-unset}" > answer.txt; (echo x > /usr/planted) 2>/dev/null && echo escaped || echo confined; echo answered=$a; exit 3',
+      deployQuestion('BOX_MARK', '(echo x > /usr/planted) 2>/dev/null && echo escaped || echo confined'),
     );
     // Ignores hang-ups and SIGTERM, and reads its terminal: only the container's removal stops it.
     cfg.agents['box-stubborn'] = term('trap "" HUP TERM INT; while :; do read a; done');
@@ -371,28 +374,21 @@ describe('container runner: the fixture agent in a podman container', () => {
     await start();
     const run = ((await s!.call('spawn_run', { agent: 'box-confirm', cwd: t.work })) as Summary)
       .run_id as string;
-    const asked = await runWhen(s!, run, (r) => r.waiting_for?.kind === 'permission');
-    expect(asked.waiting_for.title).toBe('Deploy? [y/N]');
-    expect(asked.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
-    // One container, of a terminal run (its own reaper, not the owner's), read-only, no network.
-    const [name] = containersOf(t.home);
-    const inspect = JSON.parse(execFileSync(ENGINE, ['inspect', name!], { encoding: 'utf8' }))[0];
-    expect(inspect.Config.Labels['io.baton.owner']).toBe('terminal');
-    expect(inspect.Config.Tty).toBe(true);
-    expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);
-    expect(inspect.HostConfig.NetworkMode).toBe('none');
-    // Its variables: not in the container's config, not on a command line, and their file emptied.
-    expect(JSON.stringify(inspect)).not.toContain('in-the-container');
-    expect(pidsMatching('in-the-container')).toEqual([]);
-    const envDir = join(t.home, 'containers', asked.session_id as string, name!);
-    expect(readFileSync(join(envDir, 'env'), 'utf8')).toBe('');
-    await s!.call('answer_permission', { run, option_id: 'y', request_id: asked.waiting_for.request_id });
-    const done = await runWhen(s!, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
-    expect(done, JSON.stringify(done.error)).toMatchObject({
-      status: 'completed',
-      result: { stop_reason: 'exit 3' },
+    let envDir = '';
+    const done = await answerDeploy(s!, run, (asked) => {
+      // One container, of a terminal run (its own reaper, not the owner's), read-only, no network.
+      const [name] = containersOf(t.home);
+      const inspect = JSON.parse(execFileSync(ENGINE, ['inspect', name!], { encoding: 'utf8' }))[0];
+      expect(inspect.Config.Labels['io.baton.owner']).toBe('terminal');
+      expect(inspect.Config.Tty).toBe(true);
+      expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);
+      expect(inspect.HostConfig.NetworkMode).toBe('none');
+      // Its variables: not in the container's config, not on a command line, and their file emptied.
+      expect(JSON.stringify(inspect)).not.toContain('in-the-container');
+      expect(pidsMatching('in-the-container')).toEqual([]);
+      envDir = join(t.home, 'containers', asked.session_id as string, name!);
+      expect(readFileSync(join(envDir, 'env'), 'utf8')).toBe('');
     });
-    expect(done.result.text).toContain('answered=y');
     expect(done.result.text).toContain('confined');
     expect(readFileSync(join(t.work, 'answer.txt'), 'utf8')).toBe('y in-the-container unset\n');
     expect(done.result.changed_files).toEqual([
@@ -424,7 +420,7 @@ describe('container runner: the fixture agent in a podman container', () => {
     await runWhen(s!, second, (r) => r.status === 'running');
     await eventually(() => pidsWithEnv(MARK).length > 0);
     const client = pidsMatching(`${ENGINE}\u0000run\u0000`).filter((p) =>
-      readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('baton-terminal'),
+      readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(join(t.home, 'containers')),
     );
     expect(client).toHaveLength(1);
     process.kill(client[0]!, 'SIGKILL');

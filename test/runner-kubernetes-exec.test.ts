@@ -27,7 +27,16 @@ import {
   type TestEnv,
 } from './helpers.js';
 import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
-import { adoptions, killOwner, killTmuxServer, runWhen, tmuxSessions } from './terminal-steps.js';
+import {
+  adoptions,
+  answerDeploy,
+  deployQuestion,
+  killOwner,
+  killTmuxServer,
+  runWhen,
+  shTerminalAgent,
+  tmuxSessions,
+} from './terminal-steps.js';
 
 const TOKEN = 'scripted-peer-token-7f3a';
 const BRIDGE = join(ROOT, 'dist', 'runners', 'k8s-bridge.js');
@@ -89,16 +98,9 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     cfg.agents['kube-git'] = { ...agent, runner: runner({ git_url: 'https://git.example/team/app.git' }) };
     cfg.agents['kube-badtoken'] = { ...agent, runner: runner({ kubeconfig: join(t.dir, 'kubeconfig-bad') }) };
     // Terminal programs in the Pod, on a tty there (the bridge in baton's tmux pane passes it through).
-    const term = (script: string) => ({
-      driver: 'terminal',
-      command: '/bin/sh',
-      args: ['-c', script, 'baton-term-test'],
-      env: { HOME: agentHome, POD_MARK: 'named-in-config' },
-      runner: runner(),
-    });
-    cfg.agents['kube-confirm'] = term(
-      'printf "Deploy? [y/N] "; read a; echo "$a $POD_MARK ${LOCAL_ONLY_SECRET:-unset}" > answer.txt; tty >/dev/null && echo on-a-tty; echo answered=$a; exit 3',
-    );
+    const term = (script: string) =>
+      shTerminalAgent(script, { HOME: agentHome, POD_MARK: 'named-in-config' }, runner());
+    cfg.agents['kube-confirm'] = term(deployQuestion('POD_MARK', 'tty >/dev/null && echo on-a-tty'));
     // Ignores hang-ups and SIGTERM: only the deletion of its Pod stops it.
     cfg.agents['kube-stubborn'] = term('trap "" HUP TERM INT; sleep 600.5454; echo woke');
     cfg.profiles = { pod: { agent: 'near', runner: runner() } };
@@ -230,22 +232,13 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     await start();
     const run = ((await s!.call('spawn_run', { agent: 'kube-confirm', cwd: t.work })) as Summary)
       .run_id as string;
-    const asked = await runWhen(s!, run, (r) => r.waiting_for?.kind === 'permission');
-    expect(asked.waiting_for.title).toBe('Deploy? [y/N]');
-    expect(asked.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
-    // Two execs: the variables into a 0600 file (no tty), then the program on a tty reading it.
-    expect(api.execs.map((e) => e.tty)).toEqual([false, true]);
-    expect(JSON.stringify(api.execs.map((e) => e.command))).not.toContain('named-in-config');
-    const envFile = api.execs[1]!.command[4]!;
-    expect(existsSync(envFile)).toBe(false);
-    await s!.call('answer_permission', { run, option_id: 'y', request_id: asked.waiting_for.request_id });
-    const done = await runWhen(s!, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
-    expect(done, JSON.stringify(done.error)).toMatchObject({
-      status: 'completed',
-      result: { stop_reason: 'exit 3' },
+    const done = await answerDeploy(s!, run, () => {
+      // Two execs: the variables into a 0600 file (no tty), then the program on a tty reading it.
+      expect(api.execs.map((e) => e.tty)).toEqual([false, true]);
+      expect(JSON.stringify(api.execs.map((e) => e.command))).not.toContain('named-in-config');
+      expect(existsSync(api.execs[1]!.command[4]!)).toBe(false);
     });
     expect(done.result.text).toContain('on-a-tty');
-    expect(done.result.text).toContain('answered=y');
     expect(readFileSync(join(podWork, 'answer.txt'), 'utf8')).toBe('y named-in-config unset\n');
     await eventually(() => podsDeleted(), 15_000);
     await eventually(() => tmuxSessions(t).length === 0);

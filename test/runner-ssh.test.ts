@@ -28,7 +28,16 @@ import {
   type TestEnv,
 } from './helpers.js';
 import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
-import { adoptions, killOwner, killTmuxServer, runWhen, tmuxSessions } from './terminal-steps.js';
+import {
+  adoptions,
+  answerDeploy,
+  deployQuestion,
+  killOwner,
+  killTmuxServer,
+  runWhen,
+  shTerminalAgent,
+  tmuxSessions,
+} from './terminal-steps.js';
 
 const SSHD = '/usr/sbin/sshd';
 
@@ -146,16 +155,9 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
       runner: runner(),
     };
     // Terminal programs on the remote side, in a terminal there (ssh -tt from baton's tmux pane).
-    const term = (script: string) => ({
-      driver: 'terminal',
-      command: '/bin/sh',
-      args: ['-c', script, 'baton-term-test'],
-      env: { HOME: agentHome, REMOTE_MARK: 'named-in-config' },
-      runner: runner(),
-    });
-    cfg.agents['remote-confirm'] = term(
-      'printf "Deploy? [y/N] "; read a; echo "$a $REMOTE_MARK ${LOCAL_ONLY_SECRET:-unset}" > answer.txt; echo answered=$a; exit 3',
-    );
+    const term = (script: string) =>
+      shTerminalAgent(script, { HOME: agentHome, REMOTE_MARK: 'named-in-config' }, runner());
+    cfg.agents['remote-confirm'] = term(deployQuestion('REMOTE_MARK'));
     // Ignores the terminal's hang-up and SIGTERM: only the remote watcher's SIGKILL stops it.
     cfg.agents['remote-stubborn'] = term('trap "" HUP TERM INT; sleep 600.4343; echo woke');
     cfg.agents['remote-badkey'] = agent({ identity_file: join(sshd.dir, 'host_key') });
@@ -171,7 +173,16 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     (await s.call('spawn_run', { agent: 'remote', cwd: t.work, prompt, ...extra })) as Summary;
 
   /** Every process of the runs, on both sides: the local ssh clients and the remote wrappers name it. */
-  const runnerProcesses = () => [...pidsMatching('baton-runner'), ...pidsMatching('baton-terminal')];
+  const runnerProcesses = () =>
+    [...pidsMatching('baton-runner'), ...pidsMatching('baton-terminal')].filter((p) => {
+      try {
+        // This test's: its client names the test's sshd, its remote side the test's folders.
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return cmd.includes(sshd.dir) || cmd.includes(t.dir);
+      } catch {
+        return false; // gone
+      }
+    });
 
   let sshdEnv: TestEnv;
   let model: ModelServer;
@@ -416,22 +427,14 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     gitRepo(remoteWork, 'REMOTE');
     const run = ((await s.call('spawn_run', { agent: 'remote-confirm', cwd: t.work })) as Summary)
       .run_id as string;
-    const asked = await runWhen(s, run, (r) => r.waiting_for?.kind === 'permission');
-    expect(asked.waiting_for.title).toBe('Deploy? [y/N]');
-    expect(asked.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
-    // The program is the remote login's (sshd's child), in the mapped folder, on a terminal there.
-    const [pid] = pidsWithEnv('REMOTE_MARK=named-in-config');
-    expect(execFileSync('readlink', [`/proc/${pid}/cwd`], { encoding: 'utf8' }).trim()).toBe(remoteWork);
-    expect(execFileSync('readlink', [`/proc/${pid}/fd/0`], { encoding: 'utf8' })).toMatch(/^\/dev\/pts\//);
-    // Its variables went through a file on the remote side that is gone once read.
-    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('LOCAL_ONLY_SECRET');
-    await s.call('answer_permission', { run, option_id: 'y', request_id: asked.waiting_for.request_id });
-    const done = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
-    expect(done, JSON.stringify(done.error)).toMatchObject({
-      status: 'completed',
-      result: { stop_reason: 'exit 3' },
+    const done = await answerDeploy(s, run, () => {
+      // The program is the remote login's (sshd's child), in the mapped folder, on a terminal there.
+      const [pid] = pidsWithEnv('REMOTE_MARK=named-in-config');
+      expect(execFileSync('readlink', [`/proc/${pid}/cwd`], { encoding: 'utf8' }).trim()).toBe(remoteWork);
+      expect(execFileSync('readlink', [`/proc/${pid}/fd/0`], { encoding: 'utf8' })).toMatch(/^\/dev\/pts\//);
+      // Its variables went through a file on the remote side that is gone once read.
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('LOCAL_ONLY_SECRET');
     });
-    expect(done.result.text).toContain('answered=y');
     expect(readFileSync(join(remoteWork, 'answer.txt'), 'utf8')).toBe('y named-in-config unset\n');
     expect(existsSync(join(t.work, 'answer.txt'))).toBe(false);
     expect(done.result.changed_files).toEqual([

@@ -61,3 +61,40 @@ export async function adoptions(s: Server, run: string): Promise<Summary[]> {
   const ev = (await s.call('get_events', { run, types: ['raw'], limit: 1000 })) as Summary;
   return ev.events.filter((e: Summary) => e.data.adopted_by).map((e: Summary) => e.data);
 }
+
+/** A terminal agent that runs `sh -c script` with `env`, on `runner` (its $0 names its processes). */
+export function shTerminalAgent(script: string, env: Record<string, string>, runner: unknown): Summary {
+  return { driver: 'terminal', command: '/bin/sh', args: ['-c', script, 'baton-term-test'], env, runner };
+}
+
+/**
+ * A program that asks "Deploy? [y/N]", writes the answer, `$<mark>` and whether baton's own
+ * LOCAL_ONLY_SECRET reached it to answer.txt in its folder, runs `extra`, prints answered=<answer>
+ * and exits 3 ({@link answerDeploy}).
+ */
+export function deployQuestion(mark: string, extra = ''): string {
+  return `printf "Deploy? [y/N] "; read a; echo "$a $${mark} \${LOCAL_ONLY_SECRET:-unset}" > answer.txt; ${extra}${extra ? '; ' : ''}echo answered=$a; exit 3`;
+}
+
+/**
+ * The steps of a {@link deployQuestion} run: it waits with the question as a permission request
+ * (y and n); `meanwhile` looks at it then; answer_permission types y; it completes with exit 3.
+ */
+export async function answerDeploy(
+  s: Server,
+  run: string,
+  meanwhile: (asked: Summary) => void | Promise<void> = () => undefined,
+): Promise<Summary> {
+  const asked = await runWhen(s, run, (r) => r.waiting_for?.kind === 'permission');
+  expect(asked.waiting_for.title).toBe('Deploy? [y/N]');
+  expect(asked.waiting_for.options.map((o: Summary) => o.option_id)).toEqual(['y', 'n']);
+  await meanwhile(asked);
+  await s.call('answer_permission', { run, option_id: 'y', request_id: asked.waiting_for.request_id });
+  const done = await runWhen(s, run, (r) => ['completed', 'failed', 'interrupted'].includes(r.status));
+  expect(done, JSON.stringify(done.error)).toMatchObject({
+    status: 'completed',
+    result: { stop_reason: 'exit 3' },
+  });
+  expect(done.result.text).toContain('answered=y');
+  return done;
+}
