@@ -192,6 +192,14 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     // Every change of the Sandbox is a JSON Patch: the resume, then the suspend testing its holder.
     expect(new Set(api.patches.map((p) => p.contentType))).toEqual(new Set(['application/json-patch+json']));
     const suspend = JSON.parse(api.patches[0]!.body) as Summary[];
+    // The resume takes the Pod template as configured now (the next Pod's image, resources).
+    const resume = JSON.parse(api.patches[1]!.body) as Summary[];
+    expect(resume.map((o) => `${o.op} ${o.path}`)).toEqual([
+      'add /metadata/annotations/baton.dev~1holder',
+      'replace /spec/podTemplate',
+      'replace /spec/replicas',
+      'replace /spec/shutdownTime',
+    ]);
     expect(suspend[0]).toEqual({
       op: 'test',
       path: '/metadata/annotations/baton.dev~1holder',

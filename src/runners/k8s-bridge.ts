@@ -104,11 +104,21 @@ async function holdSessionSandbox(kc: KubeConfig, h: BridgeHeader, sandbox: stri
     name: sandbox,
   };
   const made: Made = { kind: 'Sandbox', name: sandbox, namespace, holder };
+  const plan = {
+    name: sandbox,
+    now: new Date(),
+    session: { holder },
+    ...(h.commit ? { commit: h.commit } : {}),
+  };
+  const manifest = sandboxManifest(c, plan) as { spec: { podTemplate: unknown } };
+  // The Pod template as configured now (image, resources: the config may have changed since);
+  // the work tree's volume stays the sandbox's.
   const resume = () =>
     custom.patchNamespacedCustomObject({
       ...api,
       body: [
         { op: 'add', path: `/metadata/annotations/${pointer(HOLDER_ANNOTATION)}`, value: holder },
+        { op: 'replace', path: '/spec/podTemplate', value: manifest.spec.podTemplate },
         { op: 'replace', path: '/spec/replicas', value: 1 },
         { op: 'replace', path: '/spec/shutdownTime', value: shutdownTime(c, new Date()) },
       ],
@@ -124,19 +134,11 @@ async function holdSessionSandbox(kc: KubeConfig, h: BridgeHeader, sandbox: stri
     await resume();
     return made;
   }
-  const plan = {
-    name: sandbox,
-    now: new Date(),
-    session: { holder },
-    ...(h.commit ? { commit: h.commit } : {}),
-  };
-  await custom
-    .createNamespacedCustomObject({ ...api, body: sandboxManifest(c, plan) })
-    .catch(async (err: unknown) => {
-      // Made in the meantime (another process of the session): held all the same.
-      if (statusOf(err) === 409) return resume();
-      throw err;
-    });
+  await custom.createNamespacedCustomObject({ ...api, body: manifest }).catch(async (err: unknown) => {
+    // Made in the meantime (another process of the session): held all the same.
+    if (statusOf(err) === 409) return resume();
+    throw err;
+  });
   return made;
 }
 

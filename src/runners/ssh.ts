@@ -61,6 +61,8 @@ export const REMOTE_TERMINAL_WRAPPER = [
   'cd -- "$d" || { echo "baton: no folder $d on the remote host" >&2; exit 127; }',
   // This shell's process group (the login shell's: the terminal's foreground group), from /proc or ps.
   'g=$(cut -d")" -f2 </proc/$$/stat 2>/dev/null | cut -d" " -f4); [ -n "$g" ] || g=$(ps -o pgid= -p $$ | tr -d " ")',
+  // Only a real group (a number above 1): never `kill -- -1`, never a word.
+  'case $g in ""|*[!0-9]*|0|1) echo "baton: no process group to watch" >&2; exit 127;; esac',
   `setsid sh -c 'while kill -0 "$0" && kill -0 -"$1"; do sleep 1; done; kill -TERM -"$1"; sleep 2; kill -KILL -"$1"' "$PPID" "$g" </dev/null >/dev/null 2>&1 &`,
   'exec "$@"',
 ].join('\n');
