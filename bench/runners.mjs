@@ -128,6 +128,16 @@ async function main() {
       mounts: [{ source: resolve(import.meta.dirname, '..') }],
     },
   };
+  // Terminal programs (tmux here) on each runner: one line printed, then exit.
+  const term = (runner) => ({
+    driver: 'terminal',
+    command: '/bin/sh',
+    args: ['-c', 'echo terminal-done'],
+    ...(runner ? { runner } : {}),
+  });
+  cfg.agents['term-local'] = term();
+  cfg.agents['term-ssh'] = term(cfg.agents['fixture-ssh'].runner);
+  cfg.agents['term-box'] = term(cfg.agents['fixture-box'].runner);
   writeFileSync(join(t.home, 'config.json'), JSON.stringify(cfg));
   server = await startServer(t);
   const first = await run('fixture-ssh');
@@ -143,6 +153,17 @@ async function main() {
       samples[agent].turn.push(await followUp(r.run));
     }
   }
+  const terms = ['term-local', 'term-ssh', 'term-box'];
+  for (const agent of terms) await run(agent); // warm-up
+  const termSamples = Object.fromEntries(terms.map((a) => [a, []]));
+  for (let i = 0; i < Math.ceil(N / 2); i++) {
+    for (const agent of [...terms.slice(i % 3), ...terms.slice(0, i % 3)]) {
+      termSamples[agent].push((await run(agent)).ms);
+    }
+  }
+  const tl = median(termSamples['term-local']);
+  const ts = median(termSamples['term-ssh']);
+  const tb = median(termSamples['term-box']);
   const results = Object.fromEntries(
     Object.entries(samples).map(([k, v]) => [k, { start: median(v.start), turn: median(v.turn) }]),
   );
@@ -170,11 +191,20 @@ async function main() {
         fmt(c.turn / l.turn, 2),
       ],
       ['first ssh run (connection made)', '', `${fmt(first.ms)} ms`, '', '', ''],
+      [
+        'terminal run: spawn_run → completed',
+        `${fmt(tl)} ms`,
+        `${fmt(ts)} ms`,
+        fmt(ts / tl, 2),
+        `${fmt(tb)} ms`,
+        fmt(tb / tl, 2),
+      ],
     ],
     [
       `${N} runs each; the same scripted ACP agent, in a git work tree (changes tracked every turn); ssh over loopback to an sshd on this machine, one multiplexed connection (ControlMaster) for all runs`,
       "start over ssh adds a channel open, the remote wrapper (sh, mktemp, mkfifo, setsid) and the handshake through the channel; a turn adds only the channel's relay",
       `a container start adds \`${ENGINE} run\` (the container made, mounted, its init and sh started) and its removal after the run is not counted; a turn adds the relay through ${ENGINE}'s client and conmon`,
+      `terminal runs (${Math.ceil(N / 2)} each): a program that prints a line and exits, in baton's tmux pane (here), through \`ssh -tt\` on a connection of its own (its variables first written over the shared one) or \`${ENGINE} run -it\`; the screen is polled, so each includes the wait for the exit to be seen`,
     ],
   );
 }
