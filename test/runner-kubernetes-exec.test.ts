@@ -101,6 +101,10 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     const term = (script: string) =>
       shTerminalAgent(script, { HOME: agentHome, POD_MARK: 'named-in-config' }, runner());
     cfg.agents['kube-confirm'] = term(deployQuestion('POD_MARK', 'tty >/dev/null && echo on-a-tty'));
+    cfg.agents['kube-confirm-git'] = {
+      ...cfg.agents['kube-confirm'],
+      runner: runner({ git_url: 'https://git.example/team/app.git' }),
+    };
     // Ignores hang-ups and SIGTERM: only the deletion of its Pod stops it.
     cfg.agents['kube-stubborn'] = term('trap "" HUP TERM INT; sleep 600.5454; echo woke');
     cfg.profiles = { pod: { agent: 'near', runner: runner() } };
@@ -236,7 +240,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     await eventually(() => leftovers().length === 0, 15_000);
   });
 
-  it('a terminal program in the Pod on a tty: [y/N] is a permission request, the answer typed in; its variables never in a command; the Pod deleted when it exits', async () => {
+  it('a terminal program in the Pod on a tty: [y/N] is a permission request, the answer typed in; its variables never in a command; the Pod deleted a moment after it exits', async () => {
     await start();
     const run = ((await s!.call('spawn_run', { agent: 'kube-confirm', cwd: t.work })) as Summary)
       .run_id as string;
@@ -248,9 +252,29 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     });
     expect(done.result.text).toContain('on-a-tty');
     expect(readFileSync(join(podWork, 'answer.txt'), 'utf8')).toBe('y named-in-config unset\n');
-    await eventually(() => podsDeleted(), 15_000);
+    // Kept 15 s for git there (its changes), then deleted by the bridge's reaper.
+    await eventually(() => podsDeleted(), 30_000);
     await eventually(() => tmuxSessions(t).length === 0);
-  });
+  }, 60_000);
+
+  it("a terminal program in the session's Sandbox: its changes come from git in the Pod, kept a moment after the program exits, then suspended", async () => {
+    await start({ peer: { crds: true } });
+    gitRepo(t.work, 'README.md');
+    rmSync(podWork, { recursive: true });
+    execFileSync('git', ['clone', '-q', t.work, podWork]);
+    const run = ((await s!.call('spawn_run', { agent: 'kube-confirm-git', cwd: t.work })) as Summary)
+      .run_id as string;
+    const done = await answerDeploy(s!, run);
+    expect(done.result.changed_files).toEqual([
+      { path: 'answer.txt', status: 'added', additions: 1, deletions: 0 },
+    ]);
+    expect(((await s!.call('get_diff', { run })) as Summary).diff).toContain('+y named-in-config unset');
+    const [key] = [...api.sandboxes.keys()];
+    expect(key).toMatch(/^agents\/baton-s-/);
+    // The bridge's reaper suspends it once the linger is over (nothing of the run is left running).
+    await eventually(() => podsDeleted(), 30_000);
+    expect(api.sandboxes.get(key!)?.spec.replicas).toBe(0);
+  }, 60_000);
 
   it('a terminal run in a Pod outlives a kill -9 of the owner (taken over, the Pod kept); cancel deletes the Pod', async () => {
     await start({ daemon: true });

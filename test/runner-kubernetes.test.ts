@@ -153,9 +153,13 @@ describe('kubernetes runner: the manifests it sends validate against the agent-s
     expect(sandbox.spec.volumeClaimTemplates).toEqual([claim('work', '20Gi'), claim('home', '1Gi')]);
     // No volume of those names in the template (the v1alpha1 controller appends the claims').
     expect(sandbox.spec.podTemplate.spec.volumes).toEqual([]);
+    // The work tree a folder of the claimed volume (its root may hold lost+found), the clone's too.
     expect(sandbox.spec.podTemplate.spec.containers[0].volumeMounts).toEqual([
-      { name: 'work', mountPath: '/workspace' },
+      { name: 'work', mountPath: '/workspace', subPath: 'tree' },
       { name: 'home', mountPath: '/home/baton' },
+    ]);
+    expect(sandbox.spec.podTemplate.spec.initContainers[0].volumeMounts).toEqual([
+      { name: 'work', mountPath: '/workspace', subPath: 'tree' },
     ]);
     // With a named volume, that one for the work tree: only the home claimed.
     const named = sandboxManifest(config({ volume: 'checkout-main', storage_class: 'fast-ssd' }), {

@@ -5,7 +5,15 @@
 // user). The fixture ACP agent runs "on the remote side": its folder is the runner's remote_cwd
 // mapping of the run's cwd (another folder on this machine), so a file it writes lands there.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -425,6 +433,7 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     await start();
     gitRepo(t.work, 'LOCAL');
     gitRepo(remoteWork, 'REMOTE');
+    const started = Date.now() - 1000;
     const run = ((await s.call('spawn_run', { agent: 'remote-confirm', cwd: t.work })) as Summary)
       .run_id as string;
     const done = await answerDeploy(s, run, () => {
@@ -436,6 +445,19 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
       expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('LOCAL_ONLY_SECRET');
     });
     expect(readFileSync(join(remoteWork, 'answer.txt'), 'utf8')).toBe('y named-in-config unset\n');
+    // The file that carried the variables (mktemp there: this machine's /tmp) is gone.
+    const carriers = readdirSync('/tmp')
+      .filter((f) => f.startsWith('tmp.'))
+      .filter((f) => {
+        try {
+          const file = join('/tmp', f);
+          if (statSync(file).mtimeMs < started) return false; // an earlier test's
+          return readFileSync(file, 'utf8').includes('REMOTE_MARK=named-in-config');
+        } catch {
+          return false; // a folder, gone, or not ours
+        }
+      });
+    expect(carriers).toEqual([]);
     expect(existsSync(join(t.work, 'answer.txt'))).toBe(false);
     expect(done.result.changed_files).toEqual([
       { path: 'answer.txt', status: 'added', additions: 1, deletions: 0 },

@@ -85,7 +85,7 @@ export class Pool {
         'NOT_SUPPORTED',
         launch.remote
           ? `agent ${entry.name} cannot run on a ${launch.runner.type} runner (an a2a agent runs where its server is)`
-          : `terminal agent ${entry.name} cannot run on a ${launch.runner.type} runner (ssh and container runners give it a terminal)`,
+          : `terminal agent ${entry.name} cannot run on a ${launch.runner.type} runner (ssh, container and kubernetes runners give it a terminal)`,
       );
     }
     if (launch.runner?.forRun) launch.runner = launch.runner.forRun(ctx.row.cwd, sid);

@@ -44,7 +44,7 @@ const TERMINAL_LAUNCHER = [
   'e=$1; n=$2; d=$3; shift 3',
   `setsid sh -c 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; "$1" kill "$2" >/dev/null 2>&1; "$1" rm -f "$2" >/dev/null 2>&1; rm -rf -- "$3"' "$$" "$e" "$n" "$d" </dev/null >/dev/null 2>&1 &`,
   'exec "$e" "$@"',
-].join('\n');
+].join('\n'); // (run by sh here, never a login shell)
 
 /** The label every container of one baton home carries (its value: {@link homeLabel}). */
 export const HOME_LABEL = 'io.baton.home';
@@ -95,10 +95,12 @@ async function removeLeftContainers(home: string, engine: 'podman' | 'docker'): 
         .map((line) => line.trim().split(/\s+/))
         .filter(([name]) => name),
     );
-  const [all, running] = await Promise.all([list(), list('status=running')]);
-  const live = new Set(running.map(([name]) => name));
+  // A terminal run's container is tied to its terminal (its reaper lives beside the tmux pane):
+  // taken only once it has stopped, never while it is being made or runs.
+  const [all, stopped] = await Promise.all([list(), list('status=exited')]);
+  const ended = new Set(stopped.map(([name]) => name));
   const left = all
-    .filter(([name, owner]) => (owner === TERMINAL_OWNER ? !live.has(name) : owner !== OWNER))
+    .filter(([name, owner]) => (owner === TERMINAL_OWNER ? ended.has(name) : owner !== OWNER))
     .map(([name]) => name!);
   if (left.length) await removeContainers(path, left);
   return left;

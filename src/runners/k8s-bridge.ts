@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { spawnWatcher } from '../process/child.js';
@@ -82,30 +83,45 @@ function readHeader(): Promise<{ header: BridgeHeader; rest: Buffer }> {
  */
 type Made = { kind: 'Pod' | 'Sandbox' | 'SandboxClaim'; name: string; namespace: string; holder?: string };
 
+/** The holder annotation of a session's Sandbox now; undefined when it is gone or has none. */
+async function holderOf(kc: KubeConfig, made: Made): Promise<string | undefined> {
+  const sandbox = (await kc
+    .makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({
+      group: SANDBOX_API.group,
+      version: SANDBOX_API.version,
+      namespace: made.namespace,
+      plural: SANDBOX_API.sandboxes,
+      name: made.name,
+    })
+    .catch(() => undefined)) as { metadata?: { annotations?: Record<string, string> } } | undefined;
+  return sandbox?.metadata?.annotations?.[HOLDER_ANNOTATION];
+}
+
 /** A JSON Patch path segment (RFC 6901: ~ and / escaped). */
 const pointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
- * The session's own Sandbox (header.sandbox): resumed when it exists (replicas 1, this bridge its
- * holder, its shutdownTime moved to max_lifetime from now), else made with its work tree on a
- * claimed volume. Its work tree and the agent's changes in it are kept between the session's
- * agent processes.
+ * The session's own Sandbox (`made.name`): resumed when it exists (replicas 1, this bridge its
+ * holder, its Pod template as configured now, its shutdownTime moved to max_lifetime from now),
+ * else made with its work tree and home on claimed volumes. Its work tree and the agent's changes
+ * in it are kept between the session's agent processes. One found running (an earlier process's
+ * suspend has not landed, or its program lives on) is suspended first and resumed once its Pod is
+ * gone: the agent starts in a fresh Pod, with nothing of an earlier process running beside it.
  */
-async function holdSessionSandbox(kc: KubeConfig, h: BridgeHeader, sandbox: string): Promise<Made> {
+async function holdSessionSandbox(kc: KubeConfig, h: BridgeHeader, made: Made): Promise<void> {
   const c = h.config;
-  const namespace = c.namespace ?? 'default';
-  const holder = randomBytes(8).toString('hex');
+  const holder = made.holder as string;
   const custom = kc.makeApiClient(CustomObjectsApi);
   const api = {
     group: SANDBOX_API.group,
     version: SANDBOX_API.version,
-    namespace,
+    namespace: made.namespace,
     plural: SANDBOX_API.sandboxes,
-    name: sandbox,
+    name: made.name,
   };
-  const made: Made = { kind: 'Sandbox', name: sandbox, namespace, holder };
   const plan = {
-    name: sandbox,
+    name: made.name,
     now: new Date(),
     session: { holder },
     ...(h.commit ? { commit: h.commit } : {}),
@@ -123,35 +139,74 @@ async function holdSessionSandbox(kc: KubeConfig, h: BridgeHeader, sandbox: stri
         { op: 'replace', path: '/spec/shutdownTime', value: shutdownTime(c, new Date()) },
       ],
     });
-  const found = await custom.getNamespacedCustomObject(api).then(
-    () => true,
-    (err: unknown) => {
-      if (statusOf(err) === 404) return false;
-      throw err;
-    },
-  );
+  const found = (await custom.getNamespacedCustomObject(api).catch((err: unknown) => {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  })) as { spec?: { replicas?: number } } | undefined;
   if (found) {
+    if ((found.spec?.replicas ?? 1) !== 0) {
+      await custom.patchNamespacedCustomObject({
+        ...api,
+        body: [{ op: 'replace', path: '/spec/replicas', value: 0 }],
+      });
+      await podGone(kc, made, (c.startup_timeout ?? 120) * 1000);
+    }
     await resume();
-    return made;
+    return;
   }
   await custom.createNamespacedCustomObject({ ...api, body: manifest }).catch(async (err: unknown) => {
     // Made in the meantime (another process of the session): held all the same.
     if (statusOf(err) === 409) return resume();
     throw err;
   });
-  return made;
 }
 
-async function create(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Made> {
+/** Waits until the Pod of `made` (a Sandbox's: its name) no longer exists. */
+async function podGone(kc: KubeConfig, made: Made, timeoutMs: number): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const there = await core.readNamespacedPod({ name: made.name, namespace: made.namespace }).then(
+      () => true,
+      (err: unknown) => {
+        if (statusOf(err) === 404) return false;
+        throw err;
+      },
+    );
+    if (!there) return;
+    if (Date.now() > deadline)
+      throw new Error(`the earlier Pod ${made.name} did not go within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/**
+ * What this bridge will make (or hold), decided before anything is sent, so that its reaper
+ * exists before the sandbox does (a bridge killed in between leaves nothing: deleting or
+ * suspending what is not there yet is a no-op).
+ */
+async function plan(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Made> {
   const c = h.config;
   const namespace = c.namespace ?? 'default';
-  const plan = { name, now: new Date(), ...(h.commit ? { commit: h.commit } : {}) };
-  const custom = kc.makeApiClient(CustomObjectsApi);
   const crds = await sandboxCrds(kc);
-  if (crds.sandbox && !c.template && h.sandbox) return holdSessionSandbox(kc, h, h.sandbox);
+  if (crds.sandbox && !c.template && h.sandbox) {
+    return { kind: 'Sandbox', name: h.sandbox, namespace, holder: randomBytes(8).toString('hex') };
+  }
   if (c.template) {
     if (!crds.claims) fail(`${clusterName(kc)} has no SandboxClaim CRD for template "${c.template}"`);
-    const body: Manifest = claimManifest({ ...c, template: c.template }, plan);
+    return { kind: 'SandboxClaim', name, namespace };
+  }
+  return { kind: crds.sandbox ? 'Sandbox' : 'Pod', name, namespace };
+}
+
+async function create(kc: KubeConfig, h: BridgeHeader, made: Made): Promise<void> {
+  const c = h.config;
+  const { name, namespace } = made;
+  const sandboxPlan = { name, now: new Date(), ...(h.commit ? { commit: h.commit } : {}) };
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  if (made.holder) return holdSessionSandbox(kc, h, made);
+  if (made.kind === 'SandboxClaim') {
+    const body: Manifest = claimManifest({ ...c, template: c.template as string }, sandboxPlan);
     await custom.createNamespacedCustomObject({
       group: SANDBOX_API.extensionsGroup,
       version: SANDBOX_API.version,
@@ -159,20 +214,21 @@ async function create(kc: KubeConfig, h: BridgeHeader, name: string): Promise<Ma
       plural: SANDBOX_API.claims,
       body,
     });
-    return { kind: 'SandboxClaim', name, namespace };
+    return;
   }
-  if (crds.sandbox) {
+  if (made.kind === 'Sandbox') {
     await custom.createNamespacedCustomObject({
       group: SANDBOX_API.group,
       version: SANDBOX_API.version,
       namespace,
       plural: SANDBOX_API.sandboxes,
-      body: sandboxManifest(c, plan),
+      body: sandboxManifest(c, sandboxPlan),
     });
-    return { kind: 'Sandbox', name, namespace };
+    return;
   }
-  await kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace, body: podManifest(c, plan) as never });
-  return { kind: 'Pod', name, namespace };
+  await kc
+    .makeApiClient(CoreV1Api)
+    .createNamespacedPod({ namespace, body: podManifest(c, sandboxPlan) as never });
 }
 
 /**
@@ -205,8 +261,11 @@ async function remove(kc: KubeConfig, made: Made): Promise<boolean> {
       })
       .then(
         () => true,
-        // 422: the test failed (another process holds it now), which is not this one's to suspend.
-        (err: unknown) => statusOf(err) === 422 || gone(err),
+        async (err: unknown) => {
+          // 422: the patch did not apply. Only another holder (or none) makes it not this one's.
+          if (statusOf(err) === 422 && (await holderOf(kc, made)) !== made.holder) return true;
+          return gone(err);
+        },
       );
   }
   if (made.kind === 'Pod') {
@@ -262,23 +321,33 @@ async function runningPod(kc: KubeConfig, made: Made, timeoutMs: number): Promis
   }
 }
 
-/** The reaper's first line (the sandbox to delete should the bridge die first). */
-type ReapOrder = { config: BridgeHeader['config']; made: Made };
+/**
+ * The reaper's first line: the sandbox to delete (or suspend) should the bridge die first, and
+ * the session's live-Pod file the bridge wrote, forgotten with it.
+ */
+type ReapOrder = { config: BridgeHeader['config']; made: Made; live?: { file: string; text: string } };
 /** The line the bridge sends its reaper once it deleted the sandbox itself. */
 const REMOVED = 'removed';
+/**
+ * The line a terminal run's bridge sends its reaper when the program exited: the reaper keeps the
+ * sandbox {@link LINGER_MS} more (git there gives the run's changes, which baton reads once it has
+ * seen the exit), then removes it — unless the session's next process holds it by then.
+ */
+const LINGER = 'linger';
+const LINGER_MS = 15_000;
 
 /**
  * Starts the reaper of `made`: detached (its own session: the bridge's group may be SIGKILLed),
  * its stdin a pipe from this bridge, its errors appended to reaper.log in the runner's state folder.
  */
-function startReaper(config: BridgeHeader['config'], made: Made): Writable | undefined {
+function startReaper(order: ReapOrder): Writable | undefined {
+  const { made } = order;
   try {
     const pipe = spawnWatcher({
       command: process.execPath,
       args: [fileURLToPath(import.meta.url), '--reap'],
       logFd: openSync('reaper.log', 'a', 0o600),
     });
-    const order: ReapOrder = { config, made };
     pipe.write(`${JSON.stringify(order)}\n`);
     return pipe;
   } catch (err) {
@@ -292,10 +361,22 @@ async function reap(): Promise<void> {
   let text = '';
   process.stdin.setEncoding('utf8');
   for await (const chunk of process.stdin) text += chunk as string;
-  const [first, second] = text.split('\n');
-  if (second === REMOVED || !first) return;
+  const lines = text.split('\n');
+  const [first] = lines;
+  if (lines.includes(REMOVED) || !first) return;
   const order = JSON.parse(first) as ReapOrder;
+  if (lines.includes(LINGER)) await new Promise((r) => setTimeout(r, LINGER_MS));
   await remove(loadKubeConfig(order.config), order.made);
+  forget(order.live);
+}
+
+/** Removes the session's live-Pod file when it is still the one written (a newer process's stays). */
+function forget(live: { file: string; text: string } | undefined): void {
+  try {
+    if (live && readFileSync(live.file, 'utf8') === live.text) unlinkSync(live.file);
+  } catch {
+    // gone already
+  }
 }
 
 /**
@@ -322,6 +403,9 @@ async function main(): Promise<void> {
   // A terminal run: the program gets a tty in the Pod, this process's terminal passed through.
   const terminal = process.argv[2] === '--terminal';
   const { header, rest } = terminal ? readHeaderFile(process.argv[3]) : await readHeader();
+  // In the runner's state folder, as when started by the runner (its header file is there): the
+  // session's live-Pod file and reaper.log are found there, not in the tmux pane's folder.
+  if (terminal) process.chdir(dirname(resolve(process.argv[3] as string)));
   let kc: KubeConfig;
   try {
     kc = loadKubeConfig(header.config);
@@ -331,28 +415,32 @@ async function main(): Promise<void> {
   }
   const name = `baton-${randomBytes(6).toString('hex')}`;
   let made: Made | undefined;
-  let creating: Promise<Made> | undefined;
+  let creating: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
   let reaper: Writable | undefined;
   // Where git for the session's changes runs while this agent lives (the runner's exec reads it).
-  const live = header.session ? livePodFile(header.session) : undefined;
+  const live = header.session ? resolve(livePodFile(header.session)) : undefined;
   let liveText: string | undefined;
-  const forgetLive = () => {
-    try {
-      // Only ours: a newer agent process of the session may have written its own since.
-      if (live && liveText && readFileSync(live, 'utf8') === liveText) unlinkSync(live);
-    } catch {
-      // gone already
-    }
-  };
+  const forgetLive = () => forget(live && liveText ? { file: live, text: liveText } : undefined);
   // Deletes what was made, or is being made (a stop while the create call is in flight), then exits.
   const stop = (code: number) => {
     stopping ??= (async () => {
       forgetLive();
-      const m = made ?? (await creating?.catch(() => undefined));
+      await creating?.catch(() => undefined);
       // Only a sandbox really deleted releases the reaper: else it tries again once this exits.
-      const removed = m ? await remove(kc, m) : true;
+      const removed = made ? await remove(kc, made) : true;
       if (reaper && removed) await new Promise((r) => reaper?.end(`${REMOVED}\n`, () => r(undefined)));
+    })().finally(() => process.exit(code));
+    return stopping;
+  };
+  // A terminal run's program exited: its reaper keeps the sandbox a little (its changes are read).
+  const linger = (code: number) => {
+    stopping ??= (async () => {
+      if (reaper) await new Promise((r) => reaper?.end(`${LINGER}\n`, () => r(undefined)));
+      else {
+        forgetLive();
+        if (made) await remove(kc, made);
+      }
     })().finally(() => process.exit(code));
     return stopping;
   };
@@ -389,18 +477,31 @@ async function main(): Promise<void> {
     process.stdin.resume();
   }
   try {
-    creating = create(kc, header, name);
-    made = await creating;
-    reaper = startReaper(header.config, made);
+    made = await plan(kc, header, name);
+    if (live) {
+      // Known before the Pod is: the reaper forgets it with the sandbox.
+      liveText = JSON.stringify({
+        namespace: made.namespace,
+        pod: made.name,
+        sandbox: made.name,
+      } satisfies LivePod);
+    }
+    reaper = startReaper({
+      config: header.config,
+      made,
+      ...(live && liveText ? { live: { file: live, text: liveText } } : {}),
+    });
+    creating = create(kc, header, made);
+    await creating;
     // (Not on a terminal run's screen, which is the program's.)
     const what = `${made.kind} ${made.namespace}/${made.name}${made.holder ? " (the session's)" : ''}`;
     if (!terminal) process.stderr.write(`baton: ${what} on ${clusterName(kc)}\n`);
     if (stopping) return;
     const pod = await runningPod(kc, made, (header.config.startup_timeout ?? 120) * 1000);
-    if (live) {
-      const where: LivePod = { namespace: made.namespace, pod, sandbox: made.name };
-      liveText = JSON.stringify(where);
-      mkdirSync('sessions', { recursive: true, mode: 0o700 });
+    if (live && liveText) {
+      // The Pod's name is the sandbox's for a Pod or Sandbox; a claim's comes from its status.
+      liveText = JSON.stringify({ namespace: made.namespace, pod, sandbox: made.name } satisfies LivePod);
+      mkdirSync(dirname(live), { recursive: true, mode: 0o700 });
       writeFileSync(live, liveText, { mode: 0o600 });
     }
     execd = true;
@@ -424,7 +525,8 @@ async function main(): Promise<void> {
       terminal,
       (status: V1Status) => {
         const exit = status.details?.causes?.find((x) => x.reason === 'ExitCode')?.message;
-        void stop(status.status === 'Success' ? 0 : Number(exit ?? 1));
+        const code = status.status === 'Success' ? 0 : Number(exit ?? 1);
+        void (terminal ? linger(code) : stop(code));
       },
     );
     // The stream dropped without a status: the agent is unreachable, its sandbox goes.

@@ -73,7 +73,9 @@ export const CHECKOUT_SCRIPT =
  */
 export function podSpec(c: KubernetesRunnerConfig, plan: SandboxPlan): Manifest {
   const dir = workDir(c);
-  const mount = [{ name: 'work', mountPath: dir }];
+  // A claimed volume's root may hold lost+found (ext4): the work tree is a folder in it.
+  const claimed = Boolean(plan.session) && !c.volume;
+  const mount = [{ name: 'work', mountPath: dir, ...(claimed ? { subPath: 'tree' } : {}) }];
   const mounts = [...mount, { name: 'home', mountPath: homeDir(c) }];
   const hardened = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
   const clone =

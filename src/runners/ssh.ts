@@ -42,7 +42,9 @@ export const REMOTE_WRAPPER = [
  * which cannot go through its terminal.
  */
 export const REMOTE_ENV_FILE =
-  'umask 077 && f=$(mktemp) && while IFS= read -r l && [ -n "$l" ]; do printf "%s\\n" "$l"; done >"$f" && echo "$f"';
+  'umask 077 && f=$(mktemp) && while IFS= read -r l && [ -n "$l" ]; do printf "%s\\n" "$l"; done >"$f" && ' +
+  // Removed after 2 minutes should the terminal never start to read it (a failed connection).
+  `{ setsid sh -c 'sleep 120; rm -f -- "$0"' "$f" </dev/null >/dev/null 2>&1 & } && echo "$f"`;
 
 /**
  * The remote side of a terminal run over ssh (`ssh -tt`: the remote program has a terminal there),
@@ -63,9 +65,14 @@ export const REMOTE_TERMINAL_WRAPPER = [
   'g=$(cut -d")" -f2 </proc/$$/stat 2>/dev/null | cut -d" " -f4); [ -n "$g" ] || g=$(ps -o pgid= -p $$ | tr -d " ")',
   // Only a real group (a number above 1): never `kill -- -1`, never a word.
   'case $g in ""|*[!0-9]*|0|1) echo "baton: no process group to watch" >&2; exit 127;; esac',
-  `setsid sh -c 'while kill -0 "$0" && kill -0 -"$1"; do sleep 1; done; kill -TERM -"$1"; sleep 2; kill -KILL -"$1"' "$PPID" "$g" </dev/null >/dev/null 2>&1 &`,
+  // No watcher where the parent is outside this process namespace (a Kubernetes exec: $PPID is 0;
+  // there the sandbox's deletion or suspension ends the program's group).
+  `case $PPID in 0|1) ;; *) setsid sh -c 'while kill -0 "$0" && kill -0 -"$1"; do sleep 1; done; kill -TERM -"$1"; sleep 2; kill -KILL -"$1"' "$PPID" "$g" </dev/null >/dev/null 2>&1 & ;; esac`,
   'exec "$@"',
-].join('\n');
+]
+  // One line (a csh login shell cannot take a quoted newline): `;` between commands, none after `&`.
+  .map((part, i, all) => (i === all.length - 1 ? part : part.endsWith('&') ? `${part} ` : `${part}; `))
+  .join('');
 
 /** One word for a POSIX shell: single-quoted, a quote inside written `'\''`. */
 export function shellQuote(word: string): string {

@@ -203,7 +203,9 @@ export class TerminalDriver implements Driver {
       await far?.abandon();
       throw err;
     }
-    const pid = Number((await tmux(['display-message', '-p', '-t', name, '#{pane_pid}'])).trim());
+    const pid = Number(
+      (await tmux(['display-message', '-p', '-t', name, '#{pane_pid}']).catch(() => '')).trim(),
+    );
     if (!Number.isInteger(pid) || pid <= 0) {
       await tmux(['kill-session', '-t', name]).catch(() => undefined);
       rmSync(envFile, { force: true });

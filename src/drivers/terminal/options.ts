@@ -18,8 +18,9 @@ export const terminalAgentSchema = z.strictObject({
   /** How long after pasting a prompt Enter is pressed (default 60ms). */
   enter_delay: durationOption.optional(),
   /**
-   * Where the program runs: here (the default), or in a terminal an `ssh` or `container` runner
-   * gives it there (the tmux pane here runs `ssh -tt` / `podman run -it`).
+   * Where the program runs: here (the default), or in a terminal an `ssh`, `container` or
+   * `kubernetes` runner gives it there (the tmux pane here runs `ssh -tt`, `podman run -it`, or
+   * the kubernetes bridge with a tty).
    */
   runner: runnerSchema.optional(),
 });
