@@ -179,6 +179,22 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     // The warm process's idle time ends it: the Sandbox is suspended (replicas 0), its Pod gone, not deleted.
     await eventually(() => held(key).replicas === 0 && !api.pods.has(key), 15_000);
     expect(api.calls.some((c) => c.startsWith('DELETE /apis/agents.x-k8s.io/'))).toBe(false);
+    // As if an earlier process's suspend had not landed: the Sandbox runs again, no one holding it.
+    const patched = await fetch(
+      `${api.url}/apis/agents.x-k8s.io/v1alpha1/namespaces/${key}`.replace(
+        '/agents/baton-s-',
+        '/agents/sandboxes/baton-s-',
+      ),
+      {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json-patch+json' },
+        body: JSON.stringify([{ op: 'replace', path: '/spec/replicas', value: 1 }]),
+      },
+    );
+    expect(patched.status).toBe(200);
+    await eventually(() => api.pods.get(key)?.status.phase === 'Running');
+    const stray = api.pods.get(key);
+    const before = api.patches.length;
     // The follow-up resumes it: replicas 1 again, a new holder, a new Pod of the same name.
     const next = (await s!.call('follow_up', {
       run: first.run_id,
@@ -193,11 +209,25 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     expect(resumed.holder).not.toBe(firstHolder);
     expect(api.sandboxes.size).toBe(1);
     expect(readFileSync(join(podWork, 'agent-notes.txt'), 'utf8')).toBe('kept on the volume');
+    // It found the Sandbox running: suspended it (no holder to test), waited for that Pod to go, resumed.
+    const taken = api.patches
+      .slice(before)
+      .map((p) => (JSON.parse(p.body) as Summary[]).map((o) => `${o.op} ${o.path}`));
+    expect(taken.slice(0, 2)).toEqual([
+      ['replace /spec/replicas'],
+      [
+        'add /metadata/annotations/baton.dev~1holder',
+        'replace /spec/podTemplate',
+        'replace /spec/replicas',
+        'replace /spec/shutdownTime',
+      ],
+    ]);
+    expect(api.pods.get(key)).not.toBe(stray);
     // Every change of the Sandbox is a JSON Patch: the resume, then the suspend testing its holder.
     expect(new Set(api.patches.map((p) => p.contentType))).toEqual(new Set(['application/json-patch+json']));
     const suspend = JSON.parse(api.patches[0]!.body) as Summary[];
     // The resume takes the Pod template as configured now (the next Pod's image, resources).
-    const resume = JSON.parse(api.patches[1]!.body) as Summary[];
+    const resume = JSON.parse(api.patches[before + 1]!.body) as Summary[];
     expect(resume.map((o) => `${o.op} ${o.path}`)).toEqual([
       'add /metadata/annotations/baton.dev~1holder',
       'replace /spec/podTemplate',
