@@ -406,6 +406,7 @@ async function main(): Promise<void> {
   // In the runner's state folder, as when started by the runner (its header file is there): the
   // session's live-Pod file and reaper.log are found there, not in the tmux pane's folder.
   if (terminal) process.chdir(dirname(resolve(process.argv[3] as string)));
+  if (header.kubeconfigEnv) process.env.KUBECONFIG = header.kubeconfigEnv;
   let kc: KubeConfig;
   try {
     kc = loadKubeConfig(header.config);

@@ -24,6 +24,11 @@ export type BridgeHeader = {
   /** The run's session: the bridge records its live Pod for it ({@link livePodFile}). */
   session?: string;
   /**
+   * baton's $KUBECONFIG when the config names no kubeconfig: a terminal run's bridge is started by
+   * tmux, whose environment is the one its server started with, not baton's now.
+   */
+  kubeconfigEnv?: string;
+  /**
    * The session's own Sandbox ({@link sessionSandboxName}), held by the bridge when the cluster has
    * the agent-sandbox CRDs (without `template`): resumed and suspended, not made and deleted.
    */
@@ -183,6 +188,9 @@ export class KubernetesRunner implements Runner {
       config: this.#config,
       spawn: { command: spawn.command, args: spawn.args, cwd: spawn.cwd, env: spawn.env },
       ...(commit ? { commit } : {}),
+      ...(!this.#config.kubeconfig && process.env.KUBECONFIG
+        ? { kubeconfigEnv: process.env.KUBECONFIG }
+        : {}),
       ...(this.#sessionId
         ? { session: this.#sessionId, sandbox: sessionSandboxName(dirname(this.#stateDir), this.#sessionId) }
         : {}),
