@@ -441,6 +441,8 @@ describe('container runner: the fixture agent in a podman container', () => {
     const environ = readFileSync(`/proc/${agents[0]}/environ`, 'utf8').split('\0');
     expect(environ).toContain('HOME=/home/baton');
     expect(environ.join('\n')).not.toContain('LOCAL_ONLY_SECRET');
+    // Nor baton's delegation variables (its home's path included): no baton to call in there.
+    expect(environ.join('\n')).not.toMatch(/BATON_HOME=|BATON_PARENT_RUN=/);
     // The image's PATH, not this machine's.
     expect(environ).toContain('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     const started = Date.now();

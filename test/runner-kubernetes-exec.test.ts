@@ -456,6 +456,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     const environ = readFileSync(`/proc/${agents[0]}/environ`, 'utf8');
     expect(environ).toContain('POD_MARK=named-in-config');
     expect(environ).not.toContain('LOCAL_ONLY_SECRET');
+    expect(environ).not.toMatch(/BATON_HOME=|BATON_PARENT_RUN=/);
     const started = Date.now();
     const cancelled = (await s!.call('cancel_run', { run: run.run_id })) as Summary;
     expect(cancelled.status).toBe('cancelled');

@@ -315,6 +315,9 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     const environ = readFileSync(`/proc/${remote[0]}/environ`, 'utf8');
     expect(environ).toContain('REMOTE_MARK=named-in-config');
     expect(environ).not.toContain('LOCAL_ONLY_SECRET');
+    // Nor baton's delegation variables: there is no baton to call there.
+    expect(environ).not.toContain('BATON_HOME=');
+    expect(environ).not.toContain('BATON_PARENT_RUN=');
     // The remote agent runs in the mapped folder.
     expect(execFileSync('readlink', [`/proc/${remote[0]}/cwd`], { encoding: 'utf8' }).trim()).toBe(
       remoteWork,

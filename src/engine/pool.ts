@@ -96,13 +96,20 @@ export class Pool {
     const [command, ...args] = ctx.row.command ?? [launch.command, ...launch.args];
     // The agent's own baton calls (a `baton mcp` it starts) make child runs of this one.
     const delegation = { BATON_PARENT_RUN: ctx.id, BATON_HOME: this.#ctx.config.home };
+    // Only for an agent here: elsewhere there is no baton to call, and baton's home is no business there.
+    const here = launch.runner?.local ?? true;
     const opening = driver.open({
-      agent: { ...launch, command: command ?? launch.command, args, env: { ...launch.env, ...delegation } },
+      agent: {
+        ...launch,
+        command: command ?? launch.command,
+        args,
+        env: { ...launch.env, ...(here ? delegation : {}) },
+      },
       ...(typeof ctx.row.profile?.values.max_turns === 'number'
         ? { maxTurns: ctx.row.profile.values.max_turns }
         : {}),
       // Its command is this machine's (baton's node and dist/): an agent elsewhere could not start it.
-      ...(this.#ctx.config.delegation.offerToAgents && this.#batonMcp && (launch.runner?.local ?? true)
+      ...(this.#ctx.config.delegation.offerToAgents && this.#batonMcp && here
         ? { mcpServers: [{ name: 'baton', ...this.#batonMcp, env: delegation }] }
         : {}),
       cwd,
