@@ -45,3 +45,15 @@ export async function answerAndWait(s: Server, waiting: Summary, kind: string): 
   await s.call('answer_permission', { run: waiting.run_id, option_id: option?.option_id });
   return (await waitFor(s, waiting.run_id)) as Summary;
 }
+
+/**
+ * A follow_up of `run` asking for the code word; it completes, and (with `word`) its answer holds
+ * the earlier "REMEMBER the word <word>" turn. Resolves with the follow-up run.
+ */
+export async function askCodeWord(s: Server, run: string, word?: string): Promise<Summary> {
+  const next = (await s.call('follow_up', { run, message: 'what was the code word?' })) as Summary;
+  const done = (await waitFor(s, next.run_id)) as Summary;
+  expect(done.status, JSON.stringify(done.error)).toBe('completed');
+  if (word) expect(done.result.text).toContain(`REMEMBER the word ${word}`);
+  return done;
+}

@@ -25,7 +25,13 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import {
+  answerAndWait,
+  askCodeWord,
+  CONTRACT_SCENARIO,
+  expectStructuredAnswer,
+  gitRepo,
+} from './contract-steps.js';
 import {
   adoptions,
   answerDeploy,
@@ -310,22 +316,10 @@ describe('container runner: the fixture agent in a podman container', () => {
     expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
     const warm = containersOf(t.home);
     expect(warm).toHaveLength(1);
-    const next = (await s!.call('follow_up', {
-      run: first.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const recalled = (await waitFor(s!, next.run_id)) as Summary;
-    expect(recalled.status, JSON.stringify(recalled.error)).toBe('completed');
-    expect(recalled.result.text).toContain('REMEMBER the word gamma-3');
+    const next = await askCodeWord(s!, first.run_id, 'gamma-3');
     // The idle timeout ends the warm process: its container goes with it.
     await eventually(() => containersOf(t.home).length === 0, 15_000);
-    const later = (await s!.call('follow_up', {
-      run: next.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const again = (await waitFor(s!, later.run_id)) as Summary;
-    expect(again.status, JSON.stringify(again.error)).toBe('completed');
-    expect(again.result.text).toContain('REMEMBER the word gamma-3');
+    await askCodeWord(s!, next.run_id, 'gamma-3');
     // Structured output is validated as for any run.
     await expectStructuredAnswer(s!, spawnRun);
   });

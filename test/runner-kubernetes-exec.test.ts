@@ -26,7 +26,13 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import {
+  answerAndWait,
+  askCodeWord,
+  CONTRACT_SCENARIO,
+  expectStructuredAnswer,
+  gitRepo,
+} from './contract-steps.js';
 import {
   adoptions,
   answerDeploy,
@@ -121,13 +127,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
   async function rememberThenRecall(word: string): Promise<void> {
     const first = await spawnRun(`REMEMBER the word ${word}`);
     expect(((await waitFor(s!, first.run_id)) as Summary).status).toBe('completed');
-    const next = (await s!.call('follow_up', {
-      run: first.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const done = (await waitFor(s!, next.run_id)) as Summary;
-    expect(done.status, JSON.stringify(done.error)).toBe('completed');
-    expect(done.result.text).toContain(`REMEMBER the word ${word}`);
+    await askCodeWord(s!, first.run_id, word);
   }
 
   /** Every Pod the peer was asked for was deleted, every session Sandbox suspended, and no Pod is left. */
@@ -196,13 +196,7 @@ describe('kubernetes runner: the exec path against a scripted API peer (protocol
     const stray = api.pods.get(key);
     const before = api.patches.length;
     // The follow-up resumes it: replicas 1 again, a new holder, a new Pod of the same name.
-    const next = (await s!.call('follow_up', {
-      run: first.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const recalled = (await waitFor(s!, next.run_id)) as Summary;
-    expect(recalled.status, JSON.stringify(recalled.error)).toBe('completed');
-    expect(recalled.result.text).toContain('REMEMBER the word delta-4');
+    await askCodeWord(s!, first.run_id, 'delta-4');
     const resumed = held(key);
     expect(resumed.replicas).toBe(1);
     expect(resumed.holder).toMatch(/^[0-9a-f]{16}$/);

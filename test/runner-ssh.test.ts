@@ -35,7 +35,13 @@ import {
   type Summary,
   type TestEnv,
 } from './helpers.js';
-import { answerAndWait, CONTRACT_SCENARIO, expectStructuredAnswer, gitRepo } from './contract-steps.js';
+import {
+  answerAndWait,
+  askCodeWord,
+  CONTRACT_SCENARIO,
+  expectStructuredAnswer,
+  gitRepo,
+} from './contract-steps.js';
 import {
   adoptions,
   answerDeploy,
@@ -293,13 +299,7 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     await start();
     const first = await spawnRun('REMEMBER the word alpha-7');
     expect(((await waitFor(s, first.run_id)) as Summary).status).toBe('completed');
-    const next = (await s.call('follow_up', {
-      run: first.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const done = (await waitFor(s, next.run_id)) as Summary;
-    expect(done.status, JSON.stringify(done.error)).toBe('completed');
-    expect(done.result.text).toContain('REMEMBER the word alpha-7');
+    await askCodeWord(s, first.run_id, 'alpha-7');
     await expectStructuredAnswer(s, spawnRun);
   });
 
@@ -381,12 +381,7 @@ describe('ssh runner (a real sshd on 127.0.0.1)', () => {
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(readFileSync(join(remoteWork, 'contract.txt'), 'utf8').trim()).toBe('hello-contract');
     expect(existsSync(join(t.work, 'contract.txt'))).toBe(false);
-    const next = (await s.call('follow_up', {
-      run: run.run_id,
-      message: 'what was the code word?',
-    })) as Summary;
-    const again = (await waitFor(s, next.run_id)) as Summary;
-    expect(again.status, JSON.stringify(again.error)).toBe('completed');
+    await askCodeWord(s, run.run_id);
     const last = model.requests.filter((r) => r.protocol === 'anthropic').at(-1);
     expect(JSON.stringify(last?.body)).toContain('WRITE_FILE contract.txt');
   });
