@@ -167,9 +167,7 @@ export class Workspace {
   /** A work tree the runner makes from a commit before the agent exists (a sandbox's clone): that commit's tree. */
   async #startTree(ctx: RunCtx, runner: Runner): Promise<{ root: string; tree: string } | undefined> {
     try {
-      // Bound to the run's session (kubernetes: its sandbox's work tree starts from the session's commit).
-      const bound = runner.forRun ? runner.forRun(ctx.row.cwd, ctx.row.session_id) : runner;
-      const start = await bound.startTree?.(ctx.row.cwd);
+      const start = await runner.startTree?.(ctx.row.cwd);
       if (!start)
         this.#untracked(
           ctx,
@@ -187,21 +185,24 @@ export class Workspace {
    * runs there, through the runner, in the agent's folder. Undefined for a run here.
    */
   #side(row: RunRow): Side | undefined {
-    const any = this.#runner(row);
-    // Bound to the run (kubernetes: git runs in its session's live sandbox).
-    const runner = any?.forRun ? any.forRun(row.cwd, row.session_id) : any;
+    const runner = this.#runner(row);
     if (!runner?.exec || runner.sharesFolder) return undefined;
     return { exec: runner.exec, where: runner.where, cwd: runner.agentCwd(row.cwd) };
   }
 
-  /** The runner of a run's agent (its profile's first), or undefined for one here. */
+  /**
+   * The runner of a run's agent (its profile's first), bound to the run (kubernetes: git runs in
+   * its session's live sandbox, whose work tree starts from the session's commit), or undefined for
+   * one here.
+   */
   #runner(row: RunRow): Runner | undefined {
     const agent = this.#ctx.config.agents[row.agent];
     const config =
       (row.profile?.values.runner as RunnerConfig | undefined) ??
       (agent && 'runner' in agent ? agent.runner : undefined);
     if (!config || config.type === 'local') return undefined;
-    return runnerFor(config, this.#ctx.config.home);
+    const runner = runnerFor(config, this.#ctx.config.home);
+    return runner.forRun ? runner.forRun(row.cwd, row.session_id) : runner;
   }
 
   /**

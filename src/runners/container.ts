@@ -5,7 +5,7 @@ import { BatonError } from '../errors.js';
 import { ChildHandle, spawnWatcher } from '../process/child.js';
 import { ExecFailure, execBounded } from '../process/exec.js';
 import { findExecutable } from '../process/which.js';
-import { envLines, READ_ENV, type ContainerRunnerConfig } from './options.js';
+import { envLines, READ_ENV, sessionFileName, type ContainerRunnerConfig } from './options.js';
 import type { Runner, RunnerSpawn, TerminalLaunch } from './runner.js';
 
 /**
@@ -269,12 +269,17 @@ export class ContainerRunner implements Runner {
    * What every container of an agent process needs, checked right before it starts: the run's
    * folder (as checked is as mounted), the engine, the session's home, a fresh name.
    */
-  #prepare(spawn: Pick<RunnerSpawn, 'cwd'>): {
+  #prepare(spawn: Pick<RunnerSpawn, 'cwd' | 'env'>): {
     engine: string;
     real: string;
+    /** The session's own folder here (its home, a terminal run's private folders). */
+    sessionDir: string;
     sessionHome: string;
     name: string;
+    /** The agent's variables as lines for the container's shell (HOME its session home unless set). */
+    vars: string;
   } {
+    const vars = envLines({ HOME: this.#config.home ?? '/home/baton', ...spawn.env }, 'into a container');
     // The folder as checked is the folder mounted: a path that resolves elsewhere now is refused.
     let real: string;
     try {
@@ -293,12 +298,10 @@ export class ContainerRunner implements Runner {
         `container runner: ${this.engine} is not installed (apt-get install ${this.engine === 'podman' ? 'podman' : 'docker.io'})`,
       );
     }
-    const session = this.#sessionId ?? 'no-session';
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session))
-      throw new BatonError('INTERNAL', `not a session id: ${session}`);
-    const sessionHome = join(this.#stateDir, session, 'home');
+    const sessionDir = join(this.#stateDir, sessionFileName(this.#sessionId ?? 'no-session'));
+    const sessionHome = join(sessionDir, 'home');
     this.#ownFolder(sessionHome);
-    return { engine, real, sessionHome, name: `baton-${randomBytes(6).toString('hex')}` };
+    return { engine, real, sessionDir, sessionHome, name: `baton-${randomBytes(6).toString('hex')}`, vars };
   }
 
   /**
@@ -307,14 +310,17 @@ export class ContainerRunner implements Runner {
    */
   #ownFolder(dir: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.#giveToUser(dir);
+  }
+
+  /** A file or folder of baton's, given to the configured UID:GID when baton can (as root). */
+  #giveToUser(path: string): void {
     const as = /^([0-9]+):([0-9]+)$/.exec(this.#config.user ?? '');
-    if (as && process.getuid?.() === 0) chownSync(dir, Number(as[1]), Number(as[2]));
+    if (as && process.getuid?.() === 0) chownSync(path, Number(as[1]), Number(as[2]));
   }
 
   async start(spawn: RunnerSpawn): Promise<ChildHandle> {
-    const home = this.#config.home ?? '/home/baton';
-    const vars = envLines({ HOME: home, ...spawn.env }, 'into a container');
-    const { engine, real, sessionHome, name } = this.#prepare(spawn);
+    const { engine, real, sessionHome, name, vars } = this.#prepare(spawn);
     const args = [
       ...this.runArgs({ cwd: real }, name, sessionHome),
       '-c',
@@ -363,15 +369,12 @@ export class ContainerRunner implements Runner {
    * terminal, not to baton.
    */
   async terminal(spawn: Omit<RunnerSpawn, 'onStderr'>): Promise<TerminalLaunch> {
-    const home = this.#config.home ?? '/home/baton';
-    const vars = envLines({ HOME: home, ...spawn.env }, 'into a container');
-    const { engine, real, sessionHome, name } = this.#prepare(spawn);
-    const envDir = join(this.#stateDir, this.#sessionId ?? 'no-session', name);
+    const { engine, real, sessionDir, sessionHome, name, vars } = this.#prepare(spawn);
+    const envDir = join(sessionDir, name);
     this.#ownFolder(envDir);
     const envFile = join(envDir, 'env');
     writeFileSync(envFile, vars, { flag: 'wx', mode: 0o600 });
-    const as = /^([0-9]+):([0-9]+)$/.exec(this.#config.user ?? '');
-    if (as && process.getuid?.() === 0) chownSync(envFile, Number(as[1]), Number(as[2]));
+    this.#giveToUser(envFile);
     const run = this.runArgs({ cwd: real }, name, sessionHome, {
       terminal: true,
       extra: [

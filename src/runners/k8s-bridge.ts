@@ -83,17 +83,20 @@ function readHeader(): Promise<{ header: BridgeHeader; rest: Buffer }> {
  */
 type Made = { kind: 'Pod' | 'Sandbox' | 'SandboxClaim'; name: string; namespace: string; holder?: string };
 
+/** Where a Sandbox is in the API (group, version, namespace, plural, name). */
+const sandboxApi = (made: Made) => ({
+  group: SANDBOX_API.group,
+  version: SANDBOX_API.version,
+  namespace: made.namespace,
+  plural: SANDBOX_API.sandboxes,
+  name: made.name,
+});
+
 /** The holder annotation of a session's Sandbox now; undefined when it is gone or has none. */
 async function holderOf(kc: KubeConfig, made: Made): Promise<string | undefined> {
   const sandbox = (await kc
     .makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({
-      group: SANDBOX_API.group,
-      version: SANDBOX_API.version,
-      namespace: made.namespace,
-      plural: SANDBOX_API.sandboxes,
-      name: made.name,
-    })
+    .getNamespacedCustomObject(sandboxApi(made))
     .catch(() => undefined)) as { metadata?: { annotations?: Record<string, string> } } | undefined;
   return sandbox?.metadata?.annotations?.[HOLDER_ANNOTATION];
 }
@@ -113,20 +116,14 @@ async function holdSessionSandbox(kc: KubeConfig, h: BridgeHeader, made: Made): 
   const c = h.config;
   const holder = made.holder as string;
   const custom = kc.makeApiClient(CustomObjectsApi);
-  const api = {
-    group: SANDBOX_API.group,
-    version: SANDBOX_API.version,
-    namespace: made.namespace,
-    plural: SANDBOX_API.sandboxes,
-    name: made.name,
-  };
-  const plan = {
+  const api = sandboxApi(made);
+  const sandboxPlan = {
     name: made.name,
     now: new Date(),
     session: { holder },
     ...(h.commit ? { commit: h.commit } : {}),
   };
-  const manifest = sandboxManifest(c, plan) as { spec: { podTemplate: unknown } };
+  const manifest = sandboxManifest(c, sandboxPlan) as { spec: { podTemplate: unknown } };
   // The Pod template as configured now (image, resources: the config may have changed since);
   // the work tree's volume stays the sandbox's.
   const resume = () =>
@@ -249,11 +246,7 @@ async function remove(kc: KubeConfig, made: Made): Promise<boolean> {
     return kc
       .makeApiClient(CustomObjectsApi)
       .patchNamespacedCustomObject({
-        group: SANDBOX_API.group,
-        version: SANDBOX_API.version,
-        namespace,
-        plural: SANDBOX_API.sandboxes,
-        name,
+        ...sandboxApi(made),
         body: [
           { op: 'test', path: `/metadata/annotations/${pointer(HOLDER_ANNOTATION)}`, value: made.holder },
           { op: 'replace', path: '/spec/replicas', value: 0 },

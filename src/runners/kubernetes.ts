@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { BatonError, toBatonError } from '../errors.js';
 import { ChildHandle } from '../process/child.js';
 import { execBounded } from '../process/exec.js';
-import { envLines, envWords, type KubernetesRunnerConfig } from './options.js';
+import { envLines, envWords, sessionFileName, type KubernetesRunnerConfig } from './options.js';
 import type { Runner, RunnerExec, RunnerSpawn, TerminalLaunch } from './runner.js';
 import { REMOTE_EXEC } from './ssh.js';
 
@@ -51,12 +51,6 @@ export function livePodFile(session: string): string {
 /** The file (relative to the runner's state folder) holding a session's base commit. */
 function baseCommitFile(session: string): string {
   return join('sessions', `${sessionFileName(session)}.base`);
-}
-
-function sessionFileName(session: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(session))
-    throw new BatonError('INTERNAL', `not a session id: ${session}`);
-  return session;
 }
 
 /**

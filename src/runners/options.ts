@@ -183,6 +183,13 @@ export type ContainerRunnerConfig = z.infer<typeof containerRunnerSchema>;
 /** A Kubernetes runner as configured. */
 export type KubernetesRunnerConfig = z.infer<typeof kubernetesRunnerSchema>;
 
+/** A session id as a file or folder name on this machine, checked (never a path). */
+export function sessionFileName(session: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(session))
+    throw new BatonError('INTERNAL', `not a session id: ${session}`);
+  return session;
+}
+
 /** True for a name an environment variable may have. */
 export function isEnvName(name: string): boolean {
   return ENV_NAME.test(name);

@@ -79,6 +79,11 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A remote command line: every word single-quoted for the remote shell. */
+function remoteLine(words: readonly string[]): string {
+  return words.map(shellQuote).join(' ');
+}
+
 /** A value for an ssh `-o` option, quoted for ssh's own word splitting. */
 function sshValue(value: string): string {
   if (/["\n]/.test(value)) {
@@ -184,7 +189,7 @@ export class SshRunner implements Runner {
     const vars = envWords(opts.env, 'over ssh');
     const words = ['sh', '-c', REMOTE_EXEC, 'baton-exec', opts.cwd, 'env', ...vars, command, ...args];
     mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
-    return execBounded('ssh', [...this.options(), '--', this.#config.host, words.map(shellQuote).join(' ')], {
+    return execBounded('ssh', this.#sshArgs(words), {
       cwd: this.#socketDir,
       env: process.env,
       ...(opts.maxBuffer ? { maxBuffer: opts.maxBuffer } : {}),
@@ -211,9 +216,12 @@ export class SshRunner implements Runner {
 
   /** The remote command line of an agent: the wrapper, its folder, its argv, each word quoted. */
   remoteCommand(spawn: Pick<RunnerSpawn, 'command' | 'args' | 'cwd'>): string {
-    return ['sh', '-c', REMOTE_WRAPPER, 'baton-runner', spawn.cwd, spawn.command, ...spawn.args]
-      .map(shellQuote)
-      .join(' ');
+    return remoteLine(['sh', '-c', REMOTE_WRAPPER, 'baton-runner', spawn.cwd, spawn.command, ...spawn.args]);
+  }
+
+  /** ssh's arguments for one remote command (`words`, each quoted for the remote shell). */
+  #sshArgs(words: readonly string[], terminal = false): string[] {
+    return [...this.options(terminal), '--', this.#config.host, remoteLine(words)];
   }
 
   async start(spawn: RunnerSpawn): Promise<ChildHandle> {
@@ -240,11 +248,12 @@ export class SshRunner implements Runner {
   async terminal(spawn: Omit<RunnerSpawn, 'onStderr'>): Promise<TerminalLaunch> {
     const vars = envLines(spawn.env, 'over ssh');
     mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
-    const made = await execBounded(
-      'ssh',
-      [...this.options(), '--', this.#config.host, ['sh', '-c', REMOTE_ENV_FILE].map(shellQuote).join(' ')],
-      { cwd: this.#socketDir, env: process.env, input: vars, timeoutMs: 30_000 },
-    ).catch((err: unknown) => {
+    const made = await execBounded('ssh', this.#sshArgs(['sh', '-c', REMOTE_ENV_FILE]), {
+      cwd: this.#socketDir,
+      env: process.env,
+      input: vars,
+      timeoutMs: 30_000,
+    }).catch((err: unknown) => {
       const text = err instanceof ExecFailure ? err.stderr || err.message : String(err);
       throw new BatonError(
         'AGENT_ERROR',
@@ -267,7 +276,7 @@ export class SshRunner implements Runner {
     ];
     return {
       command: 'ssh',
-      args: [...this.options(true), '--', this.#config.host, words.map(shellQuote).join(' ')],
+      args: this.#sshArgs(words, true),
       abandon: () =>
         this.exec('rm', ['-f', '--', file], { cwd: '/' }).then(
           () => undefined,
